@@ -1,0 +1,152 @@
+"""The ``samlabel`` command: the GUI by default, plus download / export / import.
+
+    samlabel [IMAGE_OR_FOLDER] [--model NAME] [--checkpoint FILE] [--device cpu|cuda]
+    samlabel download NAME [--dir DIR] [--url URL]
+    samlabel export --format {coco,labelme,yolo,voc,masks} PROJECT_DIR OUT_DIR [--labels FILE] [--simplify PX]
+    samlabel import --format {coco,labelme,yolo,voc,masks} SRC PROJECT_DIR [--labels FILE]
+    samlabel --version | --smoke-test
+
+Heavy modules (torch, Qt) are imported only by the subcommand that needs them, so
+``samlabel --version`` and ``samlabel export`` start quickly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Sequence
+
+from samlabel import __version__
+
+FORMATS = ("coco", "labelme", "yolo", "voc", "masks")
+MODEL_CHOICES = ("vit_t", "vit_b", "vit_l", "vit_h")
+
+
+class _TqdmProgress:
+    """A ``progress(done, total, message="")`` callback drawing a tqdm bar on stderr."""
+
+    def __init__(self, desc: str, unit: str = "it", unit_scale: bool = False):
+        from tqdm import tqdm
+
+        self._bar = tqdm(desc=desc, unit=unit, unit_scale=unit_scale, file=sys.stderr, leave=True)
+
+    def __call__(self, done: int, total: int | None, message: str = "") -> None:
+        if total is not None and self._bar.total != total:
+            self._bar.total = total
+        self._bar.n = done
+        if message:
+            self._bar.set_postfix_str(message, refresh=False)
+        self._bar.refresh()
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def _gui_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="samlabel",
+        description="Label images with masks and polygons; Segment Anything draws. "
+        "Subcommands: download, export, import (see 'samlabel SUBCOMMAND --help').",
+    )
+    parser.add_argument("path", nargs="?", help="an image or a folder of images to open (default: the sample image)")
+    parser.add_argument("--model", choices=MODEL_CHOICES, help="SAM model (default: vit_t on CPU, vit_b with CUDA)")
+    parser.add_argument("--checkpoint", help="checkpoint file to load instead of the downloaded one")
+    parser.add_argument("--device", choices=("cpu", "cuda"), help="where the model runs (default: cuda if available)")
+    parser.add_argument("--version", action="version", version=f"samlabel {__version__}")
+    parser.add_argument("--smoke-test", action="store_true", help="start offscreen, run one prompt on the sample image, exit 0 on success")
+    return parser
+
+
+def _download(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="samlabel download", description="Download an official SAM checkpoint.")
+    parser.add_argument("name", choices=MODEL_CHOICES)
+    parser.add_argument("--dir", help="destination folder (default: the user cache, or $SAMLABEL_CHECKPOINT_DIR)")
+    parser.add_argument("--url", help="download from this URL instead of the official one")
+    args = parser.parse_args(argv)
+    from samlabel.sam.download import DownloadError, download_checkpoint
+
+    progress = _TqdmProgress(f"{args.name}", unit="B", unit_scale=True)
+    try:
+        path = download_checkpoint(args.name, directory=args.dir, url=args.url, progress=progress)
+    except DownloadError as exc:
+        progress.close()
+        print(f"samlabel download: {exc}", file=sys.stderr)
+        return 1
+    progress.close()
+    print(path)
+    return 0
+
+
+def _export(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="samlabel export", description="Export a project folder's annotations.")
+    parser.add_argument("--format", required=True, choices=FORMATS)
+    parser.add_argument("project_dir")
+    parser.add_argument("out_dir")
+    parser.add_argument("--labels", help="label file (one name per line, or JSON); defaults to the project's labels")
+    parser.add_argument("--simplify", type=float, default=None, metavar="PX", help="polygon simplification tolerance in pixels")
+    args = parser.parse_args(argv)
+    from samlabel.formats.batch import BatchError, export_project
+
+    progress = _TqdmProgress(f"export {args.format}", unit="image")
+    try:
+        report = export_project(
+            args.format, args.project_dir, args.out_dir, labels_file=args.labels, simplify=args.simplify, progress=progress
+        )
+    except BatchError as exc:
+        progress.close()
+        print(f"samlabel export: {exc}", file=sys.stderr)
+        return 1
+    progress.close()
+    for problem in report.problems:
+        print(f"samlabel export: skipped {problem}", file=sys.stderr)
+    print(f"exported {report.exported} image(s) to {args.out_dir}" + (f", skipped {len(report.problems)}" if report.problems else ""))
+    return 2 if report.problems else 0
+
+
+def _import(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="samlabel import", description="Import a dataset into a project folder.")
+    parser.add_argument("--format", required=True, choices=FORMATS)
+    parser.add_argument("src", help="what 'samlabel export' wrote (for COCO, the JSON file)")
+    parser.add_argument("project_dir")
+    parser.add_argument("--labels", help="label file for formats that store only class ids")
+    args = parser.parse_args(argv)
+    from samlabel.formats.batch import BatchError, import_dataset
+
+    progress = _TqdmProgress(f"import {args.format}", unit="image")
+    try:
+        report = import_dataset(args.format, args.src, args.project_dir, labels_file=args.labels, progress=progress)
+    except BatchError as exc:
+        progress.close()
+        print(f"samlabel import: {exc}", file=sys.stderr)
+        return 1
+    progress.close()
+    for problem in report.problems:
+        print(f"samlabel import: skipped {problem}", file=sys.stderr)
+    print(f"imported {report.exported} image(s) into {args.project_dir}")
+    return 2 if report.problems else 0
+
+
+SUBCOMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
+    "download": _download,
+    "export": _export,
+    "import": _import,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        return SUBCOMMANDS[argv[0]](argv[1:])
+    args = _gui_parser().parse_args(argv)
+    if args.smoke_test:
+        from samlabel.gui.smoke import run_smoke_test
+
+        return run_smoke_test(model=args.model, checkpoint=args.checkpoint, device=args.device)
+    from samlabel.gui.app import run_app
+
+    return run_app(path=args.path, model=args.model, checkpoint=args.checkpoint, device=args.device)
+
+
+def gui_main() -> None:
+    """Entry point of the ``samlabel-gui`` launcher (no console window on Windows)."""
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""samlabel.formats"""

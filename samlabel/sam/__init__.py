@@ -1,0 +1,57 @@
+"""Segment Anything in PyTorch (no Qt).
+
+The public names match Meta's ``segment_anything`` package::
+
+    from samlabel.sam import sam_model_registry, build_sam, SamPredictor, SamAutomaticMaskGenerator
+
+Names are imported lazily so that ``import samlabel.sam`` stays cheap and each module
+can be read (and tested) on its own.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    # model and checkpoints
+    "SamConfig": "samlabel.sam.config",
+    "get_config": "samlabel.sam.config",
+    "Sam": "samlabel.sam.model",
+    "build_sam": "samlabel.sam.build",
+    "build_sam_vit_b": "samlabel.sam.build",
+    "build_sam_vit_l": "samlabel.sam.build",
+    "build_sam_vit_h": "samlabel.sam.build",
+    "build_sam_vit_t": "samlabel.sam.build",
+    "sam_model_registry": "samlabel.sam.build",
+    "default_model_name": "samlabel.sam.build",
+    "download_checkpoint": "samlabel.sam.download",
+    # prediction
+    "ImageResizer": "samlabel.sam.resizer",
+    "ImageEmbedding": "samlabel.sam.embedding",
+    "SamPredictor": "samlabel.sam.predictor",
+    "Prompt": "samlabel.sam.interactive",
+    "Prediction": "samlabel.sam.interactive",
+    "SamAutomaticMaskGenerator": "samlabel.sam.automatic_mask_generator",
+    # errors
+    "SamError": "samlabel.sam.errors",
+    "CheckpointError": "samlabel.sam.errors",
+    "DownloadError": "samlabel.sam.errors",
+    "EmbeddingError": "samlabel.sam.errors",
+    "Cancelled": "samlabel.sam.errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'samlabel.sam' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
