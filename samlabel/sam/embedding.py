@@ -1,0 +1,260 @@
+"""The per-image state of SAM: an immutable image embedding, its file format, and how to make one.
+
+An :class:`ImageEmbedding` is everything the prompt encoder and mask decoder need from an
+image: the encoder features ``(1, C, h, w)`` (``(1, 256, 64, 64)`` for SAM), the original
+image size, the resized input size and the id of the model+weights that made it. It is
+never modified after creation, so a GUI can compute it in a worker thread
+(:func:`compute_embedding` keeps no shared state), cache it in memory or on disk, and hand
+the same object to any number of decoders.
+
+File format (``save``/``load``): a safetensors file (safe to load: no pickle) with one
+float32 tensor ``features`` and string metadata ``format="samlabel-embedding"``,
+``version``, ``model_id``, ``original_size`` and ``input_size``. float32 is kept exactly (a
+1024-px vit embedding is 4 MiB) so a loaded embedding predicts bit-identically.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Tuple, Union
+
+import numpy as np
+import torch
+
+from samlabel.sam.errors import EmbeddingError
+from samlabel.sam.resizer import ImageResizer
+
+FORMAT_NAME = "samlabel-embedding"
+FORMAT_VERSION = 1
+
+PathLike = Union[str, os.PathLike]
+
+
+def model_id_of(model: torch.nn.Module) -> str:
+    """The id naming a model and its weights (``model.model_id``; class name as a fallback)."""
+    mid = getattr(model, "model_id", None)
+    return str(mid) if mid else type(model).__name__
+
+
+def model_input_size(model: torch.nn.Module) -> int:
+    """The square input side of ``model`` (``config.input_size`` or ``image_encoder.img_size``)."""
+    cfg = getattr(model, "config", None)
+    size = getattr(cfg, "input_size", None) if cfg is not None else None
+    if size is None:
+        size = model.image_encoder.img_size
+    return int(size)
+
+
+@dataclass(frozen=True)
+class ImageEmbedding:
+    """Encoder output for one image. Treat ``features`` as read-only.
+
+    Attributes:
+      features: ``(1, C, h, w)`` float32 tensor on the model's device.
+      original_size: ``(H, W)`` of the image given to ``set_image``.
+      input_size: ``(h, w)`` of the resized image inside the padded model input.
+      model_id: the model and weights that produced it.
+    """
+
+    features: torch.Tensor
+    original_size: Tuple[int, int]
+    input_size: Tuple[int, int]
+    model_id: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.features, torch.Tensor) or self.features.ndim != 4 or self.features.shape[0] != 1:
+            shape = tuple(getattr(self.features, "shape", ()))
+            raise ValueError(f"features must be a (1, C, h, w) tensor, got {shape}")
+        object.__setattr__(self, "original_size", (int(self.original_size[0]), int(self.original_size[1])))
+        object.__setattr__(self, "input_size", (int(self.input_size[0]), int(self.input_size[1])))
+
+    def to(self, device: Union[str, torch.device]) -> "ImageEmbedding":
+        """A copy with ``features`` on ``device`` (``self`` when already there)."""
+        if self.features.device == torch.device(device):
+            return self
+        return ImageEmbedding(self.features.to(device), self.original_size, self.input_size, self.model_id)
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: PathLike) -> None:
+        """Write atomically to ``path`` (temporary file beside it, fsync, ``os.replace``)."""
+        from safetensors.torch import save
+
+        metadata = {
+            "format": FORMAT_NAME,
+            "version": str(FORMAT_VERSION),
+            "model_id": self.model_id,
+            "original_size": f"{self.original_size[0]},{self.original_size[1]}",
+            "input_size": f"{self.input_size[0]},{self.input_size[1]}",
+        }
+        data = save({"features": self.features.detach().to("cpu", torch.float32).contiguous()}, metadata)
+        path = Path(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+
+    @classmethod
+    def load(
+        cls,
+        path: PathLike,
+        expected_model_id: Optional[str] = None,
+        device: Union[str, torch.device] = "cpu",
+    ) -> "ImageEmbedding":
+        """Read an embedding written by :meth:`save`.
+
+        Raises :class:`EmbeddingError` (naming ``path`` and the reason) when the file is
+        missing or unreadable, not an embedding, of another format version, or made by a
+        model other than ``expected_model_id``.
+        """
+        from safetensors import SafetensorError
+        from safetensors.torch import load
+
+        try:
+            raw = Path(path).read_bytes()
+        except OSError as exc:
+            raise EmbeddingError(f"{path}: cannot read embedding file ({exc.strerror or exc})") from exc
+        try:
+            tensors = load(raw)
+            meta = _read_metadata(raw)
+        except (SafetensorError, ValueError, RuntimeError, OSError) as exc:
+            raise EmbeddingError(f"{path}: not a readable embedding file ({exc})") from exc
+        if meta.get("format") != FORMAT_NAME:
+            raise EmbeddingError(f"{path}: not a samlabel embedding file (format={meta.get('format')!r})")
+        if meta.get("version") != str(FORMAT_VERSION):
+            raise EmbeddingError(
+                f"{path}: embedding format version {meta.get('version')!r} is not supported "
+                f"(this samlabel reads version {FORMAT_VERSION}); recompute it"
+            )
+        model_id = meta.get("model_id", "")
+        if expected_model_id is not None and model_id != expected_model_id:
+            raise EmbeddingError(
+                f"{path}: embedding was made by model {model_id!r}, not by the current model "
+                f"{expected_model_id!r}; recompute it"
+            )
+        try:
+            features = tensors["features"].to(device=device, dtype=torch.float32)
+            original_size = _parse_size(meta["original_size"])
+            input_size = _parse_size(meta["input_size"])
+            return cls(features, original_size, input_size, model_id)
+        except (KeyError, ValueError) as exc:
+            raise EmbeddingError(f"{path}: embedding file is incomplete or malformed ({exc})") from exc
+
+
+def _read_metadata(raw: bytes) -> dict:
+    import json
+    import struct
+
+    if len(raw) < 8:
+        raise ValueError("file too short")
+    (n,) = struct.unpack("<Q", raw[:8])
+    if n > len(raw) - 8:
+        raise ValueError("header length beyond end of file")
+    header = json.loads(raw[8 : 8 + n])
+    return dict(header.get("__metadata__") or {})
+
+
+def _parse_size(text: str) -> Tuple[int, int]:
+    h, w = (int(v) for v in text.split(","))
+    if h <= 0 or w <= 0:
+        raise ValueError(f"bad size {text!r}")
+    return h, w
+
+
+# ---------------------------------------------------------------------- images
+def to_rgb_uint8(image: np.ndarray, image_format: str = "RGB", model_format: str = "RGB") -> np.ndarray:
+    """Convert an image to ``(H, W, 3)`` uint8 in ``model_format`` channel order.
+
+    Accepts ``(H, W, 3)`` in ``image_format`` ("RGB" or "BGR"), grayscale ``(H, W)`` or
+    ``(H, W, 1)``, ``(H, W, 4)`` with alpha (dropped), and uint16 (scaled by 255/65535),
+    bool, or float in [0, 1]. Anything else raises ``ValueError`` saying what was expected.
+    """
+    if image_format not in ("RGB", "BGR"):
+        raise ValueError(f"image_format must be 'RGB' or 'BGR', got {image_format!r}")
+    if not isinstance(image, np.ndarray):
+        if isinstance(image, torch.Tensor):
+            image = image.detach().cpu().numpy()
+        else:
+            raise ValueError(f"image must be a numpy array (H, W, 3) uint8, got {type(image).__name__}")
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
+        raise ValueError(
+            "image must have shape (H, W, 3) (or grayscale (H, W) / (H, W, 1), or RGBA (H, W, 4)); "
+            f"got shape {image.shape}"
+        )
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ValueError(f"image must not be empty, got shape {image.shape}")
+    if image.dtype == np.uint8:
+        pass
+    elif image.dtype == np.uint16:
+        image = ((image.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    elif image.dtype == np.bool_:
+        image = image.astype(np.uint8) * 255
+    elif np.issubdtype(image.dtype, np.floating):
+        if not np.isfinite(image).all() or image.min() < 0 or image.max() > 1:
+            raise ValueError("float images must have values in [0, 1]; use uint8 for [0, 255]")
+        image = np.round(image * 255).astype(np.uint8)
+    else:
+        raise ValueError(f"image dtype must be uint8 (or uint16, bool, float in [0, 1]), got {image.dtype}")
+    channels = image.shape[2]
+    if channels == 1:
+        return np.ascontiguousarray(np.repeat(image, 3, axis=2))
+    if channels == 4:
+        image = image[:, :, :3]
+    if image_format != model_format:
+        image = image[:, :, ::-1]
+    return np.ascontiguousarray(image)
+
+
+@torch.no_grad()
+def compute_embedding(
+    model: torch.nn.Module,
+    image: np.ndarray,
+    cancel: Optional[Callable[[], bool]] = None,
+    image_format: str = "RGB",
+) -> ImageEmbedding:
+    """Run the image encoder on ``image`` and return its :class:`ImageEmbedding`.
+
+    ``image`` is anything :func:`to_rgb_uint8` accepts. ``cancel`` is polled by the encoder
+    between blocks and makes it raise :class:`samlabel.sam.errors.Cancelled`. The function
+    reads ``model`` only, so several threads may call it with their own images.
+    """
+    rgb = to_rgb_uint8(image, image_format, getattr(model, "image_format", "RGB"))
+    resizer = ImageResizer(model_input_size(model))
+    resized = resizer.scale_image(rgb)
+    x = torch.as_tensor(resized, device=model.device).permute(2, 0, 1).contiguous()[None]
+    return embed_input_tensor(model, x, rgb.shape[:2], cancel)
+
+
+def embed_input_tensor(
+    model: torch.nn.Module,
+    transformed: torch.Tensor,
+    original_size: Tuple[int, int],
+    cancel: Optional[Callable[[], bool]] = None,
+) -> ImageEmbedding:
+    """Encode an already-resized ``(1, 3, h, w)`` image (long side = input size)."""
+    size = model_input_size(model)
+    if transformed.ndim != 4 or transformed.shape[:2] != (1, 3) or max(transformed.shape[2:]) != size:
+        raise ValueError(
+            f"transformed image must be (1, 3, h, w) with long side {size}, got {tuple(transformed.shape)}"
+        )
+    input_size = (int(transformed.shape[2]), int(transformed.shape[3]))
+    with torch.no_grad():
+        x = model.preprocess(transformed)
+        if cancel is None:
+            features = model.image_encoder(x)
+        else:
+            features = model.image_encoder(x, cancel=cancel)
+    return ImageEmbedding(features, tuple(original_size), input_size, model_id_of(model))
