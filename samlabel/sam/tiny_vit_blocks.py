@@ -1,0 +1,243 @@
+"""Building blocks of MobileSAM's TinyViT image encoder.
+
+The blocks follow the TinyViT paper (Wu et al., 2022) as adapted by MobileSAM (Zhang et al.,
+2023). Module and parameter names are those of the official code, so the official
+``mobile_sam.pt`` loads strictly: ``Conv2d_BN`` keeps its ``c``/``bn`` children,
+``Attention`` keeps ``norm``/``qkv``/``proj``/``attention_biases``, and so on.
+
+Layouts used below: images and convolution maps are ``(B, C, H, W)``; token maps are
+``(B, H, W, C)``; windows of tokens are ``(B*nW, N, C)`` with ``N = window_size**2``.
+Dropout and stochastic depth are training-only and not implemented (samlabel only
+runs inference).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Conv2d_BN(nn.Sequential):  # noqa: N801  (official name, kept for checkpoint keys)
+    """A bias-free convolution followed by batch norm: ``(B, Cin, H, W) -> (B, Cout, H', W')``.
+
+    In eval mode the batch norm is folded into the convolution's weights on the fly (one
+    conv instead of conv + normalisation pass); in train mode it runs as two layers.
+    """
+
+    def __init__(self, in_chans: int, out_chans: int, kernel_size: int = 1, stride: int = 1,
+                 padding: int = 0, groups: int = 1) -> None:
+        super().__init__()
+        self.add_module("c", nn.Conv2d(in_chans, out_chans, kernel_size, stride, padding,
+                                       groups=groups, bias=False))
+        self.add_module("bn", nn.BatchNorm2d(out_chans))
+
+    def fused_weight_and_bias(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The conv weight and bias that equal conv followed by eval-mode batch norm."""
+        conv, bn = self.c, self.bn
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)  # (Cout,)
+        weight = conv.weight * scale[:, None, None, None]
+        bias = bn.bias - bn.running_mean * scale
+        return weight, bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            return self.bn(self.c(x))
+        weight, bias = self.fused_weight_and_bias()
+        c = self.c
+        return F.conv2d(x, weight, bias, c.stride, c.padding, c.dilation, c.groups)
+
+
+class MBConv(nn.Module):
+    """Inverted residual block (1x1 expand, 3x3 depthwise, 1x1 project) with a skip.
+
+    ``(B, C, H, W) -> (B, C, H, W)``.
+    """
+
+    def __init__(self, dim: int, expand_ratio: float) -> None:
+        super().__init__()
+        hidden = int(dim * expand_ratio)
+        self.conv1 = Conv2d_BN(dim, hidden, kernel_size=1)
+        self.act1 = nn.GELU()
+        self.conv2 = Conv2d_BN(hidden, hidden, kernel_size=3, padding=1, groups=hidden)
+        self.act2 = nn.GELU()
+        self.conv3 = Conv2d_BN(hidden, dim, kernel_size=1)
+        self.act3 = nn.GELU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.act1(self.conv1(x))
+        y = self.act2(self.conv2(y))
+        y = self.conv3(y)
+        return self.act3(x + y)
+
+
+class PatchMerging(nn.Module):
+    """Changes the channel count and (with ``stride=2``) halves the resolution.
+
+    ``(B, C, H, W) -> (B, C_out, H / stride, W / stride)``: 1x1 conv, GELU, 3x3 depthwise
+    conv with the stride, GELU, 1x1 conv. MobileSAM merges into its last stage with
+    ``stride=1`` so the encoder's output stays at 1/16 of the input size.
+    """
+
+    def __init__(self, dim: int, out_dim: int, stride: int) -> None:
+        super().__init__()
+        self.act = nn.GELU()
+        self.conv1 = Conv2d_BN(dim, out_dim, kernel_size=1)
+        self.conv2 = Conv2d_BN(out_dim, out_dim, kernel_size=3, stride=stride, padding=1,
+                               groups=out_dim)
+        self.conv3 = Conv2d_BN(out_dim, out_dim, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.act(self.conv1(x))
+        x = self.act(self.conv2(x))
+        return self.conv3(x)
+
+
+def relative_offset_index(window_size: int) -> torch.Tensor:
+    """``(N, N)`` index into a table of attention biases, ``N = window_size**2``.
+
+    Two tokens at ``(y1, x1)`` and ``(y2, x2)`` share a bias when ``(|y1-y2|, |x1-x2|)``
+    is the same; offsets are numbered in order of first appearance in a row-major scan,
+    which is the numbering of the official checkpoints.
+    """
+    points = list(itertools.product(range(window_size), range(window_size)))
+    offsets: dict[tuple[int, int], int] = {}
+    idxs = []
+    for p1 in points:
+        for p2 in points:
+            offset = (abs(p1[0] - p2[0]), abs(p1[1] - p2[1]))
+            idxs.append(offsets.setdefault(offset, len(offsets)))
+    n = len(points)
+    return torch.tensor(idxs, dtype=torch.long).view(n, n)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention inside one window, with learned relative-position biases.
+
+    ``(B*nW, N, C) -> (B*nW, N, C)``. The layer norm is part of the attention (as in the
+    official code). ``qkv`` packs, for each head in turn, its query, key and value, each
+    ``C / num_heads`` wide.
+    """
+
+    def __init__(self, dim: int, num_heads: int, window_size: int) -> None:
+        super().__init__()
+        assert dim % num_heads == 0, "dim must be divisible by num_heads"
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.norm = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        idxs = relative_offset_index(window_size)
+        num_offsets = int(idxs.max()) + 1
+        self.attention_biases = nn.Parameter(torch.zeros(num_heads, num_offsets))
+        self.register_buffer("attention_bias_idxs", idxs, persistent=False)
+
+    def bias(self) -> torch.Tensor:
+        """``(num_heads, N, N)`` additive attention bias."""
+        return self.attention_biases[:, self.attention_bias_idxs]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, c = x.shape
+        x = self.norm(x)
+        # (B*nW, N, 3C) -> (B*nW, N, heads, 3*head_dim) -> 3 x (B*nW, heads, N, head_dim)
+        qkv = self.qkv(x).view(b, n, self.num_heads, 3 * self.head_dim).transpose(1, 2)
+        q, k, v = qkv.split(self.head_dim, dim=3)
+        # softmax(q k^T / sqrt(head_dim) + bias) v; the bias broadcasts over windows.
+        x = F.scaled_dot_product_attention(q, k, v, attn_mask=self.bias().to(q.dtype))
+        x = x.transpose(1, 2).reshape(b, n, c)  # (B*nW, N, C)
+        return self.proj(x)
+
+
+class Mlp(nn.Module):
+    """Pre-norm feed-forward layer: ``(..., C) -> (..., C)``."""
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(self.norm(x))))
+
+
+def window_partition(x: torch.Tensor, window_size: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Cuts ``(B, H, W, C)`` into windows ``(B*nH*nW, ws*ws, C)``.
+
+    The map is zero-padded at the bottom/right to a multiple of the window size; the padded
+    size ``(Hp, Wp)`` is returned for :func:`window_unpartition`. As in the official code,
+    padded tokens are not masked: they take part in attention as (normalised) zero tokens.
+    """
+    b, h, w, c = x.shape
+    pad_b = (window_size - h % window_size) % window_size
+    pad_r = (window_size - w % window_size) % window_size
+    if pad_b or pad_r:
+        x = F.pad(x, (0, 0, 0, pad_r, 0, pad_b))
+    hp, wp = h + pad_b, w + pad_r
+    nh, nw = hp // window_size, wp // window_size
+    # (B, nH, ws, nW, ws, C) -> (B, nH, nW, ws, ws, C) -> (B*nH*nW, ws*ws, C)
+    x = x.view(b, nh, window_size, nw, window_size, c).transpose(2, 3)
+    return x.reshape(b * nh * nw, window_size * window_size, c), (hp, wp)
+
+
+def window_unpartition(windows: torch.Tensor, window_size: int, padded: tuple[int, int],
+                       size: tuple[int, int]) -> torch.Tensor:
+    """Inverse of :func:`window_partition`: ``(B*nH*nW, ws*ws, C) -> (B, H, W, C)``."""
+    hp, wp = padded
+    h, w = size
+    nh, nw = hp // window_size, wp // window_size
+    c = windows.shape[-1]
+    b = windows.shape[0] // (nh * nw)
+    # (B*nH*nW, ws*ws, C) -> (B, nH, nW, ws, ws, C) -> (B, nH, ws, nW, ws, C) -> (B, Hp, Wp, C)
+    x = windows.view(b, nh, nw, window_size, window_size, c).transpose(2, 3)
+    x = x.reshape(b, hp, wp, c)
+    if hp != h or wp != w:
+        x = x[:, :h, :w]
+    return x
+
+
+class TinyViTBlock(nn.Module):
+    """Windowed attention, a depthwise "local" convolution, then an MLP.
+
+    ``(B, H, W, C) -> (B, H, W, C)``::
+
+        x = x + attn(x)            # attention within ws x ws windows
+        x = local_conv(x)          # depthwise k x k conv + BN, mixes across windows
+        x = x + mlp(x)
+    """
+
+    def __init__(self, dim: int, num_heads: int, window_size: int, mlp_ratio: float,
+                 local_conv_size: int) -> None:
+        super().__init__()
+        self.window_size = window_size
+        self.attn = Attention(dim, num_heads, window_size)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.local_conv = Conv2d_BN(dim, dim, kernel_size=local_conv_size,
+                                    padding=local_conv_size // 2, groups=dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, h, w, c = x.shape
+        windows, padded = window_partition(x, self.window_size)
+        x = x + window_unpartition(self.attn(windows), self.window_size, padded, (h, w))
+        # (B, H, W, C) -> (B, C, H, W) for the convolution, and back.
+        x = self.local_conv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        return x + self.mlp(x)
+
+
+class LayerNorm2d(nn.Module):
+    """Layer norm over the channels of ``(B, C, H, W)`` (the neck's normalisation)."""
+
+    def __init__(self, num_channels: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(num_channels))
+        self.bias = nn.Parameter(torch.zeros(num_channels))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        u = x.mean(1, keepdim=True)
+        s = (x - u).pow(2).mean(1, keepdim=True)
+        x = (x - u) / torch.sqrt(s + self.eps)
+        return self.weight[:, None, None] * x + self.bias[:, None, None]
