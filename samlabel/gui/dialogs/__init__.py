@@ -1,0 +1,40 @@
+"""The app's dialogs. Each module's docstring says how the main window uses it.
+
+- :class:`LabelPickerDialog` (``label_picker``): searchable label chooser, can create labels.
+- :class:`HelpDialog` (``help_dialog``): every shortcut of ``SHORTCUTS``, grouped.
+- :class:`DownloadModelDialog` (``download_dialog``): download a checkpoint with progress.
+- :class:`ExportDialog` (``export_dialog``): export the project with progress and problems.
+- :class:`SegmentEverythingDialog` (``segment_everything``): run the automatic mask
+  generator with progress/cancel and hand back a ``ProposalSet``.
+
+Names are imported lazily so that one dialog's optional dependency (the export code,
+the download code) is only loaded when that dialog is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "LabelPickerDialog": "samlabel.gui.dialogs.label_picker",
+    "HelpDialog": "samlabel.gui.dialogs.help_dialog",
+    "DownloadModelDialog": "samlabel.gui.dialogs.download_dialog",
+    "ExportDialog": "samlabel.gui.dialogs.export_dialog",
+    "SegmentEverythingDialog": "samlabel.gui.dialogs.segment_everything",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'samlabel.gui.dialogs' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
