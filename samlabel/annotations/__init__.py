@@ -1,1 +1,69 @@
-"""samlabel.annotations"""
+"""samlabel.annotations: the Qt-free document layer.
+
+- :class:`Label`, :class:`LabelSet` - class names with colours (``labels.py``).
+- :class:`Shape`, :class:`PolygonWithHoles` - immutable shapes (``shapes.py``, ``geometry.py``).
+- :class:`ImageAnnotation` - one image's shapes and flags (``image_annotation.py``).
+- :class:`Document` - the annotation being edited plus undo/redo (``document.py``).
+- :class:`Project` - a folder of images with labelme-compatible sidecar JSON
+  (``project.py``, ``sidecar.py``), saved atomically (``atomic.py``).
+- ``mask_to_polygons`` / ``polygons_to_mask`` / RLE helpers (``geometry.py``).
+- Errors: :class:`AnnotationError` and subclasses (``errors.py``).
+
+Coordinates are image pixels with pixel edges on integers: pixel (row i, col j) covers
+``[j, j+1] x [i, i+1]`` (COCO's and Qt's convention).
+"""
+
+from samlabel.annotations.atomic import atomic_write_bytes, atomic_write_text
+from samlabel.annotations.document import Document, DocumentChange
+from samlabel.annotations.errors import (
+    AnnotationError,
+    AnnotationFileError,
+    AnnotationWarning,
+    GeometryError,
+    LabelError,
+    SaveError,
+)
+from samlabel.annotations.geometry import (
+    PolygonWithHoles,
+    mask_iou,
+    mask_to_polygons,
+    mask_to_rle,
+    polygons_to_mask,
+    repair_polygons,
+    rle_area,
+    rle_bbox,
+    rle_to_mask,
+)
+from samlabel.annotations.image_annotation import ImageAnnotation
+from samlabel.annotations.labels import Label, LabelSet, default_color
+from samlabel.annotations.shapes import SHAPE_KINDS, Shape, VertexRef, new_uid
+
+__all__ = [
+    "AnnotationError",
+    "AnnotationFileError",
+    "AnnotationWarning",
+    "Document",
+    "DocumentChange",
+    "GeometryError",
+    "ImageAnnotation",
+    "Label",
+    "LabelError",
+    "LabelSet",
+    "PolygonWithHoles",
+    "SHAPE_KINDS",
+    "SaveError",
+    "Shape",
+    "VertexRef",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "default_color",
+    "mask_iou",
+    "mask_to_polygons",
+    "mask_to_rle",
+    "new_uid",
+    "polygons_to_mask",
+    "repair_polygons",
+    "rle_area",
+    "rle_bbox",
+    "rle_to_mask",
+]

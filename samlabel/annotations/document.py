@@ -1,0 +1,270 @@
+"""The current image's annotation with an undo/redo history (no Qt).
+
+Every change is a command. A command stores the annotation snapshot before and after
+it; snapshots are immutable and share their unchanged shapes, so a history costs little.
+``with doc.group("Move vertex"):`` (or ``begin_group`` / ``end_group``) merges everything
+inside into ONE undo step, e.g. the many ``replace_shape`` calls of a vertex drag; the
+listeners still hear each change, so the view follows the drag.
+
+Listeners are plain callables ``callback(change: DocumentChange)``; ``subscribe`` returns
+the function that unsubscribes. The GUI bridges them to Qt signals.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+from samlabel.annotations.errors import AnnotationError
+from samlabel.annotations.image_annotation import ImageAnnotation
+from samlabel.annotations.shapes import Shape
+
+
+@dataclass(frozen=True)
+class DocumentChange:
+    """What changed: ``reason`` is ``"edit"``, ``"undo"``, ``"redo"``, ``"reset"`` or
+    ``"saved"``; ``text`` the command's text; ``uids`` the shapes it touched (empty when
+    unknown / all)."""
+
+    reason: str
+    text: str = ""
+    uids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Command:
+    text: str
+    before: ImageAnnotation
+    after: ImageAnnotation
+    uids: tuple[str, ...]
+
+
+class Document:
+    """Holds the :class:`ImageAnnotation` being edited and its history."""
+
+    def __init__(self, annotation: ImageAnnotation, max_undo: int = 1000):
+        self._annotation = annotation
+        self._saved: ImageAnnotation | None = annotation
+        self._undo: list[_Command] = []
+        self._redo: list[_Command] = []
+        self._max_undo = max_undo
+        self._listeners: list[Callable[[DocumentChange], None]] = []
+        self._group_depth = 0
+        self._group_text = ""
+        self._group_before: ImageAnnotation | None = None
+        self._group_uids: list[str] = []
+
+    # --- state --------------------------------------------------------------------
+    @property
+    def annotation(self) -> ImageAnnotation:
+        return self._annotation
+
+    @property
+    def shapes(self) -> tuple[Shape, ...]:
+        return self._annotation.shapes
+
+    def shape(self, uid: str) -> Shape:
+        return self._annotation.shape(uid)
+
+    @property
+    def is_dirty(self) -> bool:
+        """True when the annotation differs from the last saved (or loaded) one."""
+        return self._annotation is not self._saved
+
+    def mark_saved(self) -> None:
+        self._saved = self._annotation
+        self._notify(DocumentChange("saved"))
+
+    def reset(self, annotation: ImageAnnotation, saved: bool = True) -> None:
+        """Show another image's annotation: clears the history."""
+        if self._group_depth:
+            raise AnnotationError("cannot reset the document inside an undo group")
+        self._annotation = annotation
+        self._saved = annotation if saved else None
+        self._undo.clear()
+        self._redo.clear()
+        self._notify(DocumentChange("reset"))
+
+    # --- listeners ----------------------------------------------------------------
+    def subscribe(self, callback: Callable[[DocumentChange], None]) -> Callable[[], None]:
+        self._listeners.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._listeners:
+                self._listeners.remove(callback)
+
+        return unsubscribe
+
+    def _notify(self, change: DocumentChange) -> None:
+        for callback in list(self._listeners):
+            callback(change)
+
+    # --- the one primitive every command goes through -------------------------------
+    def _apply(self, after: ImageAnnotation, text: str, uids: Sequence[str]) -> None:
+        before = self._annotation
+        if after is before:
+            return
+        self._annotation = after
+        self._redo.clear()
+        if self._group_depth:
+            self._group_uids.extend(u for u in uids if u not in self._group_uids)
+        else:
+            self._push(_Command(text, before, after, tuple(uids)))
+        self._notify(DocumentChange("edit", text, tuple(uids)))
+
+    def _push(self, command: _Command) -> None:
+        self._undo.append(command)
+        if len(self._undo) > self._max_undo:
+            del self._undo[0]
+
+    # --- commands -----------------------------------------------------------------
+    def apply(self, annotation: ImageAnnotation, text: str = "Edit") -> None:
+        """Replace the whole annotation as one command (e.g. after an import)."""
+        self._apply(annotation, text, ())
+
+    def add_shape(self, shape: Shape, index: int | None = None, text: str = "Add shape") -> None:
+        self.add_shapes([shape], index=index, text=text)
+
+    def add_shapes(self, shapes: Iterable[Shape], index: int | None = None, text: str = "Add shapes") -> None:
+        shapes = list(shapes)
+        if not shapes:
+            return
+        existing = {s.uid for s in self.shapes}
+        for s in shapes:
+            if s.uid in existing:
+                raise AnnotationError(f"shape {s.uid} is already in the document")
+            existing.add(s.uid)
+        current = list(self.shapes)
+        at = len(current) if index is None else index
+        current[at:at] = shapes
+        self._apply(self._annotation.with_shapes(current), text, [s.uid for s in shapes])
+
+    def remove_shapes(self, uids: Iterable[str], text: str = "Delete shapes") -> None:
+        uids = set(uids)
+        self._require(uids)
+        kept = [s for s in self.shapes if s.uid not in uids]
+        self._apply(self._annotation.with_shapes(kept), text, sorted(uids))
+
+    def replace_shape(self, uid: str, new_shape: Shape, text: str = "Edit shape") -> None:
+        """Put ``new_shape`` where shape ``uid`` is; it takes over the uid."""
+        self.replace_shapes({uid: new_shape}, text=text)
+
+    def replace_shapes(self, new_shapes: Mapping[str, Shape], text: str = "Edit shapes") -> None:
+        self._require(new_shapes)
+        shapes = [
+            (new_shapes[s.uid] if new_shapes[s.uid].uid == s.uid else new_shapes[s.uid].replace(uid=s.uid))
+            if s.uid in new_shapes
+            else s
+            for s in self.shapes
+        ]
+        self._apply(self._annotation.with_shapes(shapes), text, list(new_shapes))
+
+    def _update(self, uids: Iterable[str], edit: Callable[[Shape], Shape], text: str) -> None:
+        uids = list(uids)
+        self._require(uids)
+        self.replace_shapes({u: edit(self.shape(u)) for u in uids}, text=text)
+
+    def set_label(self, uids: Iterable[str], label: str, text: str = "Change label") -> None:
+        self._update(uids, lambda s: s.with_label(label), text)
+
+    def set_group_id(self, uids: Iterable[str], group_id: int | None, text: str = "Change group id") -> None:
+        self._update(uids, lambda s: s.with_group_id(group_id), text)
+
+    def set_shape_flags(self, uids: Iterable[str], flags: Mapping[str, Any], text: str = "Change flags") -> None:
+        self._update(uids, lambda s: s.with_flags(flags), text)
+
+    def set_description(self, uids: Iterable[str], description: str, text: str = "Change description") -> None:
+        self._update(uids, lambda s: s.with_description(description), text)
+
+    def move_shapes(self, uids: Iterable[str], dx: float, dy: float, text: str = "Move shapes") -> None:
+        self._update(uids, lambda s: s.translated(dx, dy), text)
+
+    def reorder_shape(self, uid: str, new_index: int, text: str = "Reorder shape") -> None:
+        shapes = list(self.shapes)
+        shape = shapes.pop(self._annotation.index_of(uid))
+        shapes.insert(new_index, shape)
+        self._apply(self._annotation.with_shapes(shapes), text, [uid])
+
+    def set_image_flags(self, flags: Mapping[str, Any], text: str = "Change image flags") -> None:
+        self._apply(self._annotation.replace(flags=dict(flags)), text, ())
+
+    def _require(self, uids: Iterable[str]) -> None:
+        present = {s.uid for s in self.shapes}
+        missing = [u for u in uids if u not in present]
+        if missing:
+            raise AnnotationError(f"no shape with uid {missing[0]} in the document")
+
+    # --- grouping -----------------------------------------------------------------
+    def begin_group(self, text: str) -> None:
+        """Start merging changes into one undo step (nestable; the outermost text wins)."""
+        if self._group_depth == 0:
+            self._group_text = text
+            self._group_before = self._annotation
+            self._group_uids = []
+        self._group_depth += 1
+
+    def end_group(self) -> None:
+        if self._group_depth == 0:
+            raise AnnotationError("end_group() without begin_group()")
+        self._group_depth -= 1
+        if self._group_depth == 0:
+            before, self._group_before = self._group_before, None
+            if before is not None and before is not self._annotation:
+                self._push(_Command(self._group_text, before, self._annotation, tuple(self._group_uids)))
+
+    @contextlib.contextmanager
+    def group(self, text: str) -> Iterator["Document"]:
+        self.begin_group(text)
+        try:
+            yield self
+        finally:
+            self.end_group()
+
+    @property
+    def in_group(self) -> bool:
+        return self._group_depth > 0
+
+    # --- history ------------------------------------------------------------------
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._undo) and not self._group_depth
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._redo) and not self._group_depth
+
+    @property
+    def undo_text(self) -> str:
+        return self._undo[-1].text if self._undo else ""
+
+    @property
+    def redo_text(self) -> str:
+        return self._redo[-1].text if self._redo else ""
+
+    def undo(self) -> bool:
+        """Undo the last step; False if there is nothing to undo."""
+        if self._group_depth:
+            raise AnnotationError("cannot undo while an undo group is open")
+        if not self._undo:
+            return False
+        command = self._undo.pop()
+        self._redo.append(command)
+        self._annotation = command.before
+        self._notify(DocumentChange("undo", command.text, command.uids))
+        return True
+
+    def redo(self) -> bool:
+        if self._group_depth:
+            raise AnnotationError("cannot redo while an undo group is open")
+        if not self._redo:
+            return False
+        command = self._redo.pop()
+        self._undo.append(command)
+        self._annotation = command.after
+        self._notify(DocumentChange("redo", command.text, command.uids))
+        return True
+
+    def clear_history(self) -> None:
+        self._undo.clear()
+        self._redo.clear()
