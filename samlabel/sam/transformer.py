@@ -1,0 +1,142 @@
+"""The two-way transformer of SAM's mask decoder (official names and maths).
+
+One addition: ``forward_tokens`` takes the image tokens already flattened, and accepts image
+tokens with batch 1 for a batch of B prompts, relying on broadcasting instead of repeating
+the image embedding B times (``(B, 4096, 256)`` floats per prompt saved in the first layer).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from samlabel.sam.common import MLPBlock
+
+
+class TwoWayTransformer(nn.Module):
+    def __init__(
+        self,
+        depth: int,
+        embedding_dim: int,
+        num_heads: int,
+        mlp_dim: int,
+        activation: type[nn.Module] = nn.ReLU,
+        attention_downsample_rate: int = 2,
+    ) -> None:
+        super().__init__()
+        self.depth = depth
+        self.embedding_dim = embedding_dim
+        self.num_heads = num_heads
+        self.mlp_dim = mlp_dim
+        self.layers = nn.ModuleList(
+            TwoWayAttentionBlock(
+                embedding_dim=embedding_dim,
+                num_heads=num_heads,
+                mlp_dim=mlp_dim,
+                activation=activation,
+                attention_downsample_rate=attention_downsample_rate,
+                skip_first_layer_pe=(i == 0),
+            )
+            for i in range(depth)
+        )
+        self.final_attn_token_to_image = Attention(embedding_dim, num_heads, downsample_rate=attention_downsample_rate)
+        self.norm_final_attn = nn.LayerNorm(embedding_dim)
+
+    def forward(self, image_embedding: Tensor, image_pe: Tensor, point_embedding: Tensor) -> tuple[Tensor, Tensor]:
+        """``(B, C, h, w)`` image, ``(B, C, h, w)`` PE, ``(B, N, C)`` tokens -> tokens, ``(B, h*w, C)`` image."""
+        image_embedding = image_embedding.flatten(2).permute(0, 2, 1)  # (B, h*w, C)
+        image_pe = image_pe.flatten(2).permute(0, 2, 1)
+        return self.forward_tokens(image_embedding, image_pe, point_embedding)
+
+    def forward_tokens(self, keys: Tensor, key_pe: Tensor, point_embedding: Tensor) -> tuple[Tensor, Tensor]:
+        """Flattened form: ``keys`` ``(B or 1, h*w, C)``, ``key_pe`` ``(1 or B, h*w, C)``, tokens ``(B, N, C)``."""
+        queries = point_embedding
+        for layer in self.layers:
+            queries, keys = layer(queries=queries, keys=keys, query_pe=point_embedding, key_pe=key_pe)
+        q = queries + point_embedding
+        k = keys + key_pe
+        attn_out = self.final_attn_token_to_image(q=q, k=k, v=keys)
+        queries = self.norm_final_attn(queries + attn_out)
+        if keys.shape[0] != queries.shape[0]:  # depth 0 with a broadcast image: give one per prompt
+            keys = keys.expand(queries.shape[0], -1, -1)
+        return queries, keys
+
+
+class TwoWayAttentionBlock(nn.Module):
+    """Token self-attention, token->image attention, token MLP, image->token attention."""
+
+    def __init__(
+        self,
+        embedding_dim: int,
+        num_heads: int,
+        mlp_dim: int = 2048,
+        activation: type[nn.Module] = nn.ReLU,
+        attention_downsample_rate: int = 2,
+        skip_first_layer_pe: bool = False,
+    ) -> None:
+        super().__init__()
+        self.self_attn = Attention(embedding_dim, num_heads)
+        self.norm1 = nn.LayerNorm(embedding_dim)
+        self.cross_attn_token_to_image = Attention(embedding_dim, num_heads, downsample_rate=attention_downsample_rate)
+        self.norm2 = nn.LayerNorm(embedding_dim)
+        self.mlp = MLPBlock(embedding_dim, mlp_dim, activation)
+        self.norm3 = nn.LayerNorm(embedding_dim)
+        self.norm4 = nn.LayerNorm(embedding_dim)
+        self.cross_attn_image_to_token = Attention(embedding_dim, num_heads, downsample_rate=attention_downsample_rate)
+        self.skip_first_layer_pe = skip_first_layer_pe
+
+    def forward(self, queries: Tensor, keys: Tensor, query_pe: Tensor, key_pe: Tensor) -> tuple[Tensor, Tensor]:
+        if self.skip_first_layer_pe:
+            queries = self.self_attn(q=queries, k=queries, v=queries)
+        else:
+            q = queries + query_pe
+            queries = queries + self.self_attn(q=q, k=q, v=queries)
+        queries = self.norm1(queries)
+
+        q = queries + query_pe
+        k = keys + key_pe
+        queries = self.norm2(queries + self.cross_attn_token_to_image(q=q, k=k, v=keys))
+
+        queries = self.norm3(queries + self.mlp(queries))
+
+        q = queries + query_pe
+        k = keys + key_pe
+        keys = self.norm4(keys + self.cross_attn_image_to_token(q=k, k=q, v=queries))
+        return queries, keys
+
+
+class Attention(nn.Module):
+    """Multi-head attention whose projections may downscale the width by ``downsample_rate``.
+
+    Batch dimensions of ``q`` and ``k``/``v`` broadcast (1 vs B).
+    """
+
+    def __init__(self, embedding_dim: int, num_heads: int, downsample_rate: int = 1) -> None:
+        super().__init__()
+        self.embedding_dim = embedding_dim
+        self.internal_dim = embedding_dim // downsample_rate
+        self.num_heads = num_heads
+        assert self.internal_dim % num_heads == 0, "num_heads must divide embedding_dim."
+        self.q_proj = nn.Linear(embedding_dim, self.internal_dim)
+        self.k_proj = nn.Linear(embedding_dim, self.internal_dim)
+        self.v_proj = nn.Linear(embedding_dim, self.internal_dim)
+        self.out_proj = nn.Linear(self.internal_dim, embedding_dim)
+
+    def _separate_heads(self, x: Tensor, num_heads: int) -> Tensor:
+        b, n, c = x.shape
+        return x.reshape(b, n, num_heads, c // num_heads).transpose(1, 2)  # (B, nH, N, c)
+
+    def _recombine_heads(self, x: Tensor) -> Tensor:
+        b, n_heads, n_tokens, c_per_head = x.shape
+        return x.transpose(1, 2).reshape(b, n_tokens, n_heads * c_per_head)  # (B, N, C)
+
+    def forward(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        q = self._separate_heads(self.q_proj(q), self.num_heads)
+        k = self._separate_heads(self.k_proj(k), self.num_heads)
+        v = self._separate_heads(self.v_proj(v), self.num_heads)
+        c_per_head = q.shape[-1]
+        attn = q @ k.permute(0, 1, 3, 2)  # (B, nH, Nq, Nk)
+        attn = torch.softmax(attn / math.sqrt(c_per_head), dim=-1)
+        return self.out_proj(self._recombine_heads(attn @ v))
