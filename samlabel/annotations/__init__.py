@@ -36,13 +36,24 @@ from samlabel.annotations.geometry import (
 )
 from samlabel.annotations.image_annotation import ImageAnnotation
 from samlabel.annotations.labels import Label, LabelSet, default_color
+from samlabel.annotations.project import IMAGE_EXTENSIONS, Project, image_size, list_images, sidecar_path_for
 from samlabel.annotations.shapes import SHAPE_KINDS, Shape, VertexRef, new_uid
+from samlabel.annotations.sidecar import annotation_from_dict, annotation_to_dict, read_sidecar, write_sidecar
 
 __all__ = [
     "AnnotationError",
     "AnnotationFileError",
     "AnnotationWarning",
     "Document",
+    "IMAGE_EXTENSIONS",
+    "Project",
+    "annotation_from_dict",
+    "annotation_to_dict",
+    "image_size",
+    "list_images",
+    "read_sidecar",
+    "sidecar_path_for",
+    "write_sidecar",
     "DocumentChange",
     "GeometryError",
     "ImageAnnotation",

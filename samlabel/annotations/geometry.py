@@ -214,7 +214,11 @@ def _trace(contours, hierarchy, tolerance: float, min_area: float, width: int, h
             child = hierarchy[child][0]
         pieces.append(outer.difference(unary_union(holes)) if holes else outer)
     geom = make_valid(unary_union(pieces).intersection(box(0, 0, width, height)))
-    return polygons_from_geometry(geom, min_area=min_area)
+    # Round to 1/1000 px: files stay short and re-read to exactly the same numbers.
+    return tuple(
+        PolygonWithHoles(np.round(p.exterior, 3), tuple(np.round(h, 3) for h in p.holes))
+        for p in polygons_from_geometry(geom, min_area=min_area)
+    )
 
 
 def _rasterize_ring(ring: np.ndarray, height: int, width: int) -> np.ndarray:

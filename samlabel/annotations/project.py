@@ -1,0 +1,168 @@
+"""A project: a folder of images, each with a labelme-compatible sidecar JSON beside it.
+
+``photo.jpg`` is annotated in ``photo.json`` in the same folder (labelme's layout), so a
+labelme dataset opens as a project directly. A single image opened alone is a project of
+one image in its folder. The project's labels come from ``labels.json`` or ``labels.txt``
+in the folder when present, else from the bundled default set.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from samlabel.annotations.document import Document
+from samlabel.annotations.errors import AnnotationFileError
+from samlabel.annotations.image_annotation import ImageAnnotation
+from samlabel.annotations.labels import LabelSet
+from samlabel.annotations.sidecar import read_sidecar, write_sidecar
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
+LABEL_FILE_NAMES = ("labels.json", "labels.txt")
+_EXIF_ORIENTATION = 0x0112
+
+
+def natural_key(path: Path) -> list:
+    """Sort key that orders ``img2`` before ``img10``."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+
+
+def is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files directly in ``folder``, sorted naturally."""
+    folder = Path(folder)
+    return sorted((p for p in folder.iterdir() if p.is_file() and is_image_file(p)), key=natural_key)
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """``(H, W)`` of an image as displayed, i.e. after its EXIF rotation (reads the header only)."""
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
+    except FileNotFoundError as exc:
+        raise AnnotationFileError(path, "the image does not exist") from exc
+    except (OSError, UnidentifiedImageError) as exc:
+        raise AnnotationFileError(path, f"cannot read the image ({exc})") from exc
+    if orientation in (5, 6, 7, 8):  # rotated by 90 degrees
+        width, height = height, width
+    return height, width
+
+
+def sidecar_path_for(image: str | os.PathLike) -> Path:
+    """``folder/name.json`` for ``folder/name.ext``."""
+    return Path(image).with_suffix(".json")
+
+
+class Project:
+    """A folder of images with per-image sidecar JSON (or one image alone)."""
+
+    def __init__(self, path: str | os.PathLike, labels_file: str | os.PathLike | None = None):
+        path = Path(path)
+        if path.is_dir():
+            self.root = path
+            self.images: list[Path] = list_images(path)
+        elif path.is_file():
+            if not is_image_file(path):
+                raise AnnotationFileError(path, f"not an image file (expected one of {', '.join(IMAGE_EXTENSIONS)})")
+            self.root = path.parent
+            self.images = [path]
+        else:
+            raise AnnotationFileError(path, "no such file or folder")
+        self._labels_file = Path(labels_file) if labels_file is not None else None
+        self._labels: LabelSet | None = None
+
+    def __repr__(self) -> str:
+        return f"Project({str(self.root)!r}, {len(self.images)} images)"
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    # --- labels -------------------------------------------------------------------
+    @property
+    def labels_path(self) -> Path:
+        """Where the project's labels are read from and saved to."""
+        if self._labels_file is not None:
+            return self._labels_file
+        for name in LABEL_FILE_NAMES:
+            if (self.root / name).is_file():
+                return self.root / name
+        return self.root / "labels.txt"
+
+    @property
+    def labels(self) -> LabelSet:
+        """The project's label set (loaded once; the default set if the folder has none)."""
+        if self._labels is None:
+            path = self.labels_path
+            self._labels = LabelSet.load(path) if path.is_file() else LabelSet.default()
+        return self._labels
+
+    def save_labels(self, labels: LabelSet | None = None) -> Path:
+        if labels is not None:
+            self._labels = labels
+        path = self.labels_path
+        self.labels.save(path)
+        return path
+
+    # --- annotations --------------------------------------------------------------
+    def index_of(self, image: str | os.PathLike) -> int:
+        image = Path(image)
+        for i, candidate in enumerate(self.images):
+            if candidate == image or candidate.resolve() == image.resolve():
+                return i
+        raise KeyError(str(image))
+
+    def sidecar_path(self, image: str | os.PathLike) -> Path:
+        return sidecar_path_for(image)
+
+    def has_annotations(self, image: str | os.PathLike) -> bool:
+        return self.sidecar_path(image).is_file()
+
+    def load(self, image: str | os.PathLike) -> ImageAnnotation:
+        """The image's annotation: read from its sidecar, or empty if it has none.
+
+        Raises:
+            AnnotationFileError: the image does not exist or cannot be read, or the sidecar
+            is broken (the message names the file and the problem; nothing is changed).
+        """
+        image = Path(image)
+        size = image_size(image)
+        sidecar = self.sidecar_path(image)
+        if sidecar.is_file():
+            annotation = read_sidecar(sidecar, image_size=size)
+            if not annotation.image_path:
+                annotation = annotation.replace(image_path=image.name)
+            return annotation
+        return ImageAnnotation(image_path=image.name, image_height=size[0], image_width=size[1])
+
+    def save(self, annotation: ImageAnnotation, image: str | os.PathLike | None = None) -> Path:
+        """Write the annotation to the image's sidecar atomically (SaveError on failure,
+        previous file intact). ``image`` defaults to ``annotation.image_path`` in the root."""
+        image = Path(image) if image is not None else self.root / annotation.image_path
+        if not annotation.image_path:
+            annotation = annotation.replace(image_path=image.name)
+        path = self.sidecar_path(image)
+        write_sidecar(path, annotation)
+        return path
+
+    def open_document(self, image: str | os.PathLike) -> Document:
+        return Document(self.load(image))
+
+    def autosave(self, document: Document, image: str | os.PathLike | None = None) -> bool:
+        """Save the document if it has unsaved changes; returns whether it wrote.
+
+        On failure raises SaveError and the document stays dirty, so the next autosave
+        tries again.
+        """
+        if not document.is_dirty:
+            return False
+        self.save(document.annotation, image)
+        document.mark_saved()
+        return True
