@@ -219,9 +219,9 @@ class ImageResizer:
         channels = image.shape[2]
         if channels in (1, 3, 4):
             pil = Image.fromarray(image[..., 0] if channels == 1 else np.ascontiguousarray(image))
-            out = np.asarray(pil.resize((w, h), Image.BILINEAR))
+            out = np.array(pil.resize((w, h), Image.BILINEAR))
             return out[..., None] if channels == 1 else out
-        planes = [np.asarray(Image.fromarray(np.ascontiguousarray(image[..., c])).resize((w, h), Image.BILINEAR))
+        planes = [np.array(Image.fromarray(np.ascontiguousarray(image[..., c])).resize((w, h), Image.BILINEAR))
                   for c in range(channels)]
         return np.stack(planes, axis=-1)
 

@@ -1,0 +1,358 @@
+"""The interactive fast path: prompt -> low-res logits -> only the pixels on screen.
+
+This is the call the GUI uses for hover, click and drag prompts::
+
+    session = DecoderSession(model, embedding)      # once per (model, image embedding)
+    pred = session.decode(Prompt(points=[[x, y]], labels=[1]))   # original-image pixels
+    k = pred.best_index()                           # highest predicted IoU
+    view = pred.mask(k, region=(x0, y0, x1, y1), out_size=(h, w))  # (h, w) bool, on screen
+    next_prompt = Prompt(..., mask_input=pred.logits[k][None])      # refine with a click
+
+* ``DecoderSession`` computes the prompt-independent decoder work once per image
+  (``model.prepare_decoder``: dense positional encoding, image embedding + no-mask
+  embedding, ...), so each hover only runs the prompt-dependent part of the decoder.
+  It keeps a reference to an immutable :class:`~samlabel.sam.embedding.ImageEmbedding`
+  and nothing mutable is shared: one session per thread, or a session per request.
+* ``Prediction`` holds the K low-res ``(K, 256, 256)`` logits and scores only. ``mask`` and
+  ``logits_for`` upscale ONE candidate and ONLY the requested region of the original image
+  (``region=(x0, y0, x1, y1)``, half-open, original pixels), optionally sampled to
+  ``out_size=(height, width)`` display pixels by nearest-neighbour. The values are those of
+  the full-size reference path (``Sam.postprocess_masks``: bilinear to the padded input
+  square, crop, bilinear to the original size) at the selected pixels, within float
+  rounding, at a cost proportional to the output size.
+
+``SamPredictor.predict`` and the automatic mask generator decode through the same
+``decode_input_frame`` function.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from samlabel.sam.embedding import ImageEmbedding, model_id_of, model_input_size
+from samlabel.sam.errors import EmbeddingError
+from samlabel.sam.resizer import ImageResizer
+
+MASK_INPUT_SIDE = 256
+
+
+# ---------------------------------------------------------------------- prompt
+@dataclass(frozen=True)
+class Prompt:
+    """One interactive prompt, in ORIGINAL image pixels.
+
+    Attributes:
+      points: ``(N, 2)`` float xy (N may be 0).
+      labels: ``(N,)`` int, 1 foreground, 0 background.
+      box: ``(4,)`` xyxy or None.
+      mask_input: ``(1, 256, 256)`` low-res logits of a previous prediction, or None.
+      multimask: return 3 candidates (True) or 1 (False).
+    """
+
+    points: Any = field(default_factory=lambda: np.zeros((0, 2)))
+    labels: Any = field(default_factory=lambda: np.zeros((0,), np.int64))
+    box: Any = None
+    mask_input: Any = None
+    multimask: bool = True
+
+    def __post_init__(self) -> None:
+        pts = np.asarray(self.points, dtype=np.float64)
+        if pts.size == 0:
+            pts = pts.reshape(0, 2)
+        if pts.ndim != 2 or pts.shape[1] != 2:
+            raise ValueError(f"point_coords must have shape (N, 2) (x, y), got {pts.shape}")
+        lab = np.asarray(self.labels)
+        if lab.size == 0:
+            lab = lab.reshape(0)
+        if lab.ndim != 1 or lab.shape[0] != pts.shape[0]:
+            raise ValueError(
+                f"point_labels must have shape (N,) matching point_coords (N={pts.shape[0]}), got {lab.shape}"
+            )
+        if not np.isfinite(pts).all():
+            raise ValueError("point_coords must be finite")
+        box = self.box
+        if box is not None:
+            box = np.asarray(box, dtype=np.float64)
+            if box.shape not in ((4,), (1, 4)):
+                raise ValueError(f"box must have shape (4,) (x0, y0, x1, y1), got {box.shape}")
+            box = box.reshape(4)
+        mask = self.mask_input
+        if mask is not None:
+            mask = np.asarray(mask.detach().cpu() if isinstance(mask, torch.Tensor) else mask, dtype=np.float32)
+            if mask.shape == (MASK_INPUT_SIDE, MASK_INPUT_SIDE):
+                mask = mask[None]
+            if mask.shape != (1, MASK_INPUT_SIDE, MASK_INPUT_SIDE):
+                raise ValueError(
+                    f"mask_input must have shape (1, 256, 256) (low-res logits of a previous prediction), got {mask.shape}"
+                )
+        object.__setattr__(self, "points", pts)
+        object.__setattr__(self, "labels", lab.astype(np.int64))
+        object.__setattr__(self, "box", box)
+        object.__setattr__(self, "mask_input", mask)
+        object.__setattr__(self, "multimask", bool(self.multimask))
+
+    @property
+    def has_points(self) -> bool:
+        return self.points.shape[0] > 0
+
+
+# ---------------------------------------------------------------------- decoding
+def prepare_context(model: torch.nn.Module, features: torch.Tensor) -> Any:
+    """The per-image decoder context (``model.prepare_decoder``), or the features themselves."""
+    prepare = getattr(model, "prepare_decoder", None)
+    with torch.no_grad():
+        return prepare(features) if prepare is not None else features
+
+
+@torch.no_grad()
+def decode_input_frame(
+    model: torch.nn.Module,
+    context: Any,
+    point_coords: Optional[torch.Tensor],
+    point_labels: Optional[torch.Tensor],
+    boxes: Optional[torch.Tensor] = None,
+    mask_input: Optional[torch.Tensor] = None,
+    multimask_output: bool = True,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Decode batched prompts already in the model's input frame.
+
+    Arguments: ``point_coords (B, N, 2)``, ``point_labels (B, N)``, ``boxes (B, 4)``,
+    ``mask_input (B, 1, 256, 256)``; any may be None. Returns low-res logits
+    ``(B, K, 256, 256)`` and predicted IoUs ``(B, K)``.
+    """
+    decode = getattr(model, "decode_prompts", None)
+    if decode is not None:
+        return decode(
+            context,
+            point_coords=point_coords,
+            point_labels=point_labels,
+            boxes=boxes,
+            mask_input=mask_input,
+            multimask_output=multimask_output,
+        )
+    # Fallback for models without a decoder cache (the official module layout).
+    points = (point_coords, point_labels) if point_coords is not None else None
+    sparse, dense = model.prompt_encoder(points=points, boxes=boxes, masks=mask_input)
+    return model.mask_decoder(
+        image_embeddings=context,
+        image_pe=model.prompt_encoder.get_dense_pe(),
+        sparse_prompt_embeddings=sparse,
+        dense_prompt_embeddings=dense,
+        multimask_output=multimask_output,
+    )
+
+
+class DecoderSession:
+    """Decoder state cached for one (model, embedding): decode many prompts cheaply.
+
+    Holds only references to read-only data; build one per thread (it is cheap compared
+    with a decode: one pass over the prompt-independent decoder parts).
+    """
+
+    def __init__(self, model: torch.nn.Module, embedding: ImageEmbedding, context: Any = None) -> None:
+        expected = model_id_of(model)
+        if embedding.model_id != expected:
+            raise EmbeddingError(
+                f"embedding was made by model {embedding.model_id!r}, not by the current model {expected!r}"
+            )
+        self.model = model
+        self.embedding = embedding.to(model.device)
+        self.resizer = ImageResizer(model_input_size(model))
+        self.mask_threshold = float(getattr(model, "mask_threshold", 0.0))
+        self.context = context if context is not None else prepare_context(model, self.embedding.features)
+
+    def decode(self, prompt: Prompt) -> "Prediction":
+        """Decode one prompt (original-image pixels) into a :class:`Prediction`."""
+        size = self.embedding.original_size
+        device = self.model.device
+        coords = labels = boxes = mask = None
+        if prompt.has_points:
+            pts = self.resizer.scale_points(prompt.points, size)
+            coords = torch.as_tensor(pts, dtype=torch.float, device=device)[None]
+            labels = torch.as_tensor(prompt.labels, dtype=torch.int, device=device)[None]
+        if prompt.box is not None:
+            box = self.resizer.scale_boxes(prompt.box, size)
+            boxes = torch.as_tensor(box, dtype=torch.float, device=device)
+        if prompt.mask_input is not None:
+            mask = torch.as_tensor(prompt.mask_input, dtype=torch.float, device=device)[None]
+        low, iou = self.decode_torch(coords, labels, boxes, mask, prompt.multimask)
+        return Prediction(
+            logits=low[0].float().cpu().numpy(),
+            scores=iou[0].float().cpu().numpy(),
+            original_size=self.embedding.original_size,
+            input_size=self.embedding.input_size,
+            input_side=self.resizer.target_length,
+            threshold=self.mask_threshold,
+        )
+
+    def decode_torch(
+        self,
+        point_coords: Optional[torch.Tensor],
+        point_labels: Optional[torch.Tensor],
+        boxes: Optional[torch.Tensor] = None,
+        mask_input: Optional[torch.Tensor] = None,
+        multimask_output: bool = True,
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Batched prompts in the input frame -> ``(B, K, 256, 256)`` logits, ``(B, K)`` scores."""
+        return decode_input_frame(
+            self.model, self.context, point_coords, point_labels, boxes, mask_input, multimask_output
+        )
+
+
+def decode(model: torch.nn.Module, embedding: ImageEmbedding, prompt: Prompt, context: Any = None) -> "Prediction":
+    """One-shot :meth:`DecoderSession.decode` (pass ``context`` from :func:`prepare_context` to reuse it)."""
+    return DecoderSession(model, embedding, context).decode(prompt)
+
+
+# ---------------------------------------------------------------------- upscaling
+def _linear_taps(in_size: int, out_size: int, dst: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Bilinear (align_corners=False) source indices and weights for output indices ``dst``.
+
+    Same arithmetic as ATen's upsample_bilinear2d (float32 scale and source index).
+    """
+    scale = np.float32(in_size) / np.float32(out_size)
+    src = scale * (dst.astype(np.float32) + np.float32(0.5)) - np.float32(0.5)
+    src = np.maximum(src, np.float32(0.0))
+    i0 = np.minimum(np.floor(src).astype(np.int64), in_size - 1)
+    lam1 = np.clip(src - i0.astype(np.float32), 0, 1).astype(np.float32)
+    i1 = np.where(i0 < in_size - 1, i0 + 1, i0)
+    return i0, i1, (np.float32(1) - lam1).astype(np.float32), lam1
+
+
+def _interp_rows(x: torch.Tensor, taps) -> torch.Tensor:
+    i0, i1, l0, l1 = (torch.from_numpy(a) for a in taps)
+    return x[..., i0, :] * l0[:, None] + x[..., i1, :] * l1[:, None]
+
+
+def _interp_cols(x: torch.Tensor, taps) -> torch.Tensor:
+    i0, i1, l0, l1 = (torch.from_numpy(a) for a in taps)
+    return x[..., :, i0] * l0 + x[..., :, i1] * l1
+
+
+def upscale_at(
+    low_res: torch.Tensor,
+    input_side: int,
+    input_size: Tuple[int, int],
+    original_size: Tuple[int, int],
+    rows: np.ndarray,
+    cols: np.ndarray,
+) -> torch.Tensor:
+    """Full-size logits ``postprocess_masks(low_res)[..., rows, :][..., cols]`` without the full size.
+
+    ``low_res (..., 256, 256)``; ``rows``/``cols`` are original-image pixel indices.
+    Cost is proportional to ``len(rows) * len(cols)``.
+    """
+    side_lo = low_res.shape[-1]
+    h_in, w_in = input_size
+    H, W = original_size
+    # stage 2: original pixel -> cropped input-frame pixel; stage 1: input pixel -> low-res
+    r2 = _linear_taps(h_in, H, rows)
+    c2 = _linear_taps(w_in, W, cols)
+    need_r = np.unique(np.concatenate([r2[0], r2[1]]))
+    need_c = np.unique(np.concatenate([c2[0], c2[1]]))
+    r1 = _linear_taps(side_lo, input_side, need_r)
+    c1 = _linear_taps(side_lo, input_side, need_c)
+    # input-frame values at the needed rows/cols only (x first, then y, as ATen)
+    stage1 = _interp_rows(_interp_cols(low_res, c1), r1)  # (..., len(need_r), len(need_c))
+    r2 = (np.searchsorted(need_r, r2[0]), np.searchsorted(need_r, r2[1]), r2[2], r2[3])
+    c2 = (np.searchsorted(need_c, c2[0]), np.searchsorted(need_c, c2[1]), c2[2], c2[3])
+    return _interp_rows(_interp_cols(stage1, c2), r2)
+
+
+def upscale_full(low_res: torch.Tensor, input_side: int, input_size: Tuple[int, int], original_size: Tuple[int, int]) -> torch.Tensor:
+    """The reference ``Sam.postprocess_masks`` for ``(B, K, h, w)`` logits -> ``(B, K, H, W)``."""
+    x = F.interpolate(low_res, (input_side, input_side), mode="bilinear", align_corners=False)
+    x = x[..., : input_size[0], : input_size[1]]
+    return F.interpolate(x, tuple(int(v) for v in original_size), mode="bilinear", align_corners=False)
+
+
+# ---------------------------------------------------------------------- prediction
+@dataclass(frozen=True)
+class Prediction:
+    """Result of one prompt: K candidates as low-res logits.
+
+    Attributes:
+      logits: ``(K, 256, 256)`` float32 low-res logits (feed one back as ``mask_input``).
+      scores: ``(K,)`` predicted IoUs.
+      original_size: ``(H, W)`` of the image.
+      input_size: ``(h, w)`` of the resized image in the model input.
+      input_side: the square model input side (1024).
+      threshold: logit threshold of a foreground pixel (``model.mask_threshold``).
+    """
+
+    logits: np.ndarray
+    scores: np.ndarray
+    original_size: Tuple[int, int]
+    input_size: Tuple[int, int]
+    input_side: int = 1024
+    threshold: float = 0.0
+
+    def best_index(self) -> int:
+        """Index of the candidate with the highest predicted IoU."""
+        return int(np.argmax(self.scores))
+
+    def _index(self, index: Optional[int]) -> int:
+        k = self.best_index() if index is None else int(index)
+        if not -len(self.scores) <= k < len(self.scores):
+            raise IndexError(f"candidate index {index} out of range for {len(self.scores)} candidates")
+        return k % len(self.scores)
+
+    def _pixels(self, region: Optional[Sequence[int]], out_size: Optional[Tuple[int, int]]):
+        H, W = self.original_size
+        if region is None:
+            x0, y0, x1, y1 = 0, 0, W, H
+        else:
+            if len(region) != 4:
+                raise ValueError(f"region must be (x0, y0, x1, y1) in original pixels, got {region!r}")
+            x0, y0 = max(0, int(region[0])), max(0, int(region[1]))
+            x1, y1 = min(W, int(region[2])), min(H, int(region[3]))
+            if x1 <= x0 or y1 <= y0:
+                raise ValueError(f"region {tuple(region)} is empty inside the image of size (H, W)={(H, W)}")
+        rh, rw = y1 - y0, x1 - x0
+        oh, ow = (rh, rw) if out_size is None else (int(out_size[0]), int(out_size[1]))
+        if oh <= 0 or ow <= 0:
+            raise ValueError(f"out_size must be positive (height, width), got {out_size!r}")
+        rows = y0 + np.minimum(((np.arange(oh) + 0.5) * rh / oh).astype(np.int64), rh - 1)
+        cols = x0 + np.minimum(((np.arange(ow) + 0.5) * rw / ow).astype(np.int64), rw - 1)
+        return rows, cols, (region is None and out_size is None)
+
+    def logits_for(
+        self,
+        index: Optional[int] = None,
+        region: Optional[Sequence[int]] = None,
+        out_size: Optional[Tuple[int, int]] = None,
+    ) -> np.ndarray:
+        """Full-resolution logits of ONE candidate (default: the best), ``(h, w)`` float32.
+
+        ``region=(x0, y0, x1, y1)`` (original pixels, half-open, clipped to the image)
+        selects a window; ``out_size=(height, width)`` samples it by nearest neighbour
+        (output pixel ``i`` takes original row ``y0 + floor((i + 0.5) * (y1 - y0) / height)``).
+        """
+        k = self._index(index)
+        rows, cols, full = self._pixels(region, out_size)
+        low = torch.from_numpy(np.ascontiguousarray(self.logits[k]))
+        if full:
+            out = upscale_full(low[None, None], self.input_side, self.input_size, self.original_size)[0, 0]
+        else:
+            out = upscale_at(low, self.input_side, self.input_size, self.original_size, rows, cols)
+        return out.numpy()
+
+    def mask(
+        self,
+        index: Optional[int] = None,
+        region: Optional[Sequence[int]] = None,
+        out_size: Optional[Tuple[int, int]] = None,
+    ) -> np.ndarray:
+        """Boolean mask of one candidate: ``logits_for(...) > threshold``, shape ``(h, w)``."""
+        return self.logits_for(index, region, out_size) > self.threshold
+
+    def masks(self, return_logits: bool = False) -> np.ndarray:
+        """All K candidates at full size ``(K, H, W)`` (bool, or float32 logits)."""
+        low = torch.from_numpy(np.ascontiguousarray(self.logits))[None]
+        up = upscale_full(low, self.input_side, self.input_size, self.original_size)[0]
+        return (up if return_logits else up > self.threshold).numpy()
