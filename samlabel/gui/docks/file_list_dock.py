@@ -1,0 +1,180 @@
+"""FileListDock: the project's images, marked when annotated, with a filter box.
+
+D1 wiring::
+
+    dock = FileListDock(parent=main_window)                    # objectName "file_list_dock"
+    dock.set_project(project)                                  # a Project (images, has_annotations)
+    dock.imageActivated.connect(main_window.open_image_path)   # (str path); ignore the open one
+    dock.set_current(path)                                     # when the window opens an image (no signal)
+    dock.refresh(path)                                         # after saving/autosaving that image's sidecar
+
+Constructor: ``FileListDock(parent=None, title="Images")``.
+
+Signal ``imageActivated(str path)``: the user clicked a row, moved to it with the keys, or
+pressed Enter / double-clicked on it (so it may repeat for the open image).
+
+Methods: ``set_project(project_or_None)``, ``set_images(paths, annotated=callable)``,
+``set_current(path)``, ``current_path()``, ``refresh(path=None)`` (one image's mark, or all),
+``is_marked(path)``, ``visible_paths()``, ``set_filter(text, which="all")`` where ``which``
+is ``"all"``, ``"annotated"`` or ``"not annotated"``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Sequence
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import QComboBox, QDockWidget, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+
+from samlabel.gui.docks.models import ANNOTATION_FILTERS, filter_files
+
+PATH_ROLE = Qt.ItemDataRole.UserRole
+MARK_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+def _mark_icon(annotated: bool, size: int = 12) -> QIcon:
+    pixmap = QPixmap(size, size)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    if annotated:
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(46, 160, 67))
+    else:
+        painter.setPen(QPen(QColor(150, 150, 150), 1.2))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+    painter.drawEllipse(1, 1, size - 2, size - 2)
+    painter.end()
+    return QIcon(pixmap)
+
+
+class FileListDock(QDockWidget):
+    imageActivated = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None, title: str = "Images"):
+        super().__init__(title, parent)
+        self.setObjectName("file_list_dock")
+        self._annotated: Callable[[Path], bool] = lambda _p: False
+        self._rows: dict[str, QListWidgetItem] = {}
+        self._updating = False
+        self._icons = {True: _mark_icon(True), False: _mark_icon(False)}
+
+        body = QWidget(self)
+        self.filter_edit = QLineEdit(body)
+        self.filter_edit.setPlaceholderText("Filter by name…")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.which_combo = QComboBox(body)
+        for which in ANNOTATION_FILTERS:
+            self.which_combo.addItem(which.capitalize(), which)
+        self.list = QListWidget(body)
+        self.list.setUniformItemSizes(True)
+        self.summary = QLabel(body)
+        self.summary.setEnabled(False)
+        top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 0, 0)
+        top.addWidget(self.filter_edit, 1)
+        top.addWidget(self.which_combo)
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(top)
+        layout.addWidget(self.list)
+        layout.addWidget(self.summary)
+        self.setWidget(body)
+
+        self.filter_edit.textChanged.connect(lambda _t: self._apply_filter())
+        self.which_combo.currentIndexChanged.connect(lambda _i: self._apply_filter())
+        self.list.currentItemChanged.connect(self._on_current_changed)
+        self.list.itemActivated.connect(self._emit_item)
+
+    # ---------------------------------------------------------------- content
+    def set_project(self, project) -> None:
+        """Show a Project's images (None empties the list)."""
+        if project is None:
+            self.set_images([])
+        else:
+            self.set_images(project.images, annotated=project.has_annotations)
+
+    def set_images(self, paths: Sequence[str | os.PathLike], annotated: Callable[[Path], bool] | None = None) -> None:
+        self._annotated = annotated or (lambda _p: False)
+        self._updating = True
+        try:
+            self.list.clear()
+            self._rows = {}
+            for path in map(Path, paths):
+                item = QListWidgetItem(path.name, self.list)
+                item.setData(PATH_ROLE, str(path))
+                item.setToolTip(str(path))
+                self._rows[self._key(path)] = item
+                self._mark(item, bool(self._annotated(path)))
+        finally:
+            self._updating = False
+        self._apply_filter()
+
+    @staticmethod
+    def _key(path: str | os.PathLike) -> str:
+        return os.path.normcase(os.path.abspath(os.fspath(path)))
+
+    def _mark(self, item: QListWidgetItem, annotated: bool) -> None:
+        item.setData(MARK_ROLE, annotated)
+        item.setIcon(self._icons[annotated])
+
+    def refresh(self, path: str | os.PathLike | None = None) -> None:
+        """Re-check whether ``path`` (or every image) has annotations."""
+        items = [self._rows.get(self._key(path))] if path is not None else list(self._rows.values())
+        for item in items:
+            if item is not None:
+                self._mark(item, bool(self._annotated(Path(item.data(PATH_ROLE)))))
+        self._apply_filter()
+
+    def is_marked(self, path: str | os.PathLike) -> bool:
+        item = self._rows.get(self._key(path))
+        return bool(item is not None and item.data(MARK_ROLE))
+
+    # ---------------------------------------------------------------- filter
+    def set_filter(self, text: str, which: str = "all") -> None:
+        self.which_combo.setCurrentIndex(ANNOTATION_FILTERS.index(which))
+        self.filter_edit.setText(text)
+        self._apply_filter()
+
+    def _apply_filter(self) -> None:
+        all_paths = [item.data(PATH_ROLE) for item in self._rows.values()]
+        marks = {item.data(PATH_ROLE): bool(item.data(MARK_ROLE)) for item in self._rows.values()}
+        shown = {str(p) for p in filter_files(all_paths, self.filter_edit.text(), lambda p: marks[str(p)],
+                                              self.which_combo.currentData())}
+        for item in self._rows.values():
+            item.setHidden(item.data(PATH_ROLE) not in shown)
+        annotated = sum(marks.values())
+        total = len(marks)
+        text = f"{annotated} of {total} annotated"
+        if len(shown) != total:
+            text += f" · {len(shown)} shown"
+        self.summary.setText(text)
+
+    def visible_paths(self) -> list[str]:
+        return [self.list.item(i).data(PATH_ROLE) for i in range(self.list.count()) if not self.list.item(i).isHidden()]
+
+    # ---------------------------------------------------------------- current image
+    def set_current(self, path: str | os.PathLike | None) -> None:
+        """Highlight the open image without emitting ``imageActivated``."""
+        item = self._rows.get(self._key(path)) if path is not None else None
+        self._updating = True
+        try:
+            self.list.setCurrentItem(item)
+            if item is not None:
+                self.list.scrollToItem(item)
+        finally:
+            self._updating = False
+
+    def current_path(self) -> str | None:
+        item = self.list.currentItem()
+        return item.data(PATH_ROLE) if item is not None else None
+
+    def _on_current_changed(self, current: QListWidgetItem | None, _previous) -> None:
+        if not self._updating and current is not None:
+            self._emit_item(current)
+
+    def _emit_item(self, item: QListWidgetItem) -> None:
+        self.imageActivated.emit(item.data(PATH_ROLE))
