@@ -1,0 +1,112 @@
+"""Starting the desktop app.
+
+``run_app(path, model, checkpoint, device)`` is what ``samlabel`` (``samlabel.cli``) calls:
+it creates the ``QApplication``, the main window, opens ``path`` (or the bundled sample
+image) and loads the SAM model in a background thread, so the window is usable at once.
+
+``create_main_window(...)`` builds the same window without running the event loop; tests
+and the smoke test use it, injecting an already-built model with ``sam_model=``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "samlabel"
+ORG_NAME = "samlabel"
+
+
+def _ensure_app():
+    from PySide6.QtGui import QImageReader
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName(ORG_NAME)
+    app.setApplicationDisplayName(APP_NAME)
+    # Icons and any image Qt reads itself: no 256 MB cap (the canvas converts from numpy anyway).
+    QImageReader.setAllocationLimit(0)
+    return app
+
+
+def default_image() -> Path | None:
+    try:
+        from samlabel.paths import resource_path
+
+        sample = resource_path("sample", "coffee.jpg")
+    except FileNotFoundError:
+        return None
+    if not sample.is_file():
+        return None
+    # work on a copy: the sidecar JSON must not be written into the installation
+    from samlabel.paths import cache_dir
+
+    copy = cache_dir() / "sample" / sample.name
+    try:
+        if not copy.is_file():
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(sample, copy)
+        return copy
+    except OSError:
+        return sample
+
+
+def create_main_window(path=None, model_name=None, checkpoint=None, device=None, sam_model=None, settings=None):
+    """Build (and return, not show) the main window.
+
+    Args:
+        path: image or folder to open (None: nothing; ``run_app`` passes the sample).
+        model_name, checkpoint, device: which SAM model to load (see ``model_manager``).
+        sam_model: an already-built model to use instead of loading one (tests, smoke test).
+        settings: an ``AppSettings`` (default: the user's settings file).
+    """
+    _ensure_app()
+    from samlabel.gui.main_window import MainWindow
+    from samlabel.gui.model_manager import ModelChoice, ModelLoader, choose_model
+    from samlabel.gui.settings import AppSettings
+
+    if settings is None:
+        settings = AppSettings()
+    if sam_model is not None:
+        dev = str(getattr(sam_model, "device", device or "cpu"))
+        name = getattr(sam_model, "model_id", "model").split(":")[0]
+        choice = ModelChoice(name, Path("<injected>"), dev, f"Model {name}")
+    else:
+        choice = choose_model(model_name, checkpoint, device, saved_model=settings.model_name)
+    window = MainWindow(settings=settings, model_choice=choice)
+    settings.restore_window(window)
+    if path is not None:
+        window.open_path(path)
+    if sam_model is not None:
+        window.set_model(sam_model)
+    elif choice.available:
+        window.statusBar().showMessage(f"Loading {choice.name}…")
+        loader = ModelLoader(choice, window)
+        loader.loaded.connect(window.set_model)
+        loader.failed.connect(lambda m: window.statusBar().showMessage(m, 20000))
+        window._model_loader = loader
+        loader.start()
+    return window
+
+
+def run_app(path=None, model=None, checkpoint=None, device=None) -> int:
+    """Run the GUI until the window closes; returns the exit code."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    app = _ensure_app()
+    if path is None:
+        path = default_image()
+    elif not Path(path).exists():
+        print(f"samlabel: {path}: no such file or folder", file=sys.stderr)
+        return 2
+    window = create_main_window(path=path, model_name=model, checkpoint=checkpoint, device=device)
+    window.show()
+    code = app.exec()
+    window.shutdown()
+    return int(code)

@@ -1,0 +1,218 @@
+"""The prompt decoder off the UI thread: the newest request always wins.
+
+:class:`DecoderService` owns one worker thread and a single *pending* slot. The UI thread
+calls :meth:`DecoderService.request` for every prompt change (each mouse move while
+hovering); the request replaces whatever was pending, so the worker never works through a
+backlog and a request is never refused because the worker is busy. Every request carries a
+sequence number; the UI side drops results older than the newest one it has shown (and,
+while newer requests are outstanding, results that are not the newest — unless nothing has
+been shown for a while, so that a continuously moving mouse still sees updates).
+
+The worker keeps its own :class:`~samlabel.sam.interactive.DecoderSession` per embedding
+(the embedding is immutable; nothing mutable is shared with the UI thread). Besides the
+low-res logits it upscales the chosen candidate for the displayed region only
+(``Prediction.mask(index, region=..., out_size=...)``), so the UI just wraps the result
+in a QImage.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+from PySide6.QtCore import QObject, QThread, Signal
+
+from samlabel.gui.prompt_state import PromptSnapshot
+
+log = logging.getLogger(__name__)
+
+Region = tuple[int, int, int, int]  # x0, y0, x1, y1 in image pixels (x1, y1 exclusive)
+
+
+@dataclass(frozen=True)
+class DecodeRequest:
+    seq: int
+    key: str  # the image (embedding cache key) the prompt belongs to
+    embedding: Any = field(repr=False)
+    prompt: PromptSnapshot = field(repr=False)
+    region: Region
+    out_size: tuple[int, int]  # (w, h) of the mask to render for the region
+    candidate: int | None = None  # None: the best-scoring one
+    t_created: float = 0.0  # time.perf_counter() when the user event happened
+    prediction: Any = field(default=None, repr=False)  # re-render this one instead of decoding
+
+
+@dataclass(frozen=True)
+class DecodeResult:
+    """A decoded prompt. ``mask`` is ``(h, w)`` bool covering ``region`` at ``out_size``."""
+
+    request: DecodeRequest
+    prediction: Any = field(repr=False)
+    index: int
+    mask: np.ndarray = field(repr=False)
+    seconds: float
+
+    @property
+    def seq(self) -> int:
+        return self.request.seq
+
+    @property
+    def key(self) -> str:
+        return self.request.key
+
+
+def default_session_factory(model, embedding):
+    from samlabel.sam.interactive import DecoderSession
+
+    return DecoderSession(model, embedding)
+
+
+def make_prompt(snapshot: PromptSnapshot):
+    """PromptState snapshot -> the model layer's ``Prompt``."""
+    from samlabel.sam.interactive import Prompt
+
+    return Prompt(
+        points=snapshot.points,
+        labels=snapshot.labels,
+        box=snapshot.box,
+        mask_input=snapshot.mask_input,
+        multimask=snapshot.multimask,
+    )
+
+
+def render_mask(prediction, index: int, region: Region, out_size: tuple[int, int]) -> np.ndarray:
+    """The chosen candidate as ``(h, w)`` bool for ``region`` at ``out_size`` (w, h)."""
+    w, h = out_size
+    return np.asarray(prediction.mask(index, region=region, out_size=(h, w)), dtype=bool)
+
+
+class _Worker(QThread):
+    resultReady = Signal(object)  # DecodeResult
+    failed = Signal(int, str)
+
+    def __init__(self, service: "DecoderService") -> None:
+        super().__init__()
+        self._svc = service
+        self.setObjectName("samlabel-decoder")
+        self._sessions: dict[int, tuple[Any, Any]] = {}  # id(embedding) -> (embedding, session)
+
+    def _session(self, embedding):
+        entry = self._sessions.get(id(embedding))
+        if entry is None or entry[0] is not embedding:
+            self._sessions.clear()  # one image at a time; keeps memory flat
+            entry = (embedding, self._svc._session_factory(self._svc.model, embedding))
+            self._sessions[id(embedding)] = entry
+        return entry[1]
+
+    def run(self) -> None:  # noqa: D102
+        svc = self._svc
+        while True:
+            with svc._cond:
+                while svc._pending is None and not svc._stopping:
+                    svc._cond.wait()
+                if svc._stopping:
+                    return
+                req, svc._pending = svc._pending, None
+                svc._busy = True
+            try:
+                t0 = time.perf_counter()
+                prediction = req.prediction
+                if prediction is None:
+                    prediction = self._session(req.embedding).decode(make_prompt(req.prompt))
+                index = req.candidate if req.candidate is not None else int(prediction.best_index())
+                index = max(0, min(index, len(prediction.scores) - 1))
+                mask = render_mask(prediction, index, req.region, req.out_size)
+                svc.decoded_seqs.append(req.seq)
+                self.resultReady.emit(DecodeResult(req, prediction, index, mask, time.perf_counter() - t0))
+            except Exception as exc:  # noqa: BLE001 - reported to the UI
+                log.exception("decoding failed")
+                self.failed.emit(req.seq, f"{type(exc).__name__}: {exc}")
+            finally:
+                with svc._cond:
+                    svc._busy = False
+                    svc._cond.notify_all()
+
+
+class DecoderService(QObject):
+    """Runs prompts through the mask decoder in a worker; see the module docstring.
+
+    Signals (UI thread):
+        resultReady(DecodeResult): a result that is not stale.
+        failed(seq, message)
+    """
+
+    resultReady = Signal(object)
+    failed = Signal(int, str)
+
+    #: show an outdated (but newer than shown) result if nothing was shown for this long
+    max_staleness_s = 0.08
+
+    def __init__(self, model, session_factory: Callable = default_session_factory, parent=None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self._session_factory = session_factory
+        self._cond = threading.Condition()
+        self._pending: DecodeRequest | None = None
+        self._busy = False
+        self._stopping = False
+        self._seq = 0
+        self._shown_seq = 0
+        self._last_shown_time = 0.0
+        self.decoded_seqs: list[int] = []  # diagnostics for tests: every seq the worker decoded
+        self._worker = _Worker(self)
+        self._worker.resultReady.connect(self._on_result)
+        self._worker.failed.connect(self.failed)
+        self._worker.start()
+
+    @property
+    def latest_seq(self) -> int:
+        return self._seq
+
+    def request(self, key: str, embedding, prompt: PromptSnapshot, region: Region, out_size, candidate=None,
+                t_created: float | None = None, prediction=None) -> int:
+        """Queue a prompt (replacing any pending one); returns its sequence number.
+
+        With ``prediction`` the decoder is skipped and only the mask is rendered again
+        (another candidate, or the view moved).
+        """
+        self._seq += 1
+        req = DecodeRequest(self._seq, key, embedding, prompt, tuple(int(v) for v in region),
+                            (max(1, int(out_size[0])), max(1, int(out_size[1]))), candidate,
+                            time.perf_counter() if t_created is None else t_created, prediction)
+        with self._cond:
+            self._pending = req
+            self._cond.notify_all()
+        return req.seq
+
+    def invalidate(self) -> None:
+        """Drop the pending request and make every outstanding result stale (image change, clear)."""
+        self._seq += 1
+        with self._cond:
+            self._pending = None
+        self._shown_seq = self._seq
+
+    def is_idle(self) -> bool:
+        with self._cond:
+            return self._pending is None and not self._busy
+
+    def shutdown(self, timeout_ms: int = 5000) -> None:
+        with self._cond:
+            self._stopping = True
+            self._pending = None
+            self._cond.notify_all()
+        self._worker.wait(timeout_ms)
+
+    def _on_result(self, result: DecodeResult) -> None:
+        seq = result.seq
+        if seq <= self._shown_seq:
+            return  # older than what is on screen (or invalidated)
+        now = time.perf_counter()
+        if seq != self._seq and now - self._last_shown_time < self.max_staleness_s:
+            return  # a newer request is on its way and the screen is fresh enough
+        self._shown_seq = seq
+        self._last_shown_time = now
+        self.resultReady.emit(result)

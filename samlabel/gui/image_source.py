@@ -1,0 +1,150 @@
+"""Loading images for display and for the model (no Qt here).
+
+``load_image(path)`` returns an :class:`ImageSource`: the EXIF-rotated picture as an
+``(H, W, 3)`` uint8 RGB array (what the encoder wants and what the canvas shows), its
+size and a content hash used as the embedding-cache key.
+
+Conversions:
+
+- EXIF orientation is applied (``ImageOps.exif_transpose``), so what the user sees and
+  what the model segments are the same pixels, and polygons land where they were drawn.
+- Grayscale (``L``, ``1``), palette and CMYK images become RGB.
+- 16-bit and float images (``I;16``, ``I``, ``F``) are stretched from their own
+  minimum..maximum to 0..255, which is how viewers show microscopy and depth images.
+- Alpha is composited over white, so transparent areas do not turn into random colours.
+
+The canvas builds its QImage straight from this array (no ``QImageReader``), so very large
+images do not hit Qt's image allocation limit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm")
+
+# Large photos (8000x6000 = 48 MP) are normal here; keep Pillow's bomb check for absurd sizes only.
+_MAX_PIXELS = 400_000_000
+
+
+class ImageLoadError(Exception):
+    """An image file could not be read; the message names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """One opened image.
+
+    Attributes:
+        path: the file it came from (``None`` for in-memory images).
+        rgb: ``(H, W, 3)`` uint8, C-contiguous, EXIF orientation applied.
+        content_hash: hex digest of the file bytes (or of the array) — the cache key.
+    """
+
+    path: Path | None
+    rgb: np.ndarray = field(repr=False)
+    content_hash: str
+
+    @property
+    def width(self) -> int:
+        return int(self.rgb.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.rgb.shape[0])
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)``."""
+        return self.width, self.height
+
+    @property
+    def name(self) -> str:
+        return self.path.name if self.path is not None else "image"
+
+
+def is_image_file(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Image files directly inside ``folder``, sorted by name (case-insensitive)."""
+    folder = Path(folder)
+    return sorted((p for p in folder.iterdir() if p.is_file() and is_image_file(p)), key=lambda p: p.name.lower())
+
+
+def hash_bytes(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def hash_array(rgb: np.ndarray) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    h.update(repr((rgb.shape, str(rgb.dtype))).encode())
+    h.update(np.ascontiguousarray(rgb).tobytes())
+    return h.hexdigest()
+
+
+def to_rgb_uint8(image: Image.Image) -> np.ndarray:
+    """Any Pillow image -> ``(H, W, 3)`` uint8 RGB (see the module docstring for the rules)."""
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(image).astype(np.float64)
+        return _stretch_to_rgb(arr)
+    if mode == "1":
+        image = image.convert("L")
+        mode = "L"
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
+        rgba = np.asarray(image.convert("RGBA")).astype(np.float32)
+        alpha = rgba[..., 3:4] / 255.0
+        rgb = rgba[..., :3] * alpha + 255.0 * (1.0 - alpha)
+        return np.ascontiguousarray(np.clip(np.rint(rgb), 0, 255).astype(np.uint8))
+    if mode != "RGB":
+        image = image.convert("RGB")
+    return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
+
+
+def _stretch_to_rgb(arr: np.ndarray) -> np.ndarray:
+    """``(H, W)`` or ``(H, W, C)`` numbers -> uint8 RGB, min..max stretched to 0..255."""
+    finite = arr[np.isfinite(arr)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    scale = 255.0 / (hi - lo) if hi > lo else 0.0
+    out = np.nan_to_num((arr - lo) * scale, nan=0.0, posinf=255.0, neginf=0.0)
+    out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    if out.ndim == 2:
+        out = np.repeat(out[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(out[..., :3])
+
+
+def load_image(path: str | Path) -> ImageSource:
+    """Read ``path`` as an :class:`ImageSource`; raises :class:`ImageLoadError` on failure."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImageLoadError(f"cannot read image {path}: {exc.strerror or exc}") from exc
+    old_limit = Image.MAX_IMAGE_PIXELS
+    try:
+        Image.MAX_IMAGE_PIXELS = max(_MAX_PIXELS, old_limit or 0)
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            rgb = to_rgb_uint8(img)
+    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
+        raise ImageLoadError(f"cannot decode image {path}: {exc}") from exc
+    finally:
+        Image.MAX_IMAGE_PIXELS = old_limit
+    return ImageSource(path=path, rgb=rgb, content_hash=hash_bytes(data))
+
+
+def from_array(rgb: np.ndarray, path: str | Path | None = None) -> ImageSource:
+    """Wrap an in-memory ``(H, W, 3)`` uint8 array (tests, screenshots)."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected an (H, W, 3) uint8 array, got {rgb.shape} {rgb.dtype}")
+    rgb = np.ascontiguousarray(rgb)
+    return ImageSource(path=Path(path) if path else None, rgb=rgb, content_hash=hash_array(rgb))

@@ -1,0 +1,364 @@
+"""The main window: assembles canvas, controllers, services, docks and menus.
+
+The window owns no model logic and no document logic. It wires:
+
+- the :class:`~samlabel.gui.canvas.Canvas` (drawing, zoom, pan) and its mouse signals to
+  the active tool's controller (:class:`SamController` for SAM prompting,
+  :class:`EditController` for selecting, editing and the manual polygon/rectangle tools);
+- the :class:`EmbeddingService` and :class:`DecoderService` worker threads (created when a
+  model is set: :meth:`set_model`);
+- the :class:`~samlabel.annotations.Document` of the current image (undo history,
+  listeners) and the :class:`~samlabel.annotations.project.Project` (sidecars, autosave) —
+  see :class:`~samlabel.gui.window_files.FilesMixin`.
+
+Public API used by tests and the smoke test: signals ``embeddingReady(str image_path)`` and
+``predictionShown(object)``, and :meth:`prompt_points`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QMainWindow, QMessageBox
+
+from samlabel.gui.actions import build_actions, label_key_actions
+from samlabel.gui.canvas import Canvas
+from samlabel.gui.decoder_service import DecoderService
+from samlabel.gui.edit_controller import EditController
+from samlabel.gui.embedding_cache import EmbeddingCache
+from samlabel.gui.embedding_service import EmbeddingService
+from samlabel.gui.sam_controller import SamController
+from samlabel.gui.shape_layer import ShapeLayer, label_qcolor
+from samlabel.gui.tools import Box, Click, ClickOrDrag, Tool
+from samlabel.gui.window_files import FilesMixin
+from samlabel.gui.window_ui import UiMixin
+
+log = logging.getLogger(__name__)
+
+
+class MainWindow(FilesMixin, UiMixin, QMainWindow):
+    """The samlabel window. Signals: ``embeddingReady(str)``, ``predictionShown(object)``."""
+
+    embeddingReady = Signal(str)
+    predictionShown = Signal(object)
+    documentChanged = Signal()
+    imageOpened = Signal(str)
+
+    def __init__(self, settings=None, model_choice=None, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("MainWindow")
+        self.settings = settings
+        self.model_choice = model_choice
+        self.model = None
+        self.embeddings: EmbeddingService | None = None
+        self.decoder: DecoderService | None = None
+        self.canvas = Canvas(self)
+        self.setCentralWidget(self.canvas)
+        self.layer = ShapeLayer(self.canvas.scene())
+        self.sam = SamController(self.canvas, self)
+        self.editor = EditController(self.canvas, self.layer, lambda: self.document, self.current_label, self)
+        self.tool = Tool.POLYGON
+        self._ai_drag = ClickOrDrag()
+        self._embedding_started = 0.0
+        self._init_files()
+        self.opacity = settings.overlay_opacity if settings is not None else 0.45
+        self.simplify_tolerance = settings.simplify_tolerance if settings is not None else 1.0
+        self.layer.opacity = self.opacity
+        self.canvas.mask_item.set_opacity(min(1.0, self.opacity + 0.1))
+        self.actions_by_id = build_actions(self, self._handlers())
+        self._label_keys = label_key_actions(self, self.choose_label_index)
+        self._build_ui()
+        self._connect()
+        if settings is not None:
+            self.sam.state.refine = settings.refine
+        self.actions_by_id["toggle_refine"].setChecked(self.sam.state.refine)
+        self.set_model(None)
+
+    # ------------------------------------------------------------------ wiring
+    def _handlers(self) -> dict:
+        return {
+            "open_image": self.open_image_dialog,
+            "open_folder": self.open_folder_dialog,
+            "save": self.save_now,
+            "next_image": self.next_image,
+            "prev_image": self.prev_image,
+            "export": self.export_dialog,
+            "quit": self.close,
+            "tool_ai": lambda: self.set_tool(Tool.SAM),
+            "accept": self.accept,
+            "clear_prompt": self.escape,
+            "remove_last_point": self.remove_last,
+            "cycle_candidates": self.sam.cycle_candidate,
+            "toggle_refine": self.toggle_refine,
+            "segment_everything": self.segment_everything,
+            "tool_polygon": lambda: self.set_tool(Tool.POLYGON),
+            "tool_rectangle": lambda: self.set_tool(Tool.RECTANGLE),
+            "tool_select": lambda: self.set_tool(Tool.SELECT),
+            "delete_shape": self.delete_selected,
+            "change_label": self.change_label_dialog,
+            "choose_label": self.choose_label_dialog,
+            "undo": self.undo,
+            "redo": self.redo,
+            "fit_window": self.canvas.fit_to_window,
+            "zoom_in": lambda: self.canvas.zoom_by(1.25),
+            "zoom_out": lambda: self.canvas.zoom_by(0.8),
+            "opacity_up": lambda: self.set_opacity(self.opacity + 0.1),
+            "opacity_down": lambda: self.set_opacity(self.opacity - 0.1),
+            "help": self.show_help,
+        }
+
+    def _connect(self) -> None:
+        c = self.canvas
+        c.mousePressed.connect(self._on_press)
+        c.mouseMoved.connect(self._on_move)
+        c.mouseReleased.connect(self._on_release)
+        c.mouseDoubleClicked.connect(self._on_double_click)
+        c.mouseLeft.connect(self._on_leave)
+        self.sam.predictionShown.connect(self.predictionShown)
+        self.sam.message.connect(lambda m: self.statusBar().showMessage(m, 5000))
+        self.editor.message.connect(lambda m: self.statusBar().showMessage(m, 5000))
+        self.editor.selectionChanged.connect(self._on_selection_changed)
+
+    # ------------------------------------------------------------------ model
+    def set_model(self, model) -> None:
+        """Use ``model`` for the AI tools (None: AI tools off, manual tools only)."""
+        self._stop_services()
+        self.model = model
+        ai = model is not None
+        for key in ("tool_ai", "accept", "cycle_candidates", "toggle_refine", "segment_everything"):
+            if key in self.actions_by_id and key != "accept":
+                self.actions_by_id[key].setEnabled(ai)
+        if ai:
+            from samlabel.paths import embedding_cache_dir
+
+            cache = EmbeddingCache(embedding_cache_dir())
+            self.embeddings = EmbeddingService(model, cache, parent=self)
+            self.embeddings.started.connect(self._on_embedding_started)
+            self.embeddings.ready.connect(self._on_embedding_ready)
+            self.embeddings.failed.connect(self._on_embedding_failed)
+            self.decoder = DecoderService(model, parent=self)
+            self.sam.set_decoder(self.decoder)
+            self._ai_status.setText(f"Model: {getattr(model, 'model_id', 'SAM').split(':')[0]}")
+            self.set_tool(Tool.SAM)
+            if self.image is not None:
+                self._request_embedding()
+        else:
+            self.sam.set_decoder(None)
+            msg = self.model_choice.message if self.model_choice is not None else "No SAM model loaded."
+            self._ai_status.setText("AI tools off (no model) — Model ▸ Download model…")
+            self._ai_status.setToolTip(msg)
+            self.statusBar().showMessage(msg, 15000)
+            if self.tool is Tool.SAM:
+                self.set_tool(Tool.POLYGON)
+            else:
+                self.set_tool(self.tool)
+
+    def _stop_services(self) -> None:
+        if self.embeddings is not None:
+            self.embeddings.shutdown()
+            self.embeddings.deleteLater()
+            self.embeddings = None
+        if self.decoder is not None:
+            self.sam.set_decoder(None)
+            self.decoder.shutdown()
+            self.decoder.deleteLater()
+            self.decoder = None
+
+    @property
+    def ai_available(self) -> bool:
+        return self.model is not None
+
+    def _request_embedding(self) -> None:
+        if self.embeddings is None or self.image is None:
+            return
+        src = self.image
+        key = self.embeddings.key_for(src.content_hash)
+        self.sam.set_image(key)
+        self._embedding_started = time.perf_counter()
+        self.embeddings.request(key, lambda rgb=src.rgb: rgb)
+
+    def _on_embedding_started(self, key: str) -> None:
+        self.statusBar().showMessage("Computing embedding…")
+        self._ai_status.setText("Computing embedding…")
+
+    def _on_embedding_ready(self, key: str, embedding, seconds: float, from_cache: bool) -> None:
+        if self.image is None or not self.sam.set_embedding(key, embedding):
+            return
+        how = "from cache" if from_cache else f"computed in {seconds:.1f} s"
+        self.statusBar().showMessage(f"Embedding ready ({how}) — hover to preview, click to segment", 8000)
+        self._ai_status.setText(f"Embedding {how}")
+        self.embeddingReady.emit(str(self.image_path))
+        self._prefetch_next()
+
+    def _on_embedding_failed(self, key: str, message: str) -> None:
+        self.statusBar().showMessage(f"Embedding failed: {message}", 15000)
+        self._ai_status.setText("Embedding failed")
+
+    # ------------------------------------------------------------------ tools
+    def set_tool(self, tool: Tool) -> None:
+        if tool is Tool.SAM and not self.ai_available:
+            self.statusBar().showMessage("The SAM tool needs a model: Model ▸ Download model…", 8000)
+            tool = Tool.POLYGON if self.tool is Tool.SAM else self.tool
+        if tool is not Tool.SAM:
+            self.sam.reset_prompt()
+        self._ai_drag.cancel()
+        self.tool = tool
+        self.sam.enabled = tool is Tool.SAM
+        self.editor.set_tool(tool)
+        for t, key in ((Tool.SAM, "tool_ai"), (Tool.POLYGON, "tool_polygon"),
+                       (Tool.RECTANGLE, "tool_rectangle"), (Tool.SELECT, "tool_select")):
+            self.actions_by_id[key].setChecked(t is tool)
+        cursor = Qt.CursorShape.ArrowCursor if tool is Tool.SELECT else Qt.CursorShape.CrossCursor
+        self.canvas.viewport().setCursor(cursor)
+
+    def _on_press(self, ev) -> None:
+        if self.tool is Tool.SAM:
+            if not self.sam.ready:
+                return
+            if ev.button == Qt.MouseButton.LeftButton:
+                self._ai_drag.press(ev.x, ev.y, ev.sx, ev.sy, positive=not ev.shift)
+            elif ev.button == Qt.MouseButton.RightButton:
+                self.sam.click(ev.x, ev.y, positive=False, t=ev.t)
+            return
+        self.editor.press(ev)
+
+    def _on_move(self, ev) -> None:
+        self._pos_status.setText(f"{ev.x:.0f}, {ev.y:.0f}")
+        if self.tool is Tool.SAM:
+            if self._ai_drag.active:
+                box = self._ai_drag.move(ev.x, ev.y, ev.sx, ev.sy)
+                if box is not None:
+                    self.canvas.draft_item.set_draft(box=(box.x0, box.y0, box.x1, box.y1))
+                return
+            if self.embeddings is not None:
+                self.embeddings.note_interaction()
+            self.sam.hover(ev.x, ev.y, ev.t)
+            return
+        self.editor.move(ev)
+
+    def _on_release(self, ev) -> None:
+        if self.tool is Tool.SAM:
+            out = self._ai_drag.release(ev.x, ev.y, ev.sx, ev.sy)
+            self.canvas.draft_item.set_draft()
+            if isinstance(out, Click):
+                self.sam.click(out.x, out.y, out.positive, t=ev.t)
+            elif isinstance(out, Box):
+                self.sam.box(out.x0, out.y0, out.x1, out.y1, t=ev.t)
+            return
+        self.editor.release(ev)
+        self._schedule_autosave()
+
+    def _on_double_click(self, ev) -> None:
+        if self.tool is not Tool.SAM:
+            self.editor.double_click(ev)
+
+    def _on_leave(self) -> None:
+        if self.tool is Tool.SAM:
+            self.sam.leave()
+
+    # ------------------------------------------------------------------ prompting API
+    def prompt_points(self, points, labels, box=None) -> None:
+        """Prompt SAM with ``points`` ``[(x, y), ...]`` and ``labels`` (1/0), plus an optional box.
+
+        Same path as mouse clicks: the prediction arrives via ``predictionShown``.
+        """
+        if self.tool is not Tool.SAM:
+            self.set_tool(Tool.SAM)
+        self.sam.set_prompt(points, labels, box)
+
+    def accept(self) -> bool:
+        """Enter: turn the shown mask (SAM) or the polygon being drawn into a shape."""
+        if self.tool is Tool.POLYGON:
+            return self.editor.finish_polygon()
+        if self.tool is not Tool.SAM or self.document is None:
+            return False
+        out = self.sam.accepted_mask()
+        if out is None:
+            self.statusBar().showMessage("Nothing to accept: hover or click on an object first.", 5000)
+            return False
+        mask, (x0, y0) = out
+        from samlabel.annotations import AnnotationError, PolygonWithHoles, Shape, mask_to_polygons
+
+        try:
+            polys = mask_to_polygons(mask, tolerance=self.simplify_tolerance)
+            polys = tuple(PolygonWithHoles(p.exterior + (x0, y0), tuple(h + (x0, y0) for h in p.holes)) for p in polys)
+            if not polys:
+                raise AnnotationError("the mask is too small")
+            shape = Shape.from_polygons(self.current_label(), polys)
+        except AnnotationError as exc:
+            self.statusBar().showMessage(f"Mask not accepted: {exc}", 8000)
+            return False
+        self.document.add_shape(shape, text="Add SAM shape")
+        self.sam.reset_prompt()
+        self.statusBar().showMessage(f"Added {shape.label} ({len(polys)} part(s))", 5000)
+        return True
+
+    def escape(self) -> None:
+        if self.tool is Tool.SAM:
+            self._ai_drag.cancel()
+            self.canvas.draft_item.set_draft()
+            self.sam.reset_prompt()
+        elif not self.editor.cancel():
+            self.editor.set_selection([])
+
+    def remove_last(self) -> None:
+        if self.tool is Tool.SAM:
+            self.sam.remove_last_point()
+        elif self.tool is Tool.POLYGON:
+            self.editor.remove_last_vertex()
+
+    def toggle_refine(self) -> None:
+        on = self.sam.toggle_refine()
+        self.actions_by_id["toggle_refine"].setChecked(on)
+        if self.settings is not None:
+            self.settings.refine = on
+
+    # ------------------------------------------------------------------ editing
+    def delete_selected(self) -> None:
+        if self.editor.delete_selected():
+            self._schedule_autosave()
+
+    def undo(self) -> None:
+        if self.document is not None and not self.document.in_group:
+            self.document.undo()
+
+    def redo(self) -> None:
+        if self.document is not None and not self.document.in_group:
+            self.document.redo()
+
+    def set_opacity(self, value: float) -> None:
+        self.opacity = max(0.05, min(1.0, value))
+        self.layer.opacity = self.opacity
+        self.layer.restyle(self.labels)
+        self.canvas.mask_item.set_opacity(min(1.0, self.opacity + 0.1))
+        if self.settings is not None:
+            self.settings.overlay_opacity = self.opacity
+        self.statusBar().showMessage(f"Overlay opacity {self.opacity:.0%}", 2000)
+
+    def _on_selection_changed(self, uids) -> None:
+        self.layer.restyle(self.labels)
+        self._sync_shapes_dock_selection(uids)
+
+    def _label_color(self, name: str) -> QColor:
+        return label_qcolor(self.labels, name)
+
+    # ------------------------------------------------------------------ closing
+    def closeEvent(self, ev) -> None:  # noqa: N802
+        try:
+            self.save_now()
+        except Exception as exc:  # noqa: BLE001 - never lose the window on a failed save
+            if QMessageBox.question(self, "samlabel", f"Saving failed: {exc}\nQuit anyway?") != QMessageBox.StandardButton.Yes:
+                ev.ignore()
+                return
+        if self.settings is not None:
+            self.settings.save_window(self)
+            self.settings.sync()
+        self.shutdown()
+        super().closeEvent(ev)
+
+    def shutdown(self) -> None:
+        """Stop the worker threads (tests call this before the window is destroyed)."""
+        self._stop_services()

@@ -1,0 +1,285 @@
+"""Graphics items drawn over the image: the live mask, accepted shapes, prompt markers.
+
+Rendering touches only what changed:
+
+- :class:`MaskOverlayItem` shows one boolean mask that covers a *region* of the image at
+  the resolution it is displayed at (what ``Prediction.mask(region=..., out_size=...)``
+  returns). The mask becomes an 8-bit indexed QImage whose colour table holds the label
+  colour, without copying or converting the picture; the item scales it into the region.
+- :class:`ShapeItem` is one accepted shape: a ``QPainterPath`` with every part's exterior
+  and holes, filled with the odd-even rule so holes stay holes.
+- :class:`PromptItem` draws the clicked points and the box; :class:`DraftItem` the polygon
+  or rubber band being drawn. Markers keep their screen size at any zoom.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPainterPath, QPen, QPolygonF
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem
+
+Z_SHAPES = 10
+Z_MASK = 20
+Z_PROMPT = 30
+Z_DRAFT = 40
+
+
+def _screen_scale(painter: QPainter) -> float:
+    t = painter.worldTransform()
+    return max(1e-6, float(np.hypot(t.m11(), t.m12())))
+
+
+def mask_to_qimage(mask: np.ndarray, color: QColor, alpha: int) -> QImage:
+    """``(h, w)`` bool -> Indexed8 QImage (0 transparent, 1 ``color`` with ``alpha``).
+
+    The QImage keeps a reference to the numpy buffer through the returned object's
+    ``_keep`` attribute; no per-pixel colour conversion happens in Python.
+    """
+    data = np.ascontiguousarray(mask, dtype=np.uint8)
+    h, w = data.shape
+    img = QImage(data.data, w, h, w, QImage.Format.Format_Indexed8)
+    img.setColorTable([0x00000000, QColor(color.red(), color.green(), color.blue(), alpha).rgba()])
+    img._keep = data  # type: ignore[attr-defined]  # the buffer must outlive the QImage
+    return img
+
+
+class MaskOverlayItem(QGraphicsItem):
+    """The live prediction: a mask for ``region`` drawn in a label colour."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setZValue(Z_MASK)
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        self._image: QImage | None = None
+        self._mask: np.ndarray | None = None
+        self._rect = QRectF()
+        self._color = QColor(30, 144, 255)
+        self._opacity = 0.5
+        self.generation = 0  # bumped on every new mask (tests, latency probes)
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
+        return self._rect
+
+    @property
+    def has_mask(self) -> bool:
+        return self._mask is not None
+
+    @property
+    def mask(self) -> np.ndarray | None:
+        return self._mask
+
+    @property
+    def region(self) -> QRectF:
+        return QRectF(self._rect)
+
+    def set_mask(self, mask: np.ndarray, region: Sequence[int], color: QColor | None = None) -> None:
+        """Show ``mask`` ``(h, w)`` bool stretched over ``region`` ``(x0, y0, x1, y1)``."""
+        if color is not None:
+            self._color = QColor(color)
+        x0, y0, x1, y1 = (float(v) for v in region)
+        self.prepareGeometryChange()
+        old = QRectF(self._rect)
+        self._mask = mask
+        self._rect = QRectF(x0, y0, max(0.0, x1 - x0), max(0.0, y1 - y0))
+        self._image = mask_to_qimage(mask, self._color, self._alpha())
+        self.generation += 1
+        self.update(old.united(self._rect))
+
+    def clear(self) -> None:
+        if self._mask is None:
+            return
+        self.prepareGeometryChange()
+        self._mask = None
+        self._image = None
+        self._rect = QRectF()
+        self.generation += 1
+
+    def set_color(self, color: QColor) -> None:
+        self._color = QColor(color)
+        self._refresh_table()
+
+    def set_opacity(self, opacity: float) -> None:
+        self._opacity = float(np.clip(opacity, 0.0, 1.0))
+        self._refresh_table()
+
+    def _alpha(self) -> int:
+        return int(round(255 * self._opacity))
+
+    def _refresh_table(self) -> None:
+        if self._image is not None:
+            c = self._color
+            self._image.setColorTable([0x00000000, QColor(c.red(), c.green(), c.blue(), self._alpha()).rgba()])
+            self.update()
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:  # noqa: D102
+        if self._image is None or self._rect.isEmpty():
+            return
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+        painter.drawImage(self._rect, self._image)
+
+
+def polygon_path(parts: Iterable[tuple[np.ndarray, Sequence[np.ndarray]]]) -> QPainterPath:
+    """A path of every part's exterior and holes, odd-even filled."""
+    path = QPainterPath()
+    path.setFillRule(Qt.FillRule.OddEvenFill)
+    for exterior, holes in parts:
+        for ring in (exterior, *holes):
+            pts = np.asarray(ring, dtype=np.float64)
+            if len(pts) >= 2:
+                path.addPolygon(QPolygonF([QPointF(float(x), float(y)) for x, y in pts]))
+                path.closeSubpath()
+    return path
+
+
+class ShapeItem(QGraphicsPathItem):
+    """One accepted shape. ``rings`` are the ``(N, 2)`` arrays in drawing order (for handles)."""
+
+    def __init__(self, shape_id, parts, color: QColor, opacity: float) -> None:
+        super().__init__()
+        self.shape_id = shape_id
+        self.setZValue(Z_SHAPES)
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        self._color = QColor(color)
+        self._opacity = opacity
+        self._selected = False
+        self.rings: list[np.ndarray] = []
+        self.set_parts(parts)
+
+    def set_parts(self, parts) -> None:
+        parts = [(np.asarray(e, dtype=np.float64), [np.asarray(h, dtype=np.float64) for h in holes]) for e, holes in parts]
+        self.rings = [r for e, holes in parts for r in (e, *holes)]
+        self.setPath(polygon_path(parts))
+        self._restyle()
+
+    def set_style(self, color: QColor, opacity: float, selected: bool) -> None:
+        self._color, self._opacity, self._selected = QColor(color), opacity, selected
+        self._restyle()
+
+    def _restyle(self) -> None:
+        fill = QColor(self._color)
+        fill.setAlphaF(min(1.0, self._opacity * (1.3 if self._selected else 0.8)))
+        self.setBrush(QBrush(fill))
+        pen = QPen(QColor("white") if self._selected else self._color.darker(110), 2.5 if self._selected else 1.5)
+        pen.setCosmetic(True)
+        pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+        self.setPen(pen)
+        self.update()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - room for the vertex handles
+        return super().boundingRect().adjusted(-20, -20, 20, 20)
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:  # noqa: D102
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        painter.setPen(self.pen())
+        painter.setBrush(self.brush())
+        painter.drawPath(self.path())
+        if self._selected:
+            r = 3.5 / _screen_scale(painter)
+            handle_pen = QPen(self._color.darker(150), 1)
+            handle_pen.setCosmetic(True)
+            painter.setPen(handle_pen)
+            painter.setBrush(QColor("white"))
+            for ring in self.rings:
+                for x, y in ring:
+                    painter.drawRect(QRectF(x - r, y - r, 2 * r, 2 * r))
+
+
+class PromptItem(QGraphicsItem):
+    """Clicked points (green positive, red negative) and the prompt box."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setZValue(Z_PROMPT)
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        self._points: list[tuple[float, float, int]] = []
+        self._box: tuple[float, float, float, float] | None = None
+        self._rect = QRectF()
+
+    def set_prompt(self, points, labels, box) -> None:
+        self.prepareGeometryChange()
+        self._points = [(float(x), float(y), int(l)) for (x, y), l in zip(points, labels)]
+        self._box = None if box is None else tuple(float(v) for v in box)
+        rect = QRectF()
+        for x, y, _ in self._points:
+            rect = rect.united(QRectF(x - 1, y - 1, 2, 2))
+        if self._box is not None:
+            x0, y0, x1, y1 = self._box
+            rect = rect.united(QRectF(x0, y0, x1 - x0, y1 - y0))
+        self._rect = rect.adjusted(-50, -50, 50, 50) if not rect.isNull() else QRectF()
+        self.update()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802
+        return self._rect
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:  # noqa: D102
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        s = _screen_scale(painter)
+        if self._box is not None:
+            pen = QPen(QColor(255, 215, 0), 2, Qt.PenStyle.DashLine)
+            pen.setCosmetic(True)
+            painter.setPen(pen)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            x0, y0, x1, y1 = self._box
+            painter.drawRect(QRectF(x0, y0, x1 - x0, y1 - y0))
+        r = 5.0 / s
+        for x, y, label in self._points:
+            pen = QPen(QColor("white"), 1.5)
+            pen.setCosmetic(True)
+            painter.setPen(pen)
+            painter.setBrush(QColor(40, 200, 70) if label else QColor(230, 40, 40))
+            painter.drawEllipse(QPointF(x, y), r, r)
+
+
+class DraftItem(QGraphicsItem):
+    """The polygon being drawn (open polyline + line to the mouse) or a rubber-band box."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setZValue(Z_DRAFT)
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        self._vertices: list[tuple[float, float]] = []
+        self._cursor: tuple[float, float] | None = None
+        self._box: tuple[float, float, float, float] | None = None
+        self._rect = QRectF()
+
+    def set_draft(self, vertices=(), cursor=None, box=None) -> None:
+        self.prepareGeometryChange()
+        self._vertices = [(float(x), float(y)) for x, y in vertices]
+        self._cursor = cursor
+        self._box = box
+        pts = list(self._vertices) + ([cursor] if cursor else [])
+        if box is not None:
+            pts += [(box[0], box[1]), (box[2], box[3])]
+        if pts:
+            xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+            self._rect = QRectF(min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)).adjusted(-50, -50, 50, 50)
+        else:
+            self._rect = QRectF()
+        self.update()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802
+        return self._rect
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:  # noqa: D102
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        pen = QPen(QColor(255, 215, 0), 2)
+        pen.setCosmetic(True)
+        painter.setPen(pen)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        if self._box is not None:
+            x0, y0, x1, y1 = self._box
+            pen.setStyle(Qt.PenStyle.DashLine)
+            painter.setPen(pen)
+            painter.drawRect(QRectF(QPointF(x0, y0), QPointF(x1, y1)).normalized())
+        if self._vertices:
+            pts = [QPointF(x, y) for x, y in self._vertices]
+            if self._cursor is not None:
+                pts.append(QPointF(*self._cursor))
+            painter.drawPolyline(QPolygonF(pts))
+            r = 3.0 / _screen_scale(painter)
+            painter.setBrush(QColor(255, 215, 0))
+            for p in pts[: len(self._vertices)]:
+                painter.drawEllipse(p, r, r)

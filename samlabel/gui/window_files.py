@@ -1,0 +1,221 @@
+"""The main window's file side: projects, images, documents, autosave, title.
+
+Opening a folder makes it a :class:`~samlabel.annotations.project.Project` (file list with
+annotated marks); opening one image makes a project of that image alone, with its sidecar
+beside it. Moving to another image (D / A, file list) saves first. Every document change
+is autosaved (atomically, by the project) on the next event-loop turn, except in the middle
+of a vertex drag (saved on release).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from samlabel.gui.image_source import ImageLoadError, ImageSource, hash_bytes, load_image
+
+log = logging.getLogger(__name__)
+
+IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.bmp *.tif *.tiff *.webp *.gif);;All files (*)"
+
+
+class FilesMixin:
+    """Mixed into :class:`MainWindow`; expects ``canvas``, ``sam``, ``layer``, ``embeddings``."""
+
+    def _init_files(self) -> None:
+        self.project = None
+        self.index = -1
+        self.image: ImageSource | None = None
+        self.image_path: Path | None = None
+        self.document = None
+        self._unsubscribe = None
+        self._labels = None
+        self._autosave_timer = QTimer(self)
+        self._autosave_timer.setSingleShot(True)
+        self._autosave_timer.setInterval(0)
+        self._autosave_timer.timeout.connect(self._autosave)
+        self._current_label: str | None = None
+
+    # ------------------------------------------------------------------ labels
+    @property
+    def labels(self):
+        if self._labels is None:
+            from samlabel.annotations import LabelSet
+
+            self._labels = self.project.labels if self.project is not None else LabelSet.default()
+        return self._labels
+
+    def current_label(self) -> str:
+        names = self.labels.names
+        if self._current_label and (self._current_label in names or not names):
+            return self._current_label
+        if self._current_label:
+            return self._current_label
+        return names[0] if names else "object"
+
+    def set_current_label(self, name: str) -> None:
+        if name not in self.labels:
+            self.labels.add(name)
+            self._save_labels()
+            self._labels_changed()
+        self._current_label = name
+        self.sam.set_color(self._label_color(name))
+        self._show_current_label()
+        self.statusBar().showMessage(f"Label: {name}", 3000)
+
+    def choose_label_index(self, n: int) -> None:
+        names = self.labels.names
+        if 0 <= n < len(names):
+            self.set_current_label(names[n])
+
+    def _save_labels(self) -> None:
+        if self.project is not None:
+            try:
+                self.project.save_labels(self.labels)
+            except Exception as exc:  # noqa: BLE001 - shown, not fatal
+                self.statusBar().showMessage(f"Could not save the label list: {exc}", 10000)
+
+    # ------------------------------------------------------------------ opening
+    def open_path(self, path) -> bool:
+        """Open an image or a folder (as a project). Returns False (with a message) on failure."""
+        from samlabel.annotations import AnnotationError
+        from samlabel.annotations.project import Project
+
+        path = Path(path)
+        if not self.save_now():
+            return False
+        try:
+            project = Project(path)
+        except AnnotationError as exc:
+            QMessageBox.warning(self, "samlabel", str(exc))
+            return False
+        if not project.images:
+            QMessageBox.information(self, "samlabel", f"{path} contains no images.")
+            return False
+        self.project = project
+        self._labels = None
+        self._current_label = None
+        if self.settings is not None:
+            self.settings.last_folder = str(project.root)
+        self._labels_changed()
+        self._files_changed()
+        start = 0
+        if path.is_file():
+            start = project.index_of(path)
+        return self.load_index(start)
+
+    def load_index(self, index: int) -> bool:
+        """Show the project's ``index``-th image (saving the current one first)."""
+        if self.project is None or not 0 <= index < len(self.project.images):
+            return False
+        if not self.save_now():
+            return False
+        path = self.project.images[index]
+        try:
+            source = load_image(path)
+            annotation = self.project.load(path)
+        except (ImageLoadError, Exception) as exc:  # noqa: BLE001 - AnnotationError and decode errors
+            QMessageBox.warning(self, "samlabel", f"Cannot open {path.name}: {exc}")
+            return False
+        from samlabel.annotations import Document
+
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        self.index = index
+        self.image = source
+        self.image_path = path
+        self.document = Document(annotation)
+        self._unsubscribe = self.document.subscribe(self._on_document_change)
+        self.sam.set_image(None)
+        self.layer.clear()
+        self.canvas.set_image(source.rgb)
+        self.layer.sync(self.document.shapes, self.labels)
+        self.sam.set_color(self._label_color(self.current_label()))
+        self._request_embedding()
+        self._update_title()
+        self._document_loaded()
+        self.imageOpened.emit(str(path))
+        return True
+
+    def open_image_dialog(self) -> None:
+        start = self.settings.last_folder if self.settings is not None else ""
+        path, _ = QFileDialog.getOpenFileName(self, "Open image", start or "", IMAGE_FILTER)
+        if path:
+            self.open_path(path)
+
+    def open_folder_dialog(self) -> None:
+        start = self.settings.last_folder if self.settings is not None else ""
+        path = QFileDialog.getExistingDirectory(self, "Open folder", start or "")
+        if path:
+            self.open_path(path)
+
+    def next_image(self) -> bool:
+        return self.load_index(self.index + 1)
+
+    def prev_image(self) -> bool:
+        return self.load_index(self.index - 1)
+
+    def _prefetch_next(self) -> None:
+        """Queue the next images' embeddings (computed when the worker is idle)."""
+        if self.embeddings is None or self.project is None:
+            return
+        for i in (self.index + 1,):
+            if 0 <= i < len(self.project.images):
+                path = self.project.images[i]
+                try:
+                    key = self.embeddings.key_for(hash_bytes(path.read_bytes()))
+                except OSError:
+                    continue
+                self.embeddings.prefetch(key, lambda p=path: load_image(p).rgb)
+
+    # ------------------------------------------------------------------ saving
+    def save_now(self) -> bool:
+        """Save the current document if it changed. False (with a message) when saving failed."""
+        self._autosave_timer.stop()
+        if self.document is None or self.project is None:
+            return True
+        if self.document.in_group:
+            self.document.end_group()
+        try:
+            wrote = self.project.autosave(self.document, self.image_path)
+        except Exception as exc:  # noqa: BLE001 - SaveError names the file and reason
+            QMessageBox.critical(self, "samlabel", f"Could not save the annotations:\n{exc}")
+            return False
+        if wrote:
+            self._mark_file_annotated(self.image_path)
+        self._update_title()
+        return True
+
+    def _schedule_autosave(self) -> None:
+        self._autosave_timer.start()
+
+    def _autosave(self) -> None:
+        if self.document is None or self.project is None or self.document.in_group:
+            return
+        try:
+            if self.project.autosave(self.document, self.image_path):
+                self._mark_file_annotated(self.image_path)
+        except Exception as exc:  # noqa: BLE001 - stays dirty; retried on the next change
+            self.statusBar().showMessage(f"Autosave failed: {exc}", 15000)
+        self._update_title()
+
+    def _on_document_change(self, change) -> None:
+        if change.reason in ("edit", "undo", "redo", "reset"):
+            self.layer.sync(self.document.shapes, self.labels)
+            self.editor.set_selection([u for u in self.layer.order if u in self.layer.selected])
+            self._document_changed(change)
+            self.documentChanged.emit()
+            if not self.document.in_group:
+                self._schedule_autosave()
+        self._update_title()
+
+    def _update_title(self) -> None:
+        if self.image_path is None:
+            self.setWindowTitle("samlabel")
+            return
+        dirty = self.document is not None and self.document.is_dirty
+        self.setWindowTitle(f"samlabel — {self.image_path.name}{' *' if dirty else ''}")
+        self.setWindowModified(False)
