@@ -1,0 +1,222 @@
+"""Batch export of a project folder to a dataset, and import of a dataset into a project.
+
+Export policy:
+
+- The dataset is written into a temporary folder beside ``OUT_DIR`` and renamed into
+  place at the end, so a crash or an error leaves no half-written dataset.
+- ``OUT_DIR`` must not exist or be an empty folder; a non-empty ``OUT_DIR`` is refused
+  (BatchError) rather than overwritten, so nothing of the user's is ever deleted.
+- One bad image (unreadable sidecar, label not in the label file, mask of the wrong
+  size...) does not stop the export: it is left out, and ``report.problems`` names the
+  file and the problem; the command line exits with status 2. Everything else is
+  exported. Problems that concern the whole export (no such project, bad label file,
+  ``OUT_DIR`` not empty, disk full) raise :class:`BatchError` and write nothing.
+- Labels: ``labels_file`` if given, else the project's ``labels.txt`` / ``labels.json``,
+  else the labels used in the annotations (in order of first use). With a label file, a
+  shape whose label is missing from it makes its image a problem.
+
+Import policy: ``SRC`` is read completely first (a broken dataset raises BatchError and
+writes nothing); then each good image is copied into ``PROJECT_DIR`` (unless the same file
+is already there) and its sidecar written atomically. Images that already have a sidecar
+in ``PROJECT_DIR`` are not overwritten (reported as problems), nor are different files of
+the same name. The dataset's label names are saved to ``PROJECT_DIR/labels.txt`` if the
+project has no label file yet.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Callable
+
+from samlabel.annotations import AnnotationError, AnnotationWarning, LabelSet, Project
+from samlabel.annotations.project import sidecar_path_for
+from samlabel.annotations.sidecar import write_sidecar
+from samlabel.formats.common import unique_label_set
+
+Progress = Callable[..., None]
+FORMAT_NAMES = ("coco", "labelme", "yolo", "voc", "masks")
+
+
+class BatchError(AnnotationError):
+    """The whole export / import cannot be done; nothing was written."""
+
+
+@dataclass
+class BatchReport:
+    """``exported``: images written; ``problems``: one message per image left out (file and
+    problem); ``notes``: things left out or repaired inside exported images; ``out_dir``."""
+
+    exported: int = 0
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    out_dir: Path | None = None
+
+
+def format_module(fmt: str) -> ModuleType:
+    if fmt not in FORMAT_NAMES:
+        raise BatchError(f"unknown format {fmt!r} (expected one of {', '.join(FORMAT_NAMES)})")
+    import importlib
+
+    return importlib.import_module(f"samlabel.formats.{fmt}")
+
+
+def _progress(progress: Progress | None, done: int, total: int, message: str = "") -> None:
+    if progress is not None:
+        progress(done, total, message)
+
+
+def _load_labels(labels_file: str | os.PathLike | None) -> LabelSet | None:
+    if labels_file is None:
+        return None
+    try:
+        return LabelSet.load(labels_file)
+    except AnnotationError as exc:
+        raise BatchError(str(exc)) from exc
+
+
+def _check_out_dir(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise BatchError(f"{out}: already exists and is not an empty folder; choose a new output folder")
+    if not out.parent.is_dir():
+        raise BatchError(f"{out.parent}: the parent folder of the output does not exist")
+
+
+def export_project(
+    fmt: str,
+    project_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    labels_file: str | os.PathLike | None = None,
+    simplify: float | None = None,
+    progress: Progress | None = None,
+) -> BatchReport:
+    """Export every image of ``project_dir`` to ``out_dir`` in format ``fmt`` (see module doc)."""
+    module = format_module(fmt)
+    out = Path(out_dir).absolute()
+    try:
+        project = Project(project_dir)
+    except AnnotationError as exc:
+        raise BatchError(str(exc)) from exc
+    if not Path(project_dir).is_dir():
+        raise BatchError(f"{project_dir}: not a folder")
+    if simplify is not None and simplify < 0:
+        raise BatchError(f"--simplify must be >= 0 pixels, got {simplify}")
+    _check_out_dir(out)
+    labels = _load_labels(labels_file)
+    if labels is None and any((project.root / n).is_file() for n in ("labels.txt", "labels.json")):
+        try:
+            labels = project.labels
+        except AnnotationError as exc:
+            raise BatchError(str(exc)) from exc
+
+    report = BatchReport(out_dir=out)
+    total = len(project.images)
+    # Read everything first (needed for the label set when there is no label file).
+    loaded = []
+    for i, image in enumerate(project.images):
+        _progress(progress, i, 2 * total, f"reading {image.name}")
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", AnnotationWarning)
+                annotation = project.load(image)
+            report.notes.extend(str(w.message) for w in caught if issubclass(w.category, AnnotationWarning))
+        except AnnotationError as exc:
+            report.problems.append(str(exc))
+            continue
+        loaded.append((image, annotation))
+    if labels is None:
+        labels = unique_label_set(a for _, a in loaded)
+
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        writer = module.Writer(tmp, labels, simplify=simplify)
+        for i, (image, annotation) in enumerate(loaded):
+            _progress(progress, total + i, 2 * total, f"writing {image.name}")
+            try:
+                report.notes.extend(writer.add(image, annotation))
+            except AnnotationError as exc:
+                report.problems.append(str(exc))
+                continue
+            report.exported += 1
+        writer.finish()
+        if out.exists():
+            out.rmdir()  # checked empty above
+        os.replace(tmp, out)
+    except AnnotationError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise BatchError(str(exc)) from exc
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise BatchError(f"{out}: export failed, nothing was written ({exc.strerror or exc})") from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _progress(progress, 2 * total, 2 * total, "done")
+    return report
+
+
+def import_dataset(
+    fmt: str,
+    src: str | os.PathLike,
+    project_dir: str | os.PathLike,
+    labels_file: str | os.PathLike | None = None,
+    progress: Progress | None = None,
+) -> BatchReport:
+    """Import the dataset ``src`` (for COCO the JSON file) into ``project_dir``."""
+    module = format_module(fmt)
+    src_path = Path(src)
+    if not src_path.exists():
+        raise BatchError(f"{src_path}: no such file or folder")
+    labels = _load_labels(labels_file)
+    _progress(progress, 0, None, "reading")  # type: ignore[arg-type]
+    try:
+        reading = module.read(src_path, labels)
+    except AnnotationError as exc:
+        raise BatchError(str(exc)) from exc
+    project = Path(project_dir)
+    try:
+        project.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BatchError(f"{project}: cannot create the project folder ({exc.strerror or exc})") from exc
+    report = BatchReport(problems=list(reading.problems), notes=list(reading.notes), out_dir=project)
+    total = len(reading.items)
+    for i, item in enumerate(reading.items):
+        _progress(progress, i, total, item.image.name)
+        target = project / item.image.name
+        sidecar = sidecar_path_for(target)
+        if sidecar.exists():
+            report.problems.append(f"{sidecar}: already exists; not overwritten (import of {item.image} skipped)")
+            continue
+        try:
+            if target.exists():
+                if not filecmp.cmp(target, item.image, shallow=False):
+                    report.problems.append(f"{target}: a different image of that name is already in the project; {item.image} skipped")
+                    continue
+            else:
+                shutil.copy2(item.image, target)
+            write_sidecar(sidecar, item.annotation.replace(image_path=target.name))
+        except AnnotationError as exc:
+            report.problems.append(str(exc))
+            continue
+        except OSError as exc:
+            report.problems.append(f"{target}: cannot copy the image ({exc.strerror or exc})")
+            continue
+        report.exported += 1
+    if not any((project / n).is_file() for n in ("labels.txt", "labels.json")):
+        names = labels if labels is not None else reading.labels
+        if len(names):
+            try:
+                names.save(project / "labels.txt")
+            except AnnotationError as exc:
+                report.problems.append(str(exc))
+    _progress(progress, total, total, "done")
+    return report
+
+
+__all__ = ["BatchError", "BatchReport", "FORMAT_NAMES", "export_project", "format_module", "import_dataset"]

@@ -1,0 +1,261 @@
+"""COCO instances JSON (export and import).
+
+Export layout: ``OUT/annotations.json`` and ``OUT/images/<file>``; ``file_name`` is the
+image's file name (relative to ``images/``). One annotation per instance (shapes sharing a
+label and group id are merged). Segmentation is a list of polygons, or compressed RLE when
+an instance has a hole or is a mask; ``area`` and ``bbox`` are computed from that
+segmentation by pycocotools, so they agree with ``COCO.annToMask``. The instance's group id
+is kept in an added ``group_id`` key that other tools ignore. Points cannot be expressed
+and are left out (noted).
+
+Import: ``SRC`` is the JSON file; images are looked up beside it, in ``images/`` beside
+it, and in ``../images``. Polygons become polygon shapes (one part per COCO polygon), RLE
+becomes a polygon traced with holes (``iscrowd`` is kept in the shape's extra keys).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from samlabel.annotations import (
+    AnnotationError,
+    AnnotationWarning,
+    ImageAnnotation,
+    LabelSet,
+    PolygonWithHoles,
+    Shape,
+    mask_to_rle,
+    repair_polygons,
+)
+from samlabel.annotations.project import image_size
+from samlabel.annotations.sidecar import dumps
+from samlabel.formats.common import (
+    FormatError,
+    ImportItem,
+    Reading,
+    check_labels,
+    check_mask_sizes,
+    export_image,
+    group_instances,
+    shapes_from_mask,
+)
+
+JSON_NAME = "annotations.json"
+IMAGES_DIR = "images"
+
+
+def category_ids(labels: LabelSet) -> dict[str, int]:
+    """Label name -> COCO category id: the label's own id if set, else its position + 1."""
+    ids: dict[str, int] = {}
+    used: set[int] = {label.id for label in labels if label.id is not None}  # type: ignore[misc]
+    next_id = 1
+    for label in labels:
+        if label.id is not None:
+            ids[label.name] = label.id
+            continue
+        while next_id in used:
+            next_id += 1
+        ids[label.name] = next_id
+        used.add(next_id)
+    return ids
+
+
+class Writer:
+    def __init__(self, out_dir: Path, labels: LabelSet, simplify: float | None = None):
+        self.out_dir = out_dir
+        self.labels = labels
+        self.simplify = simplify
+        self.cat_ids = category_ids(labels)
+        self.images: list[dict] = []
+        self.annotations: list[dict] = []
+        (out_dir / IMAGES_DIR).mkdir(parents=True, exist_ok=True)
+
+    def add(self, image: Path, annotation: ImageAnnotation) -> list[str]:
+        """Add one image; raises (writing nothing) if it cannot be exported."""
+        check_labels(annotation, self.labels, image)
+        check_mask_sizes(annotation, image)
+        h, w = annotation.size
+        image_id = len(self.images) + 1
+        notes: list[str] = []
+        records = []
+        for instance in group_instances(annotation):
+            if not instance.has_area:
+                notes.append(f"{image}: point {instance.label!r} left out (COCO instances have no points)")
+                continue
+            record = self._annotation(instance, h, w)
+            if record is None:
+                notes.append(f"{image}: {instance.label!r} has no area, left out")
+                continue
+            records.append(record)
+        export_image(image, self.out_dir / IMAGES_DIR / image.name)
+        self.images.append({"id": image_id, "file_name": image.name, "height": h, "width": w})
+        for record in records:
+            record.update(id=len(self.annotations) + 1, image_id=image_id)
+            self.annotations.append(record)
+        return notes
+
+    def _annotation(self, instance, h: int, w: int) -> dict | None:
+        shapes = [s for s in instance.shapes if s.kind != "point"]
+        use_rle = any(s.kind == "mask" for s in shapes) or any(
+            p.holes for s in shapes if s.kind == "polygon" for p in s.polygons
+        )
+        if use_rle:
+            segmentation: list | dict = mask_to_rle(instance.mask(h, w))
+            rle = {"size": segmentation["size"], "counts": segmentation["counts"].encode("ascii")}
+        else:
+            segmentation = [
+                [round(float(v), 3) for v in p.exterior.ravel()] for p in instance.polygons(self.simplify) if len(p.exterior) >= 3
+            ]
+            if not segmentation:
+                return None
+            rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, h, w))
+        area = float(mask_utils.area(rle))
+        if area <= 0:
+            return None
+        record = {
+            "id": 0,
+            "image_id": 0,
+            "category_id": self.cat_ids[instance.label],
+            "segmentation": segmentation,
+            "area": area,
+            "bbox": [round(float(v), 3) for v in mask_utils.toBbox(rle)],
+            "iscrowd": int(any(s.extra.get("iscrowd") for s in shapes)),
+        }
+        if instance.group_id is not None:
+            record["group_id"] = instance.group_id
+        return record
+
+    def finish(self) -> None:
+        categories = [{"id": self.cat_ids[label.name], "name": label.name, "supercategory": ""} for label in self.labels]
+        data = {
+            "info": {"description": "exported by samlabel"},
+            "licenses": [],
+            "images": self.images,
+            "annotations": self.annotations,
+            "categories": categories,
+        }
+        (self.out_dir / JSON_NAME).write_text(dumps(data), encoding="utf-8")
+
+
+# --- import -----------------------------------------------------------------------
+def _load_json(src: Path) -> dict:
+    try:
+        data = json.loads(src.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise FormatError(src, f"cannot read the file ({exc.strerror or exc})") from exc
+    except json.JSONDecodeError as exc:
+        raise FormatError(src, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "annotations", "categories")):
+        raise FormatError(src, "not a COCO instances file (needs 'images', 'annotations' and 'categories' lists)")
+    return data
+
+
+def _find_image(src: Path, file_name: str) -> Path | None:
+    for folder in (src.parent, src.parent / IMAGES_DIR, src.parent.parent / IMAGES_DIR, src.parent.parent):
+        candidate = folder / file_name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read(src: Path, labels: LabelSet | None = None) -> Reading:
+    """Read a COCO instances JSON file (see module docstring)."""
+    src = Path(src)
+    if src.is_dir():
+        src = src / JSON_NAME
+    data = _load_json(src)
+    reading = Reading()
+    names: dict[int, str] = {}
+    for cat in data["categories"]:
+        if not isinstance(cat, dict) or not isinstance(cat.get("id"), int) or not isinstance(cat.get("name"), str):
+            raise FormatError(src, f"category {cat!r} needs an integer 'id' and a 'name'")
+        names[cat["id"]] = cat["name"]
+        reading.labels.add(cat["name"])
+    by_image: dict[int, list[dict]] = {}
+    for ann in data["annotations"]:
+        if isinstance(ann, dict):
+            by_image.setdefault(ann.get("image_id"), []).append(ann)  # type: ignore[arg-type]
+    for entry in data["images"]:
+        try:
+            reading.items.append(_read_image(src, entry, by_image.get(entry.get("id"), []), names, labels, reading.notes))
+        except AnnotationError as exc:
+            reading.problems.append(str(exc))
+    return reading
+
+
+def _read_image(src: Path, entry: dict, anns: list[dict], names: dict[int, str], labels: LabelSet | None, notes: list[str]) -> ImportItem:
+    file_name = entry.get("file_name")
+    if not isinstance(file_name, str):
+        raise FormatError(src, f"image {entry.get('id')!r} has no file_name")
+    image = _find_image(src, file_name)
+    if image is None:
+        raise FormatError(src, f"image {file_name!r} not found beside the JSON file or in images/")
+    h, w = image_size(image)
+    if (entry.get("height"), entry.get("width")) != (h, w):
+        raise FormatError(src, f"image {file_name!r} is {w}x{h} but the JSON says {entry.get('width')}x{entry.get('height')}")
+    where = f"{src} (image {file_name!r})"
+    shapes = []
+    for ann in anns:
+        label = names.get(ann.get("category_id"))  # type: ignore[arg-type]
+        if label is None:
+            raise FormatError(where, f"annotation {ann.get('id')} has unknown category_id {ann.get('category_id')!r}")
+        if labels is not None and label not in labels:
+            raise FormatError(where, f"label {label!r} is not in the label file")
+        shape = _shape(ann, label, h, w, where, notes)
+        if shape is not None:
+            shapes.append(shape)
+    annotation = ImageAnnotation(image_path=image.name, image_height=h, image_width=w, shapes=tuple(shapes))
+    return ImportItem(image, annotation)
+
+
+def _shape(ann: dict, label: str, h: int, w: int, where: str, notes: list[str]) -> Shape | None:
+    seg = ann.get("segmentation")
+    group_id = ann.get("group_id")
+    group_id = group_id if isinstance(group_id, int) and not isinstance(group_id, bool) else None
+    extra = {"iscrowd": 1} if ann.get("iscrowd") else {}
+    if isinstance(seg, list) and seg:
+        parts = []
+        for k, flat in enumerate(seg):
+            if not isinstance(flat, list) or len(flat) < 6 or len(flat) % 2:
+                raise FormatError(where, f"annotation {ann.get('id')}: polygon #{k + 1} has fewer than 3 points")
+            parts.append(PolygonWithHoles(np.array(flat, dtype=np.float64).reshape(-1, 2)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AnnotationWarning)
+            try:
+                fixed, repaired = repair_polygons(parts)
+            except AnnotationError as exc:
+                raise FormatError(where, f"annotation {ann.get('id')}: {exc}") from exc
+        if repaired:
+            notes.append(f"{where}: annotation {ann.get('id')}: self-intersecting polygon repaired")
+        return Shape.from_polygons(label, fixed, group_id=group_id, extra=extra)
+    if isinstance(seg, dict):
+        try:
+            rle = mask_utils.frPyObjects(seg, h, w) if isinstance(seg.get("counts"), list) else dict(seg)
+            if isinstance(rle.get("counts"), str):
+                rle["counts"] = rle["counts"].encode("ascii")
+            if list(rle.get("size", [])) != [h, w]:
+                raise FormatError(where, f"annotation {ann.get('id')}: the mask is {rle.get('size')} (HxW) but the image is [{h}, {w}]")
+            mask = mask_utils.decode(rle).astype(bool)
+        except FormatError:
+            raise
+        except Exception as exc:
+            raise FormatError(where, f"annotation {ann.get('id')}: the RLE cannot be decoded ({exc})") from exc
+        shape = shapes_from_mask(label, mask, group_id=group_id)
+        if shape is None:
+            notes.append(f"{where}: annotation {ann.get('id')} has an empty mask, left out")
+            return None
+        return shape.replace(extra=extra)
+    bbox = ann.get("bbox")
+    if isinstance(bbox, list) and len(bbox) == 4:  # a detection-only annotation
+        x, y, bw, bh = (float(v) for v in bbox)
+        return Shape.rectangle(label, (x, y), (x + bw, y + bh), group_id=group_id, extra=extra)
+    raise FormatError(where, f"annotation {ann.get('id')} has neither a segmentation nor a bbox")
+
+
+__all__ = ["JSON_NAME", "Writer", "category_ids", "read"]

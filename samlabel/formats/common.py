@@ -1,0 +1,268 @@
+"""Helpers shared by the format readers and writers.
+
+An *instance* is what a dataset format calls one object: the shapes of an image that
+share a label and a ``group_id`` (labelme's convention), or a single shape without a
+``group_id``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+from shapely import make_valid
+from shapely.geometry import MultiPolygon
+
+from samlabel.annotations import (
+    AnnotationError,
+    AnnotationFileError,
+    GeometryError,
+    ImageAnnotation,
+    LabelSet,
+    PolygonWithHoles,
+    Shape,
+)
+from samlabel.annotations.geometry import polygons_from_geometry, to_shapely
+
+
+class FormatError(AnnotationFileError):
+    """A dataset file is unusable (named by ``path``); raised per image by readers and
+    writers so that a batch can report it and go on."""
+
+
+@dataclass
+class ImportItem:
+    """One image found in a dataset and its annotation (``image_path`` is its file name)."""
+
+    image: Path
+    annotation: ImageAnnotation
+
+
+@dataclass
+class Reading:
+    """What a reader found: the images it could read, a message per one it could not
+    (each naming the file and the problem), notes (repairs), and the dataset's labels."""
+
+    items: list[ImportItem] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    labels: LabelSet = field(default_factory=LabelSet)
+
+
+@dataclass
+class Instance:
+    """The shapes of one object: same label, same group id (or one ungrouped shape)."""
+
+    label: str
+    group_id: int | None
+    shapes: list[Shape] = field(default_factory=list)
+
+    def mask(self, height: int, width: int) -> np.ndarray:
+        """``(H, W)`` bool union of the shapes (points contribute nothing)."""
+        out = np.zeros((height, width), dtype=bool)
+        for shape in self.shapes:
+            if shape.kind != "point":
+                out |= shape.to_mask(height, width)
+        return out
+
+    def polygons(self, simplify: float | None = None) -> tuple[PolygonWithHoles, ...]:
+        """All parts of all shapes (masks traced, rectangles as 4 corners), optionally
+        simplified by ``simplify`` pixels."""
+        tolerance = 1.0 if simplify is None else simplify
+        parts: list[PolygonWithHoles] = []
+        for shape in self.shapes:
+            if shape.kind == "mask":
+                parts.extend(shape.to_polygons(tolerance=tolerance))
+            elif shape.kind in ("polygon", "rectangle"):
+                polys = shape.to_polygons()
+                if simplify and shape.kind == "polygon":
+                    geom = make_valid(to_shapely(polys).simplify(simplify, preserve_topology=True))
+                    polys = polygons_from_geometry(geom) or polys
+                parts.extend(polys)
+        return tuple(parts)
+
+    @property
+    def has_area(self) -> bool:
+        return any(s.kind != "point" for s in self.shapes)
+
+
+def group_instances(annotation: ImageAnnotation) -> list[Instance]:
+    """Shapes grouped into instances, in order of first appearance."""
+    instances: list[Instance] = []
+    by_key: dict[tuple[str, int], Instance] = {}
+    for shape in annotation.shapes:
+        if shape.group_id is None:
+            instances.append(Instance(shape.label, None, [shape]))
+            continue
+        key = (shape.label, shape.group_id)
+        if key not in by_key:
+            by_key[key] = Instance(shape.label, shape.group_id)
+            instances.append(by_key[key])
+        by_key[key].shapes.append(shape)
+    return instances
+
+
+def check_labels(annotation: ImageAnnotation, labels: LabelSet, where: str | os.PathLike) -> None:
+    """FormatError naming ``where`` if a shape's label is not in ``labels``."""
+    missing = [name for name in annotation.labels_used() if name not in labels]
+    if missing:
+        raise FormatError(where, f"label(s) {', '.join(repr(m) for m in missing)} not in the label file ({', '.join(labels.names)})")
+
+
+def check_mask_sizes(annotation: ImageAnnotation, where: str | os.PathLike) -> None:
+    for i, shape in enumerate(annotation.shapes):
+        if shape.kind == "mask" and shape.mask_size != annotation.size:
+            mh, mw = shape.mask_size  # type: ignore[misc]
+            raise FormatError(
+                where,
+                f"shape #{i + 1} ({shape.label!r}): the mask is {mw}x{mh} but the image is "
+                f"{annotation.image_width}x{annotation.image_height} (WxH)",
+            )
+
+
+def copy_image(src: Path, dst: Path) -> None:
+    """Copy an image file (metadata too); FormatError if it cannot be read."""
+    if not src.is_file():
+        raise FormatError(src, "the image does not exist")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        shutil.copy2(src, dst)
+    except OSError as exc:
+        raise FormatError(src, f"cannot copy the image ({exc.strerror or exc})") from exc
+
+
+def export_image(src: Path, dst: Path, force_jpeg: bool = False) -> Path:
+    """Put the image into a dataset as the annotations see it.
+
+    The file is copied byte for byte unless it carries an EXIF rotation (annotations are
+    in the rotated frame, so the rotated pixels are written instead, EXIF dropped) or
+    ``force_jpeg`` asks for a ``.jpg`` and it is another format. Returns the written path.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    if not src.is_file():
+        raise FormatError(src, "the image does not exist")
+    is_jpeg = src.suffix.lower() in (".jpg", ".jpeg")
+    if force_jpeg:
+        dst = dst.with_suffix(".jpg")
+    try:
+        with Image.open(src) as img:
+            rotated = img.getexif().get(0x0112, 1) not in (0, 1)
+            if not rotated and (is_jpeg or not force_jpeg):
+                copy_image(src, dst)
+                return dst
+            out = ImageOps.exif_transpose(img)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if dst.suffix.lower() in (".jpg", ".jpeg"):
+                out.convert("RGB").save(dst, quality=95)
+            else:
+                out.save(dst)
+    except (OSError, UnidentifiedImageError) as exc:
+        raise FormatError(src, f"cannot read the image ({exc})") from exc
+    return dst
+
+
+def voc_palette(n: int = 256) -> list[int]:
+    """The Pascal VOC colour map as a flat ``[r0, g0, b0, r1, ...]`` PIL palette."""
+    palette = []
+    for i in range(n):
+        r = g = b = 0
+        c = i
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        palette.extend((r, g, b))
+    return palette
+
+
+def save_palette_png(path: Path, index: np.ndarray) -> None:
+    """Write an ``(H, W)`` uint8 index image as a VOC-palette PNG."""
+    from PIL import Image
+
+    img = Image.fromarray(index.astype(np.uint8), mode="P")
+    img.putpalette(voc_palette())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+
+
+def read_index_png(path: Path) -> np.ndarray:
+    """Index values of a palette PNG (or a grey 8/16-bit PNG) as ``(H, W)`` int array."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            if img.mode not in ("P", "L", "I", "I;16", "I;16B", "1"):
+                raise FormatError(path, f"expected a palette or greyscale PNG, got mode {img.mode}")
+            return np.array(img).astype(np.int64)
+    except (OSError, UnidentifiedImageError) as exc:
+        raise FormatError(path, f"cannot read the PNG ({exc})") from exc
+
+
+def write_class_names(path: Path, labels: LabelSet) -> None:
+    """labelme2voc's ``class_names.txt``: ``_background_`` then one label per line."""
+    path.write_text("_background_\n" + "".join(name + "\n" for name in labels.names), encoding="utf-8")
+
+
+def read_class_names(path: Path) -> LabelSet:
+    """Read ``class_names.txt`` (the first line, ``_background_``, is skipped)."""
+    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if names and names[0] in ("_background_", "__background__", "background"):
+        names = names[1:]
+    return LabelSet(names)
+
+
+def shapes_from_mask(label: str, mask: np.ndarray, group_id: int | None = None, tolerance: float = 1.0) -> Shape | None:
+    """One polygon shape (holes, parts) tracing ``mask``, or None if it is empty."""
+    try:
+        return Shape.polygon_from_mask(label, mask, tolerance=tolerance, min_area=1.0, group_id=group_id)
+    except GeometryError:
+        return None
+
+
+def find_image(folder: Path, stem: str, preferred: Sequence[str] = ()) -> Path | None:
+    """An image named ``stem`` + a known extension in ``folder``."""
+    from samlabel.annotations.project import IMAGE_EXTENSIONS
+
+    for ext in (*preferred, *IMAGE_EXTENSIONS, *(e.upper() for e in IMAGE_EXTENSIONS)):
+        candidate = folder / f"{stem}{ext}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def unique_label_set(annotations: Iterable[ImageAnnotation]) -> LabelSet:
+    """Labels in order of first use over ``annotations``."""
+    labels = LabelSet()
+    for annotation in annotations:
+        for name in annotation.labels_used():
+            labels.add(name)
+    return labels
+
+
+__all__ = [
+    "AnnotationError",
+    "FormatError",
+    "ImportItem",
+    "Instance",
+    "Reading",
+    "MultiPolygon",
+    "check_labels",
+    "check_mask_sizes",
+    "copy_image",
+    "export_image",
+    "find_image",
+    "group_instances",
+    "read_class_names",
+    "read_index_png",
+    "save_palette_png",
+    "shapes_from_mask",
+    "unique_label_set",
+    "voc_palette",
+    "write_class_names",
+]

@@ -1,0 +1,88 @@
+"""labelme JSON (export and import).
+
+Export layout: ``OUT/<image>`` and ``OUT/<stem>.json`` side by side, exactly the sidecar
+format samlabel itself uses (labelme's format plus the ``holes`` / ``parts`` / ``rle``
+keys labelme ignores), with ``imageData`` null. Import reads every ``*.json`` in ``SRC``
+(recursively); the image is found through ``imagePath`` (relative to the JSON file), else
+by the JSON's stem beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+from samlabel.annotations import AnnotationError, AnnotationWarning, ImageAnnotation, LabelSet
+from samlabel.annotations.project import image_size
+from samlabel.annotations.sidecar import annotation_from_dict, annotation_to_dict, dumps
+from samlabel.formats.common import FormatError, ImportItem, Reading, check_labels, check_mask_sizes, export_image, find_image
+
+
+class Writer:
+    def __init__(self, out_dir: Path, labels: LabelSet, simplify: float | None = None):
+        self.out_dir = out_dir
+        self.labels = labels
+        out_dir.mkdir(parents=True, exist_ok=True)
+
+    def add(self, image: Path, annotation: ImageAnnotation) -> list[str]:
+        check_labels(annotation, self.labels, image)
+        check_mask_sizes(annotation, image)
+        annotation = annotation.replace(image_path=image.name)
+        data = annotation_to_dict(annotation)
+        data["imageData"] = None
+        text = dumps(data)
+        export_image(image, self.out_dir / image.name)
+        (self.out_dir / f"{image.stem}.json").write_text(text, encoding="utf-8")
+        return []
+
+    def finish(self) -> None:
+        pass
+
+
+def read(src: Path, labels: LabelSet | None = None) -> Reading:
+    src = Path(src)
+    if not src.is_dir():
+        raise FormatError(src, "a labelme dataset must be a folder of JSON files")
+    reading = Reading()
+    for path in sorted(src.rglob("*.json")):
+        try:
+            item = _read_one(path, labels, reading.notes)
+        except AnnotationError as exc:
+            reading.problems.append(str(exc))
+            continue
+        reading.items.append(item)
+        for name in item.annotation.labels_used():
+            reading.labels.add(name)
+    return reading
+
+
+def _read_one(path: Path, labels: LabelSet | None, notes: list[str]) -> ImportItem:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise FormatError(path, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FormatError(path, f"cannot read the file ({exc})") from exc
+    if not isinstance(data, dict) or "shapes" not in data:
+        raise FormatError(path, "not a labelme annotation (no 'shapes')")
+    image = None
+    image_path = data.get("imagePath")
+    if isinstance(image_path, str) and image_path:
+        candidate = (path.parent / image_path.replace("\\", "/")).resolve()
+        if candidate.is_file():
+            image = candidate
+    if image is None:
+        image = find_image(path.parent, path.stem)
+    if image is None:
+        raise FormatError(path, f"the image {image_path!r} does not exist (looked beside the JSON file too)")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AnnotationWarning)
+        annotation = annotation_from_dict(data, path, image_size=image_size(image))
+    notes.extend(str(w.message) for w in caught if issubclass(w.category, AnnotationWarning))
+    if labels is not None:
+        check_labels(annotation, labels, path)
+    return ImportItem(image, annotation.replace(image_path=image.name))
+
+
+__all__ = ["Writer", "read"]
