@@ -140,11 +140,24 @@ def repair_polygons(polygons: Sequence[PolygonWithHoles]) -> tuple[tuple[Polygon
 
 
 def _ring_band(points: np.ndarray) -> BaseGeometry:
-    """The half-pixel band around a contour through pixel centres: the boundary pixels."""
+    """The half-pixel band around a contour through pixel centres: the boundary pixels.
+
+    Where the contour turns back on itself (the end of a one-pixel-wide line) a mitre
+    join degenerates to a cut through the pixel centre, so those pixels get their square.
+    """
     if len(points) == 1:
         return Point(points[0]).buffer(0.5, cap_style="square")
     line = LineString(np.vstack([points, points[:1]])) if len(points) > 2 else LineString(points)
-    return line.buffer(0.5, cap_style="square", join_style="mitre", mitre_limit=2.0)
+    band = line.buffer(0.5, cap_style="square", join_style="mitre", mitre_limit=2.0)
+    if len(points) > 2:
+        incoming = points - np.roll(points, 1, axis=0)
+        outgoing = np.roll(points, -1, axis=0) - points
+        norms = np.linalg.norm(incoming, axis=1) * np.linalg.norm(outgoing, axis=1)
+        cosine = (incoming * outgoing).sum(axis=1) / np.maximum(norms, 1e-12)
+        tips = points[cosine < -0.7]
+        if len(tips):
+            band = unary_union([band, *(Point(p).buffer(0.5, cap_style="square") for p in tips)])
+    return band
 
 
 def _ring_interior(points: np.ndarray) -> BaseGeometry:
@@ -190,9 +203,7 @@ def mask_to_polygons(
         polygons = _trace(contours, hierarchy, tolerance, min_area, width, height)
         if tolerance <= 0.05:
             return polygons
-        # Compare against the mask with specks dropped the same way (tolerance 0).
-        reference = polygons_to_mask(_trace(contours, hierarchy, 0.0, min_area, width, height), height, width)
-        if mask_iou(reference, polygons_to_mask(polygons, height, width)) >= min_iou:
+        if mask_iou(binary, polygons_to_mask(polygons, height, width)) >= min_iou:
             return polygons
         tolerance = tolerance / 2 if tolerance > 0.2 else 0.0
 
