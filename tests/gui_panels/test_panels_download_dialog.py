@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
+import functools
+import hashlib
 import sys
 import urllib.request
 from pathlib import Path
@@ -10,11 +11,16 @@ from pathlib import Path
 import pytest
 
 from samlabel.gui.dialogs.download_dialog import DownloadModelDialog, format_bytes, model_info
+from samlabel.sam.download import download_checkpoint
 
 sys.path.insert(0, str(Path(__file__).parent))
 from http_fixture import LocalServer  # noqa: E402
 
-PAYLOAD = bytes(range(256)) * 800  # 204800 bytes: several progress reports
+PAYLOAD = bytes(range(256)) * 12000  # ~3 MB: several 1 MiB chunks, so several progress reports
+# The real download with the expected hashes of our payload instead of Meta's.
+real_download = functools.partial(
+    download_checkpoint, md5=hashlib.md5(PAYLOAD).hexdigest(), sha256=hashlib.sha256(PAYLOAD).hexdigest()
+)
 
 
 def urllib_download(name, directory=None, url=None, progress=None):
@@ -54,28 +60,37 @@ def test_model_sizes_are_shown():
 
 def test_download_shows_progress_and_finishes(qtbot, tmp_path, server):
     dialog = _dialog(qtbot, current="vit_b", directory=tmp_path, url=server.base + "/model.pth",
-                     download_fn=urllib_download)
+                     download_fn=real_download)
     assert "375.0 MB" in dialog.size_label.text()
-    seen = []
-    dialog.progress_bar.valueChanged.connect(seen.append)
-    with qtbot.waitSignal(dialog.downloaded, timeout=10000) as blocker:
+    reports = []
+    with qtbot.waitSignal(dialog.downloaded, timeout=20000) as blocker:
         dialog.download_button.click()
         assert not dialog.download_button.isEnabled() and dialog.cancel_button.isEnabled()
+        dialog.task.progress.connect(lambda done, total, message: reports.append((done, total)))
     path = Path(blocker.args[0])
-    assert path.read_bytes() == PAYLOAD
+    assert path == tmp_path / "sam_vit_b_01ec64.pth" and path.read_bytes() == PAYLOAD
+    assert len(reports) >= 2 and reports[-1] == (len(PAYLOAD), len(PAYLOAD))
     assert dialog.progress_bar.value() == dialog.progress_bar.maximum() == 1000
-    assert seen and seen[-1] == 1000
     assert str(path) in dialog.status_label.text()
     assert dialog.download_button.isEnabled() and not dialog.cancel_button.isEnabled()
 
 
 def test_http_404_shows_the_error(qtbot, tmp_path, server):
-    dialog = _dialog(qtbot, directory=tmp_path, url=server.base + "/missing.pth", download_fn=urllib_download)
-    with qtbot.waitSignal(dialog.failed, timeout=10000) as blocker:
+    dialog = _dialog(qtbot, current="vit_b", directory=tmp_path, url=server.base + "/missing.pth",
+                     download_fn=real_download)
+    with qtbot.waitSignal(dialog.failed, timeout=20000) as blocker:
         dialog.start()
-    assert "404" in blocker.args[0]
+    assert "404" in blocker.args[0] and "/missing.pth" in blocker.args[0]
     assert "404" in dialog.status_label.text() and "failed" in dialog.status_label.text()
     assert dialog.download_button.isEnabled() and dialog.download_button.text() == "Retry"
+
+
+def test_existing_checkpoint_is_mentioned(qtbot, tmp_path):
+    (tmp_path / "sam_vit_b_01ec64.pth").write_bytes(b"x")
+    dialog = _dialog(qtbot, current="vit_b", directory=tmp_path)
+    assert "Already downloaded" in dialog.status_label.text()
+    dialog.model_combo.setCurrentIndex(dialog.model_combo.findData("vit_l"))
+    assert dialog.status_label.text() == ""
 
 
 def test_cancel_stops_a_running_download(qtbot, tmp_path, server):

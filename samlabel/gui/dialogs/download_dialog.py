@@ -84,6 +84,15 @@ def model_info(name: str) -> tuple[str, int | None, bool]:
     return description, size, exact
 
 
+def _existing_checkpoint(name: str, directory) -> Path | None:
+    try:
+        from samlabel.sam.download import find_checkpoint
+
+        return find_checkpoint(name, directory)
+    except Exception:  # noqa: BLE001 - only a hint in the dialog
+        return None
+
+
 def _default_download(name: str, directory=None, url=None, progress=None) -> Path:
     from samlabel.sam.download import download_checkpoint
 
@@ -194,9 +203,12 @@ class DownloadModelDialog(QDialog):
 
     # ---------------------------------------------------------------- internals
     def _show_model_info(self) -> None:
-        description, size, exact = model_info(self.model_name())
+        name = self.model_name()
+        description, size, exact = model_info(name)
         self.info_label.setText(description)
         self.size_label.setText(format_bytes(size) if exact or size is None else f"about {format_bytes(size)}")
+        existing = _existing_checkpoint(name, self._directory)
+        self._set_status(f"Already downloaded: {existing}" if existing else "")
 
     def _set_busy(self, busy: bool) -> None:
         self.download_button.setEnabled(not busy)
