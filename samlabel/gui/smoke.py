@@ -8,8 +8,9 @@ install and a frozen (PyInstaller) build:
    when its checkpoint is found (``--checkpoint``, else the downloaded file), otherwise
    the tiny random ``test_tiny`` model, so that a machine without weights still checks
    the whole pipeline;
-3. open the main window on a temporary copy of the bundled sample image (so that any
-   project file the app writes lands in a temporary folder, not in the installation);
+3. open the main window on a temporary copy of the bundled sample image, with settings
+   in the same temporary folder (so that nothing is written into the installation or
+   the user's settings);
 4. wait for the image embedding (``embeddingReady``), prompt one positive point at the
    image centre, wait for the mask (``predictionShown``) and check it.
 
@@ -126,21 +127,33 @@ class SignalWaiter:
             pass
 
 
+def configured_model_name() -> Optional[str]:
+    """The model chosen in the app's settings (Model menu), if any; never raises."""
+    try:
+        from samlabel.gui.settings import AppSettings
+
+        return AppSettings().model_name
+    except Exception:  # a broken settings file must not stop the smoke test
+        return None
+
+
 def choose_model(model: Optional[str], checkpoint: Optional[str], device: Optional[str]):
     """``(sam_model, description)``: the configured model if its checkpoint is found, else ``test_tiny``.
 
-    An explicit ``checkpoint`` that does not load is a failure (the user asked for it); a
-    missing downloaded checkpoint is not (the tiny model is used instead).
+    The name is ``model``, else the one saved in the settings, else the default for the
+    device. An explicit ``checkpoint`` that is missing or does not load is a failure (the
+    user asked for it); a checkpoint that was never downloaded is not (the tiny model
+    checks the pipeline instead).
     """
     from samlabel.sam.build import build_sam, default_model_name
 
-    name = model or default_model_name(device)
+    name = model or configured_model_name() or default_model_name(device)
     if checkpoint is None:
         try:
             from samlabel.sam.download import find_checkpoint
 
             found = find_checkpoint(name)
-        except Exception as exc:  # CheckpointError, or no download module in this build
+        except Exception as exc:  # an unknown saved name, or no download module in this build
             found = None
             reason = f"{type(exc).__name__}: {exc}"
         else:
@@ -149,6 +162,8 @@ def choose_model(model: Optional[str], checkpoint: Optional[str], device: Option
             sam = build_sam(TINY_MODEL, device=device)
             return sam, f"{TINY_MODEL} (random weights; no checkpoint for {name}: {reason})"
         checkpoint = str(found)
+    elif not Path(checkpoint).is_file():
+        raise SmokeFailure(f"model: the checkpoint {checkpoint} does not exist")
     sam = build_sam(name, checkpoint=checkpoint, device=device)
     return sam, f"{name} from {checkpoint}"
 
@@ -206,15 +221,20 @@ def _run_steps(report: _Report, model, checkpoint, device, workdir: Path, errors
     t = time.perf_counter()
     try:
         sam, description = choose_model(model, checkpoint, device)
+    except SmokeFailure:
+        raise
     except Exception as exc:
         raise SmokeFailure(f"model: {type(exc).__name__}: {exc}") from exc
     is_tiny = description.startswith(TINY_MODEL)
     report.ok(f"model {description} ({time.perf_counter() - t:.1f} s)")
 
     from samlabel.gui.app import create_main_window
+    from samlabel.gui.settings import AppSettings
 
     t = time.perf_counter()
-    window = create_main_window(path=str(image_path), device=device, sam_model=sam)
+    # Settings in the temporary folder: the smoke test leaves the user's settings alone.
+    settings = AppSettings(workdir / "settings.ini")
+    window = create_main_window(path=str(image_path), device=device, sam_model=sam, settings=settings)
     # Connect before the event loop runs: the embedding arrives through it, never earlier.
     embedded = SignalWaiter(window.embeddingReady, errors)
     shown = SignalWaiter(window.predictionShown, errors)
@@ -245,7 +265,10 @@ def _run_steps(report: _Report, model, checkpoint, device, workdir: Path, errors
     finally:
         embedded.disconnect()
         shown.disconnect()
-        window.close()
+        window.close()  # saves (into the temporary folder) and stops the worker threads
+        shutdown = getattr(window, "shutdown", None)
+        if callable(shutdown):
+            shutdown()
         window.deleteLater()
         app.processEvents()
     if errors:

@@ -7,6 +7,7 @@ Each stand-in misbehaves in one way, and the smoke test must say so and return 1
 from __future__ import annotations
 
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -45,8 +46,8 @@ def fake_app(monkeypatch, qapp):
     """Install a fake ``samlabel.gui.app`` whose window behaves as ``made["kwargs"]`` says."""
     made = {"kwargs": {}, "windows": [], "calls": []}
 
-    def create_main_window(path=None, model_name=None, checkpoint=None, device=None, sam_model=None):
-        made["calls"].append(dict(path=path, device=device, sam_model=sam_model))
+    def create_main_window(path=None, model_name=None, checkpoint=None, device=None, sam_model=None, settings=None):
+        made["calls"].append(dict(path=path, device=device, sam_model=sam_model, settings=settings))
         window = FakeWindow(path, **made["kwargs"])
         made["windows"].append(window)
         return window
@@ -69,6 +70,7 @@ def test_passes_with_a_window_that_embeds_and_predicts(fake_app, capsys):
     call = fake_app["calls"][0]
     assert call["path"].endswith("coffee.jpg") and "samlabel-smoke-" in call["path"]  # a temporary copy
     assert call["sam_model"].config.name == "test_tiny"
+    assert Path(call["settings"].path).parent == Path(call["path"]).parent  # not the user's settings
     (points, labels, box), = fake_app["windows"][0].prompts
     assert points.shape == (1, 2) and labels.tolist() == [1] and box is None
 
@@ -119,3 +121,20 @@ def test_check_mask_requires_foreground_for_real_models():
     assert smoke.check_mask(mask, require_foreground=True) == "4x3 mask, 1 px foreground"
     with pytest.raises(smoke.SmokeFailure, match="dtype float32"):
         smoke.check_mask(np.zeros((3, 4), dtype=np.float32), require_foreground=False)
+
+
+def test_a_missing_explicit_checkpoint_fails(fake_app, capsys, tmp_path):
+    assert smoke.run_smoke_test(model="vit_b", checkpoint=str(tmp_path / "nope.pth")) == 1
+    assert f"FAIL: model: the checkpoint {tmp_path / 'nope.pth'} does not exist" in capsys.readouterr().out
+
+
+def test_the_model_configured_in_the_settings_is_looked_for(fake_app, capsys, monkeypatch, tmp_path):
+    from samlabel.gui.settings import AppSettings
+
+    monkeypatch.setenv("SAMLABEL_CONFIG_DIR", str(tmp_path / "config"))
+    configured = AppSettings()
+    configured.model_name = "vit_l"
+    configured.sync()
+    fake_app["kwargs"] = dict(mask=np.zeros((8, 8), dtype=bool))
+    assert smoke.run_smoke_test() == 0
+    assert "ok: model test_tiny (random weights; no checkpoint for vit_l: not downloaded" in capsys.readouterr().out

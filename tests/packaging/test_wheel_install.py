@@ -102,3 +102,14 @@ def test_installed_console_script_prints_the_version(installed):
 
     out = _run([bin_dir / "samlabel", "--version"], env=env, cwd=cwd).stdout
     assert out.strip() == f"samlabel {__version__}"
+
+
+def test_installed_smoke_test_passes(installed):
+    bin_dir, env, cwd, _ = installed
+    result = subprocess.run([str(bin_dir / "samlabel"), "--smoke-test"], capture_output=True, text=True,
+                            env={**env, "SAMLABEL_SMOKE_TIMEOUT": "120"}, cwd=cwd, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    venv = str(bin_dir.parent)
+    assert f"ok: sample image {venv}" in result.stdout  # the wheel's own copy of the sample
+    assert "ok: model test_tiny" in result.stdout and "ok: prediction in" in result.stdout
+    assert result.stdout.rstrip().splitlines()[-1].startswith("smoke test passed")
