@@ -1,0 +1,225 @@
+"""Segment everything: run the automatic mask generator in a task, hand back a ProposalSet.
+
+``SamAutomaticMaskGenerator.generate(image, progress=, cancel=)`` runs on a worker thread
+(:class:`~samlabel.gui.tasks.Task`); the dialog shows its progress (decoder batches done of
+total) and a Cancel button. On success it emits ``proposalsReady(ProposalSet)`` and closes;
+the proposals dock shows them for the user to accept or reject.
+
+D1 wiring (the "segment_everything" action, Ctrl+Shift+A)::
+
+    dialog = SegmentEverythingDialog(image_rgb, model=sam_model, image_key=str(image_path),
+                                     parent=main_window)
+    dialog.proposalsReady.connect(main_window.show_proposals)   # (object ProposalSet)
+    dialog.open()                 # non-blocking; or dialog.start() right away (autostart=True)
+
+    # on image switch while it runs: dialog.cancel() (the ProposalSet's image_key also tells
+    # which image a late result belongs to)
+
+``SegmentEverythingDialog(image, model=None, generator=None, image_key=None, parent=None,
+autostart=False)``: ``image`` is ``(H, W, 3)`` uint8 RGB. Give ``model`` (a Sam) and the dialog
+builds the generator from its options (density, minimum predicted IoU, stability, minimum
+area), or give a ready ``generator`` (anything with ``generate(image, progress=, cancel=)``).
+
+Signals: ``proposalsReady(object proposal_set)``, ``failed(str message)``.
+Methods: ``start()``, ``cancel()``, ``task``, ``proposals`` (the last ProposalSet or None).
+
+Without the dialog: ``run_segment_everything(generator, image, image_key, min_area, parent)``
+returns a started Task whose ``finished`` carries the ProposalSet.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+)
+
+from samlabel.gui.proposals import ProposalSet
+from samlabel.gui.tasks import Task
+
+
+def run_segment_everything(
+    generator: Any, image: np.ndarray, image_key: str | None = None, min_area: int = 0,
+    parent: QObject | None = None,
+) -> Task:
+    """Start ``generator.generate(image)`` in a Task; ``finished`` carries a ProposalSet."""
+
+    def work(*, progress, cancel):  # worker thread
+        records = generator.generate(image, progress=progress, cancel=cancel)
+        return ProposalSet.from_records(records, image_key=image_key, min_area=min_area)
+
+    return Task(work, parent=parent).start()
+
+
+class SegmentEverythingDialog(QDialog):
+    proposalsReady = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, image: np.ndarray, model: Any = None, generator: Any = None, image_key: str | None = None,
+                 parent=None, autostart: bool = False):
+        super().__init__(parent)
+        if model is None and generator is None:
+            raise ValueError("SegmentEverythingDialog needs a model or a generator")
+        image = np.asarray(image)
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"image must be (H, W, 3) uint8 RGB, got shape {image.shape} dtype {image.dtype}")
+        self.setWindowTitle("Segment everything")
+        self.setMinimumWidth(420)
+        self._image = image
+        self._model = model
+        self._generator = generator
+        self._image_key = image_key
+        self._started_at = 0.0
+        self.task: Task | None = None
+        self.proposals: ProposalSet | None = None
+
+        self.points_spin = QSpinBox(self)
+        self.points_spin.setRange(4, 64)
+        self.points_spin.setValue(32)
+        self.points_spin.setToolTip("Points per side of the prompt grid: more finds smaller objects, takes longer")
+        self.iou_spin = self._fraction(0.88, "Keep masks whose predicted IoU is at least this")
+        self.stability_spin = self._fraction(0.95, "Keep masks whose stability score is at least this")
+        self.area_spin = QSpinBox(self)
+        self.area_spin.setRange(0, 1_000_000)
+        self.area_spin.setValue(100)
+        self.area_spin.setSuffix(" px")
+        self.area_spin.setToolTip("Leave out proposals smaller than this")
+        self.progress_bar = QProgressBar(self)
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setValue(0)
+        self.status_label = QLabel(f"Image {image.shape[1]}×{image.shape[0]}", self)
+        self.status_label.setWordWrap(True)
+        self.start_button = QPushButton("Start", self)
+        self.start_button.setDefault(True)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.setEnabled(False)
+        self.close_button = QPushButton("Close", self)
+
+        form = QFormLayout()
+        form.addRow("Density:", self.points_spin)
+        form.addRow("Min. predicted IoU:", self.iou_spin)
+        form.addRow("Min. stability:", self.stability_spin)
+        form.addRow("Min. area:", self.area_spin)
+        if generator is not None:  # a ready generator: its own parameters apply
+            for spin in (self.points_spin, self.iou_spin, self.stability_spin):
+                spin.setEnabled(False)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.close_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.progress_bar)
+        layout.addWidget(self.status_label)
+        layout.addLayout(buttons)
+
+        self.start_button.clicked.connect(self.start)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.close_button.clicked.connect(self.reject)
+        if autostart:
+            self.start()
+
+    def _fraction(self, value: float, tip: str) -> QDoubleSpinBox:
+        spin = QDoubleSpinBox(self)
+        spin.setRange(0.0, 1.0)
+        spin.setSingleStep(0.01)
+        spin.setDecimals(2)
+        spin.setValue(value)
+        spin.setToolTip(tip)
+        return spin
+
+    def _make_generator(self) -> Any:
+        if self._generator is not None:
+            return self._generator
+        from samlabel.sam.automatic_mask_generator import SamAutomaticMaskGenerator
+
+        return SamAutomaticMaskGenerator(
+            self._model,
+            points_per_side=self.points_spin.value(),
+            pred_iou_thresh=self.iou_spin.value(),
+            stability_score_thresh=self.stability_spin.value(),
+            output_mode="coco_rle",  # compact; Proposal.mask() decodes on demand
+            sort_by="predicted_iou",
+        )
+
+    # ---------------------------------------------------------------- running
+    def start(self) -> Task | None:
+        if self.task is not None and self.task.is_running():
+            return self.task
+        try:
+            generator = self._make_generator()
+        except (ValueError, TypeError) as exc:
+            self._set_status(f"Cannot start: {exc}", error=True)
+            return None
+        self._set_busy(True)
+        self.progress_bar.setRange(0, 0)
+        self._set_status("Computing the image embedding…")
+        self._started_at = time.monotonic()
+        self.task = run_segment_everything(generator, self._image, self._image_key, self.area_spin.value(), parent=self)
+        self.task.progress.connect(self._on_progress)
+        self.task.finished.connect(self._on_finished)
+        self.task.failed.connect(self._on_failed)
+        self.task.cancelled.connect(self._on_cancelled)
+        return self.task
+
+    def cancel(self) -> None:
+        if self.task is not None and self.task.is_running():
+            self._set_status("Cancelling…")
+            self.task.cancel()
+
+    def _set_busy(self, busy: bool) -> None:
+        self.start_button.setEnabled(not busy)
+        self.cancel_button.setEnabled(busy)
+        for spin in (self.points_spin, self.iou_spin, self.stability_spin, self.area_spin):
+            spin.setEnabled(not busy and (self._generator is None or spin is self.area_spin))
+
+    def _set_status(self, text: str, error: bool = False) -> None:
+        self.status_label.setStyleSheet("color: #c0392b;" if error else "")
+        self.status_label.setText(text)
+
+    def _on_progress(self, done: int, total: int, _message: str) -> None:
+        if total > 0:
+            self.progress_bar.setRange(0, 1000)
+            self.progress_bar.setValue(int(1000 * min(done, total) / total))
+            self._set_status(f"Prompted {done} of {total} grid points…")
+
+    def _on_finished(self, proposals: object) -> None:
+        self._set_busy(False)
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setValue(1000)
+        assert isinstance(proposals, ProposalSet)
+        self.proposals = proposals
+        seconds = time.monotonic() - self._started_at
+        self._set_status(f"Found {len(proposals)} proposal(s) in {seconds:.1f} s.")
+        self.proposalsReady.emit(proposals)
+        self.accept()
+
+    def _on_failed(self, message: str) -> None:
+        self._set_busy(False)
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setValue(0)
+        self._set_status(f"Segment everything failed: {message}", error=True)
+        self.failed.emit(message)
+
+    def _on_cancelled(self) -> None:
+        self._set_busy(False)
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setValue(0)
+        self._set_status("Cancelled.")
+
+    def reject(self) -> None:
+        self.cancel()
+        super().reject()
