@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import sys
 import urllib.request
 from pathlib import Path
 
@@ -12,9 +11,6 @@ import pytest
 
 from samlabel.gui.dialogs.download_dialog import DownloadModelDialog, format_bytes, model_info
 from samlabel.sam.download import download_checkpoint
-
-sys.path.insert(0, str(Path(__file__).parent))
-from http_fixture import LocalServer  # noqa: E402
 
 PAYLOAD = bytes(range(256)) * 12000  # ~3 MB: several 1 MiB chunks, so several progress reports
 # The real download with the expected hashes of our payload instead of Meta's.
@@ -38,9 +34,8 @@ def urllib_download(name, directory=None, url=None, progress=None):
 
 
 @pytest.fixture
-def server():
-    with LocalServer({"/model.pth": PAYLOAD}) as srv:
-        yield srv
+def server(local_server):
+    return local_server({"/model.pth": PAYLOAD})
 
 
 def _dialog(qtbot, **kwargs):

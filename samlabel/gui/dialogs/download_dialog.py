@@ -84,6 +84,12 @@ def model_info(name: str) -> tuple[str, int | None, bool]:
     return description, size, exact
 
 
+def _default_folder() -> str:
+    from samlabel.paths import checkpoint_dir
+
+    return str(checkpoint_dir())
+
+
 def _existing_checkpoint(name: str, directory) -> Path | None:
     try:
         from samlabel.sam.download import find_checkpoint
@@ -135,6 +141,9 @@ class DownloadModelDialog(QDialog):
         self.info_label = QLabel(self)
         self.info_label.setWordWrap(True)
         self.size_label = QLabel(self)
+        self.folder_label = QLabel(str(directory) if directory is not None else _default_folder(), self)
+        self.folder_label.setWordWrap(True)
+        self.folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.progress_bar = QProgressBar(self)
         self.progress_bar.setRange(0, 100)
         self.progress_bar.setValue(0)
@@ -153,6 +162,7 @@ class DownloadModelDialog(QDialog):
         form.addRow("Model:", self.model_combo)
         form.addRow("", self.info_label)
         form.addRow("Size:", self.size_label)
+        form.addRow("Saved in:", self.folder_label)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         buttons.addWidget(self.download_button)

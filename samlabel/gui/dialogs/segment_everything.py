@@ -88,6 +88,7 @@ class SegmentEverythingDialog(QDialog):
         self.points_spin = QSpinBox(self)
         self.points_spin.setRange(4, 64)
         self.points_spin.setValue(32)
+        self.points_spin.setSuffix(" points per side")
         self.points_spin.setToolTip("Points per side of the prompt grid: more finds smaller objects, takes longer")
         self.iou_spin = self._fraction(0.88, "Keep masks whose predicted IoU is at least this")
         self.stability_spin = self._fraction(0.95, "Keep masks whose stability score is at least this")

@@ -1,9 +1,11 @@
-"""A tiny local HTTP server for the download dialog tests (127.0.0.1 only)."""
+"""Fixtures of the panel tests: a tiny local HTTP server (127.0.0.1 only) for the download dialog."""
 
 from __future__ import annotations
 
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
 
 
 class LocalServer:
@@ -59,3 +61,18 @@ class LocalServer:
         self.release.set()
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+@pytest.fixture
+def local_server():
+    """``local_server(files)`` starts a :class:`LocalServer`; it is shut down after the test."""
+    servers = []
+
+    def start(files: dict[str, bytes]) -> LocalServer:
+        server = LocalServer(files).__enter__()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.__exit__(None, None, None)
