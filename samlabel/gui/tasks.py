@@ -37,6 +37,9 @@ Usage (what the dialogs do)::
 
 A ``Task`` runs once; make a new one to run again. Keep a reference (or give it a
 parent) while it runs; ``wait(ms)`` blocks until the worker has ended (tests, shutdown).
+
+On quit, the main window calls ``shutdown_tasks(timeout_ms)``: it asks every running task
+to cancel and waits for the workers, so no thread outlives the application.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ import logging
 import threading
 import time
 import traceback
+import weakref
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Qt, Signal, Slot
@@ -58,6 +62,7 @@ CancelFn = Callable[[], bool]
 
 _PROGRESS_INTERVAL_S = 0.04
 _POOL: QThreadPool | None = None
+_RUNNING: "weakref.WeakSet[Task]" = weakref.WeakSet()
 
 
 class TaskCancelled(Cancelled):
@@ -125,6 +130,7 @@ class Task(QObject):
             raise RuntimeError("a Task runs once; create a new Task to run again")
         self._started = True
         self.state = "running"
+        _RUNNING.add(self)
         (pool or task_pool()).start(_Runnable(self))
         return self
 
@@ -194,6 +200,23 @@ class Task(QObject):
             self._bridge.outcome.emit(*outcome)
         finally:
             self._ended.set()
+
+
+def running_tasks() -> list["Task"]:
+    """Tasks whose worker function has not returned yet."""
+    return [task for task in list(_RUNNING) if not task._ended.is_set()]
+
+
+def shutdown_tasks(timeout_ms: int = 3000) -> bool:
+    """Cancel every running task and wait for the workers; False if some did not stop in time."""
+    tasks = running_tasks()
+    for task in tasks:
+        task.cancel()
+    deadline = time.monotonic() + timeout_ms / 1000.0
+    for task in tasks:
+        if not task.wait(max(0, int((deadline - time.monotonic()) * 1000))):
+            return False
+    return True
 
 
 def _describe(exc: BaseException) -> str:

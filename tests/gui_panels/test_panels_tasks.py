@@ -114,3 +114,23 @@ def test_a_task_runs_only_once(qtbot):
         task.start()
     with pytest.raises(RuntimeError):
         task.start()
+
+
+def test_shutdown_cancels_running_tasks(qtbot):
+    from samlabel.gui.tasks import running_tasks, shutdown_tasks
+
+    started = threading.Event()
+
+    def work(*, progress, cancel):
+        started.set()
+        while not cancel():
+            threading.Event().wait(0.001)
+        return "stopped"
+
+    task = Task(work)
+    task.start()
+    assert started.wait(5)
+    assert task in running_tasks()
+    assert shutdown_tasks(5000)
+    assert task not in running_tasks()
+    qtbot.waitUntil(lambda: task.state == "cancelled", timeout=5000)
