@@ -75,3 +75,15 @@ def test_activation_and_no_document(qtbot, setup):
     assert dock.uids() == []
     doc.add_shape(Shape.point("car", (2, 2)))  # detached: no effect
     assert dock.uids() == []
+
+
+def test_a_deleted_dock_stops_listening(qtbot):
+    import shiboken6
+
+    doc = Document(ImageAnnotation("img.png", 20, 20, [Shape.point("car", (1, 1))]))
+    dock = ShapesDock()
+    dock.set_document(doc)
+    assert len(doc._listeners) == 1
+    shiboken6.delete(dock)
+    doc.add_shape(Shape.point("car", (2, 2)))  # must not raise "C++ object already deleted"
+    assert doc._listeners == []

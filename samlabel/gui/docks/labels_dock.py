@@ -56,6 +56,7 @@ from PySide6.QtWidgets import (
 )
 
 from samlabel.gui.dialogs.label_picker import swatch_icon
+from samlabel.gui.docks.binding import bind
 from samlabel.gui.docks.models import LabelRow, label_rows
 
 NAME_ROLE = Qt.ItemDataRole.UserRole
@@ -133,7 +134,7 @@ class LabelsDock(QDockWidget):
             self._unsubscribe = None
         self._document = document
         if document is not None:
-            self._unsubscribe = document.subscribe(lambda _change: self.refresh())
+            self._unsubscribe = bind(self, document, lambda _change: self.refresh())
         self.refresh()
 
     def _shapes(self):

@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from samlabel.gui.docks.binding import bind
 from samlabel.gui.proposals import Proposal, ProposalSet, ProposalState, describe
 
 ID_ROLE = Qt.ItemDataRole.UserRole
@@ -109,7 +110,7 @@ class ProposalsDock(QDockWidget):
         had = self._set is not None
         self._set = proposals
         if proposals is not None:
-            self._unsubscribe = proposals.subscribe(self._on_set_changed)
+            self._unsubscribe = bind(self, proposals, self._on_set_changed)
         self._refresh()
         if proposals is None and had:
             self.cleared.emit()

@@ -30,6 +30,7 @@ from PySide6.QtCore import QItemSelectionModel, QPoint, Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QDockWidget, QListWidget, QListWidgetItem, QMenu, QWidget
 
 from samlabel.gui.dialogs.label_picker import swatch_icon
+from samlabel.gui.docks.binding import bind
 from samlabel.gui.docks.models import shape_title
 
 UID_ROLE = Qt.ItemDataRole.UserRole
@@ -67,7 +68,7 @@ class ShapesDock(QDockWidget):
         if labels is not None:
             self._labels = labels
         if document is not None:
-            self._unsubscribe = document.subscribe(lambda _change: self.refresh())
+            self._unsubscribe = bind(self, document, lambda _change: self.refresh())
         self.refresh()
 
     def set_labels(self, labels) -> None:
