@@ -184,6 +184,25 @@ class ProposalSet:
         return self._set_state(ids, ProposalState.PENDING, only_pending=False)
 
 
+def shapes_from_proposals(
+    proposals: Iterable[Proposal], label: str, tolerance: float = 1.0, min_area: float = 4.0
+) -> list:
+    """Polygon shapes (holes kept, simplified by ``tolerance`` pixels) for accepted proposals.
+
+    Proposals whose mask traces to nothing (smaller than ``min_area``) are left out. Add the
+    result in ONE document command: ``document.add_shapes(shapes, text="Accept proposals")``.
+    """
+    from samlabel.annotations import GeometryError, Shape
+
+    shapes = []
+    for proposal in proposals:
+        try:
+            shapes.append(Shape.polygon_from_mask(label, proposal.mask(), tolerance=tolerance, min_area=min_area))
+        except GeometryError:
+            continue
+    return shapes
+
+
 def describe(proposal: Proposal) -> str:
     """One line for lists: ``#3  IoU 0.93  stab 0.97  1234 px``."""
     return f"#{proposal.id}  IoU {proposal.score:.2f}  stab {proposal.stability:.2f}  {proposal.area} px"

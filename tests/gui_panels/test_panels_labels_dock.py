@@ -137,3 +137,11 @@ def test_visibility_checkbox_emits(qtbot, dock):
     with qtbot.waitSignal(dock.visibilityChanged) as blocker:
         dock.set_label_visible("car", True)
     assert blocker.args == ["car", True] and dock.hidden_labels() == set()
+
+
+def test_add_label_can_keep_the_current_label(qtbot, dock):
+    dock.set_current_label("dog")
+    dock.add_label("zebra", color=(9, 9, 9), make_current=False)
+    assert dock.current_label() == "dog" and dock.labels["zebra"].color == (9, 9, 9)
+    assert dock.add_label("zebra").color == (9, 9, 9)  # existing: unchanged, made current
+    assert dock.current_label() == "zebra"

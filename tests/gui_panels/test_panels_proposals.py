@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from samlabel.gui.proposals import ProposalSet, ProposalState, describe
+from samlabel.gui.proposals import ProposalSet, ProposalState, describe, shapes_from_proposals
 
 
 def _record(x, y, w, h, iou, size=(20, 30)):
@@ -101,3 +101,13 @@ def test_rle_segmentations_decode():
     (proposal,) = ProposalSet.from_records([record])
     np.testing.assert_array_equal(proposal.mask(), seg)
     assert proposal.point == (3.0, 2.0)
+
+
+def test_accepted_proposals_become_polygon_shapes(proposals):
+    accepted = proposals.accept([0, 1])
+    shapes = shapes_from_proposals(accepted, "car", tolerance=0.0, min_area=4.0)
+    # proposal 1 is a 3x1 strip (area 3 < min_area 4): left out
+    assert len(shapes) == 1
+    (shape,) = shapes
+    assert shape.label == "car" and shape.kind == "polygon"
+    assert shape.bbox() == (5.0, 5.0, 9.0, 9.0) and shape.area() == 16.0

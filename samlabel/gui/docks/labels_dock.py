@@ -26,7 +26,7 @@ Signals:
 
 Methods: ``current_label()``, ``set_current_label(name)``, ``choose_number(n)`` (1-based,
 returns False when there is no such row), ``hidden_labels()``, ``set_label_visible(name,
-visible)``, ``add_label(name, color=None)``, ``rename_label(old, new)``,
+visible)``, ``add_label(name, color=None, make_current=True)``, ``rename_label(old, new)``,
 ``recolor_label(name, (r, g, b))``, ``remove_label(name)``, ``rows()`` (the shown
 :class:`~samlabel.gui.docks.models.LabelRow` list), ``refresh()``.
 
@@ -224,11 +224,12 @@ class LabelsDock(QDockWidget):
         self.set_label_visible(item.data(NAME_ROLE), item.checkState() == Qt.CheckState.Checked)
 
     # ---------------------------------------------------------------- editing
-    def add_label(self, name: str, color: tuple[int, int, int] | None = None):
-        """Add a label (or return the existing one of that name) and make it current."""
+    def add_label(self, name: str, color: tuple[int, int, int] | None = None, make_current: bool = True):
+        """Add a label (or return the existing one of that name); by default make it current."""
         label = self._labels.add(name, color=color)
         self.refresh()
-        self.set_current_label(label.name)
+        if make_current:
+            self.set_current_label(label.name)
         self.labelsChanged.emit()
         return label
 

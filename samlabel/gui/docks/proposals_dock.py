@@ -9,8 +9,8 @@ D1 wiring::
 
     dock = ProposalsDock(parent=main_window)                  # objectName "proposals_dock"
     segment_dialog.proposalsReady.connect(lambda ps: (dock.set_proposals(ps), dock.show()))
-    dock.accepted.connect(main_window.add_proposal_shapes)    # (list[Proposal]) -> one
-        # document command: doc.add_shapes([Shape.polygon_from_mask(label, p.mask(), tol) ...])
+    dock.accepted.connect(main_window.add_proposal_shapes)    # (list[Proposal]) -> one document
+        # command: doc.add_shapes(shapes_from_proposals(ps, label, tol), text="Accept proposals")
     dock.rejected.connect(canvas.update_proposals)            # (list[Proposal]) drop overlays
     dock.selectionChanged.connect(canvas.highlight_proposals) # (list[int] proposal ids)
     dock.cleared.connect(canvas.clear_proposals)              # set_proposals(None) / Clear button
