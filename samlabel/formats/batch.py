@@ -26,6 +26,7 @@ project has no label file yet.
 from __future__ import annotations
 
 import filecmp
+import json
 import os
 import shutil
 import tempfile
@@ -88,6 +89,23 @@ def _check_out_dir(out: Path) -> None:
         raise BatchError(f"{out.parent}: the parent folder of the output does not exist")
 
 
+def _orphan_sidecars(project: Project) -> list[str]:
+    """Annotation files in the project folder whose image is missing."""
+    stems = {image.stem for image in project.images}
+    problems = []
+    for path in sorted(project.root.glob("*.json")):
+        if path.stem in stems or path.name == "labels.json":
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue  # not an annotation file of ours
+        if isinstance(data, dict) and "shapes" in data:
+            image = data.get("imagePath") or f"{path.stem}.*"
+            problems.append(f"{path}: the image it annotates ({image}) does not exist")
+    return problems
+
+
 def export_project(
     fmt: str,
     project_dir: str | os.PathLike,
@@ -130,6 +148,7 @@ def export_project(
             report.problems.append(str(exc))
             continue
         loaded.append((image, annotation))
+    report.problems.extend(_orphan_sidecars(project))
     if labels is None:
         labels = unique_label_set(a for _, a in loaded)
 

@@ -16,7 +16,6 @@ becomes a polygon traced with holes (``iscrowd`` is kept in the shape's extra ke
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from pathlib import Path
 

@@ -15,10 +15,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 from shapely import make_valid
-from shapely.geometry import MultiPolygon
 
 from samlabel.annotations import (
-    AnnotationError,
     AnnotationFileError,
     GeometryError,
     ImageAnnotation,
@@ -246,12 +244,10 @@ def unique_label_set(annotations: Iterable[ImageAnnotation]) -> LabelSet:
 
 
 __all__ = [
-    "AnnotationError",
     "FormatError",
     "ImportItem",
     "Instance",
     "Reading",
-    "MultiPolygon",
     "check_labels",
     "check_mask_sizes",
     "copy_image",

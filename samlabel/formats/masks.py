@@ -30,7 +30,6 @@ from samlabel.formats.common import (
     check_labels,
     check_mask_sizes,
     export_image,
-    find_image,
     group_instances,
     read_class_names,
     read_index_png,

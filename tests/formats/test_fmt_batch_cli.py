@@ -114,6 +114,13 @@ def test_mask_of_wrong_size_is_reported_on_export(sample_project, tmp_path):
     assert "img2.json" in report.problems[0] and "the mask is 10x10 but the image is 160x120" in report.problems[0]
 
 
+def test_annotation_whose_image_is_missing_is_reported(sample_project, tmp_path):
+    (sample_project.root / "img1.jpg").unlink()
+    report = export_project("labelme", sample_project.root, tmp_path / "out")
+    assert report.exported == 2
+    assert report.problems == [f"{sample_project.root / 'img1.json'}: the image it annotates (img1.jpg) does not exist"]
+
+
 # --- import ---------------------------------------------------------------------------
 def test_cli_import_round_trip_and_no_overwrite(sample_project, tmp_path, capsys):
     assert main(["export", "--format", "labelme", str(sample_project.root), str(tmp_path / "lm")]) == 0
