@@ -87,3 +87,16 @@ def test_a_deleted_dock_stops_listening(qtbot):
     shiboken6.delete(dock)
     doc.add_shape(Shape.point("car", (2, 2)))  # must not raise "C++ object already deleted"
     assert doc._listeners == []
+
+
+def test_a_drag_updates_only_the_edited_row(qtbot, setup):
+    dock, doc, uids = setup
+    first = dock.list.item(0)
+    with doc.group("Move"):
+        for step in range(3):
+            doc.move_shapes([uids[1]], 1, 0)
+    assert dock.list.item(0) is first  # not rebuilt
+    doc.set_label([uids[1]], "car")
+    assert dock.list.item(1).text() == "2. car — point" and dock.list.item(0) is first
+    doc.remove_shapes([uids[0]])
+    assert dock.list.item(0).text() == "1. car — point"

@@ -18,6 +18,7 @@ the highlighted row; the last row "Create 'text'" appears when the text is a new
 
 from __future__ import annotations
 
+import functools
 from typing import Iterable
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
@@ -31,9 +32,15 @@ NEW_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 def swatch_icon(color: tuple[int, int, int] | QColor, size: int = 14) -> QIcon:
-    """A small filled square in the label's colour (also used by the docks)."""
+    """A small filled square in the label's colour (also used by the docks); cached."""
+    qcolor = QColor(*color) if isinstance(color, tuple) else QColor(color)
+    return _swatch(qcolor.rgba(), size)
+
+
+@functools.lru_cache(maxsize=512)
+def _swatch(rgba: int, size: int) -> QIcon:
     pixmap = QPixmap(size, size)
-    pixmap.fill(QColor(*color) if isinstance(color, tuple) else QColor(color))
+    pixmap.fill(QColor.fromRgba(rgba))
     return QIcon(pixmap)
 
 

@@ -68,7 +68,7 @@ class ShapesDock(QDockWidget):
         if labels is not None:
             self._labels = labels
         if document is not None:
-            self._unsubscribe = bind(self, document, lambda _change: self.refresh())
+            self._unsubscribe = bind(self, document, self._on_change)
         self.refresh()
 
     def set_labels(self, labels) -> None:
@@ -78,6 +78,25 @@ class ShapesDock(QDockWidget):
     # ---------------------------------------------------------------- view
     def uids(self) -> list[str]:
         return [self.list.item(i).data(UID_ROLE) for i in range(self.list.count())]
+
+    def _on_change(self, change) -> None:
+        """Edits of a few shapes (a vertex drag) update only their rows; the rest rebuilds."""
+        uids = getattr(change, "uids", ())
+        if change.reason == "edit" and uids and self._document is not None:
+            shapes = self._document.shapes
+            if [s.uid for s in shapes] == self.uids():
+                index = {s.uid: i for i, s in enumerate(shapes)}
+                for uid in uids:
+                    i = index[uid]
+                    self._show(self.list.item(i), shapes[i], i)
+                return
+        self.refresh()
+
+    def _show(self, item: QListWidgetItem, shape, index: int) -> None:
+        item.setText(shape_title(shape, index))
+        item.setData(UID_ROLE, shape.uid)
+        if self._labels is not None:
+            item.setIcon(swatch_icon(tuple(self._labels.color_of(shape.label))))
 
     def refresh(self) -> None:
         """Rebuild the rows from the document, keeping the selection of surviving shapes."""
@@ -90,10 +109,7 @@ class ShapesDock(QDockWidget):
                 self.list.clear()
             for i, shape in enumerate(shapes):
                 item = self.list.item(i) if same else QListWidgetItem(self.list)
-                item.setText(shape_title(shape, i))
-                item.setData(UID_ROLE, shape.uid)
-                if self._labels is not None:
-                    item.setIcon(swatch_icon(tuple(self._labels.color_of(shape.label))))
+                self._show(item, shape, i)
                 item.setSelected(shape.uid in selected)
         finally:
             self._updating = False
