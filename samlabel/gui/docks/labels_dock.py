@@ -134,8 +134,12 @@ class LabelsDock(QDockWidget):
             self._unsubscribe = None
         self._document = document
         if document is not None:
-            self._unsubscribe = bind(self, document, lambda _change: self.refresh())
+            self._unsubscribe = bind(self, document, self._on_document_change)
         self.refresh()
+
+    def _on_document_change(self, _change) -> None:
+        if label_rows(self._labels, self._shapes()) != self._rows:  # a vertex drag changes no count
+            self.refresh()
 
     def _shapes(self):
         return self._document.shapes if self._document is not None else ()
