@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
 from samlabel.annotations.document import Document
-from samlabel.annotations.errors import AnnotationFileError
+from samlabel.annotations.errors import AnnotationFileError, AnnotationWarning
 from samlabel.annotations.image_annotation import ImageAnnotation
 from samlabel.annotations.labels import LabelSet
 from samlabel.annotations.sidecar import read_sidecar, write_sidecar
@@ -141,6 +142,18 @@ class Project:
                 annotation = annotation.replace(image_path=image.name)
             return annotation
         return ImageAnnotation(image_path=image.name, image_height=size[0], image_width=size[1])
+
+    def load_with_notes(self, image: str | os.PathLike) -> tuple[ImageAnnotation, list[str]]:
+        """Like :meth:`load`, but repairs (self-intersecting polygons fixed, shape types kept
+        unedited) come back as messages to show instead of as ``AnnotationWarning``."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", AnnotationWarning)
+            annotation = self.load(image)
+        notes = [str(w.message) for w in caught if issubclass(w.category, AnnotationWarning)]
+        for w in caught:  # pass on anything that is not ours
+            if not issubclass(w.category, AnnotationWarning):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return annotation, notes
 
     def save(self, annotation: ImageAnnotation, image: str | os.PathLike | None = None) -> Path:
         """Write the annotation to the image's sidecar atomically (SaveError on failure,

@@ -274,6 +274,10 @@ def test_self_intersecting_polygon_is_repaired_with_a_warning(tmp_path):
     shape = ann.shapes[0]
     assert len(shape.polygons) == 2 and shape.area() == pytest.approx(200.0)
     assert path.read_bytes() == before  # repaired in memory only, until saved
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the notes come back as values, not warnings
+        again, notes = project.load_with_notes(tmp_path / "img.png")
+    assert len(notes) == 1 and "intersects itself" in notes[0] and again.shapes[0].same_content(shape)
 
 
 def test_image_that_does_not_exist(tmp_path):
