@@ -82,7 +82,7 @@ def task_pool() -> QThreadPool:
 class _Bridge(QObject):
     """Lives in the owner's thread; the worker emits on it, Qt queues to the owner."""
 
-    progress = Signal(int, int, str)
+    progress = Signal("qint64", "qint64", str)  # 64-bit: byte counts of multi-GB downloads
     outcome = Signal(str, object)  # ("finished" | "failed" | "cancelled", payload)
 
 
@@ -99,7 +99,7 @@ class _Runnable(QRunnable):
 class Task(QObject):
     """One background run of ``fn(*args, progress=..., cancel=..., **kwargs)``; see the module doc."""
 
-    progress = Signal(int, int, str)
+    progress = Signal("qint64", "qint64", str)  # Python ints; 64-bit so vit_h's 2.6 GB fit
     finished = Signal(object)
     failed = Signal(str)
     cancelled = Signal()
@@ -148,7 +148,7 @@ class Task(QObject):
         """Block until the worker function has returned (signals may still be queued)."""
         return self._ended.wait(None if timeout_ms < 0 else timeout_ms / 1000.0)
 
-    @Slot(int, int, str)
+    @Slot("qint64", "qint64", str)
     def _relay_progress(self, done: int, total: int, message: str) -> None:
         if self.state == "running":
             self.progress.emit(done, total, message)

@@ -134,3 +134,14 @@ def test_shutdown_cancels_running_tasks(qtbot):
     assert shutdown_tasks(5000)
     assert task not in running_tasks()
     qtbot.waitUntil(lambda: task.state == "cancelled", timeout=5000)
+
+
+def test_progress_carries_multi_gigabyte_byte_counts(qtbot):
+    def work(*, progress, cancel):
+        progress(3_000_000_000, 2_564_550_879 * 2, "vit_h")
+        return None
+
+    task = Task(work)
+    with qtbot.waitSignal(task.progress, timeout=5000) as blocker:
+        task.start()
+    assert blocker.args == [3_000_000_000, 5_129_101_758, "vit_h"]
