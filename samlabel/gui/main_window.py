@@ -47,6 +47,10 @@ class MainWindow(FilesMixin, UiMixin, QMainWindow):
     documentChanged = Signal()
     imageOpened = Signal(str)
 
+    #: replaceable before :meth:`set_model` (tests: slow or blocking fakes)
+    embedding_compute = None  # (model, image, cancel=...) -> ImageEmbedding
+    decoder_session_factory = None  # (model, embedding) -> object with decode(Prompt)
+
     def __init__(self, settings=None, model_choice=None, parent=None) -> None:
         super().__init__(parent)
         self.setObjectName("MainWindow")
@@ -134,12 +138,15 @@ class MainWindow(FilesMixin, UiMixin, QMainWindow):
         if ai:
             from samlabel.paths import embedding_cache_dir
 
+            from samlabel.gui.decoder_service import default_session_factory
+            from samlabel.sam.embedding import compute_embedding
+
             cache = EmbeddingCache(embedding_cache_dir())
-            self.embeddings = EmbeddingService(model, cache, parent=self)
+            self.embeddings = EmbeddingService(model, cache, compute=self.embedding_compute or compute_embedding, parent=self)
             self.embeddings.started.connect(self._on_embedding_started)
             self.embeddings.ready.connect(self._on_embedding_ready)
             self.embeddings.failed.connect(self._on_embedding_failed)
-            self.decoder = DecoderService(model, parent=self)
+            self.decoder = DecoderService(model, self.decoder_session_factory or default_session_factory, parent=self)
             self.sam.set_decoder(self.decoder)
             self._ai_status.setText(f"Model: {getattr(model, 'model_id', 'SAM').split(':')[0]}")
             self.set_tool(Tool.SAM)

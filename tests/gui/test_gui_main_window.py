@@ -1,0 +1,215 @@
+"""The real main window, offscreen, with the tiny random SAM model: prompting end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from PySide6.QtCore import QPoint, QPointF, Qt
+
+from samlabel.gui.tools import Tool
+
+
+def vp(win, x: float, y: float) -> QPoint:
+    """Viewport position of image pixel (x, y)."""
+    return win.canvas.mapFromScene(QPointF(x, y))
+
+
+def wait_ready(qtbot, win):
+    qtbot.waitUntil(lambda: win.sam.ready, timeout=60000)
+
+
+def hover(qtbot, win, x, y):
+    qtbot.mouseMove(win.canvas.viewport(), vp(win, x, y))
+
+
+def test_hover_produces_an_overlay(qtbot, make_window, image_folder, tiny_model):
+    win = make_window(image_folder, sam_model=tiny_model)
+    wait_ready(qtbot, win)
+    assert win.tool is Tool.SAM
+    assert not win.canvas.mask_item.has_mask
+    with qtbot.waitSignal(win.predictionShown, timeout=20000) as blocker:
+        hover(qtbot, win, 120, 80)
+    result = blocker.args[0]
+    assert result.request.prompt.is_hover
+    assert np.allclose(result.request.prompt.points[0], (120, 80), atol=1.0)
+    assert win.canvas.mask_item.has_mask
+    x0, y0, x1, y1 = result.request.region
+    assert (x0, y0) == (0, 0) and (x1, y1) == (240, 160)  # the whole image is visible
+    assert win.canvas.mask_item.mask.shape == result.mask.shape
+
+
+def test_clicks_and_a_drag_produce_prompts_and_a_mask(qtbot, make_window, image_folder, tiny_model):
+    win = make_window(image_folder, sam_model=tiny_model)
+    wait_ready(qtbot, win)
+    view = win.canvas.viewport()
+    with qtbot.waitSignal(win.predictionShown, timeout=20000):
+        qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=vp(win, 100, 70))
+    assert win.sam.state.labels == [1]
+    with qtbot.waitSignal(win.predictionShown, timeout=20000):
+        qtbot.mouseClick(view, Qt.MouseButton.RightButton, pos=vp(win, 20, 20))
+    with qtbot.waitSignal(win.predictionShown, timeout=20000):
+        qtbot.mouseClick(view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, pos=vp(win, 30, 140))
+    assert win.sam.state.labels == [1, 0, 0]
+    with qtbot.waitSignal(win.predictionShown, timeout=20000) as blocker:
+        qtbot.mousePress(view, Qt.MouseButton.LeftButton, pos=vp(win, 60, 40))
+        qtbot.mouseMove(view, vp(win, 120, 90))
+        qtbot.mouseMove(view, vp(win, 180, 120))
+        qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, pos=vp(win, 180, 120))
+    prompt = blocker.args[0].request.prompt
+    assert np.allclose(prompt.box, (60, 40, 180, 120), atol=1.0)
+    assert len(prompt.points) == 3 and not prompt.is_hover
+    assert prompt.mask_input is not None  # refining with the previous logits
+    assert win.canvas.mask_item.has_mask
+    # Backspace removes the last point, Esc clears everything
+    with qtbot.waitSignal(win.predictionShown, timeout=20000):
+        qtbot.keyClick(win.canvas, Qt.Key.Key_Backspace)
+    assert len(win.sam.state.points) == 2
+    qtbot.keyClick(win.canvas, Qt.Key.Key_Escape)
+    assert not win.sam.state.has_clicks and not win.canvas.mask_item.has_mask
+
+
+def _prompt_with_mask(qtbot, win, candidates=((120, 80), (60, 40), (200, 130), (30, 120))):
+    """Random weights: try a few points until one gives a non-empty mask."""
+    for x, y in candidates:
+        with qtbot.waitSignal(win.predictionShown, timeout=20000) as blocker:
+            win.prompt_points([(x, y)], [1])
+        if blocker.args[0].mask.any():
+            return blocker.args[0]
+    raise AssertionError("the tiny random model gave no mask at any probe point")
+
+
+def test_accept_creates_a_shape_and_the_sidecar_and_undo_removes_it(qtbot, make_window, image_folder, tiny_model):
+    from .fakes import BlobSession
+
+    win = make_window(image_folder / "a.png", before_model=lambda w: setattr(w, "decoder_session_factory", BlobSession),
+                      sam_model=tiny_model)
+    wait_ready(qtbot, win)
+    with qtbot.waitSignal(win.predictionShown, timeout=20000):
+        win.prompt_points([(120, 80)], [1])
+    win.choose_label_index(1)
+    label = win.current_label()
+    qtbot.keyClick(win.canvas, Qt.Key.Key_Return)
+    shapes = win.document.shapes
+    assert len(shapes) == 1 and shapes[0].label == label and shapes[0].kind == "polygon"
+    x0, y0, x1, y1 = shapes[0].bbox()  # the disc of radius 30 around (120, 80), in image pixels
+    assert abs(x0 - 90) <= 3 and abs(x1 - 150) <= 3 and abs(y0 - 50) <= 3 and abs(y1 - 110) <= 3
+    assert not win.canvas.mask_item.has_mask  # the prompt is cleared after accepting
+    sidecar = image_folder / "a.json"
+    qtbot.waitUntil(lambda: sidecar.is_file(), timeout=5000)
+    data = json.loads(sidecar.read_text())
+    assert [s["label"] for s in data["shapes"]] == [label]
+    assert not win.windowTitle().endswith("*") and "a.png" in win.windowTitle()
+    assert win.layer.item(shapes[0].uid) is not None
+    qtbot.keyClick(win.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert win.document.shapes == ()
+    qtbot.waitUntil(lambda: json.loads(sidecar.read_text())["shapes"] == [], timeout=5000)
+    assert win.layer.order == []
+    qtbot.keyClick(win.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert len(win.document.shapes) == 1
+
+
+def test_tab_cycles_candidates(qtbot, make_window, image_folder, tiny_model):
+    win = make_window(image_folder, sam_model=tiny_model)
+    wait_ready(qtbot, win)
+    first = _prompt_with_mask(qtbot, win)
+    assert len(first.prediction.scores) == 3
+    with qtbot.waitSignal(win.predictionShown, timeout=20000) as blocker:
+        qtbot.keyClick(win.canvas, Qt.Key.Key_Tab)
+    assert blocker.args[0].index == (first.index + 1) % 3
+    assert blocker.args[0].prediction is first.prediction  # re-rendered, not decoded again
+    assert "scores" in win.statusBar().currentMessage()
+
+
+def test_switching_images_while_the_encoder_runs_never_applies_it_to_the_wrong_image(
+    qtbot, make_window, image_folder, tiny_model
+):
+    from samlabel.sam.embedding import compute_embedding
+
+    from .fakes import GatedCompute
+
+    gate = GatedCompute(cooperative=False, wrap=compute_embedding)  # a finished A arrives late
+    win = make_window(image_folder, before_model=lambda w: setattr(w, "embedding_compute", gate), sam_model=tiny_model)
+    qtbot.waitUntil(gate.started.is_set, timeout=10000)
+    assert gate.calls == [10] and win.image_path.name == "a.png"
+    ready = []
+    win.embeddingReady.connect(ready.append)
+    ticks = []
+    from PySide6.QtCore import QTimer
+
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start(5)
+    qtbot.waitUntil(lambda: len(ticks) >= 5, timeout=5000)  # the UI thread runs while the encoder is busy
+    timer.stop()
+    assert not win.sam.ready and gate.finished == []
+    qtbot.keyClick(win.canvas, Qt.Key.Key_D)  # next image while A is still being encoded
+    assert win.image_path.name == "b.png"
+    gate.release.set()
+    qtbot.waitUntil(lambda: win.sam.ready, timeout=60000)
+    qtbot.waitUntil(lambda: gate.finished == [10, 20], timeout=60000)
+    assert ready == [str(image_folder / "b.png")]
+    assert win.sam.embedding.original_size == (150, 200)  # b's size, not a's (160, 240)
+
+
+def test_cooperative_cancel_stops_the_encoder_of_the_image_left(qtbot, make_window, image_folder, tiny_model):
+    from .fakes import GatedCompute
+
+    gate = GatedCompute(cooperative=True)
+    win = make_window(image_folder, before_model=lambda w: setattr(w, "embedding_compute", gate), sam_model=tiny_model)
+    qtbot.waitUntil(gate.started.is_set, timeout=10000)
+    win.next_image()
+    qtbot.waitUntil(lambda: gate.cancelled == [10], timeout=10000)
+    gate.release.set()
+    qtbot.waitUntil(lambda: gate.finished == [20], timeout=10000)
+
+
+def test_a_burst_of_hover_events_yields_only_the_newest_result(qtbot, make_window, image_folder, tiny_model):
+    import threading
+
+    from samlabel.gui.decoder_service import default_session_factory
+
+    gate, entered, decoded = threading.Event(), threading.Event(), []
+
+    class Gated:
+        def __init__(self, model, emb):
+            self.inner = default_session_factory(model, emb)
+
+        def decode(self, prompt):
+            decoded.append(tuple(float(v) for v in prompt.points[0]))
+            entered.set()
+            gate.wait(30)
+            return self.inner.decode(prompt)
+
+    win = make_window(image_folder, before_model=lambda w: setattr(w, "decoder_session_factory", Gated),
+                      sam_model=tiny_model)
+    wait_ready(qtbot, win)
+    shown = []
+    win.predictionShown.connect(lambda r: shown.append(tuple(float(v) for v in r.request.prompt.points[0])))
+    try:
+        hover(qtbot, win, 20, 20)
+        qtbot.waitUntil(entered.is_set, timeout=5000)
+        positions = [(20 + 10 * i, 30 + 5 * i) for i in range(1, 16)]
+        for x, y in positions:
+            hover(qtbot, win, x, y)
+        gate.set()
+        last = positions[-1]
+        qtbot.waitUntil(lambda: bool(shown) and np.allclose(shown[-1], last, atol=1.0), timeout=20000)
+        assert len(decoded) == 2  # the in-flight one and the newest; 14 were never decoded
+        assert np.allclose(decoded[-1], last, atol=1.0)
+        assert len(shown) <= 2
+    finally:
+        gate.set()
+
+
+def test_next_and_previous_save_on_the_way(qtbot, make_window, image_folder, tiny_model):
+    from samlabel.annotations import Shape
+
+    win = make_window(image_folder, sam_model=tiny_model)
+    win.document.add_shape(Shape.polygon("car", [(1, 1), (30, 1), (30, 30)]))
+    win._autosave_timer.stop()  # make sure it is the navigation that saves
+    assert win.next_image() and win.image_path.name == "b.png"
+    assert json.loads((image_folder / "a.json").read_text())["shapes"][0]["label"] == "car"
+    assert "✓" in win.files_list.item(0).text()
+    assert win.prev_image() and len(win.document.shapes) == 1
+    assert not win.prev_image()  # already at the first image

@@ -1,0 +1,136 @@
+"""The worker services: cancellation, never the wrong image, newest request wins."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from samlabel.gui.decoder_service import DecoderService
+from samlabel.gui.embedding_cache import EmbeddingCache
+from samlabel.gui.embedding_service import EmbeddingService
+from samlabel.gui.prompt_state import PromptState
+
+from .fakes import FakeModel, GatedCompute, GatedSession
+
+
+def _image(tag: int) -> np.ndarray:
+    return np.full((6, 8, 3), tag, np.uint8)
+
+
+@pytest.fixture
+def service_factory(qtbot):
+    made = []
+
+    def make(compute, cache=None):
+        svc = EmbeddingService(FakeModel(), cache or EmbeddingCache(None), compute=compute)
+        made.append(svc)
+        return svc
+
+    yield make
+    for svc in made:
+        svc.shutdown()
+
+
+def test_switching_images_cancels_the_running_encoder(qtbot, service_factory):
+    compute = GatedCompute(cooperative=True)
+    svc = service_factory(compute)
+    got = []
+    svc.ready.connect(lambda key, emb, s, cached: got.append((key, float(emb.features[0, 0, 0, 0]))))
+    svc.request("A", lambda: _image(1))
+    qtbot.waitUntil(lambda: compute.started.is_set())
+    svc.request("B", lambda: _image(2))
+    qtbot.waitUntil(lambda: compute.cancelled == [1], timeout=5000)
+    compute.release.set()
+    qtbot.waitUntil(lambda: bool(got), timeout=5000)
+    assert got == [("B", 2.0)]
+    assert compute.finished == [2]
+
+
+def test_a_late_result_is_never_applied_to_another_image(qtbot, service_factory):
+    compute = GatedCompute(cooperative=False)  # ignores the cancel flag: A finishes anyway
+    svc = service_factory(compute)
+    got = []
+    svc.ready.connect(lambda key, emb, s, cached: got.append((key, float(emb.features[0, 0, 0, 0]))))
+    svc.request("A", lambda: _image(1))
+    qtbot.waitUntil(lambda: compute.started.is_set())
+    svc.request("B", lambda: _image(2))
+    compute.release.set()
+    qtbot.waitUntil(lambda: bool(got), timeout=5000)
+    qtbot.waitUntil(lambda: compute.finished == [1, 2], timeout=5000)
+    qtbot.waitUntil(lambda: not svc.is_busy(), timeout=5000)
+    assert got == [("B", 2.0)]  # A's embedding was computed but not delivered for B
+
+
+def test_reopening_an_image_costs_no_encoder_time(qtbot, service_factory, tmp_path):
+    compute = GatedCompute()
+    compute.release.set()
+    svc = service_factory(compute, EmbeddingCache(tmp_path))
+    with qtbot.waitSignal(svc.ready, timeout=5000) as blocker:
+        svc.request("A", lambda: _image(1))
+    assert blocker.args[3] is False
+    with qtbot.waitSignal(svc.ready, timeout=5000) as blocker:
+        svc.request("A", lambda: _image(1))
+    assert blocker.args[3] is True and compute.calls == [1]
+    # a fresh service (new memory) reads the disk cache
+    svc2 = service_factory(compute, EmbeddingCache(tmp_path))
+    with qtbot.waitSignal(svc2.ready, timeout=5000) as blocker:
+        svc2.request("A", lambda: _image(1))
+    assert blocker.args[3] is True and compute.calls == [1]
+
+
+def test_prefetch_runs_when_idle_and_is_promoted_when_opened(qtbot, service_factory):
+    compute = GatedCompute()
+    svc = service_factory(compute)
+    svc.prefetch("N", lambda: _image(5))
+    qtbot.waitUntil(lambda: compute.started.is_set())
+    got = []
+    svc.ready.connect(lambda key, emb, s, cached: got.append(key))
+    svc.request("N", lambda: _image(5))  # the running prefetch becomes the current job
+    compute.release.set()
+    qtbot.waitUntil(lambda: got == ["N"], timeout=5000)
+    assert compute.calls == [5] and compute.cancelled == []
+
+
+def _prompt(x: float):
+    s = PromptState()
+    s.set_hover(x, 1.0)
+    return s.snapshot()
+
+
+def test_burst_of_requests_only_decodes_and_shows_the_newest(qtbot):
+    decoded, gate, entered = [], threading.Event(), threading.Event()
+    svc = DecoderService(FakeModel(), session_factory=lambda m, e: GatedSession(decoded, gate, entered))
+    shown = []
+    svc.resultReady.connect(lambda r: shown.append(r.seq))
+    try:
+        emb = object()
+        svc.request("img", emb, _prompt(0.0), (0, 0, 10, 10), (10, 10))
+        qtbot.waitUntil(entered.is_set)  # the worker is busy with request 1
+        seqs = [svc.request("img", emb, _prompt(float(i)), (0, 0, 10, 10), (10, 10)) for i in range(1, 21)]
+        gate.set()
+        qtbot.waitUntil(lambda: seqs[-1] in shown, timeout=5000)
+        assert decoded == [0.0, 20.0]  # requests 2..20 were replaced before they started
+        assert set(shown) <= {1, seqs[-1]} and shown[-1] == seqs[-1]
+        assert svc.decoded_seqs == [1, seqs[-1]]
+    finally:
+        gate.set()
+        svc.shutdown()
+
+
+def test_stale_results_are_dropped_after_invalidate(qtbot):
+    decoded, gate, entered = [], threading.Event(), threading.Event()
+    svc = DecoderService(FakeModel(), session_factory=lambda m, e: GatedSession(decoded, gate, entered))
+    shown = []
+    svc.resultReady.connect(lambda r: shown.append(r.seq))
+    try:
+        svc.request("img", object(), _prompt(1.0), (0, 0, 4, 4), (4, 4))
+        qtbot.waitUntil(entered.is_set)
+        svc.invalidate()  # e.g. Esc or another image
+        gate.set()
+        qtbot.waitUntil(lambda: svc.decoded_seqs == [1] and svc.is_idle(), timeout=5000)
+        with qtbot.waitSignal(svc.resultReady, timeout=5000):
+            svc.request("img", object(), _prompt(2.0), (0, 0, 4, 4), (4, 4))
+        assert shown == [3]
+    finally:
+        gate.set()
+        svc.shutdown()
