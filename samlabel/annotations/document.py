@@ -23,8 +23,8 @@ from samlabel.annotations.shapes import Shape
 
 @dataclass(frozen=True)
 class DocumentChange:
-    """What changed: ``reason`` is ``"edit"``, ``"undo"``, ``"redo"``, ``"reset"`` or
-    ``"saved"``; ``text`` the command's text; ``uids`` the shapes it touched (empty when
+    """What changed: ``reason`` is ``"edit"``, ``"undo"``, ``"redo"``, ``"cancel"`` (an open
+    group was abandoned), ``"reset"`` or ``"saved"``; ``text`` the command's text; ``uids`` the shapes it touched (empty when
     unknown / all)."""
 
     reason: str
@@ -212,6 +212,19 @@ class Document:
             before, self._group_before = self._group_before, None
             if before is not None and before is not self._annotation:
                 self._push(_Command(self._group_text, before, self._annotation, tuple(self._group_uids)))
+
+    def cancel_group(self) -> None:
+        """Abandon the open group (e.g. Esc during a drag): the document goes back to how it
+        was at ``begin_group`` and no undo step is recorded."""
+        if self._group_depth == 0:
+            raise AnnotationError("cancel_group() without begin_group()")
+        before = self._group_before
+        uids = tuple(self._group_uids)
+        self._group_depth = 0
+        self._group_before = None
+        if before is not None and before is not self._annotation:
+            self._annotation = before
+            self._notify(DocumentChange("cancel", self._group_text, uids))
 
     @contextlib.contextmanager
     def group(self, text: str) -> Iterator["Document"]:

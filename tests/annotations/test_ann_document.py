@@ -127,3 +127,18 @@ def test_reorder_and_move_shapes():
     doc.undo()
     doc.undo()
     assert [s.uid for s in doc.shapes] == [a.uid, b.uid]
+
+
+def test_cancelled_drag_restores_the_shape_without_an_undo_step():
+    doc = fresh()
+    shape = Shape.polygon("car", SQUARE)
+    doc.add_shape(shape)
+    events = []
+    doc.subscribe(events.append)
+    doc.begin_group("Move vertex")
+    doc.replace_shape(shape.uid, shape.with_vertex_moved((0, 0, 0), (0, 0)))
+    doc.cancel_group()
+    assert doc.shape(shape.uid) == shape and doc.undo_text == "Add shape" and not doc.in_group
+    assert events[-1].reason == "cancel" and events[-1].uids == (shape.uid,)
+    with pytest.raises(AnnotationError):
+        doc.cancel_group()
