@@ -29,7 +29,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QComboBox, QDockWidget, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
-from samlabel.gui.docks.models import ANNOTATION_FILTERS, filter_files
+from samlabel.gui.docks.models import ANNOTATION_FILTERS, check_which, file_matches, filter_words
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
 MARK_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -59,6 +59,8 @@ class FileListDock(QDockWidget):
         self.setObjectName("file_list_dock")
         self._annotated: Callable[[Path], bool] = lambda _p: False
         self._rows: dict[str, QListWidgetItem] = {}
+        self._names: dict[str, str] = {}  # key -> case-folded file name
+        self._marked = 0
         self._updating = False
         self._icons = {True: _mark_icon(True), False: _mark_icon(False)}
 
@@ -100,16 +102,23 @@ class FileListDock(QDockWidget):
     def set_images(self, paths: Sequence[str | os.PathLike], annotated: Callable[[Path], bool] | None = None) -> None:
         self._annotated = annotated or (lambda _p: False)
         self._updating = True
+        self.list.setUpdatesEnabled(False)
         try:
             self.list.clear()
             self._rows = {}
-            for path in map(Path, paths):
-                item = QListWidgetItem(path.name, self.list)
-                item.setData(PATH_ROLE, str(path))
-                item.setToolTip(str(path))
-                self._rows[self._key(path)] = item
-                self._mark(item, bool(self._annotated(path)))
+            self._names = {}
+            self._marked = 0
+            for path in map(os.fspath, paths):
+                name = os.path.basename(path)
+                item = QListWidgetItem(name, self.list)
+                item.setData(PATH_ROLE, path)
+                item.setToolTip(path)
+                key = self._key(path)
+                self._rows[key] = item
+                self._names[key] = name.casefold()
+                self._mark(item, bool(self._annotated(Path(path))))
         finally:
+            self.list.setUpdatesEnabled(True)
             self._updating = False
         self._apply_filter()
 
@@ -118,16 +127,26 @@ class FileListDock(QDockWidget):
         return os.path.normcase(os.path.abspath(os.fspath(path)))
 
     def _mark(self, item: QListWidgetItem, annotated: bool) -> None:
+        before = item.data(MARK_ROLE)
+        if before is not None and bool(before) == annotated:
+            return
+        self._marked += int(annotated) - int(bool(before))
         item.setData(MARK_ROLE, annotated)
         item.setIcon(self._icons[annotated])
 
     def refresh(self, path: str | os.PathLike | None = None) -> None:
         """Re-check whether ``path`` (or every image) has annotations."""
-        items = [self._rows.get(self._key(path))] if path is not None else list(self._rows.values())
-        for item in items:
-            if item is not None:
+        if path is None:
+            for item in self._rows.values():
                 self._mark(item, bool(self._annotated(Path(item.data(PATH_ROLE)))))
-        self._apply_filter()
+            self._apply_filter()
+            return
+        key = self._key(path)
+        item = self._rows.get(key)
+        if item is not None:
+            self._mark(item, bool(self._annotated(Path(item.data(PATH_ROLE)))))
+            item.setHidden(not self._matches(key, item))
+            self._update_summary()
 
     def is_marked(self, path: str | os.PathLike) -> bool:
         item = self._rows.get(self._key(path))
@@ -135,22 +154,34 @@ class FileListDock(QDockWidget):
 
     # ---------------------------------------------------------------- filter
     def set_filter(self, text: str, which: str = "all") -> None:
+        check_which(which)
         self.which_combo.setCurrentIndex(ANNOTATION_FILTERS.index(which))
         self.filter_edit.setText(text)
         self._apply_filter()
 
+    def _matches(self, key: str, item: QListWidgetItem) -> bool:
+        return file_matches(self._names[key], filter_words(self.filter_edit.text()), bool(item.data(MARK_ROLE)),
+                            self.which_combo.currentData())
+
     def _apply_filter(self) -> None:
-        all_paths = [item.data(PATH_ROLE) for item in self._rows.values()]
-        marks = {item.data(PATH_ROLE): bool(item.data(MARK_ROLE)) for item in self._rows.values()}
-        shown = {str(p) for p in filter_files(all_paths, self.filter_edit.text(), lambda p: marks[str(p)],
-                                              self.which_combo.currentData())}
-        for item in self._rows.values():
-            item.setHidden(item.data(PATH_ROLE) not in shown)
-        annotated = sum(marks.values())
-        total = len(marks)
-        text = f"{annotated} of {total} annotated"
-        if len(shown) != total:
-            text += f" · {len(shown)} shown"
+        words = filter_words(self.filter_edit.text())
+        which = self.which_combo.currentData()
+        self.list.setUpdatesEnabled(False)
+        try:
+            for key, item in self._rows.items():
+                hide = not file_matches(self._names[key], words, bool(item.data(MARK_ROLE)), which)
+                if item.isHidden() != hide:
+                    item.setHidden(hide)
+        finally:
+            self.list.setUpdatesEnabled(True)
+        self._update_summary()
+
+    def _update_summary(self) -> None:
+        total = len(self._rows)
+        shown = sum(1 for item in self._rows.values() if not item.isHidden()) if total else 0
+        text = f"{self._marked} of {total} annotated"
+        if shown != total:
+            text += f" · {shown} shown"
         self.summary.setText(text)
 
     def visible_paths(self) -> list[str]:

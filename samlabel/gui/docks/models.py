@@ -67,15 +67,28 @@ def filter_files(
 ) -> list[Path]:
     """Paths whose file name contains every blank-separated word of ``text`` (any case),
     optionally only the annotated or only the not-annotated ones (``which``)."""
-    if which not in ANNOTATION_FILTERS:
-        raise ValueError(f"which must be one of {ANNOTATION_FILTERS}, got {which!r}")
-    words = text.casefold().split()
+    words = filter_words(text)
+    check_which(which)
     result = []
     for path in map(Path, paths):
-        name = path.name.casefold()
-        if not all(word in name for word in words):
-            continue
-        if which != "all" and annotated is not None and annotated(path) != (which == "annotated"):
-            continue
-        result.append(path)
+        marked = annotated(path) if (which != "all" and annotated is not None) else False
+        if file_matches(path.name.casefold(), words, marked, which):
+            result.append(path)
     return result
+
+
+def check_which(which: str) -> None:
+    if which not in ANNOTATION_FILTERS:
+        raise ValueError(f"which must be one of {ANNOTATION_FILTERS}, got {which!r}")
+
+
+def filter_words(text: str) -> list[str]:
+    """The blank-separated, case-folded words of a filter text."""
+    return text.casefold().split()
+
+
+def file_matches(folded_name: str, words: Sequence[str], annotated: bool, which: str = "all") -> bool:
+    """One file against a filter: every word in its (case-folded) name, and the status filter."""
+    if not all(word in folded_name for word in words):
+        return False
+    return which == "all" or annotated == (which == "annotated")
