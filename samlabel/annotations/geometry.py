@@ -193,19 +193,24 @@ def mask_to_polygons(
     mask = np.asarray(mask)
     if mask.ndim != 2:
         raise GeometryError(f"a mask must be 2-D (H, W), got shape {mask.shape}")
-    binary = np.ascontiguousarray(mask != 0, dtype=np.uint8)
-    contours, hierarchy = cv2.findContours(binary, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
-    if not contours:
+    full = np.ascontiguousarray(mask != 0, dtype=np.uint8)
+    x0, y0, bw, bh = cv2.boundingRect(full)  # work in the object's box: small objects are cheap
+    if bw == 0 or bh == 0:
         return ()
+    binary = np.ascontiguousarray(full[y0 : y0 + bh, x0 : x0 + bw])
+    contours, hierarchy = cv2.findContours(binary, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     hierarchy = hierarchy[0]  # (N, 4): next, previous, first child, parent
-    height, width = binary.shape
     while True:
-        polygons = _trace(contours, hierarchy, tolerance, min_area, width, height)
-        if tolerance <= 0.05:
-            return polygons
-        if mask_iou(binary, polygons_to_mask(polygons, height, width)) >= min_iou:
-            return polygons
+        polygons = _trace(contours, hierarchy, tolerance, min_area, bw, bh)
+        if tolerance <= 0.05 or mask_iou(binary, polygons_to_mask(polygons, bh, bw)) >= min_iou:
+            break
         tolerance = tolerance / 2 if tolerance > 0.2 else 0.0
+    if x0 == 0 and y0 == 0:
+        return polygons
+    shift = np.array([x0, y0], dtype=np.float64)
+    return tuple(
+        PolygonWithHoles(np.round(p.exterior + shift, 3), tuple(np.round(h + shift, 3) for h in p.holes)) for p in polygons
+    )
 
 
 def _trace(contours, hierarchy, tolerance: float, min_area: float, width: int, height: int) -> tuple[PolygonWithHoles, ...]:

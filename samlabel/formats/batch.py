@@ -39,10 +39,10 @@ from typing import Callable
 from samlabel.annotations import AnnotationError, AnnotationWarning, LabelSet, Project
 from samlabel.annotations.project import sidecar_path_for
 from samlabel.annotations.sidecar import write_sidecar
+from samlabel.formats import FORMAT_NAMES
 from samlabel.formats.common import unique_label_set
 
 Progress = Callable[..., None]
-FORMAT_NAMES = ("coco", "labelme", "yolo", "voc", "masks")
 
 
 class BatchError(AnnotationError):
