@@ -201,7 +201,7 @@ def mask_to_polygons(
     contours, hierarchy = cv2.findContours(binary, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     hierarchy = hierarchy[0]  # (N, 4): next, previous, first child, parent
     while True:
-        polygons = _trace(contours, hierarchy, tolerance, min_area, bw, bh)
+        polygons = _trace(contours, hierarchy, tolerance, min_area, box(-x0, -y0, full.shape[1] - x0, full.shape[0] - y0))
         if tolerance <= 0.05 or mask_iou(binary, polygons_to_mask(polygons, bh, bw)) >= min_iou:
             break
         tolerance = tolerance / 2 if tolerance > 0.2 else 0.0
@@ -213,7 +213,8 @@ def mask_to_polygons(
     )
 
 
-def _trace(contours, hierarchy, tolerance: float, min_area: float, width: int, height: int) -> tuple[PolygonWithHoles, ...]:
+def _trace(contours, hierarchy, tolerance: float, min_area: float, bounds: Polygon) -> tuple[PolygonWithHoles, ...]:
+    """Polygons of the contours, clipped to the image ``bounds`` (in crop coordinates)."""
     pieces = []
     for i, contour in enumerate(contours):
         if hierarchy[i][3] != -1:
@@ -229,7 +230,7 @@ def _trace(contours, hierarchy, tolerance: float, min_area: float, width: int, h
                 holes.append(hole)
             child = hierarchy[child][0]
         pieces.append(outer.difference(unary_union(holes)) if holes else outer)
-    geom = make_valid(unary_union(pieces).intersection(box(0, 0, width, height)))
+    geom = make_valid(unary_union(pieces).intersection(bounds))
     # Round to 1/1000 px: files stay short and re-read to exactly the same numbers.
     return tuple(
         PolygonWithHoles(np.round(p.exterior, 3), tuple(np.round(h, 3) for h in p.holes))
