@@ -103,21 +103,40 @@ def describe_state_dict(state_dict: Mapping[str, torch.Tensor]) -> str:
     return "an unrecognised architecture"
 
 
-def check_and_load(model: nn.Module, state_dict: Mapping[str, torch.Tensor], path: PathLike) -> None:
-    """Strict load: every key present, no extra keys, every shape equal; else ``CheckpointError``."""
-    expected = model.state_dict()
-    if hf_mapping.is_hf_state_dict(state_dict):
-        state_dict, missing, unexpected = hf_mapping.hf_to_official(state_dict, list(expected))
-        kind = "Hugging Face SAM checkpoint"
-    else:
-        missing = [k for k in expected if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in expected]
-        kind = "checkpoint"
+def state_dict_problems(
+    expected: Mapping[str, torch.Tensor], state_dict: Mapping[str, torch.Tensor]
+) -> tuple[list[str], list[str], list[str]]:
+    """``(missing, unexpected, mismatched)`` keys of ``state_dict`` against ``expected`` (names and shapes)."""
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
     mismatched = [
         f"{k} (expected {tuple(v.shape)}, found {tuple(state_dict[k].shape)})"
         for k, v in expected.items()
         if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)
     ]
+    return missing, unexpected, mismatched
+
+
+def to_official(
+    state_dict: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor]
+) -> tuple[dict[str, torch.Tensor], list[str], list[str], str]:
+    """Rename a Hugging Face state dict to official names (others pass through).
+
+    Returns ``(state_dict, missing, unexpected, kind)``; for HF files ``missing`` and
+    ``unexpected`` use HF names.
+    """
+    if hf_mapping.is_hf_state_dict(state_dict):
+        converted, missing, unexpected = hf_mapping.hf_to_official(state_dict, list(expected))
+        return converted, missing, unexpected, "Hugging Face SAM checkpoint"
+    missing, unexpected, _ = state_dict_problems(expected, state_dict)
+    return dict(state_dict), missing, unexpected, "checkpoint"
+
+
+def check_and_load(model: nn.Module, state_dict: Mapping[str, torch.Tensor], path: PathLike) -> None:
+    """Strict load: every key present, no extra keys, every shape equal; else ``CheckpointError``."""
+    expected = model.state_dict()
+    state_dict, missing, unexpected, kind = to_official(state_dict, expected)
+    _, _, mismatched = state_dict_problems(expected, state_dict)
     if missing or unexpected or mismatched:
         name = getattr(getattr(model, "config", None), "name", type(model).__name__)
         problems = []

@@ -24,8 +24,10 @@ from torch import nn
 from samlabel.sam.common import LayerNorm2d, MLPBlock
 from samlabel.sam.errors import Cancelled
 
-# Largest relative-position bias built at once, in elements (2**24 floats = 64 MiB).
-DEFAULT_MAX_BIAS_ELEMENTS = 1 << 24
+# Largest relative-position bias built at once, in elements (2**26 floats = 256 MiB): vit_b's
+# global blocks then build their (12, 4096, 4096) bias in 4 bands of 16 query rows. Smaller
+# bands save memory but cost time (the fused kernel is less efficient on short query bands).
+DEFAULT_MAX_BIAS_ELEMENTS = 1 << 26
 
 
 class ImageEncoderViT(nn.Module):
@@ -228,6 +230,7 @@ def rel_pos_attention(
     Rh = get_rel_pos(H, H, rel_pos_h).to(q.dtype)  # (H, H, hd)
     Rw = get_rel_pos(W, W, rel_pos_w).to(q.dtype)  # (W, W, hd)
     rows = max(1, min(H, max_bias_elements // max(1, B * nH * W * N)))
+    rows = -(-H // -(-H // rows))  # same number of bands, balanced sizes
     outs = []
     for r0 in range(0, H, rows):
         r1 = min(H, r0 + rows)

@@ -1,0 +1,192 @@
+"""Download official checkpoints: stream to ``<file>.part``, resume, verify, rename atomically.
+
+    path = download_checkpoint("vit_b")                  # -> <checkpoint dir>/sam_vit_b_01ec64.pth
+    path = find_checkpoint("vit_b")                      # the file if already there, else None
+
+Verification: Meta's file names end in the first hex digits of the file's MD5
+(``sam_vit_b_01ec64.pth``); the config holds the full MD5 and, where known, the SHA-256, and
+both are checked. A file that fails is deleted (never promoted), so a retry starts clean.
+The default folder is ``samlabel.paths.checkpoint_dir()`` (``$SAMLABEL_CHECKPOINT_DIR``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Callable, Optional, Union
+
+from samlabel import paths
+from samlabel.sam.config import SamConfig, get_config
+from samlabel.sam.errors import DownloadError
+
+__all__ = ["DownloadError", "download_checkpoint", "find_checkpoint", "verify_file"]
+
+Progress = Callable[..., None]  # progress(done_bytes, total_bytes_or_None, message="")
+_CHUNK = 1 << 20
+_NAME_HASH = re.compile(r"_([0-9a-f]{6})\.pth$")
+
+
+def _directory(directory) -> Path:
+    return Path(directory).expanduser() if directory is not None else paths.checkpoint_dir()
+
+
+def _filename(cfg: SamConfig, url: Optional[str]) -> str:
+    if cfg.checkpoint_filename:
+        return cfg.checkpoint_filename
+    if url:
+        return url.rstrip("/").rsplit("/", 1)[-1]
+    raise DownloadError(f"model {cfg.name!r} has no official checkpoint to download")
+
+
+def find_checkpoint(name: Union[str, SamConfig], directory=None) -> Optional[Path]:
+    """The model's checkpoint file in ``directory`` (default: the checkpoint dir), or ``None``."""
+    cfg = get_config(name)
+    if not cfg.checkpoint_filename:
+        return None
+    path = _directory(directory) / cfg.checkpoint_filename
+    return path if path.is_file() else None
+
+
+def _hashes(path: Path) -> tuple[str, str]:
+    md5, sha = hashlib.md5(), hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            md5.update(chunk)
+            sha.update(chunk)
+    return md5.hexdigest(), sha.hexdigest()
+
+
+def verify_file(path: Path, md5: Optional[str] = None, sha256: Optional[str] = None, filename: str = "") -> None:
+    """Raise ``DownloadError`` unless the file's MD5 starts with ``md5`` and its SHA-256 with ``sha256``.
+
+    When ``md5`` is not given, the 6-hex-digit suffix of an official file name is used.
+    """
+    if md5 is None:
+        match = _NAME_HASH.search(filename or path.name)
+        md5 = match.group(1) if match else None
+    if not md5 and not sha256:
+        return
+    got_md5, got_sha = _hashes(path)
+    if md5 and not got_md5.startswith(md5.lower()):
+        raise DownloadError(f"{path}: MD5 {got_md5} does not match the expected {md5} - the file is corrupt")
+    if sha256 and not got_sha.startswith(sha256.lower()):
+        raise DownloadError(f"{path}: SHA-256 {got_sha} does not match the expected {sha256} - the file is corrupt")
+
+
+def _manual_hint(url: str, target: Path) -> str:
+    return f"download {url} by other means and save it as {target}"
+
+
+def _fetch(url: str, part: Path, progress: Optional[Progress], timeout: float, label: str) -> None:
+    """Append the rest of ``url`` to ``part`` (HTTP Range from its current size)."""
+    done = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(url, headers={"User-Agent": "samlabel"})
+    if done:
+        request.add_header("Range", f"bytes={done}-")
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and done:  # range not satisfiable: the .part is already complete
+            return
+        raise
+    with response:
+        status = getattr(response, "status", 200)
+        length = response.headers.get("Content-Length")
+        length = int(length) if length and length.isdigit() else None
+        if done and status == 206:
+            mode, total = "ab", (done + length if length is not None else None)
+        else:  # server ignored the range: start over
+            mode, total, done = "wb", length, 0
+        if progress:
+            progress(done, total, f"resuming {label}" if mode == "ab" else f"downloading {label}")
+        with open(part, mode) as f:
+            while True:
+                chunk = response.read(_CHUNK)
+                if not chunk:
+                    break
+                f.write(chunk)
+                done += len(chunk)
+                if progress:
+                    progress(done, total, "")
+            f.flush()
+            os.fsync(f.fileno())
+    if total is not None and done < total:
+        raise ConnectionError(f"connection closed after {done} of {total} bytes")
+
+
+def download_checkpoint(
+    name: Union[str, SamConfig],
+    directory=None,
+    url: Optional[str] = None,
+    progress: Optional[Progress] = None,
+    timeout: float = 30,
+    *,
+    md5: Optional[str] = None,
+    sha256: Optional[str] = None,
+    retries: int = 3,
+) -> Path:
+    """Download the checkpoint of ``name`` into ``directory`` and return its path.
+
+    An existing file that verifies is returned at once. The download streams into
+    ``<file>.part`` and resumes it (HTTP Range) after interruptions, up to ``retries`` times in
+    this call and across calls. ``md5``/``sha256`` override the expected hashes (prefixes are
+    accepted); by default those of the config are used. Raises ``DownloadError`` with the URL
+    and where to put a manually downloaded file.
+    """
+    cfg = get_config(name)
+    url = url or cfg.checkpoint_url
+    if not url:
+        raise DownloadError(f"model {cfg.name!r} has no checkpoint URL; pass url=")
+    filename = _filename(cfg, url)
+    md5 = md5 if md5 is not None else cfg.checkpoint_md5
+    sha256 = sha256 if sha256 is not None else cfg.checkpoint_sha256
+    folder = _directory(directory)
+    target = folder / filename
+    part = folder / (filename + ".part")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DownloadError(f"cannot create the checkpoint folder {folder}: {exc}") from exc
+
+    if target.is_file():
+        try:
+            verify_file(target, md5, sha256, filename)
+            if progress:
+                size = target.stat().st_size
+                progress(size, size, "already downloaded")
+            return target
+        except DownloadError:
+            pass  # a damaged file: download again; the verified download replaces it
+
+    last_error: Optional[BaseException] = None
+    for _attempt in range(max(1, retries)):
+        try:
+            _fetch(url, part, progress, timeout, filename)
+            last_error = None
+            break
+        except urllib.error.HTTPError as exc:
+            raise DownloadError(
+                f"downloading {url} failed: HTTP {exc.code} {exc.reason}; {_manual_hint(url, target)}"
+            ) from exc
+        except (urllib.error.URLError, OSError, ConnectionError, TimeoutError) as exc:
+            last_error = exc
+            if isinstance(exc, urllib.error.URLError) and not part.exists():
+                break  # offline / unreachable host: retrying will not help
+    if last_error is not None:
+        reason = getattr(last_error, "reason", last_error)
+        kept = f" The partial file {part} is kept; run the download again to resume." if part.exists() else ""
+        raise DownloadError(
+            f"could not download {url} ({reason}). Check the network connection, or {_manual_hint(url, target)}.{kept}"
+        ) from last_error
+
+    try:
+        verify_file(part, md5, sha256, filename)
+    except DownloadError as exc:
+        part.unlink(missing_ok=True)
+        raise DownloadError(f"downloaded file from {url} failed verification and was deleted: {exc}") from None
+    os.replace(part, target)
+    return target
