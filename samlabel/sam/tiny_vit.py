@@ -132,6 +132,8 @@ class TinyViT(nn.Module):
                 f"stage (at least 2), got {embed_dims}, {depths}, {num_heads}, {window_sizes}"
             )
         self.img_size = img_size
+        # stem /4, then /2 at every merge except the last one (stride 1)
+        self.output_stride = 4 * 2 ** (num_stages - 2)
         self.patch_embed = PatchEmbed(in_chans, embed_dims[0])
 
         self.layers = nn.ModuleList()
@@ -165,15 +167,15 @@ class TinyViT(nn.Module):
     def from_config(cls, cfg: Any) -> "TinyViT":
         """Builds the encoder from a ``TinyViTEncoderConfig`` (see ``samlabel.sam.config``).
 
-        Training-only settings (dropout, stochastic depth, layer-wise learning-rate decay)
-        do not change inference and are not used; non-zero dropout rates are refused so a
-        config never silently means something this encoder does not do.
+        Training-only settings (dropout, stochastic depth, gradient checkpointing, layer-wise
+        learning-rate decay) do not change inference and are not used; non-zero dropout
+        rates are refused so a config never silently means something this encoder does not do.
         """
         for name in ("drop_rate", "drop_path_rate"):
-            rate = getattr(cfg, name, 0.0)
+            rate = getattr(cfg, name)
             if rate:
                 raise ValueError(f"TinyViT runs inference only; {name} must be 0, got {rate}")
-        return cls(
+        model = cls(
             img_size=cfg.img_size,
             in_chans=cfg.in_chans,
             embed_dims=tuple(cfg.embed_dims),
@@ -183,9 +185,14 @@ class TinyViT(nn.Module):
             mlp_ratio=cfg.mlp_ratio,
             mbconv_expand_ratio=cfg.mbconv_expand_ratio,
             local_conv_size=cfg.local_conv_size,
-            out_chans=getattr(cfg, "out_chans", 256),
-            num_classes=getattr(cfg, "num_classes", CHECKPOINT_NUM_CLASSES),
+            out_chans=cfg.out_chans,
+            num_classes=cfg.num_classes,
         )
+        stride = model.output_stride
+        if cfg.patch_size != stride:
+            raise ValueError(f"TinyViT with {len(cfg.depths)} stages has an output stride of "
+                             f"{stride}, but the config says patch_size={cfg.patch_size}")
+        return model
 
     def forward(self, x: torch.Tensor, cancel: CancelCheck = None) -> torch.Tensor:
         """``(B, 3, S, S) -> (B, out_chans, S/16, S/16)``.

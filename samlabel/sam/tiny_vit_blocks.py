@@ -144,8 +144,9 @@ class Attention(nn.Module):
         # (B*nW, N, 3C) -> (B*nW, N, heads, 3*head_dim) -> 3 x (B*nW, heads, N, head_dim)
         qkv = self.qkv(x).view(b, n, self.num_heads, 3 * self.head_dim).transpose(1, 2)
         q, k, v = qkv.split(self.head_dim, dim=3)
-        # softmax(q k^T / sqrt(head_dim) + bias) v; the bias broadcasts over windows.
-        x = F.scaled_dot_product_attention(q, k, v, attn_mask=self.bias().to(q.dtype))
+        # softmax(q k^T / sqrt(head_dim) + bias) v; the bias (1, heads, N, N) broadcasts over
+        # windows (a 4-D mask lets PyTorch use its fused CPU kernel instead of the math path).
+        x = F.scaled_dot_product_attention(q, k, v, attn_mask=self.bias()[None].to(q.dtype))
         x = x.transpose(1, 2).reshape(b, n, c)  # (B*nW, N, C)
         return self.proj(x)
 

@@ -1,0 +1,48 @@
+"""``samlabel download vit_t`` goes through the shared download code to the official file."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from samlabel.cli import main
+from samlabel.sam.config import get_config
+from samlabel.sam.download import download_checkpoint, find_checkpoint
+from samlabel.sam.errors import DownloadError
+
+OFFICIAL_URL = "https://github.com/ChaoningZhang/MobileSAM/raw/master/weights/mobile_sam.pt"
+
+
+def test_vit_t_resolves_to_the_official_checkpoint():
+    cfg = get_config("vit_t")
+    assert cfg.checkpoint_url == OFFICIAL_URL
+    assert cfg.checkpoint_filename == "mobile_sam.pt"
+
+
+@pytest.fixture()
+def served_file(tmp_path):
+    """A stand-in for the official file, reachable as a ``file://`` URL (no network in tests)."""
+    src = tmp_path / "served" / "mobile_sam.pt"
+    src.parent.mkdir()
+    src.write_bytes(b"not really a checkpoint " * 1000)
+    return src
+
+
+def test_cli_download_vit_t_saves_mobile_sam_pt(tmp_path, served_file, capsys):
+    dest = tmp_path / "checkpoints"
+    assert main(["download", "vit_t", "--dir", str(dest), "--url", served_file.as_uri()]) == 0
+    target = dest / "mobile_sam.pt"
+    assert target.read_bytes() == served_file.read_bytes()
+    assert str(target) in capsys.readouterr().out
+    assert find_checkpoint("vit_t", dest) == target
+    assert not (dest / "mobile_sam.pt.part").exists()
+
+
+def test_vit_t_download_is_verified(tmp_path, served_file):
+    good = hashlib.sha256(served_file.read_bytes()).hexdigest()
+    path = download_checkpoint("vit_t", directory=tmp_path / "ok", url=served_file.as_uri(), sha256=good)
+    assert path.name == "mobile_sam.pt"
+    with pytest.raises(DownloadError, match="SHA-256"):
+        download_checkpoint("vit_t", directory=tmp_path / "bad", url=served_file.as_uri(), sha256="0" * 64)
+    assert not (tmp_path / "bad" / "mobile_sam.pt").exists()
