@@ -12,8 +12,9 @@ Export policy:
   exported. Problems that concern the whole export (no such project, bad label file,
   ``OUT_DIR`` not empty, disk full) raise :class:`BatchError` and write nothing.
 - Labels: ``labels_file`` if given, else the project's ``labels.txt`` / ``labels.json``,
-  else the labels used in the annotations (in order of first use). With a label file, a
-  shape whose label is missing from it makes its image a problem.
+  else the labels used in the exported annotations (in order of first use). With a label
+  file, a shape whose label is missing from it makes its image a problem.
+- One pass over the images; ``progress(done, total, image_name)`` after each.
 
 Import policy: ``SRC`` is read completely first (a broken dataset raises BatchError and
 writes nothing); then each good image is copied into ``PROJECT_DIR`` (unless the same file
@@ -40,7 +41,6 @@ from samlabel.annotations import AnnotationError, AnnotationWarning, LabelSet, P
 from samlabel.annotations.project import sidecar_path_for
 from samlabel.annotations.sidecar import write_sidecar
 from samlabel.formats import FORMAT_NAMES
-from samlabel.formats.common import unique_label_set
 
 Progress = Callable[..., None]
 
@@ -135,34 +135,31 @@ def export_project(
 
     report = BatchReport(out_dir=out)
     total = len(project.images)
-    # Read everything first (needed for the label set when there is no label file).
-    loaded = []
-    for i, image in enumerate(project.images):
-        _progress(progress, i, 2 * total, f"reading {image.name}")
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", AnnotationWarning)
-                annotation = project.load(image)
-            report.notes.extend(str(w.message) for w in caught if issubclass(w.category, AnnotationWarning))
-        except AnnotationError as exc:
-            report.problems.append(str(exc))
-            continue
-        loaded.append((image, annotation))
-    report.problems.extend(_orphan_sidecars(project))
-    if labels is None:
-        labels = unique_label_set(a for _, a in loaded)
-
+    strict = labels is not None
+    labels = labels if labels is not None else LabelSet()
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         writer = module.Writer(tmp, labels, simplify=simplify)
-        for i, (image, annotation) in enumerate(loaded):
-            _progress(progress, total + i, 2 * total, f"writing {image.name}")
+        for i, image in enumerate(project.images):
+            _progress(progress, i, total, image.name)
             try:
-                report.notes.extend(writer.add(image, annotation))
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", AnnotationWarning)
+                    annotation = project.load(image)
+                notes = [str(w.message) for w in caught if issubclass(w.category, AnnotationWarning)]
+                if not strict:  # labels in order of first use; kept only if the image exports
+                    writer.labels = labels.copy()
+                    for name in annotation.labels_used():
+                        writer.labels.add(name)
+                notes += writer.add(image, annotation)
             except AnnotationError as exc:
+                writer.labels = labels
                 report.problems.append(str(exc))
                 continue
+            labels = writer.labels
+            report.notes.extend(notes)
             report.exported += 1
+        report.problems.extend(_orphan_sidecars(project))
         writer.finish()
         if out.exists():
             out.rmdir()  # checked empty above
@@ -176,7 +173,7 @@ def export_project(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _progress(progress, 2 * total, 2 * total, "done")
+    _progress(progress, total, total, "done")
     return report
 
 

@@ -79,6 +79,7 @@ class Writer:
         """Add one image; raises (writing nothing) if it cannot be exported."""
         check_labels(annotation, self.labels, image)
         check_mask_sizes(annotation, image)
+        self.cat_ids = category_ids(self.labels)  # the batch may have added labels
         h, w = annotation.size
         image_id = len(self.images) + 1
         notes: list[str] = []
@@ -131,6 +132,7 @@ class Writer:
         return record
 
     def finish(self) -> None:
+        self.cat_ids = category_ids(self.labels)
         categories = [{"id": self.cat_ids[label.name], "name": label.name, "supercategory": ""} for label in self.labels]
         data = {
             "info": {"description": "exported by samlabel"},

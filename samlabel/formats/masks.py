@@ -55,6 +55,8 @@ class Writer:
     def add(self, image: Path, annotation: ImageAnnotation) -> list[str]:
         check_labels(annotation, self.labels, image)
         check_mask_sizes(annotation, image)
+        if len(self.labels) > 255:
+            raise FormatError(image, f"the semantic PNG holds at most 255 classes; this image brings the labels to {len(self.labels)}")
         if image.stem in self.stems:
             raise FormatError(image, f"another image is also named {image.stem!r}; mask PNGs are named by stem")
         h, w = annotation.size

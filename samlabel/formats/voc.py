@@ -57,6 +57,8 @@ class Writer:
     def add(self, image: Path, annotation: ImageAnnotation) -> list[str]:
         check_labels(annotation, self.labels, image)
         check_mask_sizes(annotation, image)
+        if len(self.labels) > MAX_OBJECTS:
+            raise FormatError(image, f"VOC PNGs hold at most {MAX_OBJECTS} classes; this image brings the labels to {len(self.labels)}")
         if image.stem in self.stems:
             raise FormatError(image, f"another image is also named {image.stem!r}; VOC names files by stem")
         h, w = annotation.size

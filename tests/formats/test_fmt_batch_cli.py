@@ -89,7 +89,7 @@ def test_failure_during_export_leaves_nothing(sample_project, tmp_path, monkeypa
 def test_progress_is_reported(sample_project, tmp_path):
     calls = []
     export_project("masks", sample_project.root, tmp_path / "out", progress=lambda d, t, m="": calls.append((d, t, m)))
-    assert calls[-1][0] == calls[-1][1] == 6
+    assert calls[-1][0] == calls[-1][1] == 3  # one step per image
     done = [c[0] for c in calls]
     assert done == sorted(done) and any("img1" in c[2] for c in calls)
 
@@ -105,13 +105,17 @@ def test_bad_project_or_label_file_is_fatal(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
-def test_mask_of_wrong_size_is_reported_on_export(sample_project, tmp_path):
+@pytest.mark.parametrize("fmt", ["coco", "yolo"])
+def test_mask_of_wrong_size_is_reported_on_export(fmt, sample_project, tmp_path):
     Project(sample_project.root).save(
-        ImageAnnotation("img2.png", 120, 160, (Shape("dog", "mask", rle=mask_to_rle(np.ones((10, 10), bool))),))
+        ImageAnnotation("img2.png", 120, 160, (Shape("zebra", "mask", rle=mask_to_rle(np.ones((10, 10), bool))),))
     )
-    report = export_project("coco", sample_project.root, tmp_path / "out")
+    report = export_project(fmt, sample_project.root, tmp_path / "out")
     assert report.exported == 2 and len(report.problems) == 1
     assert "img2.json" in report.problems[0] and "the mask is 10x10 but the image is 160x120" in report.problems[0]
+    # the skipped image's label does not leak into the exported class list
+    written = "".join(p.read_text() for p in (tmp_path / "out").glob("*.*") if p.suffix in (".json", ".yaml"))
+    assert "zebra" not in written and "tree" in written
 
 
 def test_annotation_whose_image_is_missing_is_reported(sample_project, tmp_path):
