@@ -113,9 +113,27 @@ def test_mask_of_wrong_size_is_reported_on_export(fmt, sample_project, tmp_path)
     report = export_project(fmt, sample_project.root, tmp_path / "out")
     assert report.exported == 2 and len(report.problems) == 1
     assert "img2.json" in report.problems[0] and "the mask is 10x10 but the image is 160x120" in report.problems[0]
-    # the skipped image's label does not leak into the exported class list
     written = "".join(p.read_text() for p in (tmp_path / "out").glob("*.*") if p.suffix in (".json", ".yaml"))
     assert "zebra" not in written and "tree" in written
+
+
+def test_labels_of_an_image_that_fails_to_export_stay_out_of_the_class_list(sample_project, tmp_path, monkeypatch):
+    from samlabel.formats import yolo
+    from samlabel.formats.common import FormatError
+
+    Project(sample_project.root).save(ImageAnnotation("img2.png", 120, 160, (Shape.point("zebra", (1, 1)), Shape.point("car", (2, 2)))))
+    real = yolo.export_image
+
+    def fail_for_img2(src, dst, **kw):
+        if src.name == "img2.png":
+            raise FormatError(src, "cannot read the image (truncated)")
+        return real(src, dst, **kw)
+
+    monkeypatch.setattr(yolo, "export_image", fail_for_img2)
+    report = export_project("yolo", sample_project.root, tmp_path / "out")
+    assert report.exported == 2 and report.problems == [f"{sample_project.root / 'img2.png'}: cannot read the image (truncated)"]
+    names = (tmp_path / "out" / "data.yaml").read_text()
+    assert "zebra" not in names and '"tree"' in names
 
 
 def test_annotation_whose_image_is_missing_is_reported(sample_project, tmp_path):
