@@ -15,23 +15,26 @@ import pytest
 import torch
 
 
-def _reference_sam(embed_dim: int, depth: int, heads: int, global_attn: tuple, seed: int):
+def _reference_sam(embed_dim: int, depth: int, heads: int, global_attn: tuple, seed: int, dec: dict | None = None):
+    """Meta's Sam with the given encoder; ``dec`` shrinks the prompt encoder / decoder (see DECODERS)."""
     from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 
+    d = dict(DECODERS["full"] if dec is None else dec)
     torch.manual_seed(seed)
     sam = Sam(
         image_encoder=ImageEncoderViT(
             depth=depth, embed_dim=embed_dim, img_size=1024, mlp_ratio=4,
             norm_layer=partial(torch.nn.LayerNorm, eps=1e-6), num_heads=heads, patch_size=16,
-            qkv_bias=True, use_rel_pos=True, global_attn_indexes=global_attn, window_size=14, out_chans=256,
+            qkv_bias=True, use_rel_pos=True, global_attn_indexes=global_attn, window_size=14, out_chans=d["dim"],
         ),
         prompt_encoder=PromptEncoder(
-            embed_dim=256, image_embedding_size=(64, 64), input_image_size=(1024, 1024), mask_in_chans=16
+            embed_dim=d["dim"], image_embedding_size=(64, 64), input_image_size=(1024, 1024),
+            mask_in_chans=d["mask_in_chans"],
         ),
         mask_decoder=MaskDecoder(
             num_multimask_outputs=3,
-            transformer=TwoWayTransformer(depth=2, embedding_dim=256, mlp_dim=2048, num_heads=8),
-            transformer_dim=256, iou_head_depth=3, iou_head_hidden_dim=256,
+            transformer=TwoWayTransformer(depth=2, embedding_dim=d["dim"], mlp_dim=d["mlp"], num_heads=d["heads"]),
+            transformer_dim=d["dim"], iou_head_depth=3, iou_head_hidden_dim=d["iou_hidden"],
         ),
         pixel_mean=[123.675, 116.28, 103.53],
         pixel_std=[58.395, 57.12, 57.375],
@@ -43,15 +46,20 @@ def _reference_sam(embed_dim: int, depth: int, heads: int, global_attn: tuple, s
     return sam.eval()
 
 
-def _ours_from(ref, tmp_path, depth: int, embed_dim: int, heads: int, global_attn: tuple):
+def _ours_from(ref, tmp_path, depth: int, embed_dim: int, heads: int, global_attn: tuple, dec: dict | None = None):
     from samlabel.sam import build_sam
-    from samlabel.sam.config import get_config
+    from samlabel.sam.config import MaskDecoderConfig, get_config
 
+    d = dict(DECODERS["full"] if dec is None else dec)
     base = get_config("vit_b")
     enc = dataclasses.replace(
-        base.encoder, embed_dim=embed_dim, depth=depth, num_heads=heads, global_attn_indexes=global_attn
+        base.encoder, embed_dim=embed_dim, depth=depth, num_heads=heads, global_attn_indexes=global_attn,
+        out_chans=d["dim"],
     )
-    cfg = dataclasses.replace(base, encoder=enc, checkpoint_md5=None, checkpoint_sha256=None, checkpoint_size=None)
+    decoder = MaskDecoderConfig(depth=2, num_heads=d["heads"], mlp_dim=d["mlp"], iou_head_depth=3,
+                                iou_head_hidden_dim=d["iou_hidden"])
+    cfg = dataclasses.replace(base, encoder=enc, embed_dim=d["dim"], prompt_mask_hidden_dim=d["mask_in_chans"],
+                              decoder=decoder, checkpoint_md5=None, checkpoint_sha256=None, checkpoint_size=None)
     path = tmp_path / "random_weights.pth"
     torch.save(ref.state_dict(), path)
     try:
@@ -61,6 +69,12 @@ def _ours_from(ref, tmp_path, depth: int, embed_dim: int, heads: int, global_att
         model.load_state_dict(ref.state_dict())
         return model.eval()
     return build_sam(cfg, checkpoint=path).eval()
+
+
+DECODERS = {
+    "full": dict(dim=256, mlp=2048, heads=8, iou_hidden=256, mask_in_chans=16),  # the real SAM decoder
+    "narrow": dict(dim=32, mlp=64, heads=2, iou_hidden=32, mask_in_chans=8),  # same code, ~60x cheaper
+}
 
 
 @pytest.fixture(scope="session")
@@ -94,6 +108,14 @@ def structured_image(h: int, w: int, seed: int = 0) -> np.ndarray:
         img[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = color
     img += rng.normal(0, 4, img.shape)
     return np.clip(img, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def narrow_pair(tmp_path_factory):
+    """(reference, ours): narrow encoder AND narrow decoder, for the many decodes of the generator."""
+    ref = _reference_sam(64, 2, 2, (1,), seed=2, dec=DECODERS["narrow"])
+    ours = _ours_from(ref, tmp_path_factory.mktemp("narrow"), 2, 64, 2, (1,), dec=DECODERS["narrow"])
+    return ref, ours
 
 
 @pytest.fixture(scope="session")
