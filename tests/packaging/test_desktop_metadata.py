@@ -64,7 +64,6 @@ def test_desktop_entry_metainfo_and_icon_agree():
     binaries = {b.text for b in root.iter("binary")}
     assert section["Exec"].split()[0] in binaries
     releases = [r.get("version") for r in root.iter("release")]
-    sys.path.insert(0, str(ROOT))
     from samlabel import __version__
 
     assert __version__ in releases, f"metainfo has no <release> for version {__version__}"
