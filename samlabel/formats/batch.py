@@ -16,7 +16,8 @@ Export policy:
   file, a shape whose label is missing from it makes its image a problem.
 - One pass over the images; ``progress(done, total, image_name)`` after each.
 
-Import policy: ``SRC`` is read completely first (a broken dataset raises BatchError and
+Import policy (progress runs twice over the images: reading, then saving): ``SRC`` is
+read completely first (a broken dataset raises BatchError and
 writes nothing); then each good image is copied into ``PROJECT_DIR`` (unless the same file
 is already there) and its sidecar written atomically. Images that already have a sidecar
 in ``PROJECT_DIR`` are not overwritten (reported as problems), nor are different files of
@@ -190,9 +191,14 @@ def import_dataset(
     if not src_path.exists():
         raise BatchError(f"{src_path}: no such file or folder")
     labels = _load_labels(labels_file)
-    _progress(progress, 0, None, "reading")  # type: ignore[arg-type]
+    reader_progress = None
+    if progress is not None:
+
+        def reader_progress(done, total, message=""):
+            progress(done, total, f"reading {message}")
+
     try:
-        reading = module.read(src_path, labels)
+        reading = module.read(src_path, labels, progress=reader_progress)
     except AnnotationError as exc:
         raise BatchError(str(exc)) from exc
     project = Path(project_dir)
@@ -203,7 +209,7 @@ def import_dataset(
     report = BatchReport(problems=list(reading.problems), notes=list(reading.notes), out_dir=project)
     total = len(reading.items)
     for i, item in enumerate(reading.items):
-        _progress(progress, i, total, item.image.name)
+        _progress(progress, i, total, f"saving {item.image.name}")
         target = project / item.image.name
         sidecar = sidecar_path_for(target)
         if sidecar.exists():

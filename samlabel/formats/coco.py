@@ -42,6 +42,7 @@ from samlabel.formats.common import (
     check_mask_sizes,
     export_image,
     group_instances,
+    report_progress,
     shapes_from_mask,
 )
 
@@ -165,7 +166,7 @@ def _find_image(src: Path, file_name: str) -> Path | None:
     return None
 
 
-def read(src: Path, labels: LabelSet | None = None) -> Reading:
+def read(src: Path, labels: LabelSet | None = None, progress=None) -> Reading:
     """Read a COCO instances JSON file (see module docstring)."""
     src = Path(src)
     if src.is_dir():
@@ -182,7 +183,11 @@ def read(src: Path, labels: LabelSet | None = None) -> Reading:
     for ann in data["annotations"]:
         if isinstance(ann, dict):
             by_image.setdefault(ann.get("image_id"), []).append(ann)  # type: ignore[arg-type]
-    for entry in data["images"]:
+    for i, entry in enumerate(data["images"]):
+        if not isinstance(entry, dict):
+            reading.problems.append(f"{src}: image entry #{i + 1} is not a JSON object")
+            continue
+        report_progress(progress, i, len(data["images"]), str(entry.get("file_name", "")))
         try:
             reading.items.append(_read_image(src, entry, by_image.get(entry.get("id"), []), names, labels, reading.notes))
         except AnnotationError as exc:

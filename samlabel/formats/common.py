@@ -104,6 +104,12 @@ def group_instances(annotation: ImageAnnotation) -> list[Instance]:
     return instances
 
 
+def report_progress(progress, done: int, total: int | None, message: str = "") -> None:
+    """Call ``progress(done, total, message)`` if a callback was given."""
+    if progress is not None:
+        progress(done, total, message)
+
+
 def check_labels(annotation: ImageAnnotation, labels: LabelSet, where: str | os.PathLike) -> None:
     """FormatError naming ``where`` if a shape's label is not in ``labels``."""
     missing = [name for name in annotation.labels_used() if name not in labels]
@@ -256,6 +262,7 @@ __all__ = [
     "group_instances",
     "read_class_names",
     "read_index_png",
+    "report_progress",
     "save_palette_png",
     "shapes_from_mask",
     "unique_label_set",

@@ -16,7 +16,16 @@ from pathlib import Path
 from samlabel.annotations import AnnotationError, AnnotationWarning, ImageAnnotation, LabelSet
 from samlabel.annotations.project import image_size
 from samlabel.annotations.sidecar import annotation_from_dict, annotation_to_dict, dumps
-from samlabel.formats.common import FormatError, ImportItem, Reading, check_labels, check_mask_sizes, export_image, find_image
+from samlabel.formats.common import (
+    FormatError,
+    ImportItem,
+    Reading,
+    check_labels,
+    check_mask_sizes,
+    export_image,
+    find_image,
+    report_progress,
+)
 
 
 class Writer:
@@ -40,12 +49,14 @@ class Writer:
         pass
 
 
-def read(src: Path, labels: LabelSet | None = None) -> Reading:
+def read(src: Path, labels: LabelSet | None = None, progress=None) -> Reading:
     src = Path(src)
     if not src.is_dir():
         raise FormatError(src, "a labelme dataset must be a folder of JSON files")
     reading = Reading()
-    for path in sorted(src.rglob("*.json")):
+    paths = sorted(src.rglob("*.json"))
+    for i, path in enumerate(paths):
+        report_progress(progress, i, len(paths), path.name)
         try:
             item = _read_one(path, labels, reading.notes)
         except AnnotationError as exc:

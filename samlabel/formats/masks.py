@@ -33,6 +33,7 @@ from samlabel.formats.common import (
     group_instances,
     read_class_names,
     read_index_png,
+    report_progress,
     save_palette_png,
     shapes_from_mask,
     write_class_names,
@@ -105,7 +106,7 @@ def _instance_ids(group_ids: list[int | None]) -> list[int]:
     return out
 
 
-def read(src: Path, labels: LabelSet | None = None) -> Reading:
+def read(src: Path, labels: LabelSet | None = None, progress=None) -> Reading:
     root = Path(src)
     images_dir = root / IMAGES_DIR
     if not images_dir.is_dir() or not ((root / SEMANTIC_DIR).is_dir() or (root / INSTANCE_DIR).is_dir()):
@@ -122,7 +123,9 @@ def read(src: Path, labels: LabelSet | None = None) -> Reading:
     else:
         raise FormatError(root, "no class_names.txt; pass --labels")
     reading = Reading(labels=class_names.copy())
-    for image in list_images(images_dir):
+    images = list_images(images_dir)
+    for i, image in enumerate(images):
+        report_progress(progress, i, len(images), image.name)
         try:
             reading.items.append(_read_one(root, image, class_names))
         except AnnotationError as exc:

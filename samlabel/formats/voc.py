@@ -35,6 +35,7 @@ from samlabel.formats.common import (
     group_instances,
     read_class_names,
     read_index_png,
+    report_progress,
     save_palette_png,
     shapes_from_mask,
     write_class_names,
@@ -127,7 +128,7 @@ def _xml(stem: str, w: int, h: int, objects: list[tuple[str, tuple[int, int, int
 
 
 # --- import -----------------------------------------------------------------------
-def read(src: Path, labels: LabelSet | None = None) -> Reading:
+def read(src: Path, labels: LabelSet | None = None, progress=None) -> Reading:
     root = Path(src)
     if not (root / "JPEGImages").is_dir():
         raise FormatError(root, "not a Pascal VOC folder (no JPEGImages/)")
@@ -138,7 +139,9 @@ def read(src: Path, labels: LabelSet | None = None) -> Reading:
         if missing:
             raise FormatError(names_file, f"label(s) {', '.join(map(repr, missing))} not in the label file")
     reading = Reading(labels=class_names.copy() if class_names is not None else LabelSet())
-    for stem in _stems(root):
+    stems = _stems(root)
+    for i, stem in enumerate(stems):
+        report_progress(progress, i, len(stems), stem)
         try:
             item = _read_one(root, stem, class_names, labels)
         except AnnotationError as exc:

@@ -32,6 +32,7 @@ from samlabel.formats.common import (
     export_image,
     find_image,
     group_instances,
+    report_progress,
 )
 from samlabel.formats.simple_yaml import dump_data_yaml, read_names
 
@@ -122,7 +123,7 @@ class Writer:
         (self.out_dir / YAML_NAME).write_text(yaml, encoding="utf-8")
 
 
-def read(src: Path, labels: LabelSet | None = None) -> Reading:
+def read(src: Path, labels: LabelSet | None = None, progress=None) -> Reading:
     """Read a YOLO segmentation dataset folder (or its data.yaml)."""
     src = Path(src)
     root = src.parent if src.is_file() else src
@@ -143,7 +144,9 @@ def read(src: Path, labels: LabelSet | None = None) -> Reading:
     reading = Reading(labels=names.copy())
     from samlabel.annotations.project import list_images
 
-    for image in list_images(images_dir):
+    images = list_images(images_dir)
+    for i, image in enumerate(images):
+        report_progress(progress, i, len(images), image.name)
         txt = labels_dir / f"{image.stem}.txt"
         try:
             reading.items.append(_read_one(image, txt, names))

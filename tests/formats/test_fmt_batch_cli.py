@@ -217,6 +217,15 @@ def test_import_masks_with_wrong_size(sample_project, tmp_path):
     assert "img1.png: the mask is 10x10 but the image is 160x120" in report.problems[0]
 
 
+def test_import_reports_progress_while_reading_and_saving(sample_project, tmp_path):
+    export_project("voc", sample_project.root, tmp_path / "v")
+    calls = []
+    import_dataset("voc", tmp_path / "v", tmp_path / "t", progress=lambda d, t, m="": calls.append((d, t, m)))
+    assert [m for _, _, m in calls if m.startswith("reading")] == ["reading img0", "reading img1", "reading img2"]
+    assert [m for _, _, m in calls if m.startswith("saving")] == ["saving img0.jpg", "saving img1.jpg", "saving img2.jpg"]
+    assert calls[-1][:2] == (3, 3)
+
+
 def test_unknown_format_is_an_error(tmp_path):
     with pytest.raises(BatchError, match="unknown format 'tiff'"):
         batch.export_project("tiff", tmp_path, tmp_path / "o")
