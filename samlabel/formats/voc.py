@@ -158,7 +158,11 @@ def _stems(root: Path) -> list[str]:
     stems: list[str] = []
     if lists.is_dir():
         for txt in sorted(lists.glob("*.txt")):
-            for line in txt.read_text(encoding="utf-8").split():
+            try:
+                words = txt.read_text(encoding="utf-8").split()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise FormatError(txt, f"cannot read the image list ({exc})") from exc
+            for line in words:
                 if line not in stems:
                     stems.append(line)
     if not stems:

@@ -162,7 +162,11 @@ def _read_one(image: Path, txt: Path, names: LabelSet) -> ImportItem:
     h, w = image_size(image)
     shapes = []
     if txt.is_file():
-        for n, line in enumerate(txt.read_text(encoding="utf-8").splitlines(), start=1):
+        try:
+            text = txt.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise FormatError(txt, f"cannot read the file ({exc})") from exc
+        for n, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
             shapes.append(_shape(line, names, h, w, f"{txt}: line {n}"))
