@@ -26,6 +26,7 @@ from typing import Any, Callable
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal
 
+from samlabel.gui.mask_render import region_mask
 from samlabel.gui.prompt_state import PromptSnapshot
 
 log = logging.getLogger(__name__)
@@ -85,8 +86,15 @@ def make_prompt(snapshot: PromptSnapshot):
 
 
 def render_mask(prediction, index: int, region: Region, out_size: tuple[int, int]) -> np.ndarray:
-    """The chosen candidate as ``(h, w)`` bool for ``region`` at ``out_size`` (w, h)."""
+    """The chosen candidate as ``(h, w)`` bool for ``region`` at ``out_size`` (w, h).
+
+    Uses the one-warp display path of :mod:`samlabel.gui.mask_render` when the prediction
+    carries its geometry, else ``Prediction.mask``.
+    """
     w, h = out_size
+    if all(hasattr(prediction, a) for a in ("logits", "original_size", "input_size", "input_side")):
+        return region_mask(prediction.logits[index], prediction.original_size, prediction.input_size,
+                           prediction.input_side, region, out_size, getattr(prediction, "threshold", 0.0))
     return np.asarray(prediction.mask(index, region=region, out_size=(h, w)), dtype=bool)
 
 

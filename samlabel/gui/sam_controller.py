@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QColor
 
 from samlabel.gui.decoder_service import DecodeResult, DecoderService
+from samlabel.gui.mask_render import remove_specks
 from samlabel.gui.prompt_state import PromptState
 
 
@@ -226,7 +227,7 @@ class SamController(QObject):
         rows, cols = np.nonzero(low)
         side = low.shape[0]
         # low-res pixel -> original pixel: the 256 grid covers the padded input square
-        scale = pred.input_side / side * max(H, W) / pred.input_side
+        scale = max(H, W) / side
         margin = 2
         x0 = max(0, int(np.floor((cols.min() - margin) * scale)))
         y0 = max(0, int(np.floor((rows.min() - margin) * scale)))
@@ -234,5 +235,5 @@ class SamController(QObject):
         y1 = min(H, int(np.ceil((rows.max() + 1 + margin) * scale)))
         if x1 <= x0 or y1 <= y0:
             return None
-        mask = np.asarray(pred.mask(idx, region=(x0, y0, x1, y1)), dtype=bool)
+        mask = remove_specks(np.asarray(pred.mask(idx, region=(x0, y0, x1, y1)), dtype=bool))
         return mask, (x0, y0)
