@@ -77,6 +77,14 @@ def _download(argv: Sequence[str]) -> int:
     return 0
 
 
+def _print_report(command: str, report) -> None:
+    """Print what a batch left out (problems) and what it changed on the way (notes)."""
+    for note in getattr(report, "notes", ()):
+        print(f"samlabel {command}: note: {note}", file=sys.stderr)
+    for problem in report.problems:
+        print(f"samlabel {command}: skipped {problem}", file=sys.stderr)
+
+
 def _export(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="samlabel export", description="Export a project folder's annotations.")
     parser.add_argument("--format", required=True, choices=FORMATS)
@@ -97,8 +105,7 @@ def _export(argv: Sequence[str]) -> int:
         print(f"samlabel export: {exc}", file=sys.stderr)
         return 1
     progress.close()
-    for problem in report.problems:
-        print(f"samlabel export: skipped {problem}", file=sys.stderr)
+    _print_report("export", report)
     print(f"exported {report.exported} image(s) to {args.out_dir}" + (f", skipped {len(report.problems)}" if report.problems else ""))
     return 2 if report.problems else 0
 
@@ -120,8 +127,7 @@ def _import(argv: Sequence[str]) -> int:
         print(f"samlabel import: {exc}", file=sys.stderr)
         return 1
     progress.close()
-    for problem in report.problems:
-        print(f"samlabel import: skipped {problem}", file=sys.stderr)
+    _print_report("import", report)
     print(f"imported {report.exported} image(s) into {args.project_dir}")
     return 2 if report.problems else 0
 
