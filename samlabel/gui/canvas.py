@@ -22,7 +22,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QFrame, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
 
-from samlabel.gui.overlay import DraftItem, MaskOverlayItem, PromptItem
+from samlabel.gui.overlay import DraftItem, IndexOverlayItem, MaskOverlayItem, PromptItem
 
 MIN_ZOOM = 0.01
 MAX_ZOOM = 64.0
@@ -88,7 +88,8 @@ class Canvas(QGraphicsView):
         self.mask_item = MaskOverlayItem()
         self.prompt_item = PromptItem()
         self.draft_item = DraftItem()
-        for item in (self.mask_item, self.prompt_item, self.draft_item):
+        self.proposal_item = IndexOverlayItem()
+        for item in (self.proposal_item, self.mask_item, self.prompt_item, self.draft_item):
             self._scene.addItem(item)
         self.image_size: tuple[int, int] = (0, 0)  # (w, h)
         self._space_down = False
@@ -99,6 +100,7 @@ class Canvas(QGraphicsView):
     def set_image(self, rgb: np.ndarray | None) -> None:
         """Show ``rgb`` ``(H, W, 3)`` uint8 (None: nothing) and fit it to the window."""
         self.mask_item.clear()
+        self.proposal_item.clear()
         self.prompt_item.set_prompt([], [], None)
         self.draft_item.set_draft()
         if rgb is None:

@@ -121,6 +121,52 @@ class MaskOverlayItem(QGraphicsItem):
         painter.drawImage(self._rect, self._image)
 
 
+class IndexOverlayItem(QGraphicsItem):
+    """Many masks at once (segment-everything proposals): an Indexed8 image, one colour per index."""
+
+    def __init__(self, opacity: float = 0.45) -> None:
+        super().__init__()
+        self.setZValue(Z_MASK - 1)
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        self._image: QImage | None = None
+        self._rect = QRectF()
+        self._alpha = int(255 * opacity)
+
+    def boundingRect(self) -> QRectF:  # noqa: N802
+        return self._rect
+
+    @property
+    def has_image(self) -> bool:
+        return self._image is not None
+
+    def set_index_image(self, index: np.ndarray, region) -> None:
+        """``index`` ``(h, w)`` uint8: 0 transparent, k > 0 the k-th colour."""
+        from samlabel.annotations.labels import default_color
+
+        data = np.ascontiguousarray(index, dtype=np.uint8)
+        h, w = data.shape
+        img = QImage(data.data, w, h, w, QImage.Format.Format_Indexed8)
+        table = [0x00000000] + [QColor(*default_color(k + 3), self._alpha).rgba() for k in range(255)]
+        img.setColorTable(table)
+        img._keep = data  # type: ignore[attr-defined]
+        x0, y0, x1, y1 = (float(v) for v in region)
+        self.prepareGeometryChange()
+        self._image = img
+        self._rect = QRectF(x0, y0, x1 - x0, y1 - y0)
+        self.update()
+
+    def clear(self) -> None:
+        if self._image is None:
+            return
+        self.prepareGeometryChange()
+        self._image = None
+        self._rect = QRectF()
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:  # noqa: D102
+        if self._image is not None:
+            painter.drawImage(self._rect, self._image)
+
+
 def polygon_path(parts: Iterable[tuple[np.ndarray, Sequence[np.ndarray]]]) -> QPainterPath:
     """A path of every part's exterior and holes, odd-even filled."""
     path = QPainterPath()

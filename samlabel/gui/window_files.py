@@ -49,24 +49,29 @@ class FilesMixin:
         return self._labels
 
     def current_label(self) -> str:
-        names = self.labels.names
-        if self._current_label and (self._current_label in names or not names):
-            return self._current_label
+        """The label new shapes get (the labels dock's current row)."""
+        dock = getattr(self, "labels_dock", None)
+        name = dock.current_label() if dock is not None else None
+        if name:
+            return name
         if self._current_label:
             return self._current_label
+        names = self.labels.names
         return names[0] if names else "object"
 
     def set_current_label(self, name: str) -> None:
+        """Make ``name`` current (a new name is added to the project's labels)."""
         if name not in self.labels:
-            self.labels.add(name)
-            self._save_labels()
-            self._labels_changed()
+            self.labels_dock.add_label(name, make_current=True)
+        else:
+            self.labels_dock.set_current_label(name)
         self._current_label = name
         self.sam.set_color(self._label_color(name))
         self._show_current_label()
         self.statusBar().showMessage(f"Label: {name}", 3000)
 
     def choose_label_index(self, n: int) -> None:
+        """Keys 1-9 (``n`` 0-based)."""
         names = self.labels.names
         if 0 <= n < len(names):
             self.set_current_label(names[n])
@@ -206,7 +211,6 @@ class FilesMixin:
         if change.reason in ("edit", "undo", "redo", "reset"):
             self.layer.sync(self.document.shapes, self.labels)
             self.editor.set_selection([u for u in self.layer.order if u in self.layer.selected])
-            self._document_changed(change)
             self.documentChanged.emit()
             if not self.document.in_group:
                 self._schedule_autosave()

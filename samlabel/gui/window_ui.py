@@ -11,14 +11,8 @@ import logging
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import (
-    QComboBox,
-    QDockWidget,
-    QLabel,
-    QListWidget,
-    QListWidgetItem,
-    QToolBar,
-)
+import numpy as np
+from PySide6.QtWidgets import QComboBox, QLabel, QToolBar
 
 log = logging.getLogger(__name__)
 
@@ -85,121 +79,147 @@ class UiMixin:
             pass
 
     def _build_docks(self) -> None:
-        self.labels_list = QListWidget()
-        self.labels_list.setObjectName("labels_list")
-        self.labels_list.itemClicked.connect(lambda it: self.set_current_label(it.data(Qt.ItemDataRole.UserRole)))
-        self.labels_list.itemChanged.connect(self._on_label_check)
-        self.shapes_list = QListWidget()
-        self.shapes_list.setObjectName("shapes_list")
-        self.shapes_list.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
-        self.shapes_list.itemSelectionChanged.connect(self._on_shapes_list_selection)
-        self.files_list = QListWidget()
-        self.files_list.setObjectName("files_list")
-        self.files_list.itemActivated.connect(lambda it: self.load_index(self.files_list.row(it)))
-        self.files_list.itemClicked.connect(lambda it: self.load_index(self.files_list.row(it)))
-        self._docks = {}
-        for name, title, widget in (("labels", "Labels", self.labels_list), ("shapes", "Shapes", self.shapes_list),
-                                    ("files", "Files", self.files_list)):
-            dock = QDockWidget(title, self)
-            dock.setObjectName(f"dock_{name}")
-            dock.setWidget(widget)
+        from samlabel.gui.docks import FileListDock, LabelsDock, ProposalsDock, ShapesDock
+
+        self.labels_dock = LabelsDock(self.labels, parent=self)
+        self.labels_dock.currentLabelChanged.connect(self._on_dock_label)
+        self.labels_dock.visibilityChanged.connect(self._on_label_visibility)
+        self.labels_dock.labelsChanged.connect(self._on_labels_edited)
+        self.shapes_dock = ShapesDock(parent=self)
+        self.shapes_dock.selectionChanged.connect(self._on_shapes_dock_selection)
+        self.shapes_dock.shapeActivated.connect(self.center_on_shape)
+        self.shapes_dock.deleteRequested.connect(self.delete_shapes)
+        self.shapes_dock.changeLabelRequested.connect(self.change_label_dialog)
+        self.labels_dock.labelsChanged.connect(self.shapes_dock.refresh)
+        self.files_dock = FileListDock(parent=self)
+        self.files_dock.imageActivated.connect(self.open_image_path)
+        self.proposals_dock = ProposalsDock(parent=self)
+        self.proposals_dock.accepted.connect(self.add_proposal_shapes)
+        self.proposals_dock.rejected.connect(lambda _p: self._show_proposals())
+        self.proposals_dock.cleared.connect(self._show_proposals)
+        self._docks = {"labels": self.labels_dock, "shapes": self.shapes_dock, "files": self.files_dock,
+                       "proposals": self.proposals_dock}
+        for dock in self._docks.values():
             self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
             self._view_menu.addAction(dock.toggleViewAction())
-            self._docks[name] = dock
-        self._syncing = False
+        self.proposals_dock.hide()
+        self._proposal_set = None
 
     # ------------------------------------------------------------------ hooks from FilesMixin
     def _labels_changed(self) -> None:
+        """A project (label set) was opened: show its labels."""
         from samlabel.gui.dialogs.label_picker import swatch_icon
 
-        self._syncing = True
-        counts = {}
-        if self.document is not None:
-            for s in self.document.shapes:
-                counts[s.label] = counts.get(s.label, 0) + 1
-        self.labels_list.clear()
+        if self.labels_dock.labels is not self.labels:
+            self.labels_dock.set_labels(self.labels)
         self.label_combo.clear()
-        for i, label in enumerate(self.labels):
-            n = counts.get(label.name, 0)
-            key = f"{i + 1}: " if i < 9 else ""
-            item = QListWidgetItem(swatch_icon(tuple(label.color)), f"{key}{label.name}" + (f" ({n})" if n else ""))
-            item.setData(Qt.ItemDataRole.UserRole, label.name)
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Unchecked if label.name in self.layer.hidden_labels else Qt.CheckState.Checked)
-            self.labels_list.addItem(item)
+        for label in self.labels:
             self.label_combo.addItem(swatch_icon(tuple(label.color)), label.name)
-        self._syncing = False
+        self._show_current_label()
+
+    def _on_labels_edited(self) -> None:
+        """Labels added, renamed, recoloured or removed in the dock."""
+        self._save_labels()
+        self.layer.restyle(self.labels)
+        self._labels_changed()
+        self.sam.set_color(self._label_color(self.current_label()))
+
+    def _on_dock_label(self, name: str) -> None:
+        self._current_label = name
+        self.sam.set_color(self._label_color(name))
         self._show_current_label()
 
     def _show_current_label(self) -> None:
-        name = self.current_label()
-        i = self.label_combo.findText(name)
+        i = self.label_combo.findText(self.current_label())
         if i >= 0:
             self.label_combo.setCurrentIndex(i)
 
-    def _on_label_check(self, item) -> None:
-        if self._syncing:
-            return
-        name = item.data(Qt.ItemDataRole.UserRole)
-        if item.checkState() == Qt.CheckState.Checked:
-            self.layer.hidden_labels.discard(name)
-        else:
-            self.layer.hidden_labels.add(name)
+    def _on_label_visibility(self, name: str, visible: bool) -> None:
+        (self.layer.hidden_labels.discard if visible else self.layer.hidden_labels.add)(name)
         self.layer.restyle(self.labels)
 
     def set_label_visible(self, name: str, visible: bool) -> None:
-        """Hide or show every shape with label ``name``."""
-        (self.layer.hidden_labels.discard if visible else self.layer.hidden_labels.add)(name)
-        self.layer.restyle(self.labels)
-        self._labels_changed()
+        """Hide or show every shape with label ``name`` (the labels dock's checkbox)."""
+        self.labels_dock.set_label_visible(name, visible)
+        self._on_label_visibility(name, visible)
 
     def _files_changed(self) -> None:
-        self.files_list.clear()
-        if self.project is None:
-            return
-        for path in self.project.images:
-            item = QListWidgetItem(("✓ " if self.project.has_annotations(path) else "   ") + path.name)
-            self.files_list.addItem(item)
+        self.files_dock.set_project(self.project)
 
     def _mark_file_annotated(self, path) -> None:
-        if self.project is None or path is None:
-            return
-        try:
-            row = self.project.index_of(path)
-        except KeyError:
-            return
-        item = self.files_list.item(row)
-        if item is not None:
-            item.setText("✓ " + path.name)
+        if path is not None:
+            self.files_dock.refresh(path)
 
     def _document_loaded(self) -> None:
-        self.files_list.setCurrentRow(self.index)
-        self._document_changed(None)
+        self.files_dock.set_current(self.image_path)
+        self.labels_dock.set_document(self.document)
+        self.shapes_dock.set_document(self.document, self.labels)
+        self.set_proposals(None)
 
     def _document_changed(self, change) -> None:
-        self._syncing = True
-        self.shapes_list.clear()
-        for i, shape in enumerate(self.document.shapes if self.document is not None else ()):
-            item = QListWidgetItem(f"{i + 1}. {shape.label} — {shape.kind}")
-            item.setData(Qt.ItemDataRole.UserRole, shape.uid)
-            self.shapes_list.addItem(item)
-            item.setSelected(shape.uid in self.layer.selected)
-        self._syncing = False
-        self._labels_changed()
+        pass  # the docks follow the document themselves
 
     def _sync_shapes_dock_selection(self, uids) -> None:
-        self._syncing = True
-        sel = set(uids)
-        for i in range(self.shapes_list.count()):
-            item = self.shapes_list.item(i)
-            item.setSelected(item.data(Qt.ItemDataRole.UserRole) in sel)
-        self._syncing = False
+        self.shapes_dock.select_uids(list(uids))
 
-    def _on_shapes_list_selection(self) -> None:
-        if self._syncing:
+    def _on_shapes_dock_selection(self, uids) -> None:
+        self.editor.set_selection(list(uids))
+        self.layer.restyle(self.labels)
+
+    def open_image_path(self, path: str) -> None:
+        if self.project is None or (self.image_path is not None and str(self.image_path) == str(path)):
             return
-        uids = [it.data(Qt.ItemDataRole.UserRole) for it in self.shapes_list.selectedItems()]
-        self.editor.set_selection(uids)
+        try:
+            index = self.project.index_of(path)
+        except KeyError:
+            return
+        self.load_index(index)
+
+    def center_on_shape(self, uid: str) -> None:
+        item = self.layer.item(uid)
+        if item is not None:
+            self.canvas.centerOn(item)
+            self.editor.set_selection([uid])
+
+    def delete_shapes(self, uids) -> None:
+        if self.document is not None and uids:
+            self.document.remove_shapes(list(uids))
+            self.editor.set_selection([])
+
+    # ------------------------------------------------------------------ proposals
+    def set_proposals(self, proposal_set) -> None:
+        self._proposal_set = proposal_set
+        self.proposals_dock.set_proposals(proposal_set)
+        if proposal_set is not None:
+            self.proposals_dock.show()
+            proposal_set.subscribe(lambda _changed: self._show_proposals())
+        self._show_proposals()
+
+    def _show_proposals(self) -> None:
+        """Pending proposals as one colour-indexed overlay."""
+        ps = self._proposal_set
+        item = self.canvas.proposal_item
+        if ps is None or not ps.pending() or self.image is None:
+            item.clear()
+            return
+        h, w = self.image.height, self.image.width
+        index = np.zeros((h, w), np.uint8)
+        for k, proposal in enumerate(ps.pending()[:255]):
+            m = proposal.mask()
+            if m.shape == (h, w):
+                index[m & (index == 0)] = k + 1
+        item.set_index_image(index, (0, 0, w, h))
+
+    def add_proposal_shapes(self, proposals) -> None:
+        from samlabel.gui.proposals import shapes_from_proposals
+
+        if self.document is None or self._proposal_set is None:
+            return
+        if self.image_path is None or self._proposal_set.image_key != str(self.image_path):
+            return  # proposals made for another image
+        shapes = shapes_from_proposals(proposals, self.current_label(), tolerance=self.simplify_tolerance)
+        if shapes:
+            self.document.add_shapes(shapes, text="Accept proposals")
 
     # ------------------------------------------------------------------ dialogs
     def show_help(self) -> None:
@@ -237,10 +257,11 @@ class UiMixin:
         if result is not None:
             self.set_current_label(result[0])
 
-    def change_label_dialog(self) -> None:
+    def change_label_dialog(self, uids=None) -> None:
         from samlabel.gui.dialogs.label_picker import LabelPickerDialog
 
-        uids = [u for u in self.layer.order if u in self.layer.selected]
+        if not uids:
+            uids = [u for u in self.layer.order if u in self.layer.selected]
         if not uids or self.document is None:
             self.statusBar().showMessage("Select shapes first (V, then click).", 5000)
             return
@@ -250,8 +271,7 @@ class UiMixin:
             return
         name, is_new = result
         if is_new:
-            self.labels.add(name)
-            self._save_labels()
+            self.labels_dock.add_label(name, make_current=False)
         self.document.set_label(uids, name)
 
     def export_dialog(self) -> None:
@@ -263,9 +283,18 @@ class UiMixin:
         except (ImportError, AttributeError) as exc:
             self.statusBar().showMessage(f"Export is not available: {exc}", 8000)
             return
-        dialog = ExportDialog(self.project.root, parent=self)
+        dialog = ExportDialog(self.project.root, parent=self, settings=self.settings)
+        dialog.exported.connect(lambda r: self.statusBar().showMessage(f"Exported {r.exported} image(s) to {r.out_dir}", 10000))
         dialog.open()
         self._export_dialog = dialog
 
     def segment_everything(self) -> None:
-        self.statusBar().showMessage("Segment everything is not available yet.", 5000)
+        if self.model is None or self.image is None:
+            self.statusBar().showMessage("Segment everything needs a model and an image.", 5000)
+            return
+        from samlabel.gui.dialogs import SegmentEverythingDialog
+
+        dialog = SegmentEverythingDialog(self.image.rgb, model=self.model, image_key=str(self.image_path), parent=self)
+        dialog.proposalsReady.connect(self.set_proposals)
+        dialog.open()
+        self._segment_dialog = dialog

@@ -76,7 +76,7 @@ def test_select_and_drag_a_vertex_is_one_undo_step(qtbot, make_window, image_fol
     qtbot.keyClick(win.canvas, Qt.Key.Key_V)
     click(qtbot, win, 80, 80)
     assert win.layer.selected == {uid}
-    assert win.shapes_list.item(0).isSelected()
+    assert win.shapes_dock.selected_uids() == [uid]
     view = win.canvas.viewport()
     qtbot.mousePress(view, Qt.MouseButton.LeftButton, pos=vp(win, 120, 40))
     for x in (125, 130, 140):
@@ -129,3 +129,28 @@ def test_title_names_the_image_and_marks_unsaved_changes(qtbot, make_window, ima
     _square(win)
     assert win.windowTitle() == "samlabel — a.png *"
     qtbot.waitUntil(lambda: win.windowTitle() == "samlabel — a.png", timeout=5000)  # autosaved
+
+
+def test_proposals_show_as_overlay_and_accepting_adds_shapes(qtbot, make_window, image_folder):
+    import numpy as np
+
+    from samlabel.gui.proposals import ProposalSet
+
+    win = make_window(image_folder)
+    h, w = 160, 240
+    records = []
+    for k, (x0, y0) in enumerate([(10, 10), (100, 60)]):
+        m = np.zeros((h, w), bool)
+        m[y0 : y0 + 30, x0 : x0 + 40] = True
+        records.append({"segmentation": m, "area": int(m.sum()), "bbox": [x0, y0, 40, 30],
+                        "predicted_iou": 0.9 - k * 0.1, "stability_score": 0.95, "point_coords": [[x0 + 5, y0 + 5]],
+                        "crop_box": [0, 0, w, h]})
+    ps = ProposalSet.from_records(records, image_key=str(win.image_path))
+    win.set_proposals(ps)
+    assert win.canvas.proposal_item.has_image
+    assert win.proposals_dock.isVisible()
+    win.proposals_dock.accept_all()
+    assert len(win.document.shapes) == 2
+    assert not win.canvas.proposal_item.has_image  # nothing pending any more
+    win.undo()
+    assert win.document.shapes == ()

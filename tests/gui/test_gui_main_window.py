@@ -210,6 +210,7 @@ def test_next_and_previous_save_on_the_way(qtbot, make_window, image_folder, tin
     win._autosave_timer.stop()  # make sure it is the navigation that saves
     assert win.next_image() and win.image_path.name == "b.png"
     assert json.loads((image_folder / "a.json").read_text())["shapes"][0]["label"] == "car"
-    assert "✓" in win.files_list.item(0).text()
+    assert win.files_dock.is_marked(image_folder / "a.png")
+    assert not win.files_dock.is_marked(image_folder / "b.png")
     assert win.prev_image() and len(win.document.shapes) == 1
     assert not win.prev_image()  # already at the first image
