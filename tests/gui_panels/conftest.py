@@ -1,37 +1,11 @@
-"""Fixtures of the panel tests: a tiny local HTTP server (127.0.0.1 only) for the download dialog.
-
-Also a guard against a crash of the whole test process: shiboken6 6.12.0 on Python < 3.12
-returns ``None`` from every void Qt method (``setText``, ``setData``...) without taking a
-reference, so each call lowers ``None``'s reference count by one; after some tens of
-thousands of calls Python aborts with "Fatal Python error: none_dealloc" (mid-run or at
-exit). Python 3.12 made ``None`` immortal, which is what PySide assumed. Until the
-dependency is pinned away from that release, the tests make ``None`` immortal the same way.
-"""
+"""Fixtures of the panel tests: a tiny local HTTP server (127.0.0.1 only) for the download dialog."""
 
 from __future__ import annotations
 
-import ctypes
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
-
-def _shiboken_leaks_none() -> bool:
-    if sys.version_info >= (3, 12):
-        return False
-    from PySide6.QtCore import QObject
-
-    probe = QObject()
-    before = sys.getrefcount(None)
-    for _ in range(20):
-        probe.setObjectName("probe")
-    return sys.getrefcount(None) < before - 10
-
-
-if _shiboken_leaks_none():
-    ctypes.c_ssize_t.from_address(id(None)).value += 1 << 40  # what Python 3.12's immortal None does
 
 
 class LocalServer:
