@@ -5,7 +5,8 @@
 - :class:`ImageAnnotation` - one image's shapes and flags (``image_annotation.py``).
 - :class:`Document` - the annotation being edited plus undo/redo (``document.py``).
 - :class:`Project` - a folder of images with labelme-compatible sidecar JSON
-  (``project.py``, ``sidecar.py``), saved atomically (``atomic.py``).
+  (``project.py``, ``sidecar.py``), saved atomically (``atomic.py``);
+  ``Project.rename_label`` renames a label in every sidecar.
 - ``mask_to_polygons`` / ``polygons_to_mask`` / RLE helpers (``geometry.py``).
 - Errors: :class:`AnnotationError` and subclasses (``errors.py``).
 
@@ -36,7 +37,7 @@ from samlabel.annotations.geometry import (
 )
 from samlabel.annotations.image_annotation import ImageAnnotation
 from samlabel.annotations.labels import Label, LabelSet, default_color
-from samlabel.annotations.project import IMAGE_EXTENSIONS, Project, image_size, list_images, sidecar_path_for
+from samlabel.annotations.project import IMAGE_EXTENSIONS, Project, RenameReport, image_size, list_images, sidecar_path_for
 from samlabel.annotations.shapes import SHAPE_KINDS, Shape, VertexRef, new_uid
 from samlabel.annotations.sidecar import annotation_from_dict, annotation_to_dict, read_sidecar, write_sidecar
 
@@ -47,6 +48,7 @@ __all__ = [
     "Document",
     "IMAGE_EXTENSIONS",
     "Project",
+    "RenameReport",
     "annotation_from_dict",
     "annotation_to_dict",
     "image_size",

@@ -8,18 +8,22 @@ in the folder when present, else from the bundled default set.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Iterable
 
 from PIL import Image, UnidentifiedImageError
 
 from samlabel.annotations.document import Document
-from samlabel.annotations.errors import AnnotationFileError, AnnotationWarning
+from samlabel.annotations.errors import AnnotationFileError, AnnotationWarning, LabelError
 from samlabel.annotations.image_annotation import ImageAnnotation
-from samlabel.annotations.labels import LabelSet
-from samlabel.annotations.sidecar import read_sidecar, write_sidecar
+from samlabel.annotations.atomic import atomic_write_text
+from samlabel.annotations.labels import LabelSet, default_color
+from samlabel.annotations.sidecar import dumps, read_sidecar, write_sidecar
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 LABEL_FILE_NAMES = ("labels.json", "labels.txt")
@@ -60,6 +64,41 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
 def sidecar_path_for(image: str | os.PathLike) -> Path:
     """``folder/name.json`` for ``folder/name.ext``."""
     return Path(image).with_suffix(".json")
+
+
+@dataclass
+class RenameReport:
+    """What :meth:`Project.rename_label` did: the sidecars it rewrote, how many shapes it
+    relabelled, and one message per sidecar it could not read (left unchanged)."""
+
+    files: list[Path] = field(default_factory=list)
+    shapes: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def _fits_text_file(labels: LabelSet) -> bool:
+    """True when a names-only text file gives back the same labels (colours and ids)."""
+    return all(label.id is None and tuple(label.color) == default_color(i) for i, label in enumerate(labels))
+
+
+def _rename_in_sidecar(path: Path, old: str, new: str) -> int:
+    """Relabel ``old`` shapes ``new`` in one sidecar, keeping everything else; returns the count."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AnnotationFileError(path, f"cannot read the file ({getattr(exc, 'strerror', None) or exc})") from exc
+    except json.JSONDecodeError as exc:
+        raise AnnotationFileError(path, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("shapes", []), list):
+        raise AnnotationFileError(path, "not a labelme annotation (no 'shapes' list)")
+    count = 0
+    for shape in data.get("shapes", []):
+        if isinstance(shape, dict) and shape.get("label") == old:
+            shape["label"] = new
+            count += 1
+    if count:
+        atomic_write_text(path, dumps(data))
+    return count
 
 
 class Project:
@@ -106,11 +145,78 @@ class Project:
         return self._labels
 
     def save_labels(self, labels: LabelSet | None = None) -> Path:
+        """Save the label set atomically; returns the file written.
+
+        A text label file holds names only. When the set has colours or ids a text file
+        would lose (a recoloured label), the project's labels move to ``labels.json``
+        beside it, which is read first from then on; an explicit ``labels_file`` is
+        always written in its own format.
+        """
         if labels is not None:
             self._labels = labels
         path = self.labels_path
+        if self._labels_file is None and path.suffix.lower() != ".json" and not _fits_text_file(self.labels):
+            path = self.root / "labels.json"
         self.labels.save(path)
         return path
+
+    def rename_label(
+        self,
+        old: str,
+        new: str,
+        progress: Callable[..., None] | None = None,
+        exclude: Iterable[str | os.PathLike] = (),
+    ) -> "RenameReport":
+        """Rename label ``old`` to ``new`` in the label set and in every sidecar of the project.
+
+        Each sidecar is edited as raw JSON: only the ``label`` of matching shapes changes,
+        every other key (unknown keys, shape types samlabel cannot edit) is written back as
+        it was, atomically. Sidecars that cannot be read are reported in
+        ``RenameReport.problems`` (file and problem) and left unchanged; the others are
+        still renamed. ``new`` may be an existing label (the two are merged). ``exclude``
+        lists images whose sidecar is left alone (the GUI relabels the open image through
+        its undoable Document instead). ``progress(done, total, file_name)`` is called per
+        image; if it raises (a cancelled task), files already written keep the new name
+        and running the rename again finishes the rest. The label file is saved when the
+        label set changed.
+        """
+        new = new.strip()
+        if not new:
+            raise LabelError("a label name must not be empty")
+        report = RenameReport()
+        if new == old:
+            return report
+        excluded = {Path(p).resolve() for p in exclude}
+        images = [image for image in self.images if image.resolve() not in excluded]
+        for i, image in enumerate(images):
+            if progress is not None:
+                progress(i, len(images), image.name)
+            sidecar = self.sidecar_path(image)
+            if not sidecar.is_file():
+                continue
+            try:
+                count = _rename_in_sidecar(sidecar, old, new)
+            except AnnotationFileError as exc:
+                report.problems.append(str(exc))
+                continue
+            if count:
+                report.files.append(sidecar)
+                report.shapes += count
+        labels = self.labels
+        changed = True
+        if old in labels and new in labels:
+            labels.remove(old)
+        elif old in labels:
+            labels.rename(old, new)
+        elif new not in labels and report.shapes:
+            labels.add(new)
+        else:
+            changed = False
+        if changed:
+            self.save_labels()
+        if progress is not None:
+            progress(len(images), len(images), "done")
+        return report
 
     # --- annotations --------------------------------------------------------------
     def index_of(self, image: str | os.PathLike) -> int:
