@@ -14,6 +14,7 @@ into ``~/.local/share/icons`` (see packaging/README.md)::
     resources/icons/hicolor/scalable/apps/io.github.samlabel.SamLabel.svg
     resources/icons/hicolor/{16,24,32,48,64,128,256,512}x{...}/apps/io.github.samlabel.SamLabel.png
     resources/icons/samlabel.ico   (16-256 px, for the frozen Windows build)
+    resources/icons/samlabel.svg, samlabel.png (256 px)   (what the main window loads)
 """
 
 from __future__ import annotations
@@ -117,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         pngs[size] = hicolor / f"{size}x{size}" / "apps" / f"{APP_ID}.png"
         render_png(icon_svg(small=size <= SMALL), size, pngs[size])
     write_ico(pngs, args.out / "samlabel.ico")
-    print(f"wrote {svg_path}, {len(pngs)} PNGs and samlabel.ico under {args.out}")
+    (args.out / "samlabel.svg").write_text(icon_svg(), encoding="utf-8")
+    render_png(icon_svg(), 256, args.out / "samlabel.png")
+    print(f"wrote {svg_path}, {len(pngs)} PNGs, samlabel.ico/.svg/.png under {args.out}")
     return 0
 
 

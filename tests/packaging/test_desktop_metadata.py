@@ -87,6 +87,9 @@ def test_png_icons_exist_at_every_size_and_are_not_blank(size):
 def test_svg_icon_parses_and_ico_holds_several_sizes():
     svg = ET.parse(ICONS / "hicolor" / "scalable" / "apps" / f"{APP_ID}.svg").getroot()
     assert svg.tag.endswith("svg") and svg.get("viewBox") == "0 0 512 512"
+    assert (ICONS / "samlabel.svg").read_text() == (ICONS / "hicolor" / "scalable" / "apps" / f"{APP_ID}.svg").read_text()
+    with Image.open(ICONS / "samlabel.png") as png:  # the main window's icon
+        assert png.size == (256, 256)
     with Image.open(ICONS / "samlabel.ico") as ico:
         assert {(16, 16), (32, 32), (256, 256)} <= set(ico.info["sizes"])
 
