@@ -81,6 +81,20 @@ def _fits_text_file(labels: LabelSet) -> bool:
     return all(label.id is None and tuple(label.color) == default_color(i) for i, label in enumerate(labels))
 
 
+def _rename_in_label_set(labels: LabelSet, old: str, new: str, used: bool) -> bool:
+    """Rename ``old`` (merging into ``new`` if both exist); returns whether ``labels`` changed."""
+    if old in labels:
+        if new in labels:
+            labels.remove(old)
+        else:
+            labels.rename(old, new)
+        return True
+    if used and new not in labels:  # a label only files used: adopt it under its new name
+        labels.add(new)
+        return True
+    return False
+
+
 def _rename_in_sidecar(path: Path, old: str, new: str) -> int:
     """Relabel ``old`` shapes ``new`` in one sidecar, keeping everything else; returns the count."""
     try:
@@ -166,6 +180,7 @@ class Project:
         new: str,
         progress: Callable[..., None] | None = None,
         exclude: Iterable[str | os.PathLike] = (),
+        update_labels: bool = True,
     ) -> "RenameReport":
         """Rename label ``old`` to ``new`` in the label set and in every sidecar of the project.
 
@@ -202,17 +217,7 @@ class Project:
             if count:
                 report.files.append(sidecar)
                 report.shapes += count
-        labels = self.labels
-        changed = True
-        if old in labels and new in labels:
-            labels.remove(old)
-        elif old in labels:
-            labels.rename(old, new)
-        elif new not in labels and report.shapes:
-            labels.add(new)
-        else:
-            changed = False
-        if changed:
+        if update_labels and _rename_in_label_set(self.labels, old, new, used=report.shapes > 0):
             self.save_labels()
         if progress is not None:
             progress(len(images), len(images), "done")

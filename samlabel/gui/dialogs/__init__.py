@@ -1,6 +1,7 @@
 """The app's dialogs. Each module's docstring says how the main window uses it.
 
 - :class:`LabelPickerDialog` (``label_picker``): searchable label chooser, can create labels.
+- :class:`RenameLabelDialog` (``rename_label``): a label's new name, in every image or not.
 - :class:`HelpDialog` (``help_dialog``): every shortcut of ``SHORTCUTS``, grouped.
 - :class:`DownloadModelDialog` (``download_dialog``): download a checkpoint with progress.
 - :class:`ExportDialog` (``export_dialog``): export the project with progress and problems.
@@ -18,6 +19,7 @@ from typing import Any
 
 _EXPORTS = {
     "LabelPickerDialog": "samlabel.gui.dialogs.label_picker",
+    "RenameLabelDialog": "samlabel.gui.dialogs.rename_label",
     "HelpDialog": "samlabel.gui.dialogs.help_dialog",
     "DownloadModelDialog": "samlabel.gui.dialogs.download_dialog",
     "ExportDialog": "samlabel.gui.dialogs.export_dialog",

@@ -13,6 +13,8 @@ D1 wiring::
     # the "choose_label" shortcut (L): LabelPickerDialog.get_label(...) then dock.add_label()/
     #                                   dock.set_current_label(name)
     dock.set_labels(other_label_set)     # when another project opens
+    dock.set_project(project)            # enables "rename in every image" (None: open image only)
+    dock.projectRenameFinished.connect(lambda report: files_dock.refresh())   # optional
 
 Constructor: ``LabelsDock(labels: LabelSet, parent=None, title="Labels")``.
 
@@ -22,7 +24,10 @@ Signals:
 - ``visibilityChanged(str name, bool visible)`` -- the row's checkbox;
 - ``labelsChanged()`` -- the LabelSet was edited (add / rename / recolour / remove): save
   the label file, repaint colours;
-- ``labelRenamed(str old, str new)`` -- also emitted on rename (after ``labelsChanged``).
+- ``labelRenamed(str old, str new)`` -- also emitted on rename (after ``labelsChanged``);
+- ``projectRenameFinished(object report)`` -- a project-wide rename ended: the
+  :class:`~samlabel.annotations.RenameReport` (files rewritten, shapes, problems; problems
+  are also shown in a message box).
 
 Methods: ``current_label()``, ``set_current_label(name)``, ``choose_number(n)`` (1-based,
 returns False when there is no such row), ``hidden_labels()``, ``set_label_visible(name,
@@ -30,10 +35,15 @@ visible)``, ``add_label(name, color=None, make_current=True)``, ``rename_label(o
 ``recolor_label(name, (r, g, b))``, ``remove_label(name)``, ``rows()`` (the shown
 :class:`~samlabel.gui.docks.models.LabelRow` list), ``refresh()``.
 
-Renaming relabels the attached document's shapes in one undoable step ("Rename label");
-sidecars of other images keep the old name (they show up as extra rows when opened).
+Renaming relabels the attached document's shapes in one undoable step ("Rename label").
+With a project set (``set_project``), the Rename button's dialog offers "Rename in every
+image of the project" (on by default): ``rename_label(old, new, everywhere=True)`` then
+also rewrites every other image's sidecar with ``Project.rename_label`` in a background
+:class:`~samlabel.gui.tasks.Task` (returned, so its ``progress`` can be shown; the open
+image's sidecar is left to the document's autosave). Without it, other images keep the
+old name (they show up as extra rows when opened).
 The buttons ask with QInputDialog / QColorDialog / QMessageBox through ``_ask_text``,
-``_ask_color`` and ``_confirm`` (tests replace those).
+``_ask_rename``, ``_ask_color`` and ``_confirm`` (tests replace those).
 """
 
 from __future__ import annotations
@@ -58,6 +68,7 @@ from PySide6.QtWidgets import (
 from samlabel.gui.dialogs.label_picker import swatch_icon
 from samlabel.gui.docks.binding import bind
 from samlabel.gui.docks.models import LabelRow, label_rows
+from samlabel.gui.tasks import Task
 
 NAME_ROLE = Qt.ItemDataRole.UserRole
 _NUMBER_KEYS = {getattr(Qt.Key, f"Key_{n}"): n for n in range(1, 10)}
@@ -68,12 +79,15 @@ class LabelsDock(QDockWidget):
     visibilityChanged = Signal(str, bool)
     labelsChanged = Signal()
     labelRenamed = Signal(str, str)
+    projectRenameFinished = Signal(object)
 
     def __init__(self, labels, parent: QWidget | None = None, title: str = "Labels"):
         super().__init__(title, parent)
         self.setObjectName("labels_dock")
         self._labels = labels
         self._document = None
+        self._project = None
+        self._rename_task: Task | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._hidden: set[str] = set()
         self._current: str | None = None
@@ -126,6 +140,10 @@ class LabelsDock(QDockWidget):
         self.refresh()
         if self._current not in [r.name for r in self._rows] and self._rows:
             self.set_current_label(self._rows[0].name)
+
+    def set_project(self, project) -> None:
+        """The :class:`~samlabel.annotations.Project` a rename may cover entirely (or None)."""
+        self._project = project
 
     def set_document(self, document) -> None:
         """Count (and relabel on rename) this Document's shapes; None for no image."""
@@ -237,11 +255,15 @@ class LabelsDock(QDockWidget):
         self.labelsChanged.emit()
         return label
 
-    def rename_label(self, old: str, new: str) -> None:
-        """Rename in the label set and relabel the document's shapes (one undo step)."""
+    def rename_label(self, old: str, new: str, everywhere: bool = False) -> Task | None:
+        """Rename in the label set and relabel the document's shapes (one undo step).
+
+        With ``everywhere`` and a project set, also start (and return) the background task
+        renaming the label in every other image's sidecar; see the module docstring.
+        """
         new = new.strip()
         if new == old:
-            return
+            return None
         if old in self._labels:
             self._labels.rename(old, new)
         elif new not in self._labels:  # a label only shapes use: adopt it under the new name
@@ -260,6 +282,29 @@ class LabelsDock(QDockWidget):
         self.labelRenamed.emit(old, new)
         if was_current:
             self.currentLabelChanged.emit(new)
+        if everywhere and self._project is not None:
+            return self._rename_in_project(old, new)
+        return None
+
+    def _rename_in_project(self, old: str, new: str) -> Task:
+        project = self._project
+        exclude = []
+        if self._document is not None and self._document.annotation.image_path:
+            exclude.append(project.root / self._document.annotation.image_path)
+
+        def work(progress, cancel):
+            return project.rename_label(old, new, progress=progress, exclude=exclude, update_labels=False)
+
+        task = Task(work, parent=self)
+        task.finished.connect(self._on_project_renamed)
+        task.failed.connect(lambda message: self._warn(f"Renaming “{old}” in the project failed: {message}"))
+        self._rename_task = task
+        return task.start()
+
+    def _on_project_renamed(self, report) -> None:
+        if report.problems:
+            self._warn("Some annotation files could not be renamed and keep the old name:\n" + "\n".join(report.problems))
+        self.projectRenameFinished.emit(report)
 
     def recolor_label(self, name: str, color: tuple[int, int, int]) -> None:
         if name not in self._labels:
@@ -310,12 +355,24 @@ class LabelsDock(QDockWidget):
         old = self._selected_name()
         if old is None:
             return
-        new = self._ask_text("Rename label", f"New name for “{old}”:", old)
+        answer = self._ask_rename(old)
+        if answer is None:
+            return
+        new, everywhere = answer
         if new and new != old:
             try:
-                self.rename_label(old, new)
+                self.rename_label(old, new, everywhere=everywhere)
             except Exception as exc:  # noqa: BLE001
                 self._warn(str(exc))
+
+    def _ask_rename(self, old: str) -> tuple[str, bool] | None:
+        """``(new name, in every image)``, or None when cancelled."""
+        if self._project is None:
+            new = self._ask_text("Rename label", f"New name for “{old}”:", old)
+            return (new, False) if new else None
+        from samlabel.gui.dialogs.rename_label import RenameLabelDialog
+
+        return RenameLabelDialog.get_rename(self, old, offer_everywhere=True)
 
     def _on_recolor(self) -> None:
         name = self._selected_name()
