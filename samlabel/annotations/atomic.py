@@ -44,7 +44,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             except OSError:
                 pass
         else:
-            os.chmod(tmp_name, 0o666 & ~_UMASK)
+            os.chmod(tmp_name, 0o666 & ~UMASK)
         os.replace(tmp_name, path)
         tmp_name = None
     except OSError as exc:
@@ -68,7 +68,7 @@ def _read_umask() -> int:
     return mask
 
 
-_UMASK = _read_umask()  # read once at import: os.umask is process-wide, not thread-safe
+UMASK = _read_umask()  # the process umask, read once at import: os.umask is process-wide, not thread-safe
 
 
 def _fsync_dir(folder: Path) -> None:

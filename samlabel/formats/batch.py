@@ -39,6 +39,7 @@ from types import ModuleType
 from typing import Callable
 
 from samlabel.annotations import AnnotationError, AnnotationWarning, LabelSet, Project
+from samlabel.annotations.atomic import UMASK
 from samlabel.annotations.project import sidecar_path_for
 from samlabel.annotations.sidecar import write_sidecar
 from samlabel.formats import FORMAT_NAMES
@@ -162,6 +163,7 @@ def export_project(
             report.exported += 1
         report.problems.extend(_orphan_sidecars(project))
         writer.finish()
+        os.chmod(tmp, 0o777 & ~UMASK)  # mkdtemp made it private (0700); the dataset is not
         if out.exists():
             out.rmdir()  # checked empty above
         os.replace(tmp, out)

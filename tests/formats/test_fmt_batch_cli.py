@@ -234,3 +234,12 @@ def test_unknown_format_is_an_error(tmp_path):
 def test_cli_progress_bar_does_not_break_output(sample_project, tmp_path, capsys):
     assert main(["export", "--format", "voc", str(sample_project.root), str(tmp_path / "v")]) == 0
     assert os.path.isdir(tmp_path / "v" / "JPEGImages")
+
+
+def test_exported_folder_is_not_private(sample_project, tmp_path):
+    """The temporary folder is made with mkdtemp (mode 0700); the dataset gets normal rights."""
+    from samlabel.annotations.atomic import UMASK
+
+    out = tmp_path / "out"
+    export_project("yolo", sample_project.root, out)
+    assert (out.stat().st_mode & 0o777) == 0o777 & ~UMASK
