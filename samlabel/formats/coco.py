@@ -2,8 +2,9 @@
 
 Export layout: ``OUT/annotations.json`` and ``OUT/images/<file>``; ``file_name`` is the
 image's file name (relative to ``images/``). One annotation per instance (shapes sharing a
-label and group id are merged). Segmentation is a list of polygons, or compressed RLE when
-an instance has a hole or is a mask; ``area`` and ``bbox`` are computed from that
+label and group id are merged). Segmentation is a list of polygons (clipped to the image),
+or compressed RLE when an instance has a hole, is a mask or is a crowd region (COCO wants
+crowd regions as RLE); ``area`` and ``bbox`` are computed from that
 segmentation by pycocotools, so they agree with ``COCO.annToMask``. The instance's group id
 is kept in an added ``group_id`` key that other tools ignore. Points cannot be expressed
 and are left out (noted).
@@ -103,15 +104,20 @@ class Writer:
 
     def _annotation(self, instance, h: int, w: int) -> dict | None:
         shapes = [s for s in instance.shapes if s.kind != "point"]
-        use_rle = any(s.kind == "mask" for s in shapes) or any(
-            p.holes for s in shapes if s.kind == "polygon" for p in s.polygons
+        iscrowd = int(any(s.extra.get("iscrowd") for s in shapes))
+        use_rle = (
+            iscrowd  # COCO: crowd regions are RLE
+            or any(s.kind == "mask" for s in shapes)
+            or any(p.holes for s in shapes if s.kind == "polygon" for p in s.polygons)
         )
         if use_rle:
             segmentation: list | dict = mask_to_rle(instance.mask(h, w))
             rle = {"size": segmentation["size"], "counts": segmentation["counts"].encode("ascii")}
         else:
             segmentation = [
-                [round(float(v), 3) for v in p.exterior.ravel()] for p in instance.polygons(self.simplify) if len(p.exterior) >= 3
+                [round(float(v), 3) for v in p.exterior.ravel()]
+                for p in instance.polygons(self.simplify, size=(h, w))
+                if len(p.exterior) >= 3
             ]
             if not segmentation:
                 return None
@@ -126,7 +132,7 @@ class Writer:
             "segmentation": segmentation,
             "area": area,
             "bbox": [round(float(v), 3) for v in mask_utils.toBbox(rle)],
-            "iscrowd": int(any(s.extra.get("iscrowd") for s in shapes)),
+            "iscrowd": iscrowd,
         }
         if instance.group_id is not None:
             record["group_id"] = instance.group_id

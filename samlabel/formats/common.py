@@ -15,6 +15,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 from shapely import make_valid
+from shapely.geometry import box
 
 from samlabel.annotations import (
     AnnotationFileError,
@@ -67,9 +68,9 @@ class Instance:
                 out |= shape.to_mask(height, width)
         return out
 
-    def polygons(self, simplify: float | None = None) -> tuple[PolygonWithHoles, ...]:
+    def polygons(self, simplify: float | None = None, size: tuple[int, int] | None = None) -> tuple[PolygonWithHoles, ...]:
         """All parts of all shapes (masks traced, rectangles as 4 corners), optionally
-        simplified by ``simplify`` pixels."""
+        simplified by ``simplify`` pixels and clipped to an image of ``size`` ``(H, W)``."""
         tolerance = 1.0 if simplify is None else simplify
         parts: list[PolygonWithHoles] = []
         for shape in self.shapes:
@@ -81,11 +82,27 @@ class Instance:
                     geom = make_valid(to_shapely(polys).simplify(simplify, preserve_topology=True))
                     polys = polygons_from_geometry(geom) or polys
                 parts.extend(polys)
-        return tuple(parts)
+        return clip_to_image(parts, *size) if size is not None else tuple(parts)
 
     @property
     def has_area(self) -> bool:
         return any(s.kind != "point" for s in self.shapes)
+
+
+def clip_to_image(polygons: Sequence[PolygonWithHoles], height: int, width: int) -> tuple[PolygonWithHoles, ...]:
+    """The parts cut to the image ``(0, 0)-(W, H)``; parts already inside are returned as
+    they are, parts entirely outside are dropped. Formats with normalised coordinates
+    (YOLO rejects a label file with a value outside 0..1) need this; a shape drawn past
+    the border is common."""
+    bounds = box(0, 0, width, height)
+    out: list[PolygonWithHoles] = []
+    for poly in polygons:
+        ext = poly.exterior
+        if ext[:, 0].min() >= 0 and ext[:, 1].min() >= 0 and ext[:, 0].max() <= width and ext[:, 1].max() <= height:
+            out.append(poly)
+        else:
+            out.extend(polygons_from_geometry(make_valid(poly.to_shapely()).intersection(bounds)))
+    return tuple(out)
 
 
 def group_instances(annotation: ImageAnnotation) -> list[Instance]:
@@ -256,6 +273,7 @@ __all__ = [
     "Reading",
     "check_labels",
     "check_mask_sizes",
+    "clip_to_image",
     "copy_image",
     "export_image",
     "find_image",

@@ -6,8 +6,9 @@ width and height. One line per instance; an instance with several parts or with 
 joined into one polygon by zero-width bridges between the closest points of consecutive
 rings, the way Ultralytics' ``merge_multi_segment`` joins COCO segments (holes are
 oriented against their exterior, so the joined polygon still rasterises with its holes).
-Unlike Ultralytics, a reversed middle ring is entered at the right vertex. Points are
-left out (noted). Import accepts polygon lines and ``class xc yc w h`` box lines
+Unlike Ultralytics, a reversed middle ring is entered at the right vertex. Polygons are
+clipped to the image (Ultralytics drops a whole label file with a coordinate outside
+0..1). Points are left out (noted). Import accepts polygon lines and ``class xc yc w h`` box lines
 (rectangles); joined polygons are split back into parts and holes with shapely.
 """
 
@@ -106,9 +107,10 @@ class Writer:
         h, w = annotation.size
         lines, notes = [], []
         for instance in group_instances(annotation):
-            polygons = instance.polygons(self.simplify)
+            polygons = instance.polygons(self.simplify, size=(h, w))
             if not polygons:
-                notes.append(f"{image}: {instance.label!r} has no polygon (points cannot be exported to YOLO), left out")
+                what = "is outside the image" if instance.has_area else "has no polygon (points cannot be exported to YOLO)"
+                notes.append(f"{image}: {instance.label!r} {what}, left out")
                 continue
             joined = merge_multi_segment(_instance_rings(polygons))
             norm = joined / np.array([w, h], dtype=np.float64)

@@ -1,0 +1,54 @@
+"""Export edge cases: shapes drawn past the image border, crowd regions."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from PIL import Image
+from pycocotools.coco import COCO
+
+from samlabel.annotations import ImageAnnotation, Project, Shape
+from samlabel.formats.batch import export_project
+
+H, W = 40, 50
+
+
+def _project(tmp_path, shapes):
+    root = tmp_path / "p"
+    root.mkdir()
+    Image.fromarray(np.zeros((H, W, 3), np.uint8)).save(root / "a.png")
+    Project(root).save(ImageAnnotation("a.png", H, W, tuple(shapes)))
+    return root
+
+
+def test_yolo_coordinates_stay_inside_0_1_for_shapes_past_the_border(tmp_path):
+    root = _project(tmp_path, [
+        Shape.rectangle("box", (-5, -5), (20, 15)),
+        Shape.polygon("tri", [[40, 30], [60, 32], [45, 50]]),
+        Shape.polygon("gone", [[60, 60], [70, 60], [70, 70]]),  # wholly outside
+    ])
+    report = export_project("yolo", root, tmp_path / "out")
+    lines = (tmp_path / "out" / "labels" / "a.txt").read_text().splitlines()
+    assert [line.split()[0] for line in lines] == ["0", "1"]
+    for line in lines:
+        values = np.array(line.split()[1:], dtype=float)
+        assert values.min() >= 0.0 and values.max() <= 1.0, line
+    box = np.array(lines[0].split()[1:], dtype=float).reshape(-1, 2) * [W, H]
+    assert np.allclose(box.min(0), [0, 0]) and np.allclose(box.max(0), [20, 15])
+    assert any("'gone' is outside the image" in note for note in report.notes)
+
+
+def test_coco_polygons_are_clipped_and_crowd_regions_are_rle(tmp_path):
+    root = _project(tmp_path, [
+        Shape.rectangle("box", (-5, -5), (20, 15)),
+        Shape.polygon("crowd", [[25, 5], [45, 5], [45, 30], [25, 30]], extra={"iscrowd": 1}),
+    ])
+    export_project("coco", root, tmp_path / "out")
+    data = json.loads((tmp_path / "out" / "annotations.json").read_text())
+    box, crowd = data["annotations"]
+    xs, ys = box["segmentation"][0][0::2], box["segmentation"][0][1::2]
+    assert min(xs) == 0 and min(ys) == 0 and box["bbox"] == [0, 0, 20, 15] and box["area"] == 300
+    assert crowd["iscrowd"] == 1 and isinstance(crowd["segmentation"], dict)
+    coco = COCO(str(tmp_path / "out" / "annotations.json"))
+    assert coco.annToMask(coco.loadAnns([crowd["id"]])[0]).sum() == 20 * 25 == crowd["area"]
