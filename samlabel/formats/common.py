@@ -11,7 +11,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 from shapely import make_valid
@@ -238,6 +238,24 @@ def read_class_names(path: Path) -> LabelSet:
     return LabelSet(names)
 
 
+def dataset_class_names(
+    names_file: Path, read_names: Callable[[Path], LabelSet], labels: LabelSet | None, required: bool = True
+) -> LabelSet | None:
+    """A dataset's class names: read from ``names_file`` if it exists (every name must be in
+    ``labels`` when a label file was given), else ``labels``. FormatError naming the file
+    when a name is missing, or when neither exists and ``required``."""
+    if names_file.is_file():
+        names = read_names(names_file)
+        if labels is not None:
+            missing = [n for n in names.names if n not in labels]
+            if missing:
+                raise FormatError(names_file, f"label(s) {', '.join(map(repr, missing))} not in the label file")
+        return names
+    if labels is None and required:
+        raise FormatError(names_file, "the class names file does not exist; pass --labels")
+    return labels
+
+
 def shapes_from_mask(label: str, mask: np.ndarray, group_id: int | None = None, tolerance: float = 1.0) -> Shape | None:
     """One polygon shape (holes, parts) tracing ``mask``, or None if it is empty."""
     try:
@@ -275,6 +293,7 @@ __all__ = [
     "check_mask_sizes",
     "clip_to_image",
     "copy_image",
+    "dataset_class_names",
     "export_image",
     "find_image",
     "group_instances",

@@ -29,6 +29,7 @@ from samlabel.formats.common import (
     Reading,
     check_labels,
     check_mask_sizes,
+    dataset_class_names,
     export_image,
     group_instances,
     read_class_names,
@@ -111,17 +112,7 @@ def read(src: Path, labels: LabelSet | None = None, progress=None) -> Reading:
     images_dir = root / IMAGES_DIR
     if not images_dir.is_dir() or not ((root / SEMANTIC_DIR).is_dir() or (root / INSTANCE_DIR).is_dir()):
         raise FormatError(root, f"expected '{IMAGES_DIR}/' and '{SEMANTIC_DIR}/' or '{INSTANCE_DIR}/' folders")
-    names_file = root / "class_names.txt"
-    if names_file.is_file():
-        class_names = read_class_names(names_file)
-        if labels is not None:
-            missing = [n for n in class_names.names if n not in labels]
-            if missing:
-                raise FormatError(names_file, f"label(s) {', '.join(map(repr, missing))} not in the label file")
-    elif labels is not None:
-        class_names = labels
-    else:
-        raise FormatError(root, "no class_names.txt; pass --labels")
+    class_names = dataset_class_names(root / "class_names.txt", read_class_names, labels)
     reading = Reading(labels=class_names.copy())
     images = list_images(images_dir)
     for i, image in enumerate(images):

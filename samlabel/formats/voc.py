@@ -30,6 +30,7 @@ from samlabel.formats.common import (
     Reading,
     check_labels,
     check_mask_sizes,
+    dataset_class_names,
     export_image,
     find_image,
     group_instances,
@@ -132,12 +133,7 @@ def read(src: Path, labels: LabelSet | None = None, progress=None) -> Reading:
     root = Path(src)
     if not (root / "JPEGImages").is_dir():
         raise FormatError(root, "not a Pascal VOC folder (no JPEGImages/)")
-    names_file = root / "class_names.txt"
-    class_names = read_class_names(names_file) if names_file.is_file() else labels
-    if labels is not None and class_names is not None:
-        missing = [n for n in class_names.names if n not in labels]
-        if missing:
-            raise FormatError(names_file, f"label(s) {', '.join(map(repr, missing))} not in the label file")
+    class_names = dataset_class_names(root / "class_names.txt", read_class_names, labels, required=False)
     reading = Reading(labels=class_names.copy() if class_names is not None else LabelSet())
     stems = _stems(root)
     for i, stem in enumerate(stems):

@@ -30,6 +30,7 @@ from samlabel.formats.common import (
     Reading,
     check_labels,
     check_mask_sizes,
+    dataset_class_names,
     export_image,
     find_image,
     group_instances,
@@ -130,16 +131,7 @@ def read(src: Path, labels: LabelSet | None = None, progress=None) -> Reading:
     src = Path(src)
     root = src.parent if src.is_file() else src
     yaml_path = src if src.is_file() else root / YAML_NAME
-    if yaml_path.is_file():
-        names = LabelSet(read_names(yaml_path))
-        if labels is not None:
-            missing = [n for n in names.names if n not in labels]
-            if missing:
-                raise FormatError(yaml_path, f"label(s) {', '.join(map(repr, missing))} not in the label file")
-    elif labels is not None:
-        names = labels
-    else:
-        raise FormatError(root, f"no {YAML_NAME} with the class names; pass --labels")
+    names = dataset_class_names(yaml_path, lambda path: LabelSet(read_names(path)), labels)
     images_dir, labels_dir = root / IMAGES_DIR, root / LABELS_DIR
     if not images_dir.is_dir() or not labels_dir.is_dir():
         raise FormatError(root, f"expected '{IMAGES_DIR}/' and '{LABELS_DIR}/' folders")

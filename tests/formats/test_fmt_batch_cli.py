@@ -243,3 +243,18 @@ def test_exported_folder_is_not_private(sample_project, tmp_path):
     out = tmp_path / "out"
     export_project("yolo", sample_project.root, out)
     assert (out.stat().st_mode & 0o777) == 0o777 & ~UMASK
+
+
+@pytest.mark.parametrize("fmt, names_file", [("yolo", "data.yaml"), ("masks", "class_names.txt"), ("voc", "class_names.txt")])
+def test_import_class_names_must_be_in_the_label_file(fmt, names_file, sample_project, tmp_path):
+    out = tmp_path / "out"
+    export_project(fmt, sample_project.root, out)
+    labels = tmp_path / "labels.txt"
+    labels.write_text("car\n")
+    with pytest.raises(BatchError, match=rf"{names_file}: label\(s\) 'dog', .* not in the label file"):
+        import_dataset(fmt, out, tmp_path / "t", labels_file=labels)
+    assert not (tmp_path / "t").exists()
+    if fmt != "voc":  # VOC's XML names the objects; the others need the names file or --labels
+        (out / names_file).unlink()
+        with pytest.raises(BatchError, match=rf"{names_file}: the class names file does not exist; pass --labels"):
+            import_dataset(fmt, out, tmp_path / "t")
