@@ -8,6 +8,9 @@
 - :class:`SegmentEverythingDialog` (``segment_everything``): run the automatic mask
   generator with progress/cancel and hand back a ``ProposalSet``.
 
+The three dialogs that run background work share :class:`~samlabel.gui.dialogs.task_dialog.TaskDialog`
+(progress bar, status line, cancel on Close / Esc).
+
 Names are imported lazily so that one dialog's optional dependency (the export code,
 the download code) is only loaded when that dialog is used.
 """

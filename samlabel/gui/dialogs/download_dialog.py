@@ -30,15 +30,14 @@ from typing import Callable, Sequence
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
-    QDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
     QPushButton,
     QVBoxLayout,
 )
 
+from samlabel.gui.dialogs.task_dialog import TaskDialog
 from samlabel.gui.tasks import Task
 
 DEFAULT_MODELS = ("vit_t", "vit_b", "vit_l", "vit_h")
@@ -105,7 +104,7 @@ def _default_download(name: str, directory=None, url=None, progress=None) -> Pat
     return download_checkpoint(name, directory=directory, url=url, progress=progress)
 
 
-class DownloadModelDialog(QDialog):
+class DownloadModelDialog(TaskDialog):
     downloaded = Signal(str)
     failed = Signal(str)
 
@@ -124,7 +123,6 @@ class DownloadModelDialog(QDialog):
         self._directory = directory
         self._url = url
         self._download_fn = download_fn or _default_download
-        self.task: Task | None = None
         self.path: str | None = None
 
         intro = QLabel(
@@ -144,13 +142,7 @@ class DownloadModelDialog(QDialog):
         self.folder_label = QLabel(str(directory) if directory is not None else _default_folder(), self)
         self.folder_label.setWordWrap(True)
         self.folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.progress_bar = QProgressBar(self)
-        self.progress_bar.setRange(0, 100)
-        self.progress_bar.setValue(0)
         self.progress_bar.setVisible(False)
-        self.status_label = QLabel(self)
-        self.status_label.setWordWrap(True)
-        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         self.download_button = QPushButton("Download", self)
         self.download_button.setDefault(True)
@@ -187,8 +179,8 @@ class DownloadModelDialog(QDialog):
 
     def start(self) -> Task:
         """Start downloading the chosen model."""
-        if self.task is not None and self.task.is_running():
-            return self.task
+        if self.is_running():
+            return self.task  # type: ignore[return-value]
         name = self.model_name()
         self._set_busy(True)
         self._set_status(f"Downloading {name}…")
@@ -198,18 +190,7 @@ class DownloadModelDialog(QDialog):
         def work(*, progress, cancel):  # worker thread; cancel reaches it through progress()
             return download(name, directory=directory, url=url, progress=progress)
 
-        self.task = Task(work, parent=self)
-        self.task.progress.connect(self._on_progress)
-        self.task.finished.connect(self._on_finished)
-        self.task.failed.connect(self._on_failed)
-        self.task.cancelled.connect(self._on_cancelled)
-        self.task.start()
-        return self.task
-
-    def cancel(self) -> None:
-        if self.task is not None and self.task.is_running():
-            self._set_status("Cancelling…")
-            self.task.cancel()
+        return self._watch(Task(work, parent=self)).start()
 
     # ---------------------------------------------------------------- internals
     def _show_model_info(self) -> None:
@@ -226,24 +207,14 @@ class DownloadModelDialog(QDialog):
         self.cancel_button.setEnabled(busy)
         self.progress_bar.setVisible(True)
 
-    def _set_status(self, text: str, error: bool = False) -> None:
-        self.status_label.setStyleSheet("color: #c0392b;" if error else "")
-        self.status_label.setText(text)
-
     def _on_progress(self, done: int, total: int, message: str) -> None:
-        if total > 0:
-            self.progress_bar.setRange(0, 1000)
-            self.progress_bar.setValue(int(1000 * min(done, total) / total))
-            text = f"{format_bytes(done)} of {format_bytes(total)}"
-        else:
-            self.progress_bar.setRange(0, 0)
-            text = f"{format_bytes(done)} downloaded"
+        self._show_progress(done, total)
+        text = f"{format_bytes(done)} of {format_bytes(total)}" if total > 0 else f"{format_bytes(done)} downloaded"
         self._set_status(f"{message} — {text}" if message else text)
 
     def _on_finished(self, path: object) -> None:
         self._set_busy(False)
-        self.progress_bar.setRange(0, 1000)
-        self.progress_bar.setValue(1000)
+        self._show_ended(True)
         self.path = str(path)
         self._set_status(f"Saved to {self.path}")
         self.download_button.setText("Download again")
@@ -251,18 +222,12 @@ class DownloadModelDialog(QDialog):
 
     def _on_failed(self, message: str) -> None:
         self._set_busy(False)
-        self.progress_bar.setRange(0, 1000)
-        self.progress_bar.setValue(0)
+        self._show_ended(False)
         self._set_status(f"Download failed: {message}", error=True)
         self.download_button.setText("Retry")
         self.failed.emit(message)
 
     def _on_cancelled(self) -> None:
         self._set_busy(False)
-        self.progress_bar.setRange(0, 1000)
-        self.progress_bar.setValue(0)
+        self._show_ended(False)
         self._set_status("Download cancelled.")
-
-    def reject(self) -> None:  # Esc / Close / window close: never leave a download orphaned
-        self.cancel()
-        super().reject()

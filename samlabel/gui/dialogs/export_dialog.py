@@ -34,19 +34,17 @@ from PySide6.QtCore import QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QComboBox,
-    QDialog,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPlainTextEdit,
-    QProgressBar,
     QPushButton,
     QVBoxLayout,
 )
 
+from samlabel.gui.dialogs.task_dialog import TaskDialog
 from samlabel.gui.tasks import Task
 
 FORMATS = {
@@ -75,7 +73,7 @@ def _default_export(fmt, project_dir, out_dir, labels_file=None, simplify=None, 
     return export_project(fmt, project_dir, out_dir, labels_file=labels_file, simplify=simplify, progress=progress)
 
 
-class ExportDialog(QDialog):
+class ExportDialog(TaskDialog):
     exported = Signal(object)
     failed = Signal(str)
 
@@ -96,8 +94,8 @@ class ExportDialog(QDialog):
         self._labels_file = labels_file
         self._export_fn = export_fn or _default_export
         self._out_dir_edited = False
-        self.task: Task | None = None
         self.report = None
+        self._set_status(f"Project: {self.project_dir}")
 
         self.format_combo = QComboBox(self)
         for name, description in FORMATS.items():
@@ -110,11 +108,6 @@ class ExportDialog(QDialog):
         self.simplify_spin.setDecimals(1)
         self.simplify_spin.setSuffix(" px")
         self.simplify_spin.setToolTip("Polygon simplification tolerance in image pixels (0 keeps every vertex)")
-        self.progress_bar = QProgressBar(self)
-        self.progress_bar.setRange(0, 1000)
-        self.progress_bar.setValue(0)
-        self.status_label = QLabel(f"Project: {self.project_dir}", self)
-        self.status_label.setWordWrap(True)
         self.problems_view = QPlainTextEdit(self)
         self.problems_view.setReadOnly(True)
         self.problems_view.setVisible(False)
@@ -193,7 +186,7 @@ class ExportDialog(QDialog):
 
     # ---------------------------------------------------------------- running
     def start(self) -> Task | None:
-        if self.task is not None and self.task.is_running():
+        if self.is_running():
             return self.task
         if not self.out_edit.text().strip():
             self._set_status("Choose an output folder first.", error=True)
@@ -213,41 +206,21 @@ class ExportDialog(QDialog):
         def work(*, progress, cancel):  # worker thread; cancel reaches it through progress()
             return export(fmt, project_dir, out, labels_file=labels_file, simplify=simplify, progress=progress)
 
-        self.task = Task(work, parent=self)
-        self.task.progress.connect(self._on_progress)
-        self.task.finished.connect(self._on_finished)
-        self.task.failed.connect(self._on_failed)
-        self.task.cancelled.connect(self._on_cancelled)
-        self.task.start()
-        return self.task
-
-    def cancel(self) -> None:
-        if self.task is not None and self.task.is_running():
-            self._set_status("Cancelling…")
-            self.task.cancel()
+        return self._watch(Task(work, parent=self)).start()
 
     def _set_busy(self, busy: bool) -> None:
         for widget in (self.export_button, self.format_combo, self.out_edit, self.browse_button, self.simplify_spin):
             widget.setEnabled(not busy)
         self.cancel_button.setEnabled(busy)
 
-    def _set_status(self, text: str, error: bool = False) -> None:
-        self.status_label.setStyleSheet("color: #c0392b;" if error else "")
-        self.status_label.setText(text)
-
     def _on_progress(self, done: int, total: int, message: str) -> None:
-        if total > 0:
-            self.progress_bar.setRange(0, 1000)
-            self.progress_bar.setValue(int(1000 * min(done, total) / total))
-        else:
-            self.progress_bar.setRange(0, 0)
+        self._show_progress(done, total)
         if message:
             self._set_status(message)
 
     def _on_finished(self, report: object) -> None:
         self._set_busy(False)
-        self.progress_bar.setRange(0, 1000)
-        self.progress_bar.setValue(1000)
+        self._show_ended(True)
         self.report = report
         problems = list(getattr(report, "problems", []))
         notes = list(getattr(report, "notes", []))
@@ -267,22 +240,16 @@ class ExportDialog(QDialog):
 
     def _on_failed(self, message: str) -> None:
         self._set_busy(False)
-        self.progress_bar.setValue(0)
-        self.progress_bar.setRange(0, 1000)
+        self._show_ended(False)
         self._set_status(f"Export failed: {message}", error=True)
         self.failed.emit(message)
 
     def _on_cancelled(self) -> None:
         self._set_busy(False)
-        self.progress_bar.setRange(0, 1000)
-        self.progress_bar.setValue(0)
+        self._show_ended(False)
         self._set_status("Export cancelled; nothing was written.")
 
     def _open_folder(self) -> None:
         report_dir = getattr(self.report, "out_dir", None)
         if report_dir is not None:
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(report_dir)))
-
-    def reject(self) -> None:
-        self.cancel()
-        super().reject()

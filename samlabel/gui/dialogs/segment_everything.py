@@ -35,18 +35,16 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import (
-    QDialog,
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
-    QProgressBar,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
 )
 
 from samlabel.gui.proposals import ProposalSet
+from samlabel.gui.dialogs.task_dialog import TaskDialog
 from samlabel.gui.tasks import Task
 
 
@@ -63,7 +61,7 @@ def run_segment_everything(
     return Task(work, parent=parent).start()
 
 
-class SegmentEverythingDialog(QDialog):
+class SegmentEverythingDialog(TaskDialog):
     proposalsReady = Signal(object)
     failed = Signal(str)
 
@@ -82,7 +80,7 @@ class SegmentEverythingDialog(QDialog):
         self._generator = generator
         self._image_key = image_key
         self._started_at = 0.0
-        self.task: Task | None = None
+        self._set_status(f"Image {image.shape[1]}×{image.shape[0]}")
         self.proposals: ProposalSet | None = None
 
         self.points_spin = QSpinBox(self)
@@ -97,11 +95,6 @@ class SegmentEverythingDialog(QDialog):
         self.area_spin.setValue(100)
         self.area_spin.setSuffix(" px")
         self.area_spin.setToolTip("Leave out proposals smaller than this")
-        self.progress_bar = QProgressBar(self)
-        self.progress_bar.setRange(0, 1000)
-        self.progress_bar.setValue(0)
-        self.status_label = QLabel(f"Image {image.shape[1]}×{image.shape[0]}", self)
-        self.status_label.setWordWrap(True)
         self.start_button = QPushButton("Start", self)
         self.start_button.setDefault(True)
         self.cancel_button = QPushButton("Cancel", self)
@@ -158,7 +151,7 @@ class SegmentEverythingDialog(QDialog):
 
     # ---------------------------------------------------------------- running
     def start(self) -> Task | None:
-        if self.task is not None and self.task.is_running():
+        if self.is_running():
             return self.task
         try:
             generator = self._make_generator()
@@ -169,17 +162,7 @@ class SegmentEverythingDialog(QDialog):
         self.progress_bar.setRange(0, 0)
         self._set_status("Computing the image embedding…")
         self._started_at = time.monotonic()
-        self.task = run_segment_everything(generator, self._image, self._image_key, self.area_spin.value(), parent=self)
-        self.task.progress.connect(self._on_progress)
-        self.task.finished.connect(self._on_finished)
-        self.task.failed.connect(self._on_failed)
-        self.task.cancelled.connect(self._on_cancelled)
-        return self.task
-
-    def cancel(self) -> None:
-        if self.task is not None and self.task.is_running():
-            self._set_status("Cancelling…")
-            self.task.cancel()
+        return self._watch(run_segment_everything(generator, self._image, self._image_key, self.area_spin.value(), parent=self))
 
     def _set_busy(self, busy: bool) -> None:
         self.start_button.setEnabled(not busy)
@@ -187,20 +170,14 @@ class SegmentEverythingDialog(QDialog):
         for spin in (self.points_spin, self.iou_spin, self.stability_spin, self.area_spin):
             spin.setEnabled(not busy and (self._generator is None or spin is self.area_spin))
 
-    def _set_status(self, text: str, error: bool = False) -> None:
-        self.status_label.setStyleSheet("color: #c0392b;" if error else "")
-        self.status_label.setText(text)
-
     def _on_progress(self, done: int, total: int, _message: str) -> None:
         if total > 0:
-            self.progress_bar.setRange(0, 1000)
-            self.progress_bar.setValue(int(1000 * min(done, total) / total))
+            self._show_progress(done, total)
             self._set_status(f"Prompted {done} of {total} grid points…")
 
     def _on_finished(self, proposals: object) -> None:
         self._set_busy(False)
-        self.progress_bar.setRange(0, 1000)
-        self.progress_bar.setValue(1000)
+        self._show_ended(True)
         assert isinstance(proposals, ProposalSet)
         self.proposals = proposals
         seconds = time.monotonic() - self._started_at
@@ -210,17 +187,10 @@ class SegmentEverythingDialog(QDialog):
 
     def _on_failed(self, message: str) -> None:
         self._set_busy(False)
-        self.progress_bar.setRange(0, 1000)
-        self.progress_bar.setValue(0)
+        self._show_ended(False)
         self._set_status(f"Segment everything failed: {message}", error=True)
         self.failed.emit(message)
 
     def _on_cancelled(self) -> None:
         self._set_busy(False)
-        self.progress_bar.setRange(0, 1000)
-        self.progress_bar.setValue(0)
-        self._set_status("Cancelled.")
-
-    def reject(self) -> None:
-        self.cancel()
-        super().reject()
+        super()._on_cancelled()

@@ -1,0 +1,82 @@
+"""TaskDialog: the part the download, export and segment-everything dialogs share.
+
+One background :class:`~samlabel.gui.tasks.Task` at a time, a progress bar, a status line
+(red for errors) and cancelling: Cancel, Close, Esc and closing the window all cancel a
+running task, so no work is left orphaned. Subclasses build their own widgets around
+``progress_bar`` and ``status_label``, start a task with ``self._watch(task)`` and
+implement ``_on_progress``, ``_on_finished``, ``_on_failed`` and ``_on_cancelled``.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialog, QLabel, QProgressBar, QWidget
+
+from samlabel.gui.tasks import Task
+
+_STEPS = 1000  # progress bar resolution
+
+
+class TaskDialog(QDialog):
+    def __init__(self, parent: QWidget | None = None, status: str = ""):
+        super().__init__(parent)
+        self.task: Task | None = None
+        self.progress_bar = QProgressBar(self)
+        self.progress_bar.setRange(0, _STEPS)
+        self.progress_bar.setValue(0)
+        self.status_label = QLabel(status, self)
+        self.status_label.setWordWrap(True)
+        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+    def is_running(self) -> bool:
+        return self.task is not None and self.task.is_running()
+
+    def cancel(self) -> None:
+        if self.is_running():
+            self._set_status("Cancelling…")
+            self.task.cancel()  # type: ignore[union-attr]
+
+    def reject(self) -> None:  # Esc / Close / window close
+        self.cancel()
+        super().reject()
+
+    # ---------------------------------------------------------------- for subclasses
+    def _watch(self, task: Task) -> Task:
+        """Make ``task`` this dialog's task and route its signals to the ``_on_*`` slots."""
+        self.task = task
+        task.progress.connect(self._on_progress)
+        task.finished.connect(self._on_finished)
+        task.failed.connect(self._on_failed)
+        task.cancelled.connect(self._on_cancelled)
+        return task
+
+    def _set_status(self, text: str, error: bool = False) -> None:
+        self.status_label.setStyleSheet("color: #c0392b;" if error else "")
+        self.status_label.setText(text)
+
+    def _show_progress(self, done: int, total: int) -> None:
+        """A fraction when ``total`` is known (> 0), else a busy indicator."""
+        if total > 0:
+            self.progress_bar.setRange(0, _STEPS)
+            self.progress_bar.setValue(int(_STEPS * min(done, total) / total))
+        else:
+            self.progress_bar.setRange(0, 0)
+
+    def _show_ended(self, complete: bool) -> None:
+        """A full bar after success, an empty one after failure or cancel."""
+        self.progress_bar.setRange(0, _STEPS)
+        self.progress_bar.setValue(_STEPS if complete else 0)
+
+    def _on_progress(self, done: int, total: int, message: str) -> None:
+        self._show_progress(done, total)
+
+    def _on_finished(self, result: object) -> None:
+        self._show_ended(True)
+
+    def _on_failed(self, message: str) -> None:
+        self._show_ended(False)
+        self._set_status(message, error=True)
+
+    def _on_cancelled(self) -> None:
+        self._show_ended(False)
+        self._set_status("Cancelled.")
