@@ -43,6 +43,7 @@ from samlabel.annotations.atomic import UMASK
 from samlabel.annotations.project import sidecar_path_for
 from samlabel.annotations.sidecar import write_sidecar
 from samlabel.formats import FORMAT_NAMES
+from samlabel.formats.common import report_progress
 
 Progress = Callable[..., None]
 
@@ -68,11 +69,6 @@ def format_module(fmt: str) -> ModuleType:
     import importlib
 
     return importlib.import_module(f"samlabel.formats.{fmt}")
-
-
-def _progress(progress: Progress | None, done: int, total: int, message: str = "") -> None:
-    if progress is not None:
-        progress(done, total, message)
 
 
 def _load_labels(labels_file: str | os.PathLike | None) -> LabelSet | None:
@@ -143,7 +139,7 @@ def export_project(
     try:
         writer = module.Writer(tmp, labels, simplify=simplify)
         for i, image in enumerate(project.images):
-            _progress(progress, i, total, image.name)
+            report_progress(progress, i, total, image.name)
             try:
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always", AnnotationWarning)
@@ -176,7 +172,7 @@ def export_project(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _progress(progress, total, total, "done")
+    report_progress(progress, total, total, "done")
     return report
 
 
@@ -193,11 +189,9 @@ def import_dataset(
     if not src_path.exists():
         raise BatchError(f"{src_path}: no such file or folder")
     labels = _load_labels(labels_file)
-    reader_progress = None
-    if progress is not None:
 
-        def reader_progress(done, total, message=""):
-            progress(done, total, f"reading {message}")
+    def reader_progress(done, total, message=""):
+        report_progress(progress, done, total, f"reading {message}")
 
     try:
         reading = module.read(src_path, labels, progress=reader_progress)
@@ -211,7 +205,7 @@ def import_dataset(
     report = BatchReport(problems=list(reading.problems), notes=list(reading.notes), out_dir=project)
     total = len(reading.items)
     for i, item in enumerate(reading.items):
-        _progress(progress, i, total, f"saving {item.image.name}")
+        report_progress(progress, i, total, f"saving {item.image.name}")
         target = project / item.image.name
         sidecar = sidecar_path_for(target)
         if sidecar.exists():
@@ -239,7 +233,7 @@ def import_dataset(
                 names.save(project / "labels.txt")
             except AnnotationError as exc:
                 report.problems.append(str(exc))
-    _progress(progress, total, total, "done")
+    report_progress(progress, total, total, "done")
     return report
 
 
