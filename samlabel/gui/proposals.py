@@ -52,12 +52,9 @@ class Proposal:
         """The mask as a ``(H, W)`` bool array."""
         seg = self.segmentation
         if isinstance(seg, Mapping):
-            from pycocotools import mask as mask_utils
+            from samlabel.annotations import rle_to_mask  # compressed or uncompressed COCO RLE
 
-            rle = dict(seg)
-            if isinstance(rle.get("counts"), str):
-                rle["counts"] = rle["counts"].encode("ascii")
-            return mask_utils.decode(rle).astype(bool)
+            return rle_to_mask(dict(seg))
         return np.asarray(seg, dtype=bool)
 
 

@@ -101,6 +101,10 @@ def test_rle_segmentations_decode():
     (proposal,) = ProposalSet.from_records([record])
     np.testing.assert_array_equal(proposal.mask(), seg)
     assert proposal.point == (3.0, 2.0)
+    # uncompressed RLE (counts as a list, column-major runs), as other tools write it
+    runs = [13, 2, 4, 2, 4, 2, 4, 2, 9]  # 6x7 mask: columns 2..5, rows 1..2
+    (plain,) = ProposalSet.from_records([{**record, "segmentation": {"size": [6, 7], "counts": runs}}])
+    np.testing.assert_array_equal(plain.mask(), seg)
 
 
 def test_accepted_proposals_become_polygon_shapes(proposals):
