@@ -118,6 +118,10 @@ class _Worker(QThread):
 
     def run(self) -> None:  # noqa: D102
         svc = self._svc
+        if svc.torch_threads:
+            import torch
+
+            torch.set_num_threads(svc.torch_threads)  # this thread only (OpenMP); see DecoderService
         while True:
             with svc._cond:
                 while svc._pending is None and not svc._stopping:
@@ -159,8 +163,15 @@ class DecoderService(QObject):
     #: show an outdated (but newer than shown) result if nothing was shown for this long
     max_staleness_s = 0.08
 
-    def __init__(self, model, session_factory: Callable = default_session_factory, parent=None) -> None:
+    def __init__(self, model, session_factory: Callable = default_session_factory, parent=None,
+                 torch_threads: int | None = None) -> None:
         super().__init__(parent)
+        from samlabel.gui.embedding_service import default_encoder_threads
+
+        # The decoder's matrices are small: one or two threads decode nearly as fast as
+        # many, and leave cores to the encoder (prefetch) and the UI thread. Over-
+        # subscribed OpenMP threads spin and can make a decode 5x slower.
+        self.torch_threads = torch_threads or max(1, min(2, default_encoder_threads() // 2))
         self.model = model
         self._session_factory = session_factory
         self._cond = threading.Condition()

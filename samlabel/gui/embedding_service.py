@@ -38,6 +38,19 @@ ImageLoader = Callable[[], np.ndarray]  # returns (H, W, 3) uint8 RGB
 ComputeFn = Callable[..., ImageEmbedding]  # (model, image, cancel=...) -> ImageEmbedding
 
 
+def default_encoder_threads() -> int:
+    """torch's own default (the physical cores), read before any worker changed it."""
+    global _DEFAULT_THREADS
+    if _DEFAULT_THREADS is None:
+        import torch
+
+        _DEFAULT_THREADS = max(1, torch.get_num_threads())
+    return _DEFAULT_THREADS
+
+
+_DEFAULT_THREADS: int | None = None
+
+
 @dataclass
 class _Job:
     key: str
@@ -62,6 +75,10 @@ class _Worker(QThread):
 
     def run(self) -> None:  # noqa: D102 - QThread entry point
         svc = self._service
+        if svc.torch_threads:
+            import torch
+
+            torch.set_num_threads(svc.torch_threads)  # per thread with OpenMP: the encoder gets all cores
         while True:
             with svc._cond:
                 while not svc._stopping and svc._current is None and not svc._prefetch:
@@ -118,8 +135,10 @@ class EmbeddingService(QObject):
     failed = Signal(str, str)
     prefetched = Signal(str)
 
-    def __init__(self, model, cache: EmbeddingCache, compute: ComputeFn = compute_embedding, parent=None) -> None:
+    def __init__(self, model, cache: EmbeddingCache, compute: ComputeFn = compute_embedding, parent=None,
+                 torch_threads: int | None = None) -> None:
         super().__init__(parent)
+        self.torch_threads = torch_threads or default_encoder_threads()
         self.model = model
         self.model_id = model_id_of(model)
         self.cache = cache
