@@ -52,3 +52,17 @@ def test_coco_polygons_are_clipped_and_crowd_regions_are_rle(tmp_path):
     assert crowd["iscrowd"] == 1 and isinstance(crowd["segmentation"], dict)
     coco = COCO(str(tmp_path / "out" / "annotations.json"))
     assert coco.annToMask(coco.loadAnns([crowd["id"]])[0]).sum() == 20 * 25 == crowd["area"]
+
+
+def test_voc_jpegs_of_16_bit_and_transparent_images_look_as_in_the_app(tmp_path):
+    root = tmp_path / "p"
+    root.mkdir()
+    ramp = np.tile(np.linspace(1000, 5000, W), (H, 1)).astype(np.uint16)  # a dim 16-bit ramp
+    Image.fromarray(ramp).save(root / "deep.png")
+    rgba = np.zeros((H, W, 4), np.uint8)  # fully transparent black
+    Image.fromarray(rgba, "RGBA").save(root / "clear.png")
+    export_project("voc", root, tmp_path / "out")
+    deep = np.asarray(Image.open(tmp_path / "out" / "JPEGImages" / "deep.jpg").convert("L"), dtype=float)
+    assert deep[:, :3].mean() < 20 and deep[:, -3:].mean() > 235  # stretched, not clipped to white
+    clear = np.asarray(Image.open(tmp_path / "out" / "JPEGImages" / "clear.jpg"))
+    assert clear.min() > 240  # transparent shows as white, as on the canvas
