@@ -305,7 +305,9 @@ def write_sidecar(path: str | os.PathLike, annotation: ImageAnnotation) -> None:
     atomic_write_text(path, dumps(annotation_to_dict(annotation)))
 
 
-_POINT = re.compile(r"\[\s*(-?[\d.eE+-]+),\s*(-?[\d.eE+-]+)\s*\]")
+# An indented two-number list; the newlines it must contain never occur inside a JSON
+# string (json.dumps escapes them), so text such as a description is left alone.
+_POINT = re.compile(r"\[\n\s*(-?[\d.eE+-]+),\n\s*(-?[\d.eE+-]+)\n\s*\]")
 
 
 def dumps(data: dict) -> str:

@@ -327,3 +327,14 @@ def test_document_is_independent_of_files(tmp_path):
     doc = Document(ImageAnnotation("x.png", 5, 5))
     doc.add_shape(Shape.point("cat", (1, 1)))
     assert doc.is_dirty and list(tmp_path.iterdir()) == []
+
+
+def test_compact_points_leave_text_alone(tmp_path):
+    """Points are written one per line, but text that looks like a point is not touched."""
+    text = "[3,   4] and [5,\t6]"
+    shape = Shape.polygon("car", [[0, 0], [10, 0], [10, 1e-5]], description=text)
+    write_sidecar(tmp_path / "a.json", ImageAnnotation("a.png", H, W, (shape,), flags={"note": "[1,  2]"}))
+    raw = (tmp_path / "a.json").read_text()
+    assert "[10.0, 1e-05]" in raw
+    data = json.loads(raw)
+    assert data["shapes"][0]["description"] == text and data["flags"] == {"note": "[1,  2]"}
