@@ -80,6 +80,8 @@ def create_main_window(path=None, model_name=None, checkpoint=None, device=None,
         choice = ModelChoice(name, Path("<injected>"), dev, f"Model {name}")
     else:
         choice = choose_model(model_name, checkpoint, device, saved_model=settings.model_name)
+        if model_name:
+            settings.model_name = model_name  # the next start uses it too
     window = MainWindow(settings=settings, model_choice=choice)
     settings.restore_window(window)
     if path is not None:

@@ -154,3 +154,17 @@ def test_proposals_show_as_overlay_and_accepting_adds_shapes(qtbot, make_window,
     assert not win.canvas.proposal_item.has_image  # nothing pending any more
     win.undo()
     assert win.document.shapes == ()
+
+
+def test_settings_persist_opacity_folder_and_window_layout(qtbot, make_window, image_folder, tmp_path):
+    from samlabel.gui.settings import AppSettings
+
+    win = make_window(image_folder)
+    win.set_opacity(0.8)
+    qtbot.keyClick(win.canvas, Qt.Key.Key_BracketLeft)  # "[" : more transparent
+    assert abs(win.opacity - 0.7) < 1e-6
+    win.close()
+    saved = AppSettings(tmp_path / "settings.ini")
+    assert abs(saved.overlay_opacity - 0.7) < 1e-6
+    assert saved.last_folder == str(image_folder)
+    assert saved.window_geometry is not None and saved.window_state is not None
