@@ -210,7 +210,7 @@ def _read_image(src: Path, entry: dict, anns: list[dict], names: dict[int, str],
         raise FormatError(src, f"image {file_name!r} not found beside the JSON file or in images/")
     h, w = image_size(image)
     if (entry.get("height"), entry.get("width")) != (h, w):
-        raise FormatError(src, f"image {file_name!r} is {w}x{h} but the JSON says {entry.get('width')}x{entry.get('height')}")
+        raise FormatError(src, f"image {file_name!r} is {w}x{h} but the JSON says width {entry.get('width')!r}, height {entry.get('height')!r}")
     where = f"{src} (image {file_name!r})"
     shapes = []
     for ann in anns:
@@ -219,7 +219,12 @@ def _read_image(src: Path, entry: dict, anns: list[dict], names: dict[int, str],
             raise FormatError(where, f"annotation {ann.get('id')} has unknown category_id {ann.get('category_id')!r}")
         if labels is not None and label not in labels:
             raise FormatError(where, f"label {label!r} is not in the label file")
-        shape = _shape(ann, label, h, w, where, notes)
+        try:
+            shape = _shape(ann, label, h, w, where, notes)
+        except FormatError:
+            raise
+        except (AnnotationError, ValueError, TypeError) as exc:  # numbers that are not numbers, NaN...
+            raise FormatError(where, f"annotation {ann.get('id')}: {exc}") from exc
         if shape is not None:
             shapes.append(shape)
     annotation = ImageAnnotation(image_path=image.name, image_height=h, image_width=w, shapes=tuple(shapes))

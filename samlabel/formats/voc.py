@@ -17,6 +17,7 @@ where they overlap the later one wins. A rectangle-only instance is a box-only o
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -184,6 +185,8 @@ def _parse_xml(path: Path) -> list[tuple[str, tuple[float, float, float, float] 
                 box = tuple(float(b.findtext(t) or "nan") for t in ("xmin", "ymin", "xmax", "ymax"))
             except ValueError as exc:
                 raise FormatError(path, f"object {name!r}: bad <bndbox> ({exc})") from exc
+            if not all(math.isfinite(v) for v in box):
+                raise FormatError(path, f"object {name!r}: <bndbox> needs xmin, ymin, xmax and ymax numbers")
         objects.append((name, box))
     return objects  # type: ignore[return-value]
 

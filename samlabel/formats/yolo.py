@@ -187,6 +187,8 @@ def _shape(line: str, names: LabelSet, h: int, w: int, where: str) -> Shape:
         values = np.array([float(v) for v in fields[1:]], dtype=np.float64)
     except ValueError as exc:
         raise FormatError(where, f"not a YOLO label line ({exc})") from exc
+    if not np.all(np.isfinite(values)):
+        raise FormatError(where, "a coordinate is not a finite number")
     if not 0 <= cls < len(names):
         raise FormatError(where, f"class {cls} is not in the {len(names)} class names")
     label = names[cls].name

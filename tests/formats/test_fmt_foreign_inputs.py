@@ -140,3 +140,36 @@ def test_labelme_images_in_another_folder_with_embedded_image_data(tmp_path):
     assert len(ann.shapes[0].polygons[0].exterior) == 4  # closing point dropped
     saved = json.loads((tmp_path / "p" / "e.json").read_text())
     assert saved["imagePath"] == "e.png" and saved["imageData"] == "aGVsbG8="
+
+
+def test_numbers_that_are_not_numbers_name_the_file_and_keep_the_import_going(tmp_path):
+    """Text, NaN or missing coordinates are per-image problems naming the file, not crashes."""
+    coco_dir = tmp_path / "coco"
+    image(coco_dir / "images" / "a.png")
+    image(coco_dir / "images" / "b.png")
+    ann = {"id": 1, "image_id": 1, "category_id": 1, "segmentation": [["x", 1, 9, 1, 9, 9]], "iscrowd": 0}
+    box = {"id": 2, "image_id": 2, "category_id": 1, "bbox": [1, "y", 4, 4], "iscrowd": 0}
+    (coco_dir / "ann.json").write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "a.png", "height": H, "width": W},
+                   {"id": 2, "file_name": "b.png", "height": H, "width": W}],
+        "annotations": [ann, box], "categories": [{"id": 1, "name": "car"}]}))
+    report = import_dataset("coco", coco_dir / "ann.json", tmp_path / "p1")
+    assert report.exported == 0 and len(report.problems) == 2
+    assert all("ann.json (image '" in p and "could not convert string to float" in p for p in report.problems)
+
+    yolo_dir = tmp_path / "yolo"
+    image(yolo_dir / "images" / "a.png")
+    (yolo_dir / "labels").mkdir()
+    (yolo_dir / "labels" / "a.txt").write_text("0 nan 0.1 0.3 0.1 0.3 0.3\n")
+    (yolo_dir / "data.yaml").write_text("names: [car]\n")
+    report = import_dataset("yolo", yolo_dir, tmp_path / "p2")
+    assert report.problems == [f"{yolo_dir / 'labels' / 'a.txt'}: line 1: a coordinate is not a finite number"]
+
+    voc_dir = tmp_path / "voc"
+    image(voc_dir / "JPEGImages" / "a.jpg")
+    (voc_dir / "Annotations").mkdir()
+    (voc_dir / "Annotations" / "a.xml").write_text(
+        "<annotation><object><name>car</name><bndbox><ymin>1</ymin><xmax>5</xmax><ymax>5</ymax></bndbox></object></annotation>")
+    report = import_dataset("voc", voc_dir, tmp_path / "p3")
+    assert report.exported == 0
+    assert report.problems == [f"{voc_dir / 'Annotations' / 'a.xml'}: object 'car': <bndbox> needs xmin, ymin, xmax and ymax numbers"]
