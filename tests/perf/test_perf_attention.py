@@ -1,0 +1,66 @@
+"""The optimised attention (chunked, fused) equals Meta's explicit rel-pos attention.
+
+Small shapes, float32; the chunk size is forced down so that several bands are used.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from samlabel.sam import image_encoder as enc
+
+
+def _reference_attention(q, k, v, rel_pos_h, rel_pos_w, hw):
+    """Meta's segment_anything Attention core: explicit scores + decomposed rel-pos bias."""
+    from segment_anything.modeling.image_encoder import add_decomposed_rel_pos
+
+    B, nH, N, hd = q.shape
+    qq, kk, vv = (t.reshape(B * nH, N, hd) for t in (q, k, v))
+    attn = (qq * hd**-0.5) @ kk.transpose(-2, -1)
+    attn = add_decomposed_rel_pos(attn, qq, rel_pos_h, rel_pos_w, hw, hw)
+    return (attn.softmax(dim=-1) @ vv).reshape(B, nH, N, hd)
+
+
+@pytest.mark.parametrize("hw,batch", [((8, 8), 1), ((6, 10), 2), ((14, 14), 3)])
+@pytest.mark.parametrize("max_bias_elements", [1, 1000, 1 << 30])
+def test_chunked_rel_pos_attention_equals_reference(hw, batch, max_bias_elements):
+    torch.manual_seed(0)
+    H, W = hw
+    nH, hd = 3, 16
+    q, k, v = (torch.randn(batch, nH, H * W, hd) for _ in range(3))
+    rel_h = torch.randn(2 * H - 1, hd) * 0.5
+    rel_w = torch.randn(2 * W - 1, hd) * 0.5
+    expected = _reference_attention(q, k, v, rel_h, rel_w, hw)
+    got = enc.rel_pos_attention(q, k, v, rel_h, rel_w, hw, max_bias_elements)
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got, expected, atol=2e-6, rtol=1e-5)
+
+
+def test_non_contiguous_qkv_views_give_the_same_result():
+    """The encoder passes q, k, v as strided views of one qkv tensor."""
+    torch.manual_seed(1)
+    B, H, W, nH, hd = 1, 8, 8, 2, 8
+    qkv = torch.randn(B, H * W, 3, nH, hd).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv.unbind(0)
+    rel_h, rel_w = torch.randn(2 * H - 1, hd), torch.randn(2 * W - 1, hd)
+    expected = _reference_attention(q.contiguous(), k.contiguous(), v.contiguous(), rel_h, rel_w, (H, W))
+    got = enc.rel_pos_attention(q, k, v, rel_h, rel_w, (H, W), 64)
+    torch.testing.assert_close(got, expected, atol=2e-6, rtol=1e-5)
+
+
+def test_attention_block_matches_reference_module():
+    """A whole global-attention module with the official parameter names and weights."""
+    from segment_anything.modeling.image_encoder import Attention as RefAttention
+
+    torch.manual_seed(2)
+    ref = RefAttention(dim=48, num_heads=4, qkv_bias=True, use_rel_pos=True, input_size=(10, 12)).eval()
+    with torch.no_grad():
+        for p in ref.parameters():
+            p.normal_(0, 0.1)
+    ours = enc.Attention(dim=48, num_heads=4, qkv_bias=True, use_rel_pos=True, input_size=(10, 12)).eval()
+    ours.load_state_dict(ref.state_dict())
+    ours.max_bias_elements = 500  # several bands
+    x = torch.randn(2, 10, 12, 48)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), ref(x), atol=1e-5, rtol=1e-5)
