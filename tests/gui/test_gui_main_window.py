@@ -214,3 +214,27 @@ def test_next_and_previous_save_on_the_way(qtbot, make_window, image_folder, tin
     assert not win.files_dock.is_marked(image_folder / "b.png")
     assert win.prev_image() and len(win.document.shapes) == 1
     assert not win.prev_image()  # already at the first image
+
+
+def test_zooming_renders_the_mask_again_for_the_visible_region(qtbot, make_window, image_folder, tiny_model):
+    win = make_window(image_folder, sam_model=tiny_model)
+    wait_ready(qtbot, win)
+    with qtbot.waitSignal(win.predictionShown, timeout=20000) as first:
+        hover(qtbot, win, 120, 80)
+    with qtbot.waitSignal(win.predictionShown, timeout=20000) as again:
+        win.canvas.zoom_by(4.0)
+    x0, y0, x1, y1 = again.args[0].request.region
+    assert x1 - x0 < 240 and y1 - y0 < 160  # only the visible part
+    assert again.args[0].prediction is first.args[0].prediction  # no new decode
+
+
+def test_the_next_image_is_prefetched_and_opens_without_encoder_time(qtbot, make_window, image_folder, tiny_model):
+    from samlabel.gui.image_source import hash_bytes
+
+    win = make_window(image_folder, sam_model=tiny_model)
+    wait_ready(qtbot, win)
+    key_b = win.embeddings.key_for(hash_bytes((image_folder / "b.png").read_bytes()))
+    qtbot.waitUntil(lambda: win.embeddings.cache.contains(key_b), timeout=60000)
+    with qtbot.waitSignal(win.embeddings.ready, timeout=10000) as blocker:
+        win.next_image()
+    assert blocker.args[0] == key_b and blocker.args[3] is True  # from the cache
