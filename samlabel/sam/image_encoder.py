@@ -104,7 +104,10 @@ class ImageEncoderViT(nn.Module):
 
     def forward(self, x: torch.Tensor, cancel: Optional[Callable[[], bool]] = None) -> torch.Tensor:
         self._check_input(x)
-        x = self.patch_embed(x)  # (B, H, W, C)
+        # (B, H, W, C). The patch embedding is a permuted view of the conv output: make it
+        # contiguous once, or every LayerNorm / Linear / residual add of every block would
+        # work on (and copy) a channels-first strided tensor.
+        x = self.patch_embed(x).contiguous()
         if self.pos_embed is not None:
             x = x + resize_abs_pos(self.pos_embed, x.shape[1:3])
         for blk in self.blocks:

@@ -8,6 +8,7 @@ embedding, positional encoding) are computed once and broadcast over the prompts
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from samlabel.sam.common import MLP, LayerNorm2d
@@ -88,22 +89,42 @@ class MaskDecoder(nn.Module):
         return self.decode(src.flatten(2).permute(0, 2, 1), pos_src.flatten(2).permute(0, 2, 1), tokens, (h, w))
 
     def decode(
-        self, src: torch.Tensor, pos_src: torch.Tensor, tokens: torch.Tensor, hw: tuple[int, int]
+        self, src: torch.Tensor, pos_src: torch.Tensor, tokens: torch.Tensor, hw: tuple[int, int], first_layer=None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Flattened image ``(B or 1, h*w, C)``, PE ``(B or 1, h*w, C)``, tokens ``(B, T, C)``
-        -> all masks ``(B, 1 + M, 4h, 4w)`` and IoU predictions ``(B, 1 + M)``."""
-        hs, src = self.transformer.forward_tokens(src, pos_src, tokens)  # (B, T, C), (B, h*w, C)
+        -> all masks ``(B, 1 + M, 4h, 4w)`` and IoU predictions ``(B, 1 + M)``.
+
+        ``first_layer``: the transformer's ``precompute_first_layer(src, pos_src)``, if known."""
+        hs, src = self.transformer.forward_tokens(src, pos_src, tokens, first_layer)  # (B, T, C), (B, h*w, C)
         iou_token_out = hs[:, 0, :]
         mask_tokens_out = hs[:, 1 : (1 + self.num_mask_tokens), :]
 
-        b, c = src.shape[0], src.shape[2]
-        h, w = hw
-        src = src.transpose(1, 2).reshape(b, c, h, w)
-        upscaled_embedding = self.output_upscaling(src)  # (B, C/8, 4h, 4w)
         hyper_in = torch.stack(
             [self.output_hypernetworks_mlps[i](mask_tokens_out[:, i, :]) for i in range(self.num_mask_tokens)], dim=1
         )  # (B, 1 + M, C/8)
-        b, c, h, w = upscaled_embedding.shape
-        masks = (hyper_in @ upscaled_embedding.view(b, c, h * w)).view(b, -1, h, w)
+        masks = self.upscale_masks(src, hyper_in, hw)
         iou_pred = self.iou_prediction_head(iou_token_out)
         return masks, iou_pred
+
+    def upscale_masks(self, src: torch.Tensor, hyper_in: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+        """``output_upscaling`` then the hypernetwork product, computed channels-last.
+
+        ``src``: ``(B, h*w, C)`` image tokens; ``hyper_in``: ``(B, K, C/8)``. Returns ``(B, K, 4h, 4w)``.
+        A ``ConvTranspose2d`` with kernel = stride = 2 maps each pixel on its own to a 2x2 block,
+        so both are per-token matrix products; LayerNorm2d and GELU are per pixel too. The
+        tokens therefore stay in ``(B, h, w, di, dj, ei, ej)`` order and only the final masks
+        are rearranged to ``(B, K, 4h, 4w)``: no NCHW/NHWC copies, no channel-wise LayerNorm passes.
+        """
+        up1, norm, act1, up2, act2 = self.output_upscaling
+        b = src.shape[0]
+        h, w = hw
+        c1, c2 = up1.out_channels, up2.out_channels
+        w1 = up1.weight.permute(0, 2, 3, 1).reshape(up1.in_channels, 4 * c1)  # (C, (di, dj, c1))
+        x = torch.addmm(up1.bias.repeat(4), src.reshape(-1, src.shape[-1]), w1).view(b, h * w * 4, c1)
+        x = act1(F.layer_norm(x, (c1,), norm.weight, norm.bias, norm.eps))  # (B, h*w*4, c1)
+        w2 = up2.weight.permute(0, 2, 3, 1).reshape(c1, 4 * c2)  # (c1, (ei, ej, c2))
+        x = act2(torch.addmm(up2.bias.repeat(4), x.reshape(-1, c1), w2).view(b, h * w * 16, c2))  # (B, h*w*16, c2)
+        masks = x @ hyper_in.transpose(1, 2)  # (B, h*w*16, K) in (h, w, di, dj, ei, ej) order
+        k = masks.shape[-1]
+        masks = masks.view(b, h, w, 2, 2, 2, 2, k).permute(0, 7, 1, 3, 5, 2, 4, 6)  # (B, K, h, di, ei, w, dj, ej)
+        return masks.reshape(b, k, 4 * h, 4 * w)

@@ -28,13 +28,15 @@ class DecoderContext:
 
     ``image_embedding``: ``(1, C, h, w)``; ``image_pe``: ``(1, C, h, w)`` dense positional
     encoding; ``keys_no_mask``: ``(1, h*w, C)`` embedding + no-mask embedding, flattened;
-    ``pe_tokens``: ``(1, h*w, C)`` flattened positional encoding.
+    ``pe_tokens``: ``(1, h*w, C)`` flattened positional encoding; ``first_layer``: the
+    decoder's first-block projections of ``keys_no_mask`` (used when there is no mask input).
     """
 
     image_embedding: torch.Tensor
     image_pe: torch.Tensor
     keys_no_mask: torch.Tensor
     pe_tokens: torch.Tensor
+    first_layer: Any = None
 
     @property
     def grid_size(self) -> tuple[int, int]:
@@ -163,7 +165,13 @@ class Sam(nn.Module):
         no_mask = self.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)
         keys = (emb + no_mask).flatten(2).transpose(1, 2).contiguous()  # (1, h*w, C)
         pe_tokens = pe.flatten(2).transpose(1, 2).contiguous()  # (1, h*w, C)
-        return DecoderContext(image_embedding=emb, image_pe=pe, keys_no_mask=keys, pe_tokens=pe_tokens)
+        first_layer = None
+        transformer = self.mask_decoder.transformer
+        if hasattr(transformer, "precompute_first_layer"):
+            first_layer = transformer.precompute_first_layer(keys, pe_tokens)
+        return DecoderContext(
+            image_embedding=emb, image_pe=pe, keys_no_mask=keys, pe_tokens=pe_tokens, first_layer=first_layer
+        )
 
     @torch.no_grad()
     def decode_prompts(
@@ -199,11 +207,13 @@ class Sam(nn.Module):
             raise ValueError(
                 f"mask_input has batch {mask_input.shape[0]} but the points/boxes have batch {sparse.shape[0]}"
             )
+        first_layer = None
         if mask_input is None:
             keys = ctx.keys_no_mask  # (1, h*w, C), broadcast over the prompts
+            first_layer = ctx.first_layer
         else:
             dense = self.prompt_encoder._embed_masks(mask_input.to(dev))  # (B, C, h, w)
             keys = (ctx.image_embedding + dense).flatten(2).transpose(1, 2)  # (B, h*w, C)
         tokens = self.mask_decoder.output_tokens(sparse)
-        masks, iou = self.mask_decoder.decode(keys, ctx.pe_tokens, tokens, ctx.grid_size)
+        masks, iou = self.mask_decoder.decode(keys, ctx.pe_tokens, tokens, ctx.grid_size, first_layer)
         return self.mask_decoder.select(masks, iou, multimask_output)

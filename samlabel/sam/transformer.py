@@ -8,6 +8,8 @@ the image embedding B times (``(B, 4096, 256)`` floats per prompt saved in the f
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Optional
 
 import torch
 from torch import Tensor, nn
@@ -50,11 +52,17 @@ class TwoWayTransformer(nn.Module):
         image_pe = image_pe.flatten(2).permute(0, 2, 1)
         return self.forward_tokens(image_embedding, image_pe, point_embedding)
 
-    def forward_tokens(self, keys: Tensor, key_pe: Tensor, point_embedding: Tensor) -> tuple[Tensor, Tensor]:
-        """Flattened form: ``keys`` ``(B or 1, h*w, C)``, ``key_pe`` ``(1 or B, h*w, C)``, tokens ``(B, N, C)``."""
+    def forward_tokens(
+        self, keys: Tensor, key_pe: Tensor, point_embedding: Tensor, first_layer: Optional[FirstLayerCache] = None
+    ) -> tuple[Tensor, Tensor]:
+        """Flattened form: ``keys`` ``(B or 1, h*w, C)``, ``key_pe`` ``(1 or B, h*w, C)``, tokens ``(B, N, C)``.
+
+        ``first_layer``: projections of these very ``keys`` from ``precompute_first_layer``.
+        """
         queries = point_embedding
-        for layer in self.layers:
-            queries, keys = layer(queries=queries, keys=keys, query_pe=point_embedding, key_pe=key_pe)
+        for i, layer in enumerate(self.layers):
+            cache = first_layer if i == 0 else None
+            queries, keys = layer(queries=queries, keys=keys, query_pe=point_embedding, key_pe=key_pe, cache=cache)
         q = queries + point_embedding
         k = keys + key_pe
         attn_out = self.final_attn_token_to_image(q=q, k=k, v=keys)
@@ -62,6 +70,30 @@ class TwoWayTransformer(nn.Module):
         if keys.shape[0] != queries.shape[0]:  # depth 0 with a broadcast image: give one per prompt
             keys = keys.expand(queries.shape[0], -1, -1)
         return queries, keys
+
+    def precompute_first_layer(self, keys: Tensor, key_pe: Tensor) -> Optional[FirstLayerCache]:
+        """The first block's projections of the image tokens, which do not depend on the prompt.
+
+        ``keys``, ``key_pe``: ``(1, h*w, C)``. Returns ``None`` for a zero-depth transformer.
+        """
+        if not self.layers:
+            return None
+        block = self.layers[0]
+        k = keys + key_pe
+        return FirstLayerCache(
+            t2i_k=block.cross_attn_token_to_image.project(k, "k"),
+            t2i_v=block.cross_attn_token_to_image.project(keys, "v"),
+            i2t_q=block.cross_attn_image_to_token.project(k, "q"),
+        )
+
+
+@dataclass(frozen=True)
+class FirstLayerCache:
+    """Per-image head tensors of the first two-way block, each ``(1, nH, h*w, c)``."""
+
+    t2i_k: Tensor
+    t2i_v: Tensor
+    i2t_q: Tensor
 
 
 class TwoWayAttentionBlock(nn.Module):
@@ -87,7 +119,9 @@ class TwoWayAttentionBlock(nn.Module):
         self.cross_attn_image_to_token = Attention(embedding_dim, num_heads, downsample_rate=attention_downsample_rate)
         self.skip_first_layer_pe = skip_first_layer_pe
 
-    def forward(self, queries: Tensor, keys: Tensor, query_pe: Tensor, key_pe: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, queries: Tensor, keys: Tensor, query_pe: Tensor, key_pe: Tensor, cache: Optional[FirstLayerCache] = None
+    ) -> tuple[Tensor, Tensor]:
         if self.skip_first_layer_pe:
             queries = self.self_attn(q=queries, k=queries, v=queries)
         else:
@@ -96,14 +130,16 @@ class TwoWayAttentionBlock(nn.Module):
         queries = self.norm1(queries)
 
         q = queries + query_pe
-        k = keys + key_pe
-        queries = self.norm2(queries + self.cross_attn_token_to_image(q=q, k=k, v=keys))
+        k = None if cache is not None else keys + key_pe
+        pre = (None, cache.t2i_k, cache.t2i_v) if cache is not None else None
+        queries = self.norm2(queries + self.cross_attn_token_to_image(q=q, k=k, v=keys, heads=pre))
 
         queries = self.norm3(queries + self.mlp(queries))
 
         q = queries + query_pe
-        k = keys + key_pe
-        keys = self.norm4(keys + self.cross_attn_image_to_token(q=k, k=q, v=queries))
+        k = None if cache is not None else keys + key_pe
+        pre = (cache.i2t_q, None, None) if cache is not None else None
+        keys = self.norm4(keys + self.cross_attn_image_to_token(q=k, k=q, v=queries, heads=pre))
         return queries, keys
 
 
@@ -132,11 +168,24 @@ class Attention(nn.Module):
         b, n_heads, n_tokens, c_per_head = x.shape
         return x.transpose(1, 2).reshape(b, n_tokens, n_heads * c_per_head)  # (B, N, C)
 
-    def forward(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-        q = self._separate_heads(self.q_proj(q), self.num_heads)
-        k = self._separate_heads(self.k_proj(k), self.num_heads)
-        v = self._separate_heads(self.v_proj(v), self.num_heads)
+    def project(self, x: Tensor, which: str) -> Tensor:
+        """``(B, N, C)`` -> ``(B, nH, N, c)`` through ``q_proj``, ``k_proj`` or ``v_proj``."""
+        proj = {"q": self.q_proj, "k": self.k_proj, "v": self.v_proj}[which]
+        return self._separate_heads(proj(x), self.num_heads)
+
+    def forward(self, q: Optional[Tensor], k: Optional[Tensor], v: Tensor, heads=None) -> Tensor:
+        """``heads``: optional ``(q, k, v)`` already projected and split (``None`` entries are computed)."""
+        pre_q, pre_k, pre_v = heads if heads is not None else (None, None, None)
+        q = pre_q if pre_q is not None else self.project(q, "q")
+        k = pre_k if pre_k is not None else self.project(k, "k")
+        v = pre_v if pre_v is not None else self.project(v, "v")
         c_per_head = q.shape[-1]
+        if q.shape[-2] > k.shape[-2]:
+            # many queries, few keys (image tokens attending to the prompt tokens): a softmax
+            # along a last dim of ~7 is slow; the same maths with keys first runs ~3x faster
+            attn_t = k @ q.transpose(-1, -2)  # (B, nH, Nk, Nq)
+            attn_t = torch.softmax(attn_t / math.sqrt(c_per_head), dim=-2)
+            return self.out_proj(self._recombine_heads(attn_t.transpose(-1, -2) @ v))
         attn = q @ k.permute(0, 1, 3, 2)  # (B, nH, Nq, Nk)
         attn = torch.softmax(attn / math.sqrt(c_per_head), dim=-1)
         return self.out_proj(self._recombine_heads(attn @ v))

@@ -227,6 +227,11 @@ def test_decoder_context_is_reused_and_batch_one_embedding_is_not_repeated():
     labels = torch.ones(5, 1, dtype=torch.int64)
     batched, batched_iou = model.decode_prompts(ctx, coords, labels, multimask_output=False)
     assert batched.shape == (5, 1, 256, 256) and batched_iou.shape == (5, 1)
+    assert ctx.first_layer is not None  # the first decoder block's image projections, done once
+    uncached, uncached_iou = model.decode_prompts(
+        dataclasses.replace(ctx, first_layer=None), coords, labels, multimask_output=False
+    )
+    assert (uncached - batched).abs().max() <= 1e-5 and (uncached_iou - batched_iou).abs().max() <= 1e-6
     for i in range(5):  # each prompt of the batch equals the same prompt decoded alone
         single, single_iou = model.decode_prompts(ctx, coords[i : i + 1], labels[i : i + 1], multimask_output=False)
         assert (single - batched[i : i + 1]).abs().max() <= 1e-4
