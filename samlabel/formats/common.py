@@ -295,15 +295,6 @@ def find_image(folder: Path, stem: str, preferred: Sequence[str] = ()) -> Path |
     return None
 
 
-def unique_label_set(annotations: Iterable[ImageAnnotation]) -> LabelSet:
-    """Labels in order of first use over ``annotations``."""
-    labels = LabelSet()
-    for annotation in annotations:
-        for name in annotation.labels_used():
-            labels.add(name)
-    return labels
-
-
 __all__ = [
     "FormatError",
     "ImportItem",
@@ -322,7 +313,6 @@ __all__ = [
     "report_progress",
     "save_palette_png",
     "shapes_from_mask",
-    "unique_label_set",
     "voc_palette",
     "write_class_names",
 ]
