@@ -2,9 +2,11 @@
 
 Export layout: ``OUT/<image>`` and ``OUT/<stem>.json`` side by side, exactly the sidecar
 format samlabel itself uses (labelme's format plus the ``holes`` / ``parts`` / ``rle``
-keys labelme ignores), with ``imageData`` null. Import reads every ``*.json`` in ``SRC``
-(recursively); the image is found through ``imagePath`` (relative to the JSON file), else
-by the JSON's stem beside it.
+keys labelme ignores), with ``imageData`` null, and ``OUT/labels.txt`` (one name per line:
+labelme's ``--labels`` file, and the label list when the folder is opened as a project).
+Import reads every ``*.json`` in ``SRC`` (recursively) except a project's ``labels.json``;
+the image is found through ``imagePath`` (relative to the JSON file), else by the JSON's
+stem beside it. A ``labels.json`` / ``labels.txt`` in ``SRC`` gives the label order.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import warnings
 from pathlib import Path
 
 from samlabel.annotations import AnnotationError, AnnotationWarning, ImageAnnotation, LabelSet
-from samlabel.annotations.project import image_size
+from samlabel.annotations.project import LABEL_FILE_NAMES, image_size
 from samlabel.annotations.sidecar import annotation_from_dict, annotation_to_dict, dumps
 from samlabel.formats.common import (
     FormatError,
@@ -46,7 +48,7 @@ class Writer:
         return []
 
     def finish(self) -> None:
-        pass
+        self.labels.save(self.out_dir / "labels.txt")
 
 
 def read(src: Path, labels: LabelSet | None = None, progress=None) -> Reading:
@@ -54,7 +56,11 @@ def read(src: Path, labels: LabelSet | None = None, progress=None) -> Reading:
     if not src.is_dir():
         raise FormatError(src, "a labelme dataset must be a folder of JSON files")
     reading = Reading()
-    paths = sorted(src.rglob("*.json"))
+    for name in LABEL_FILE_NAMES:  # a project's label list, not an annotation
+        if (src / name).is_file():
+            reading.labels = LabelSet.load(src / name)
+            break
+    paths = sorted(p for p in src.rglob("*.json") if p.name not in LABEL_FILE_NAMES)
     for i, path in enumerate(paths):
         report_progress(progress, i, len(paths), path.name)
         try:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from samlabel.annotations import Project, mask_iou
+from samlabel.annotations import LabelSet, Project, mask_iou
 from samlabel.formats.batch import export_project, import_dataset
 from samlabel.formats.common import group_instances
 
@@ -111,3 +111,15 @@ def test_masks_layout(sample_project, tmp_path):
     assert inst.dtype == np.uint16 and {5, 2, 7} <= set(np.unique(inst).tolist())  # group ids are the instance ids
     sem = np.array(Image.open(out / "semantic" / "img0.png"))
     assert sem[45, 15] == 1 and sem[45, 40] == 0  # the ring's hole is background
+
+
+def test_labelme_keeps_the_label_list_and_skips_a_project_label_file(sample_project, tmp_path):
+    (sample_project.root / "labels.txt").write_text("\n".join(["zebra", *sample_project.labels]) + "\n")
+    out = tmp_path / "lm"
+    export_project("labelme", sample_project.root, out)
+    assert (out / "labels.txt").read_text().split() == ["zebra", *sample_project.labels]  # unused zebra too
+    (out / "labels.txt").unlink()
+    LabelSet(["zebra", *sample_project.labels]).save(out / "labels.json")  # a project's label file instead
+    report = import_dataset("labelme", out, tmp_path / "back")
+    assert report.problems == [] and report.exported == 3
+    assert Project(tmp_path / "back").labels.names == ["zebra", *sample_project.labels]
