@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 from PIL import Image, UnidentifiedImageError
 
 from samlabel.annotations.document import Document
-from samlabel.annotations.errors import AnnotationFileError, AnnotationWarning, LabelError
+from samlabel.annotations.errors import AnnotationError, AnnotationFileError, AnnotationWarning, LabelError
 from samlabel.annotations.image_annotation import ImageAnnotation
 from samlabel.annotations.atomic import atomic_write_text
 from samlabel.annotations.labels import LabelSet, default_color
@@ -268,9 +268,15 @@ class Project:
 
     def save(self, annotation: ImageAnnotation, image: str | os.PathLike | None = None) -> Path:
         """Write the annotation to the image's sidecar atomically (SaveError on failure,
-        previous file intact). ``image`` defaults to ``annotation.image_path`` in the root."""
+        previous file intact). ``image`` defaults to ``annotation.image_path`` in the root.
+
+        The sidecar sits beside its image, so its ``imagePath`` is written as the image's
+        file name (a stale ``../images/a.jpg`` from another tool would send labelme astray).
+        """
+        if image is None and not annotation.image_path:
+            raise AnnotationError("cannot save an annotation without an image path: pass the image")
         image = Path(image) if image is not None else self.root / annotation.image_path
-        if not annotation.image_path:
+        if annotation.image_path != image.name:
             annotation = annotation.replace(image_path=image.name)
         path = self.sidecar_path(image)
         write_sidecar(path, annotation)

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from samlabel.annotations import (
+    AnnotationError,
     AnnotationFileError,
     AnnotationWarning,
     Document,
@@ -338,3 +339,15 @@ def test_compact_points_leave_text_alone(tmp_path):
     assert "[10.0, 1e-05]" in raw
     data = json.loads(raw)
     assert data["shapes"][0]["description"] == text and data["flags"] == {"note": "[1,  2]"}
+
+
+def test_saving_writes_the_image_name_as_image_path(tmp_path):
+    """A sidecar beside its image names it plainly, so labelme finds the image."""
+    make_image(tmp_path / "img.png")
+    (tmp_path / "img.json").write_text(json.dumps(labelme_file(imagePath="..\\\\old\\\\img.png", shapes=[])))
+    project = Project(tmp_path)
+    annotation = project.load(tmp_path / "img.png")
+    project.save(annotation, tmp_path / "img.png")
+    assert json.loads((tmp_path / "img.json").read_text())["imagePath"] == "img.png"
+    with pytest.raises(AnnotationError, match="without an image path"):
+        project.save(ImageAnnotation("", H, W))
