@@ -1,7 +1,7 @@
 """YOLO segmentation (Ultralytics) export and import.
 
-Layout: ``OUT/images/<file>``, ``OUT/labels/<stem>.txt`` and ``OUT/data.yaml`` (``names``
-map). Each line is ``class x1 y1 x2 y2 ...`` with coordinates normalised by the image
+Layout: ``OUT/images/<file>``, ``OUT/labels/<stem>.txt`` and ``OUT/data.yaml`` (``train``
+and ``val`` both ``images``, relative to the yaml's folder, and the ``names`` map). Each line is ``class x1 y1 x2 y2 ...`` with coordinates normalised by the image
 width and height. One line per instance; an instance with several parts or with holes is
 joined into one polygon by zero-width bridges between the closest points of consecutive
 rings, the way Ultralytics' ``merge_multi_segment`` joins COCO segments (holes are
@@ -122,7 +122,9 @@ class Writer:
         return notes
 
     def finish(self) -> None:
-        yaml = dump_data_yaml(self.labels.names, {"path": ".", "train": IMAGES_DIR, "val": IMAGES_DIR})
+        # No "path:" key: Ultralytics then resolves train/val from data.yaml's own folder;
+        # "path: ." would mean the working directory (or its datasets folder), not this one.
+        yaml = dump_data_yaml(self.labels.names, {"train": IMAGES_DIR, "val": IMAGES_DIR})
         (self.out_dir / YAML_NAME).write_text(yaml, encoding="utf-8")
 
 

@@ -66,3 +66,13 @@ def test_voc_jpegs_of_16_bit_and_transparent_images_look_as_in_the_app(tmp_path)
     assert deep[:, :3].mean() < 20 and deep[:, -3:].mean() > 235  # stretched, not clipped to white
     clear = np.asarray(Image.open(tmp_path / "out" / "JPEGImages" / "clear.jpg"))
     assert clear.min() > 240  # transparent shows as white, as on the canvas
+
+
+def test_yolo_data_yaml_has_no_path_key(tmp_path):
+    """Ultralytics reads a relative ``path:`` against the working directory (or its datasets
+    folder); without it, train/val are found beside data.yaml."""
+    root = _project(tmp_path, [Shape.polygon("car", [[1, 1], [9, 1], [9, 9]])])
+    export_project("yolo", root, tmp_path / "out")
+    lines = (tmp_path / "out" / "data.yaml").read_text().splitlines()
+    assert not any(line.startswith("path:") for line in lines)
+    assert "train: images" in lines and "val: images" in lines and '  0: "car"' in lines
