@@ -1,8 +1,8 @@
 """YOLO segmentation (Ultralytics) export and import.
 
 Layout: ``OUT/images/<file>``, ``OUT/labels/<stem>.txt`` and ``OUT/data.yaml`` (``train``
-and ``val`` both ``images``, relative to the yaml's folder, and the ``names`` map). Each line is ``class x1 y1 x2 y2 ...`` with coordinates normalised by the image
-width and height. One line per instance; an instance with several parts or with holes is
+and ``val`` both ``images``, relative to the yaml's folder, and the ``names`` map). Each
+line is ``class x1 y1 x2 y2 ...`` with coordinates normalised by the image width and height. One line per instance; an instance with several parts or with holes is
 joined into one polygon by zero-width bridges between the closest points of consecutive
 rings, the way Ultralytics' ``merge_multi_segment`` joins COCO segments (holes are
 oriented against their exterior, so the joined polygon still rasterises with its holes).
