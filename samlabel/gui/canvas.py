@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
-from PySide6.QtWidgets import QFrame, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
+from PySide6.QtWidgets import QFrame, QGraphicsScene, QGraphicsView
 
 from samlabel.gui.overlay import DraftItem, IndexOverlayItem, MaskOverlayItem, PromptItem
 
@@ -81,10 +81,10 @@ class Canvas(QGraphicsView):
         self.setDragMode(QGraphicsView.DragMode.NoDrag)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.pixmap_item = QGraphicsPixmapItem()
-        self.pixmap_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
-        self.pixmap_item.setShapeMode(QGraphicsPixmapItem.ShapeMode.BoundingRectShape)
-        self._scene.addItem(self.pixmap_item)
+        # The picture is the view's *background*, cached by Qt at the current zoom, so a
+        # new mask repaints only the mask over a cached copy (no rescaling of the image).
+        self._pixmap = QPixmap()
+        self.setCacheMode(QGraphicsView.CacheModeFlag.CacheBackground)
         self.mask_item = MaskOverlayItem()
         self.prompt_item = PromptItem()
         self.draft_item = DraftItem()
@@ -104,15 +104,29 @@ class Canvas(QGraphicsView):
         self.prompt_item.set_prompt([], [], None)
         self.draft_item.set_draft()
         if rgb is None:
-            self.pixmap_item.setPixmap(QPixmap())
+            self._pixmap = QPixmap()
             self.image_size = (0, 0)
+            self.resetCachedContent()
+            self.viewport().update()
             return
         h, w = rgb.shape[:2]
-        self.pixmap_item.setPixmap(QPixmap.fromImage(rgb_to_qimage(rgb)))
+        self._pixmap = QPixmap.fromImage(rgb_to_qimage(rgb))
         self.image_size = (w, h)
+        self.resetCachedContent()
         margin = max(w, h) * 0.5
         self._scene.setSceneRect(QRectF(-margin, -margin, w + 2 * margin, h + 2 * margin))
         self.fit_to_window()
+
+    def pixmap(self) -> QPixmap:
+        """The picture as shown (converted once per image)."""
+        return self._pixmap
+
+    def drawBackground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802
+        painter.fillRect(rect, self.backgroundBrush())
+        if not self._pixmap.isNull():
+            w, h = self.image_size
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.zoom < 2.0)
+            painter.drawPixmap(QRectF(0, 0, w, h), self._pixmap, QRectF(0, 0, w, h))
 
     # ------------------------------------------------------------------ view
     @property

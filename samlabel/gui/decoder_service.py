@@ -168,10 +168,10 @@ class DecoderService(QObject):
         super().__init__(parent)
         from samlabel.gui.embedding_service import default_encoder_threads
 
-        # The decoder's matrices are small: one or two threads decode nearly as fast as
-        # many, and leave cores to the encoder (prefetch) and the UI thread. Over-
-        # subscribed OpenMP threads spin and can make a decode 5x slower.
-        self.torch_threads = torch_threads or max(1, min(2, default_encoder_threads() // 2))
+        # At most 2 threads: vit_b's decoder takes 23 ms on 2 idle cores (38 ms on 1), and
+        # more threads gain little while taking cores from the encoder and the UI thread.
+        # (On an oversubscribed machine OpenMP threads spin: pass torch_threads=1 there.)
+        self.torch_threads = torch_threads or max(1, min(2, default_encoder_threads()))
         self.model = model
         self._session_factory = session_factory
         self._cond = threading.Condition()

@@ -22,6 +22,7 @@ from PySide6.QtTest import QTest
 class LatencyReport:
     samples_ms: tuple[float, ...]
     dropped: int  # mouse events whose mask never showed (superseded) or that timed out
+    worker_ms: tuple[float, ...] = ()  # decode + mask render in the worker, per sample
 
     @property
     def median_ms(self) -> float:
@@ -35,8 +36,10 @@ class LatencyReport:
         return s[min(len(s) - 1, int(round(0.95 * (len(s) - 1))))]
 
     def summary(self) -> str:
-        return (f"median {self.median_ms:.1f} ms, p95 {self.p95_ms:.1f} ms over {len(self.samples_ms)} samples"
-                + (f" ({self.dropped} superseded)" if self.dropped else ""))
+        text = f"median {self.median_ms:.1f} ms, p95 {self.p95_ms:.1f} ms over {len(self.samples_ms)} samples"
+        if self.worker_ms:
+            text += f" (worker decode+render median {statistics.median(self.worker_ms):.1f} ms)"
+        return text + (f" ({self.dropped} superseded)" if self.dropped else "")
 
 
 def _path(window, n: int) -> list[QPointF]:
@@ -53,18 +56,20 @@ class _Probe:
 
     def __init__(self, window) -> None:
         self.window = window
-        self.pending: list[float] = []  # t_created of shown results awaiting a paint
+        self.pending: list[tuple[float, float]] = []  # (t_created, worker s) of shown results awaiting a paint
         self.samples: list[tuple[float, float]] = []  # (t_created, t_painted)
+        self.worker: list[float] = []
         window.predictionShown.connect(self._shown)
         window.canvas.painted.connect(self._painted)
 
     def _shown(self, result) -> None:
-        self.pending.append(result.request.t_created)
+        self.pending.append((result.request.t_created, result.seconds))
         self.window.canvas.viewport().update()
 
     def _painted(self, t: float) -> None:
-        for t0 in self.pending:
+        for t0, worker_s in self.pending:
             self.samples.append((t0, t))
+            self.worker.append(worker_s * 1000.0)
         self.pending.clear()
 
     def close(self) -> None:
@@ -100,10 +105,11 @@ def measure_hover_latency(window, n: int = 40, timeout_s: float = 30.0, warmup: 
                 dropped += 1
             if i < warmup:
                 del probe.samples[before:]
+                del probe.worker[before:]
         samples = tuple((tp - t0) * 1000.0 for t0, tp in probe.samples)
     finally:
         probe.close()
-    return LatencyReport(samples, dropped)
+    return LatencyReport(samples, dropped, tuple(probe.worker))
 
 
 def measure_hover_stream(window, seconds: float = 3.0, rate_hz: float = 60.0) -> LatencyReport:
@@ -121,4 +127,4 @@ def measure_hover_stream(window, seconds: float = 3.0, rate_hz: float = 60.0) ->
         samples = tuple((tp - t0) * 1000.0 for t0, tp in probe.samples)
     finally:
         probe.close()
-    return LatencyReport(samples, n - len(samples))
+    return LatencyReport(samples, n - len(samples), tuple(probe.worker))

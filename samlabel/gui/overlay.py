@@ -54,6 +54,7 @@ class MaskOverlayItem(QGraphicsItem):
         self.setZValue(Z_MASK)
         self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
         self._image: QImage | None = None
+        self._argb: QImage | None = None
         self._mask: np.ndarray | None = None
         self._rect = QRectF()
         self._color = QColor(30, 144, 255)
@@ -85,6 +86,7 @@ class MaskOverlayItem(QGraphicsItem):
         self._mask = mask
         self._rect = QRectF(x0, y0, max(0.0, x1 - x0), max(0.0, y1 - y0))
         self._image = mask_to_qimage(mask, self._color, self._alpha())
+        self._argb = None
         self.generation += 1
         self.update(old.united(self._rect))
 
@@ -94,6 +96,7 @@ class MaskOverlayItem(QGraphicsItem):
         self.prepareGeometryChange()
         self._mask = None
         self._image = None
+        self._argb = None
         self._rect = QRectF()
         self.generation += 1
 
@@ -112,13 +115,26 @@ class MaskOverlayItem(QGraphicsItem):
         if self._image is not None:
             c = self._color
             self._image.setColorTable([0x00000000, QColor(c.red(), c.green(), c.blue(), self._alpha()).rgba()])
+            self._argb = None
             self.update()
 
     def paint(self, painter: QPainter, option, widget=None) -> None:  # noqa: D102
         if self._image is None or self._rect.isEmpty():
             return
+        if self._argb is None:  # converted once per mask, not once per paint
+            self._argb = self._image.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
-        painter.drawImage(self._rect, self._image)
+        t = painter.worldTransform()
+        device = t.mapRect(self._rect)
+        if (t.isScaling() or t.isTranslating()) and not t.isRotating() and \
+                abs(device.width() - self._argb.width()) < 1.5 and abs(device.height() - self._argb.height()) < 1.5:
+            # rendered at screen resolution: blit 1:1 in device pixels (no resampling)
+            painter.save()
+            painter.resetTransform()
+            painter.drawImage(QPointF(round(device.left()), round(device.top())), self._argb)
+            painter.restore()
+        else:
+            painter.drawImage(self._rect, self._argb)
 
 
 class IndexOverlayItem(QGraphicsItem):

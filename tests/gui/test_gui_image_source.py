@@ -77,7 +77,7 @@ def test_very_large_image_displays_on_the_canvas(qtbot):
     canvas.resize(400, 300)
     canvas.set_image(rgb)
     assert canvas.image_size == (8000, 6000)
-    pm = canvas.pixmap_item.pixmap()
+    pm = canvas.pixmap()
     assert (pm.width(), pm.height()) == (8000, 6000)
     assert pm.toImage().pixelColor(7999, 5999).red() == 255
 
