@@ -43,7 +43,6 @@ from samlabel.formats.common import (
     check_mask_sizes,
     export_image,
     group_instances,
-    report_progress,
     shapes_from_mask,
 )
 
@@ -189,15 +188,18 @@ def read(src: Path, labels: LabelSet | None = None, progress=None) -> Reading:
     for ann in data["annotations"]:
         if isinstance(ann, dict):
             by_image.setdefault(ann.get("image_id"), []).append(ann)  # type: ignore[arg-type]
+    entries = []
     for i, entry in enumerate(data["images"]):
-        if not isinstance(entry, dict):
+        if isinstance(entry, dict):
+            entries.append(entry)
+        else:
             reading.problems.append(f"{src}: image entry #{i + 1} is not a JSON object")
-            continue
-        report_progress(progress, i, len(data["images"]), str(entry.get("file_name", "")))
-        try:
-            reading.items.append(_read_image(src, entry, by_image.get(entry.get("id"), []), names, labels, reading.notes))
-        except AnnotationError as exc:
-            reading.problems.append(str(exc))
+    reading.read_each(
+        entries,
+        lambda entry: _read_image(src, entry, by_image.get(entry.get("id"), []), names, labels, reading.notes),
+        lambda entry: str(entry.get("file_name", "")),
+        progress,
+    )
     return reading
 
 

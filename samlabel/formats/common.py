@@ -18,6 +18,7 @@ from shapely import make_valid
 from shapely.geometry import box
 
 from samlabel.annotations import (
+    AnnotationError,
     AnnotationFileError,
     GeometryError,
     ImageAnnotation,
@@ -50,6 +51,21 @@ class Reading:
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     labels: LabelSet = field(default_factory=LabelSet)
+
+    def read_each(self, things: Sequence, read_one: Callable, name_of: Callable = str, progress=None) -> None:
+        """``read_one(thing) -> ImportItem`` for each thing (image, file, entry): items that
+        read are kept (their labels added, in order of use), each AnnotationError becomes a
+        problem; ``progress(i, total, name_of(thing))`` before each."""
+        for i, thing in enumerate(things):
+            report_progress(progress, i, len(things), name_of(thing))
+            try:
+                item = read_one(thing)
+            except AnnotationError as exc:
+                self.problems.append(str(exc))
+                continue
+            self.items.append(item)
+            for name in item.annotation.labels_used():
+                self.labels.add(name)
 
 
 @dataclass

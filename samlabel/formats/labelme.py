@@ -15,7 +15,7 @@ import json
 import warnings
 from pathlib import Path
 
-from samlabel.annotations import AnnotationError, AnnotationWarning, ImageAnnotation, LabelSet
+from samlabel.annotations import AnnotationWarning, ImageAnnotation, LabelSet
 from samlabel.annotations.project import LABEL_FILE_NAMES, image_size
 from samlabel.annotations.sidecar import annotation_from_dict, annotation_to_dict, dumps
 from samlabel.formats.common import (
@@ -26,7 +26,6 @@ from samlabel.formats.common import (
     check_mask_sizes,
     export_image,
     find_image,
-    report_progress,
 )
 
 
@@ -61,16 +60,7 @@ def read(src: Path, labels: LabelSet | None = None, progress=None) -> Reading:
             reading.labels = LabelSet.load(src / name)
             break
     paths = sorted(p for p in src.rglob("*.json") if p.name not in LABEL_FILE_NAMES)
-    for i, path in enumerate(paths):
-        report_progress(progress, i, len(paths), path.name)
-        try:
-            item = _read_one(path, labels, reading.notes)
-        except AnnotationError as exc:
-            reading.problems.append(str(exc))
-            continue
-        reading.items.append(item)
-        for name in item.annotation.labels_used():
-            reading.labels.add(name)
+    reading.read_each(paths, lambda path: _read_one(path, labels, reading.notes), lambda path: path.name, progress)
     return reading
 
 

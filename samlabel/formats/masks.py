@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from samlabel.annotations import AnnotationError, ImageAnnotation, LabelSet, Shape
+from samlabel.annotations import ImageAnnotation, LabelSet, Shape
 from samlabel.annotations.project import image_size, list_images
 from samlabel.formats.common import (
     FormatError,
@@ -34,7 +34,6 @@ from samlabel.formats.common import (
     group_instances,
     read_class_names,
     read_index_png,
-    report_progress,
     save_palette_png,
     shapes_from_mask,
     write_class_names,
@@ -115,12 +114,7 @@ def read(src: Path, labels: LabelSet | None = None, progress=None) -> Reading:
     class_names = dataset_class_names(root / "class_names.txt", read_class_names, labels)
     reading = Reading(labels=class_names.copy())
     images = list_images(images_dir)
-    for i, image in enumerate(images):
-        report_progress(progress, i, len(images), image.name)
-        try:
-            reading.items.append(_read_one(root, image, class_names))
-        except AnnotationError as exc:
-            reading.problems.append(str(exc))
+    reading.read_each(images, lambda image: _read_one(root, image, class_names), lambda image: image.name, progress)
     return reading
 
 

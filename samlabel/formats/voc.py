@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from samlabel.annotations import AnnotationError, ImageAnnotation, LabelSet, Shape
+from samlabel.annotations import ImageAnnotation, LabelSet, Shape
 from samlabel.annotations.project import image_size
 from samlabel.formats.common import (
     FormatError,
@@ -37,7 +37,6 @@ from samlabel.formats.common import (
     group_instances,
     read_class_names,
     read_index_png,
-    report_progress,
     save_palette_png,
     shapes_from_mask,
     write_class_names,
@@ -137,16 +136,7 @@ def read(src: Path, labels: LabelSet | None = None, progress=None) -> Reading:
     class_names = dataset_class_names(root / "class_names.txt", read_class_names, labels, required=False)
     reading = Reading(labels=class_names.copy() if class_names is not None else LabelSet())
     stems = _stems(root)
-    for i, stem in enumerate(stems):
-        report_progress(progress, i, len(stems), stem)
-        try:
-            item = _read_one(root, stem, class_names, labels)
-        except AnnotationError as exc:
-            reading.problems.append(str(exc))
-            continue
-        reading.items.append(item)
-        for name in item.annotation.labels_used():
-            reading.labels.add(name)
+    reading.read_each(stems, lambda stem: _read_one(root, stem, class_names, labels), str, progress)
     return reading
 
 

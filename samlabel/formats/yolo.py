@@ -21,7 +21,7 @@ from shapely import make_valid
 from shapely.geometry import Polygon
 from shapely.geometry.polygon import orient
 
-from samlabel.annotations import AnnotationError, ImageAnnotation, LabelSet, Shape
+from samlabel.annotations import ImageAnnotation, LabelSet, Shape
 from samlabel.annotations.geometry import polygons_from_geometry
 from samlabel.annotations.project import image_size
 from samlabel.formats.common import (
@@ -34,7 +34,6 @@ from samlabel.formats.common import (
     export_image,
     find_image,
     group_instances,
-    report_progress,
 )
 from samlabel.formats.simple_yaml import dump_data_yaml, read_names
 
@@ -141,13 +140,7 @@ def read(src: Path, labels: LabelSet | None = None, progress=None) -> Reading:
     from samlabel.annotations.project import list_images
 
     images = list_images(images_dir)
-    for i, image in enumerate(images):
-        report_progress(progress, i, len(images), image.name)
-        txt = labels_dir / f"{image.stem}.txt"
-        try:
-            reading.items.append(_read_one(image, txt, names))
-        except AnnotationError as exc:
-            reading.problems.append(str(exc))
+    reading.read_each(images, lambda image: _read_one(image, labels_dir / f"{image.stem}.txt", names), lambda image: image.name, progress)
     for txt in sorted(labels_dir.glob("*.txt")):
         if find_image(images_dir, txt.stem) is None:
             reading.problems.append(f"{txt}: no image named {txt.stem}.* in {images_dir}")
