@@ -226,14 +226,16 @@ def _linear_taps(in_size: int, out_size: int, dst: np.ndarray) -> Tuple[np.ndarr
     return i0, i1, (np.float32(1) - lam1).astype(np.float32), lam1
 
 
-def _interp_rows(x: torch.Tensor, taps) -> torch.Tensor:
-    i0, i1, l0, l1 = (torch.from_numpy(a) for a in taps)
-    return x[..., i0, :] * l0[:, None] + x[..., i1, :] * l1[:, None]
+def _interp_rows(x: np.ndarray, taps) -> np.ndarray:
+    """Linear interpolation along axis -2 (numpy: single-threaded gathers beat torch's here)."""
+    i0, i1, l0, l1 = taps
+    return np.take(x, i0, axis=-2) * l0[:, None] + np.take(x, i1, axis=-2) * l1[:, None]
 
 
-def _interp_cols(x: torch.Tensor, taps) -> torch.Tensor:
-    i0, i1, l0, l1 = (torch.from_numpy(a) for a in taps)
-    return x[..., :, i0] * l0 + x[..., :, i1] * l1
+def _interp_cols(x: np.ndarray, taps) -> np.ndarray:
+    """Linear interpolation along the last axis."""
+    i0, i1, l0, l1 = taps
+    return np.take(x, i0, axis=-1) * l0 + np.take(x, i1, axis=-1) * l1
 
 
 def upscale_at(
@@ -247,22 +249,34 @@ def upscale_at(
     """Full-size logits ``postprocess_masks(low_res)[..., rows, :][..., cols]`` without the full size.
 
     ``low_res (..., 256, 256)``; ``rows``/``cols`` are original-image pixel indices.
-    Cost is proportional to ``len(rows) * len(cols)``.
+    The first upsampling runs (bit-exactly, see :func:`upscale_full`) only on the low-res
+    window that the requested pixels depend on; the second is evaluated at the requested
+    pixels only, with ATen's weights. Cost is proportional to the window and the output.
+    Returns a float32 numpy array ``(..., len(rows), len(cols))``.
     """
-    side_lo = low_res.shape[-1]
+    side = low_res.shape[-1]
     h_in, w_in = input_size
     H, W = original_size
-    # stage 2: original pixel -> cropped input-frame pixel; stage 1: input pixel -> low-res
-    r2 = _linear_taps(h_in, H, rows)
+    r2 = _linear_taps(h_in, H, rows)  # original pixel -> input-frame pixel
     c2 = _linear_taps(w_in, W, cols)
-    need_r = np.unique(np.concatenate([r2[0], r2[1]]))
-    need_c = np.unique(np.concatenate([c2[0], c2[1]]))
-    r1 = _linear_taps(side_lo, input_side, need_r)
-    c1 = _linear_taps(side_lo, input_side, need_c)
-    # input-frame values at the needed rows/cols only (x first, then y, as ATen)
-    stage1 = _interp_rows(_interp_cols(low_res, c1), r1)  # (..., len(need_r), len(need_c))
-    r2 = (np.searchsorted(need_r, r2[0]), np.searchsorted(need_r, r2[1]), r2[2], r2[3])
-    c2 = (np.searchsorted(need_c, c2[0]), np.searchsorted(need_c, c2[1]), c2[2], c2[3])
+    if input_side % side or low_res.shape[-2] != side:  # generic (non-integer factor) fallback
+        stage1 = F.interpolate(low_res.reshape(-1, 1, side, side), (input_side, input_side), mode="bilinear",
+                               align_corners=False).reshape(*low_res.shape[:-2], input_side, input_side)
+        return _interp_rows(_interp_cols(stage1.numpy(), c2), r2)
+    factor = input_side // side
+    # low-res window with one row/col of margin so that border clamping never differs
+    a0 = max(0, int(r2[0].min()) // factor - 1)
+    a1 = min(side, int(r2[1].max()) // factor + 2)
+    b0 = max(0, int(c2[0].min()) // factor - 1)
+    b1 = min(side, int(c2[1].max()) // factor + 2)
+    lead = low_res.shape[:-2]
+    window = low_res[..., a0:a1, b0:b1].reshape(-1, 1, a1 - a0, b1 - b0)
+    stage1 = F.interpolate(window, scale_factor=float(factor), mode="bilinear", align_corners=False,
+                           recompute_scale_factor=False)
+    stage1 = stage1.reshape(*lead, *stage1.shape[-2:]).numpy()
+    oy, ox = factor * a0, factor * b0
+    r2 = (r2[0] - oy, r2[1] - oy, r2[2], r2[3])
+    c2 = (c2[0] - ox, c2[1] - ox, c2[2], c2[3])
     return _interp_rows(_interp_cols(stage1, c2), r2)
 
 
@@ -360,7 +374,7 @@ class Prediction:
         if full:
             out = upscale_full(low[None, None], self.input_side, self.input_size, self.original_size)[0, 0]
         else:
-            out = upscale_at(low, self.input_side, self.input_size, self.original_size, rows, cols)
+            return upscale_at(low, self.input_side, self.input_size, self.original_size, rows, cols)
         return out.numpy()
 
     def mask(
