@@ -238,3 +238,22 @@ def test_the_next_image_is_prefetched_and_opens_without_encoder_time(qtbot, make
     with qtbot.waitSignal(win.embeddings.ready, timeout=10000) as blocker:
         win.next_image()
     assert blocker.args[0] == key_b and blocker.args[3] is True  # from the cache
+
+
+def test_model_from_a_checkpoint_loads_in_the_background(qtbot, make_window, image_folder, tiny_model, tmp_path):
+    import torch
+
+    ckpt = tmp_path / "tiny.pth"
+    torch.save(tiny_model.state_dict(), ckpt)
+    win = make_window(image_folder, model_name="test_tiny", checkpoint=str(ckpt))
+    assert win.model_choice.available
+    qtbot.waitUntil(lambda: win.sam.ready, timeout=60000)  # model loaded in a thread, then the embedding
+    assert win.ai_available and win.sam.embedding.original_size == (160, 240)
+    assert win.model.model_id.startswith("test_tiny:") and "random" not in win.model.model_id
+    assert win.tool is Tool.SAM
+
+
+def test_a_missing_checkpoint_file_disables_ai_with_a_message(qtbot, make_window, image_folder, tmp_path):
+    win = make_window(image_folder, model_name="vit_b", checkpoint=str(tmp_path / "nope.pth"))
+    assert not win.ai_available
+    assert "nope.pth" in win.model_choice.message
