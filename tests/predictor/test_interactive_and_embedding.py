@@ -146,11 +146,11 @@ def test_embedding_from_another_model_or_bad_file_is_refused(tiny, tiny_embeddin
     from safetensors.torch import save_file
 
     old = tmp_path / "old.safetensors"
-    save_file({"features": tiny_embedding.features}, old, metadata={"format": "samlabel-embedding", "version": "0"})
+    save_file({"features": tiny_embedding.features.contiguous()}, old, metadata={"format": "samlabel-embedding", "version": "0"})
     with pytest.raises(EmbeddingError, match="version"):
         ImageEmbedding.load(old)
     foreign = tmp_path / "foreign.safetensors"
-    save_file({"features": tiny_embedding.features}, foreign)
+    save_file({"features": tiny_embedding.features.contiguous()}, foreign)
     with pytest.raises(EmbeddingError, match="not a samlabel embedding"):
         ImageEmbedding.load(foreign)
 
