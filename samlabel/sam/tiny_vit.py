@@ -201,6 +201,9 @@ class TinyViT(nn.Module):
         and raises :class:`samlabel.sam.errors.Cancelled`.
         """
         _check_cancel(cancel)
+        # Channels-last memory: faster convolutions on CPU, and free permutes to the
+        # (B, H, W, C) token layout of the attention stages.
+        x = x.contiguous(memory_format=torch.channels_last)
         x = self.patch_embed(x)  # (B, C0, S/4, S/4)
         for layer in self.layers:
             x = layer(x, cancel)  # ... -> (B, C_last, S/16, S/16)

@@ -9,6 +9,12 @@ Layouts used below: images and convolution maps are ``(B, C, H, W)``; token maps
 ``(B, H, W, C)``; windows of tokens are ``(B*nW, N, C)`` with ``N = window_size**2``.
 Dropout and stochastic depth are training-only and not implemented (samlabel only
 runs inference).
+
+Speed (CPU): the encoder keeps its convolution maps in channels-last memory, so that the
+``(B, C, H, W) <-> (B, H, W, C)`` permutes around the attention stages are free views;
+batch norms are folded into their convolutions; at inference the GELUs and residual sums of
+the large early maps run in place; attention uses PyTorch's fused
+``scaled_dot_product_attention`` with the position bias as its mask.
 """
 
 from __future__ import annotations
@@ -18,6 +24,20 @@ import itertools
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+def gelu_(x: torch.Tensor) -> torch.Tensor:
+    """Exact (erf) GELU, in place when no gradient is recorded (a fresh tensor otherwise)."""
+    if torch.is_grad_enabled() and x.requires_grad:
+        return F.gelu(x)
+    return torch.ops.aten.gelu_(x)
+
+
+def add_(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``x + y``, written into ``x`` when no gradient is recorded."""
+    if torch.is_grad_enabled() and (x.requires_grad or y.requires_grad):
+        return x + y
+    return x.add_(y)
 
 
 class Conv2d_BN(nn.Sequential):  # noqa: N801  (official name, kept for checkpoint keys)
@@ -53,24 +73,22 @@ class Conv2d_BN(nn.Sequential):  # noqa: N801  (official name, kept for checkpoi
 class MBConv(nn.Module):
     """Inverted residual block (1x1 expand, 3x3 depthwise, 1x1 project) with a skip.
 
-    ``(B, C, H, W) -> (B, C, H, W)``.
+    ``(B, C, H, W) -> (B, C, H, W)``. For MobileSAM these run on 256x256 maps widened to
+    256 channels, the largest tensors of the encoder, hence the in-place activations.
     """
 
     def __init__(self, dim: int, expand_ratio: float) -> None:
         super().__init__()
         hidden = int(dim * expand_ratio)
         self.conv1 = Conv2d_BN(dim, hidden, kernel_size=1)
-        self.act1 = nn.GELU()
         self.conv2 = Conv2d_BN(hidden, hidden, kernel_size=3, padding=1, groups=hidden)
-        self.act2 = nn.GELU()
         self.conv3 = Conv2d_BN(hidden, dim, kernel_size=1)
-        self.act3 = nn.GELU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.act1(self.conv1(x))
-        y = self.act2(self.conv2(y))
-        y = self.conv3(y)
-        return self.act3(x + y)
+        y = gelu_(self.conv1(x))  # (B, hidden, H, W)
+        y = gelu_(self.conv2(y))
+        y = self.conv3(y)  # (B, C, H, W)
+        return gelu_(add_(y, x))
 
 
 class PatchMerging(nn.Module):
@@ -83,15 +101,14 @@ class PatchMerging(nn.Module):
 
     def __init__(self, dim: int, out_dim: int, stride: int) -> None:
         super().__init__()
-        self.act = nn.GELU()
         self.conv1 = Conv2d_BN(dim, out_dim, kernel_size=1)
         self.conv2 = Conv2d_BN(out_dim, out_dim, kernel_size=3, stride=stride, padding=1,
                                groups=out_dim)
         self.conv3 = Conv2d_BN(out_dim, out_dim, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.act(self.conv1(x))
-        x = self.act(self.conv2(x))
+        x = gelu_(self.conv1(x))
+        x = gelu_(self.conv2(x))
         return self.conv3(x)
 
 
@@ -158,11 +175,10 @@ class Mlp(nn.Module):
         super().__init__()
         self.norm = nn.LayerNorm(dim)
         self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()
         self.fc2 = nn.Linear(hidden, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(self.norm(x))))
+        return self.fc2(gelu_(self.fc1(self.norm(x))))
 
 
 def window_partition(x: torch.Tensor, window_size: int) -> tuple[torch.Tensor, tuple[int, int]]:
