@@ -31,6 +31,8 @@ from samlabel.gui.prompt_state import PromptSnapshot
 
 log = logging.getLogger(__name__)
 
+_ORPHANS: list = []  # worker threads that did not stop in time at shutdown
+
 Region = tuple[int, int, int, int]  # x0, y0, x1, y1 in image pixels (x1, y1 exclusive)
 
 
@@ -218,12 +220,13 @@ class DecoderService(QObject):
         with self._cond:
             return self._pending is None and not self._busy
 
-    def shutdown(self, timeout_ms: int = 5000) -> None:
+    def shutdown(self, timeout_ms: int = 60000) -> None:
         with self._cond:
             self._stopping = True
             self._pending = None
             self._cond.notify_all()
-        self._worker.wait(timeout_ms)
+        if not self._worker.wait(timeout_ms):
+            _ORPHANS.append(self._worker)  # never destroy a running QThread (Qt aborts)
 
     def _on_result(self, result: DecodeResult) -> None:
         seq = result.seq

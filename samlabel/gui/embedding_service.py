@@ -34,6 +34,8 @@ from samlabel.sam.errors import Cancelled
 
 log = logging.getLogger(__name__)
 
+_ORPHANS: list = []  # worker threads that did not stop in time at shutdown
+
 ImageLoader = Callable[[], np.ndarray]  # returns (H, W, 3) uint8 RGB
 ComputeFn = Callable[..., ImageEmbedding]  # (model, image, cancel=...) -> ImageEmbedding
 
@@ -219,7 +221,7 @@ class EmbeddingService(QObject):
         with self._cond:
             return self._running is not None or self._current is not None
 
-    def shutdown(self, timeout_ms: int = 5000) -> None:
+    def shutdown(self, timeout_ms: int = 60000) -> None:
         """Cancel everything and stop the worker thread."""
         with self._cond:
             self._stopping = True
@@ -228,7 +230,8 @@ class EmbeddingService(QObject):
                     job.cancel_event.set()
             self._prefetch.clear()
             self._cond.notify_all()
-        self._worker.wait(timeout_ms)
+        if not self._worker.wait(timeout_ms):
+            _ORPHANS.append(self._worker)  # never destroy a running QThread (Qt aborts)
 
     # -------------------------------------------------------------- worker side
     def _should_stop(self, job: _Job) -> bool:

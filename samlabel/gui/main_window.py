@@ -368,4 +368,8 @@ class MainWindow(FilesMixin, UiMixin, QMainWindow):
 
     def shutdown(self) -> None:
         """Stop the worker threads (tests call this before the window is destroyed)."""
+        loader = getattr(self, "_model_loader", None)
+        if loader is not None and loader.isRunning():
+            loader.loaded.disconnect()
+            loader.wait()
         self._stop_services()

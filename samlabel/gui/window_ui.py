@@ -245,10 +245,10 @@ class UiMixin:
                               device=self.model_choice.device if self.model_choice is not None else None)
         self.model_choice = choice
         self.statusBar().showMessage(f"Loading {choice.name}…")
-        self._loader = ModelLoader(choice, self)
-        self._loader.loaded.connect(self.set_model)
-        self._loader.failed.connect(lambda m: self.statusBar().showMessage(m, 15000))
-        self._loader.start()
+        self._model_loader = ModelLoader(choice, self)
+        self._model_loader.loaded.connect(self.set_model)
+        self._model_loader.failed.connect(lambda m: self.statusBar().showMessage(m, 15000))
+        self._model_loader.start()
 
     def choose_label_dialog(self) -> None:
         from samlabel.gui.dialogs.label_picker import LabelPickerDialog
