@@ -235,13 +235,23 @@ def rel_pos_attention(
     rows = max(1, min(H, max_bias_elements // max(1, B * nH * W * N)))
     rows = -(-H // -(-H // rows))  # same number of bands, balanced sizes
     outs = []
+    buffer = None  # one bias buffer for all bands: fresh 100+ MB allocations cost page faults
     for r0 in range(0, H, rows):
         r1 = min(H, r0 + rows)
         qc = q[:, :, r0 * W : r1 * W]  # (B, nH, R*W, hd)
         r_q = qc.reshape(B, nH, r1 - r0, W, hd)
         rel_h = torch.einsum("bnhwc,hkc->bnhwk", r_q, Rh[r0:r1])  # (B, nH, R, W, H)
         rel_w = torch.einsum("bnhwc,wkc->bnhwk", r_q, Rw)  # (B, nH, R, W, W)
-        bias = (rel_h[..., :, None] + rel_w[..., None, :]).reshape(B, nH, (r1 - r0) * W, N)
+        # written into a contiguous buffer: einsum returns permuted views, and a plain "+"
+        # would follow their layout, so the reshape to (B, nH, R*W, N) would copy it again
+        if torch.is_grad_enabled() and (rel_h.requires_grad or rel_w.requires_grad):
+            bias = (rel_h[..., :, None] + rel_w[..., None, :]).reshape(B, nH, (r1 - r0) * W, N)
+        else:  # inference: out= (not differentiable) into a contiguous buffer
+            if buffer is None:
+                buffer = torch.empty(B * nH * rows * W * N, dtype=q.dtype, device=q.device)
+            bias = buffer[: B * nH * (r1 - r0) * W * N].view(B, nH, r1 - r0, W, H, W)
+            torch.add(rel_h[..., :, None], rel_w[..., None, :], out=bias)
+            bias = bias.view(B, nH, (r1 - r0) * W, N)
         outs.append(F.scaled_dot_product_attention(qc, k, v, attn_mask=bias))
     return outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
 
