@@ -39,8 +39,7 @@ from samlabel.formats.common import (
     FormatError,
     ImportItem,
     Reading,
-    check_labels,
-    check_mask_sizes,
+    BaseWriter,
     export_image,
     group_instances,
     shapes_from_mask,
@@ -66,20 +65,19 @@ def category_ids(labels: LabelSet) -> dict[str, int]:
     return ids
 
 
-class Writer:
+class Writer(BaseWriter):
+    DIRS = (IMAGES_DIR,)
+    NAMED_BY_STEM = False  # images keep their file names
+
     def __init__(self, out_dir: Path, labels: LabelSet, simplify: float | None = None):
-        self.out_dir = out_dir
-        self.labels = labels
-        self.simplify = simplify
+        super().__init__(out_dir, labels, simplify)
         self.cat_ids = category_ids(labels)
         self.images: list[dict] = []
         self.annotations: list[dict] = []
-        (out_dir / IMAGES_DIR).mkdir(parents=True, exist_ok=True)
 
     def add(self, image: Path, annotation: ImageAnnotation) -> list[str]:
         """Add one image; raises (writing nothing) if it cannot be exported."""
-        check_labels(annotation, self.labels, image)
-        check_mask_sizes(annotation, image)
+        self.check(image, annotation)
         self.cat_ids = category_ids(self.labels)  # the batch may have added labels
         h, w = annotation.size
         image_id = len(self.images) + 1
@@ -99,6 +97,7 @@ class Writer:
         for record in records:
             record.update(id=len(self.annotations) + 1, image_id=image_id)
             self.annotations.append(record)
+        self.written(image)
         return notes
 
     def _annotation(self, instance, h: int, w: int) -> dict | None:

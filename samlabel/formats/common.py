@@ -121,6 +121,45 @@ def clip_to_image(polygons: Sequence[PolygonWithHoles], height: int, width: int)
     return tuple(out)
 
 
+class BaseWriter:
+    """What every format's ``Writer`` shares.
+
+    ``DIRS``: folders made in ``out_dir``; ``MAX_CLASSES``: how many labels the format can
+    index (None: any); ``NAMED_BY_STEM``: the format names its files after the image's
+    stem, so ``a.png`` and ``a.jpg`` would overwrite each other (the second is refused).
+    A writer's ``add`` starts with :meth:`check` (raises FormatError, nothing written) and
+    ends with :meth:`written`. ``labels`` may grow during a batch (labels in order of use).
+    """
+
+    DIRS: tuple[str, ...] = ("",)
+    MAX_CLASSES: int | None = None
+    NAMED_BY_STEM = True
+
+    def __init__(self, out_dir: Path, labels: LabelSet, simplify: float | None = None):
+        self.out_dir = out_dir
+        self.labels = labels
+        self.simplify = simplify
+        self.stems: list[str] = []  # images written, in order
+        self._check_class_count(out_dir, "the label set has")
+        for folder in self.DIRS:
+            (out_dir / folder).mkdir(parents=True, exist_ok=True)
+
+    def _check_class_count(self, where: Path, what: str) -> None:
+        if self.MAX_CLASSES is not None and len(self.labels) > self.MAX_CLASSES:
+            raise FormatError(where, f"this format holds at most {self.MAX_CLASSES} classes; {what} {len(self.labels)}")
+
+    def check(self, image: Path, annotation: ImageAnnotation) -> None:
+        """FormatError naming ``image`` if it cannot be exported (nothing is written)."""
+        check_labels(annotation, self.labels, image)
+        check_mask_sizes(annotation, image)
+        self._check_class_count(image, "with this image's labels there are")
+        if self.NAMED_BY_STEM and image.stem in self.stems:
+            raise FormatError(image, f"another image is also named {image.stem!r}; this format names files by stem")
+
+    def written(self, image: Path) -> None:
+        self.stems.append(image.stem)
+
+
 def group_instances(annotation: ImageAnnotation) -> list[Instance]:
     """Shapes grouped into instances, in order of first appearance."""
     instances: list[Instance] = []
@@ -312,6 +351,7 @@ def find_image(folder: Path, stem: str, preferred: Sequence[str] = ()) -> Path |
 
 
 __all__ = [
+    "BaseWriter",
     "FormatError",
     "ImportItem",
     "Instance",

@@ -22,28 +22,23 @@ from samlabel.formats.common import (
     FormatError,
     ImportItem,
     Reading,
+    BaseWriter,
     check_labels,
-    check_mask_sizes,
     export_image,
     find_image,
 )
 
 
-class Writer:
-    def __init__(self, out_dir: Path, labels: LabelSet, simplify: float | None = None):
-        self.out_dir = out_dir
-        self.labels = labels
-        out_dir.mkdir(parents=True, exist_ok=True)
-
+class Writer(BaseWriter):  # <stem>.json: named by stem
     def add(self, image: Path, annotation: ImageAnnotation) -> list[str]:
-        check_labels(annotation, self.labels, image)
-        check_mask_sizes(annotation, image)
+        self.check(image, annotation)
         annotation = annotation.replace(image_path=image.name)
         data = annotation_to_dict(annotation)
         data["imageData"] = None
         text = dumps(data)
         export_image(image, self.out_dir / image.name)
         (self.out_dir / f"{image.stem}.json").write_text(text, encoding="utf-8")
+        self.written(image)
         return []
 
     def finish(self) -> None:

@@ -27,8 +27,7 @@ from samlabel.formats.common import (
     FormatError,
     ImportItem,
     Reading,
-    check_labels,
-    check_mask_sizes,
+    BaseWriter,
     dataset_class_names,
     export_image,
     group_instances,
@@ -43,23 +42,12 @@ IMAGES_DIR, SEMANTIC_DIR, INSTANCE_DIR = "images", "semantic", "instance"
 MAX_ID = 65535
 
 
-class Writer:
-    def __init__(self, out_dir: Path, labels: LabelSet, simplify: float | None = None):
-        if len(labels) > 255:
-            raise FormatError(out_dir, f"the semantic PNG holds at most 255 classes, the label set has {len(labels)}")
-        self.out_dir = out_dir
-        self.labels = labels
-        self.stems: set[str] = set()
-        for d in (IMAGES_DIR, SEMANTIC_DIR, INSTANCE_DIR):
-            (out_dir / d).mkdir(parents=True, exist_ok=True)
+class Writer(BaseWriter):
+    DIRS = (IMAGES_DIR, SEMANTIC_DIR, INSTANCE_DIR)
+    MAX_CLASSES = 255  # the 8-bit semantic PNG
 
     def add(self, image: Path, annotation: ImageAnnotation) -> list[str]:
-        check_labels(annotation, self.labels, image)
-        check_mask_sizes(annotation, image)
-        if len(self.labels) > 255:
-            raise FormatError(image, f"the semantic PNG holds at most 255 classes; this image brings the labels to {len(self.labels)}")
-        if image.stem in self.stems:
-            raise FormatError(image, f"another image is also named {image.stem!r}; mask PNGs are named by stem")
+        self.check(image, annotation)
         h, w = annotation.size
         semantic = np.zeros((h, w), dtype=np.uint8)
         instance_png = np.zeros((h, w), dtype=np.uint16)
@@ -77,7 +65,7 @@ class Writer:
         export_image(image, self.out_dir / IMAGES_DIR / image.name)
         save_palette_png(self.out_dir / SEMANTIC_DIR / f"{image.stem}.png", semantic)
         Image.fromarray(instance_png).save(self.out_dir / INSTANCE_DIR / f"{image.stem}.png")
-        self.stems.add(image.stem)
+        self.written(image)
         return notes
 
     def finish(self) -> None:

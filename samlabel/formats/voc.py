@@ -29,8 +29,7 @@ from samlabel.formats.common import (
     FormatError,
     ImportItem,
     Reading,
-    check_labels,
-    check_mask_sizes,
+    BaseWriter,
     dataset_class_names,
     export_image,
     find_image,
@@ -46,23 +45,12 @@ DIRS = ("JPEGImages", "Annotations", "SegmentationClass", "SegmentationObject", 
 MAX_OBJECTS = 254
 
 
-class Writer:
-    def __init__(self, out_dir: Path, labels: LabelSet, simplify: float | None = None):
-        if len(labels) > MAX_OBJECTS:
-            raise FormatError(out_dir, f"VOC PNGs hold at most {MAX_OBJECTS} classes, the label set has {len(labels)}")
-        self.out_dir = out_dir
-        self.labels = labels
-        self.stems: list[str] = []
-        for d in DIRS:
-            (out_dir / d).mkdir(parents=True, exist_ok=True)
+class Writer(BaseWriter):
+    DIRS = DIRS
+    MAX_CLASSES = MAX_OBJECTS  # 8-bit PNGs; 255 is VOC's "void"
 
     def add(self, image: Path, annotation: ImageAnnotation) -> list[str]:
-        check_labels(annotation, self.labels, image)
-        check_mask_sizes(annotation, image)
-        if len(self.labels) > MAX_OBJECTS:
-            raise FormatError(image, f"VOC PNGs hold at most {MAX_OBJECTS} classes; this image brings the labels to {len(self.labels)}")
-        if image.stem in self.stems:
-            raise FormatError(image, f"another image is also named {image.stem!r}; VOC names files by stem")
+        self.check(image, annotation)
         h, w = annotation.size
         cls = np.zeros((h, w), dtype=np.uint8)
         obj = np.zeros((h, w), dtype=np.uint8)
@@ -93,7 +81,7 @@ class Writer:
         (self.out_dir / "Annotations" / f"{image.stem}.xml").write_bytes(xml)
         save_palette_png(self.out_dir / "SegmentationClass" / f"{image.stem}.png", cls)
         save_palette_png(self.out_dir / "SegmentationObject" / f"{image.stem}.png", obj)
-        self.stems.append(image.stem)
+        self.written(image)
         return notes
 
     def finish(self) -> None:

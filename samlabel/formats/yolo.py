@@ -28,8 +28,7 @@ from samlabel.formats.common import (
     FormatError,
     ImportItem,
     Reading,
-    check_labels,
-    check_mask_sizes,
+    BaseWriter,
     dataset_class_names,
     export_image,
     find_image,
@@ -93,17 +92,11 @@ def _instance_rings(polygons) -> list[np.ndarray]:
     return rings
 
 
-class Writer:
-    def __init__(self, out_dir: Path, labels: LabelSet, simplify: float | None = None):
-        self.out_dir = out_dir
-        self.labels = labels
-        self.simplify = simplify
-        (out_dir / IMAGES_DIR).mkdir(parents=True, exist_ok=True)
-        (out_dir / LABELS_DIR).mkdir(parents=True, exist_ok=True)
+class Writer(BaseWriter):
+    DIRS = (IMAGES_DIR, LABELS_DIR)  # labels/<stem>.txt: named by stem
 
     def add(self, image: Path, annotation: ImageAnnotation) -> list[str]:
-        check_labels(annotation, self.labels, image)
-        check_mask_sizes(annotation, image)
+        self.check(image, annotation)
         h, w = annotation.size
         lines, notes = [], []
         for instance in group_instances(annotation):
@@ -118,6 +111,7 @@ class Writer:
             lines.append(f"{self.labels.index(instance.label)} {coords}")
         export_image(image, self.out_dir / IMAGES_DIR / image.name)
         (self.out_dir / LABELS_DIR / f"{image.stem}.txt").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        self.written(image)
         return notes
 
     def finish(self) -> None:

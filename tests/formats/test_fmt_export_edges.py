@@ -76,3 +76,18 @@ def test_yolo_data_yaml_has_no_path_key(tmp_path):
     lines = (tmp_path / "out" / "data.yaml").read_text().splitlines()
     assert not any(line.startswith("path:") for line in lines)
     assert "train: images" in lines and "val: images" in lines and '  0: "car"' in lines
+
+
+def test_images_sharing_a_stem_do_not_overwrite_each_other(tmp_path):
+    """a.png and a.jpg: formats that name files by stem export the first and report the second."""
+    root = _project(tmp_path, [Shape.polygon("car", [[1, 1], [9, 1], [9, 9]])])
+    Image.fromarray(np.zeros((H, W, 3), np.uint8)).save(root / "a.jpg")
+    for fmt in ("yolo", "labelme", "voc", "masks", "coco"):
+        report = export_project(fmt, root, tmp_path / f"out_{fmt}")
+        if fmt == "coco":  # file names, not stems
+            assert report.exported == 2 and report.problems == []
+            continue
+        assert report.exported == 1, fmt
+        assert len(report.problems) == 1 and "a.png: another image is also named 'a'" in report.problems[0], fmt
+    # a.jpg (first, no shapes) was written; a.png's line did not overwrite its label file
+    assert (tmp_path / "out_yolo" / "labels" / "a.txt").read_text() == ""
