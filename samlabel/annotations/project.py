@@ -81,6 +81,16 @@ def _fits_text_file(labels: LabelSet) -> bool:
     return all(label.id is None and tuple(label.color) == default_color(i) for i, label in enumerate(labels))
 
 
+def _plain_sidecar_owner(plain: Path, names: list[str]) -> str:
+    """Which of ``names`` (images sharing a stem) ``plain`` (``stem.json``) annotates."""
+    try:
+        image_path = json.loads(plain.read_text(encoding="utf-8")).get("imagePath")
+        owner = Path(str(image_path).replace("\\", "/")).name
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        owner = ""
+    return owner if owner in names else names[0]
+
+
 def _rename_in_label_set(labels: LabelSet, old: str, new: str, used: bool) -> bool:
     """Rename ``old`` (merging into ``new`` if both exist); returns whether ``labels`` changed."""
     if old in labels:
@@ -120,6 +130,7 @@ class Project:
 
     def __init__(self, path: str | os.PathLike, labels_file: str | os.PathLike | None = None):
         path = Path(path)
+        self._folder_project = path.is_dir()
         if path.is_dir():
             self.root = path
             self.images: list[Path] = list_images(path)
@@ -132,6 +143,7 @@ class Project:
             raise AnnotationFileError(path, "no such file or folder")
         self._labels_file = Path(labels_file) if labels_file is not None else None
         self._labels: LabelSet | None = None
+        self._stem_groups: dict[str, list[str]] | None = None
 
     def __repr__(self) -> str:
         return f"Project({str(self.root)!r}, {len(self.images)} images)"
@@ -232,7 +244,30 @@ class Project:
         raise KeyError(str(image))
 
     def sidecar_path(self, image: str | os.PathLike) -> Path:
-        return sidecar_path_for(image)
+        """``name.json`` beside ``name.ext`` (labelme's layout).
+
+        When several images share a stem (``a.png`` and ``a.jpg``), ``a.json`` belongs to
+        the one its ``imagePath`` names (else the first in sorted order) and each other one
+        is annotated in ``<file name>.json`` (``a.jpg.json``), so saving one never
+        overwrites the other's annotations.
+        """
+        image = Path(image)
+        plain = sidecar_path_for(image)
+        group = self._same_stem(image)
+        if len(group) < 2 or _plain_sidecar_owner(plain, group) == image.name:
+            return plain
+        return image.with_name(image.name + ".json")
+
+    def _same_stem(self, image: Path) -> list[str]:
+        """Names of the images in the project folder with ``image``'s stem, sorted."""
+        if image.parent != self.root and image.parent.resolve() != self.root.resolve():
+            return [image.name]
+        if self._stem_groups is None:
+            groups: dict[str, list[str]] = {}
+            for path in self.images if self._folder_project else list_images(self.root):
+                groups.setdefault(path.stem, []).append(path.name)
+            self._stem_groups = groups
+        return self._stem_groups.get(image.stem, [image.name])
 
     def has_annotations(self, image: str | os.PathLike) -> bool:
         return self.sidecar_path(image).is_file()

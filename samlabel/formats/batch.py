@@ -90,9 +90,10 @@ def _check_out_dir(out: Path) -> None:
 def _orphan_sidecars(project: Project) -> list[str]:
     """Annotation files in the project folder whose image is missing."""
     stems = {image.stem for image in project.images}
+    own = {project.sidecar_path(image).name for image in project.images}
     problems = []
     for path in sorted(project.root.glob("*.json")):
-        if path.stem in stems or path.name == "labels.json":
+        if path.stem in stems or path.name in own or path.name == "labels.json":
             continue
         try:
             data = json.loads(path.read_text(encoding="utf-8"))

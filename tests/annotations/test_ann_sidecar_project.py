@@ -351,3 +351,21 @@ def test_saving_writes_the_image_name_as_image_path(tmp_path):
     assert json.loads((tmp_path / "img.json").read_text())["imagePath"] == "img.png"
     with pytest.raises(AnnotationError, match="without an image path"):
         project.save(ImageAnnotation("", H, W))
+
+
+def test_images_sharing_a_stem_get_separate_sidecars(tmp_path):
+    """a.png and a.jpg: a.json stays a.png's (its imagePath says so); a.jpg gets a.jpg.json."""
+    make_image(tmp_path / "a.png")
+    make_image(tmp_path / "a.jpg", h=30, w=40)
+    (tmp_path / "a.json").write_text(json.dumps(labelme_file(imagePath="a.png", shapes=labelme_file()["shapes"][:1])))
+    before = (tmp_path / "a.json").read_bytes()
+    project = Project(tmp_path)
+    assert project.has_annotations(tmp_path / "a.png") and not project.has_annotations(tmp_path / "a.jpg")
+    jpg = project.load(tmp_path / "a.jpg")  # not a.png's shapes (nor a size error)
+    assert jpg.shapes == () and jpg.size == (30, 40)
+    project.save(jpg.with_shapes([Shape.point("cat", (1, 1))]), tmp_path / "a.jpg")
+    assert (tmp_path / "a.json").read_bytes() == before
+    assert [s.label for s in Project(tmp_path).load(tmp_path / "a.jpg").shapes] == ["cat"]
+    assert [s.label for s in Project(tmp_path).load(tmp_path / "a.png").shapes] == ["car"]
+    # a single image opened alone sees the same files
+    assert Project(tmp_path / "a.jpg").sidecar_path(tmp_path / "a.jpg") == tmp_path / "a.jpg.json"
