@@ -78,3 +78,13 @@ def test_rename_dialog_answers(qtbot):
     only_here = RenameLabelDialog("car", offer_everywhere=False)
     qtbot.addWidget(only_here)
     assert only_here.answer() == ("car", False)
+
+
+def test_two_quick_renames_both_reach_every_file(qtbot, project_dock):
+    dock, project, document, root = project_dock
+    dock._warn = lambda text: None  # c.json is broken on purpose
+    first = dock.rename_label("car", "vehicle", everywhere=True)
+    second = dock.rename_label("tree", "oak", everywhere=True)
+    with qtbot.waitSignals([first.done, second.done], timeout=10_000):
+        pass
+    assert _labels_in(root / "b.json") == ["vehicle", "oak"]

@@ -48,6 +48,7 @@ The buttons ask with QInputDialog / QColorDialog / QMessageBox through ``_ask_te
 
 from __future__ import annotations
 
+import threading
 from typing import Callable
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
@@ -71,6 +72,7 @@ from samlabel.gui.docks.models import LabelRow, label_rows
 from samlabel.gui.tasks import Task
 
 NAME_ROLE = Qt.ItemDataRole.UserRole
+_PROJECT_RENAMES = threading.Lock()
 _NUMBER_KEYS = {getattr(Qt.Key, f"Key_{n}"): n for n in range(1, 10)}
 
 
@@ -293,7 +295,8 @@ class LabelsDock(QDockWidget):
             exclude.append(project.root / self._document.annotation.image_path)
 
         def work(progress, cancel):
-            return project.rename_label(old, new, progress=progress, exclude=exclude, update_labels=False)
+            with _PROJECT_RENAMES:  # one at a time: two renames must not edit a sidecar at once
+                return project.rename_label(old, new, progress=progress, exclude=exclude, update_labels=False)
 
         task = Task(work, parent=self)
         task.finished.connect(self._on_project_renamed)
