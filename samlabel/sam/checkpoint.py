@@ -49,9 +49,24 @@ def _is_safetensors(path: Path) -> bool:
     return len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < (1 << 32)
 
 
+HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def resolve_checkpoint_path(path: PathLike) -> Path:
+    """The weights file for ``path``; a folder (a Hugging Face snapshot) means its
+    ``model.safetensors`` or ``pytorch_model.bin``."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        for name in HF_WEIGHT_FILES:
+            if (path / name).is_file():
+                return path / name
+        raise CheckpointError(f"checkpoint folder {path} holds neither {' nor '.join(HF_WEIGHT_FILES)}")
+    return path
+
+
 def read_state_dict(path: PathLike) -> dict[str, torch.Tensor]:
     """Read a checkpoint file into a flat ``{name: tensor}`` dict (CPU), unwrapping containers."""
-    path = Path(path)
+    path = resolve_checkpoint_path(path)
     if not path.exists():
         raise CheckpointError(f"checkpoint file {path} does not exist")
     if not path.is_file():
@@ -157,7 +172,7 @@ def check_and_load(model: nn.Module, state_dict: Mapping[str, torch.Tensor], pat
 
 def load_checkpoint(model: nn.Module, path: PathLike) -> str:
     """Load ``path`` strictly into ``model``; returns the file's SHA-256 (identifies the weights)."""
-    path = Path(path).expanduser()
+    path = resolve_checkpoint_path(path)
     state_dict = read_state_dict(path)
     check_and_load(model, state_dict, path)
     return file_sha256(path)

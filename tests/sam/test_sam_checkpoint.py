@@ -121,6 +121,17 @@ def test_hugging_face_weights_give_the_same_outputs(tmp_path, tiny_reference, ti
     _assert_same(_outputs(model, tiny_inputs), _reference_outputs(tiny_reference, tiny_inputs))
 
 
+def test_hugging_face_snapshot_folder(tmp_path, tiny_reference, tiny_inputs):
+    save_file(_hf_state_dict(tiny_reference), str(tmp_path / "model.safetensors"))
+    (tmp_path / "config.json").write_text("{}")
+    model = build_sam("test_tiny", checkpoint=tmp_path)
+    _assert_same(_outputs(model, tiny_inputs), _reference_outputs(tiny_reference, tiny_inputs))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(CheckpointError, match="empty holds neither model.safetensors nor pytorch_model.bin"):
+        build_sam("test_tiny", checkpoint=empty)
+
+
 def test_hugging_face_file_with_missing_tensor_names_it(tmp_path, tiny_reference):
     sd = _hf_state_dict(tiny_reference)
     del sd["mask_decoder.upscale_conv2.weight"]
