@@ -243,6 +243,19 @@ def _rasterize_ring(ring: np.ndarray, height: int, width: int) -> np.ndarray:
     return mask_utils.decode(rle)[:, :, 0].astype(bool)
 
 
+def _within_reach(poly: PolygonWithHoles, height: int, width: int) -> tuple[PolygonWithHoles, ...]:
+    """``poly`` cut to a box one pixel larger than the image when it reaches further.
+
+    The cut changes no pixel (every pixel centre is inside the box), and it keeps
+    pycocotools' integer rasteriser away from coordinates it cannot hold (it crashed
+    the process on a vertex at 1e300).
+    """
+    rings = np.vstack(poly.rings)
+    if rings.min() >= -1 and rings[:, 0].max() <= width + 1 and rings[:, 1].max() <= height + 1:
+        return (poly,)
+    return polygons_from_geometry(make_valid(poly.to_shapely()).intersection(box(-1, -1, width + 1, height + 1)))
+
+
 def polygons_to_mask(polygons: Iterable[PolygonWithHoles], height: int, width: int) -> np.ndarray:
     """Rasterise polygons (holes respected, parts OR-ed) into a ``(H, W)`` bool mask.
 
@@ -251,7 +264,7 @@ def polygons_to_mask(polygons: Iterable[PolygonWithHoles], height: int, width: i
     are cheap.
     """
     out = np.zeros((height, width), dtype=bool)
-    for poly in polygons:
+    for poly in (part for p in polygons for part in _within_reach(p, height, width)):
         if len(poly.exterior) < 3:
             continue
         x0 = max(int(np.floor(poly.exterior[:, 0].min())), 0)

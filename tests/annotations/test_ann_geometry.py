@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
@@ -129,3 +132,24 @@ def test_polygon_rings_are_read_only_and_validated():
         PolygonWithHoles([[0, 0, 0]])
     with pytest.raises(GeometryError):
         PolygonWithHoles([[0, 0], [np.nan, 1], [1, 1]])
+
+
+def test_polygons_far_outside_the_image_rasterise_safely():
+    """Vertices far past the border are cut first (pycocotools crashed the process at 1e300)."""
+    from samlabel.annotations import PolygonWithHoles, polygons_to_mask
+
+    covering = PolygonWithHoles([[-50, -50], [100, -50], [100, 100], [-50, 100]], ([[5, 5], [10, 5], [10, 10], [5, 10]],))
+    mask = polygons_to_mask([covering], 20, 30)
+    expected = np.ones((20, 30), bool)
+    expected[5:10, 5:10] = False
+    assert np.array_equal(mask, expected)
+    # in a child process: before the fix this killed the interpreter (SIGSEGV)
+    code = (
+        "from samlabel.annotations import PolygonWithHoles, polygons_to_mask\n"
+        "wild = PolygonWithHoles([[0, 0], [1e300, 0], [0, 1e300]])\n"
+        "assert polygons_to_mask([wild], 20, 30).shape == (20, 30)\n"
+    )
+    child = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, timeout=120)
+    assert child.returncode == 0, child.stderr[-2000:]
+    triangle = PolygonWithHoles([[0, 0], [1e9, 0], [0, 1e9]])  # covers the whole image
+    assert polygons_to_mask([triangle], 20, 30).all()
