@@ -257,3 +257,23 @@ def test_a_missing_checkpoint_file_disables_ai_with_a_message(qtbot, make_window
     win = make_window(image_folder, model_name="vit_b", checkpoint=str(tmp_path / "nope.pth"))
     assert not win.ai_available
     assert "nope.pth" in win.model_choice.message
+
+
+def test_segment_everything_proposals_become_shapes(qtbot, make_window, image_folder, tiny_model):
+    win = make_window(image_folder, sam_model=tiny_model)
+    wait_ready(qtbot, win)
+    win.actions_by_id["segment_everything"].trigger()
+    dialog = win._segment_dialog
+    assert dialog.isVisible()
+    dialog.points_spin.setValue(dialog.points_spin.minimum())  # few points: quick
+    with qtbot.waitSignal(dialog.proposalsReady, timeout=120000) as blocker:
+        dialog.start()
+    proposals = blocker.args[0]
+    assert proposals.image_key == str(win.image_path)
+    assert win.proposals_dock.proposals() is proposals
+    if len(proposals):
+        first = proposals.pending()[0]
+        win.proposals_dock.select_ids([first.id])
+        win.proposals_dock.accept_selected()
+        assert proposals[first.id].state.name == "ACCEPTED"
+        assert len(win.document.shapes) <= 1  # (a random-weight speck may trace to nothing)
