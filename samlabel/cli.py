@@ -26,11 +26,14 @@ class _TqdmProgress:
     """A ``progress(done, total, message="")`` callback drawing a tqdm bar on stderr."""
 
     def __init__(self, desc: str, unit: str = "it", unit_scale: bool = False):
-        from tqdm import tqdm
-
-        self._bar = tqdm(desc=desc, unit=unit, unit_scale=unit_scale, file=sys.stderr, leave=True)
+        self._options = dict(desc=desc, unit=unit, unit_scale=unit_scale, file=sys.stderr, leave=True)
+        self._bar = None  # drawn on the first report, so an early error prints no empty bar
 
     def __call__(self, done: int, total: int | None, message: str = "") -> None:
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, **self._options)
         if total is not None and self._bar.total != total:
             self._bar.total = total
         self._bar.n = done
@@ -39,7 +42,8 @@ class _TqdmProgress:
         self._bar.refresh()
 
     def close(self) -> None:
-        self._bar.close()
+        if self._bar is not None:
+            self._bar.close()
 
 
 def _gui_parser() -> argparse.ArgumentParser:
@@ -128,7 +132,10 @@ def _import(argv: Sequence[str]) -> int:
         return 1
     progress.close()
     _print_report("import", report)
-    print(f"imported {report.exported} image(s) into {args.project_dir}")
+    print(
+        f"imported {report.exported} image(s) into {args.project_dir}"
+        + (f", skipped {len(report.problems)}" if report.problems else "")
+    )
     return 2 if report.problems else 0
 
 
