@@ -108,7 +108,6 @@ def main(argv=None) -> int:
     from segment_anything import SamPredictor as RefPredictor
 
     from samlabel.sam.automatic_mask_generator import SamAutomaticMaskGenerator
-    from samlabel.sam.embedding import ImageEmbedding
     from samlabel.sam.interactive import DecoderSession, Prompt
     from samlabel.sam.predictor import SamPredictor
 

@@ -20,7 +20,7 @@ crops, optional small-region cleanup), arranged to do less work for the same mas
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -28,7 +28,8 @@ import torch
 from samlabel.sam import amg_utils as U
 from samlabel.sam.embedding import compute_embedding, to_rgb_uint8
 from samlabel.sam.errors import Cancelled
-from samlabel.sam.interactive import DecoderSession, upscale_full
+from samlabel.sam.interactive import DecoderSession
+from samlabel.sam.resizer import upscale_full
 
 OUTPUT_MODES = ("binary_mask", "uncompressed_rle", "coco_rle")
 SORT_KEYS = (None, "area", "predicted_iou", "stability_score")

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 
 from samlabel.sam.embedding import ImageEmbedding, model_id_of, model_input_size
 from samlabel.sam.errors import EmbeddingError
-from samlabel.sam.resizer import ImageResizer
+from samlabel.sam.resizer import ImageResizer, upscale_full
 
 MASK_INPUT_SIDE = 256
 
@@ -278,32 +278,6 @@ def upscale_at(
     r2 = (r2[0] - oy, r2[1] - oy, r2[2], r2[3])
     c2 = (c2[0] - ox, c2[1] - ox, c2[2], c2[3])
     return _interp_rows(_interp_cols(stage1, c2), r2)
-
-
-def upscale_full(low_res: torch.Tensor, input_side: int, input_size: Tuple[int, int], original_size: Tuple[int, int]) -> torch.Tensor:
-    """The reference ``Sam.postprocess_masks`` for ``(B, K, h, w)`` logits -> ``(B, K, H, W)``.
-
-    Bit-identical to it, with less work: the first upsampling only produces the unpadded
-    ``input_size`` part (the low-res rows/columns it needs, plus one so that border
-    clamping does not change, upsampled with the same exact scale factor), and the second
-    resize is skipped when ``input_size == original_size`` (bilinear at scale 1 is a copy).
-    """
-    side = low_res.shape[-1]
-    h_in, w_in = int(input_size[0]), int(input_size[1])
-    if input_side % side == 0 and low_res.shape[-2] == side:
-        factor = input_side // side
-        rows = min(side, -(-h_in // factor) + 1)
-        cols = min(side, -(-w_in // factor) + 1)
-        x = F.interpolate(
-            low_res[..., :rows, :cols], scale_factor=float(factor), mode="bilinear",
-            align_corners=False, recompute_scale_factor=False,
-        )
-    else:
-        x = F.interpolate(low_res, (input_side, input_side), mode="bilinear", align_corners=False)
-    x = x[..., :h_in, :w_in]
-    if (h_in, w_in) == (int(original_size[0]), int(original_size[1])):
-        return x.contiguous()
-    return F.interpolate(x, tuple(int(v) for v in original_size), mode="bilinear", align_corners=False)
 
 
 # ---------------------------------------------------------------------- prediction

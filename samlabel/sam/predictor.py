@@ -21,8 +21,8 @@ from samlabel.sam.embedding import (
     embed_input_tensor,
     model_input_size,
 )
-from samlabel.sam.interactive import MASK_INPUT_SIDE, DecoderSession, Prompt, upscale_full
-from samlabel.sam.resizer import ImageResizer, longest_side_shape
+from samlabel.sam.interactive import MASK_INPUT_SIDE, DecoderSession, Prompt
+from samlabel.sam.resizer import ImageResizer, longest_side_shape, upscale_full
 
 _NOT_SET = "An image must be set with .set_image(...) (or .set_embedding(...)) before mask prediction."
 

@@ -169,9 +169,7 @@ class ImageResizer:
         lead = t.shape[:-2]
         t = t.reshape(1, -1, *t.shape[-2:]).to(torch.float32)
         input_size = self.scale_to_size(original_size)
-        t = F.interpolate(t, (self.target_length, self.target_length), mode="bilinear", align_corners=False)
-        t = t[..., : input_size[0], : input_size[1]]
-        t = F.interpolate(t, tuple(int(s) for s in original_size), mode="bilinear", align_corners=False)
+        t = upscale_full(t, self.target_length, input_size, original_size)
         t = t.reshape(*lead, *t.shape[-2:])
         if threshold is not None:
             t = t > threshold
@@ -247,3 +245,29 @@ class ImageResizer:
             out = out[0]
         out = out.contiguous()
         return out.numpy() if as_numpy else out
+
+
+def upscale_full(low_res: torch.Tensor, input_side: int, input_size: Tuple[int, int], original_size: Tuple[int, int]) -> torch.Tensor:
+    """The reference ``Sam.postprocess_masks`` for ``(B, K, h, w)`` logits -> ``(B, K, H, W)``.
+
+    Bit-identical to it, with less work: the first upsampling only produces the unpadded
+    ``input_size`` part (the low-res rows/columns it needs, plus one so that border
+    clamping does not change, upsampled with the same exact scale factor), and the second
+    resize is skipped when ``input_size == original_size`` (bilinear at scale 1 is a copy).
+    """
+    side = low_res.shape[-1]
+    h_in, w_in = int(input_size[0]), int(input_size[1])
+    if input_side % side == 0 and low_res.shape[-2] == side:
+        factor = input_side // side
+        rows = min(side, -(-h_in // factor) + 1)
+        cols = min(side, -(-w_in // factor) + 1)
+        x = F.interpolate(
+            low_res[..., :rows, :cols], scale_factor=float(factor), mode="bilinear",
+            align_corners=False, recompute_scale_factor=False,
+        )
+    else:
+        x = F.interpolate(low_res, (input_side, input_side), mode="bilinear", align_corners=False)
+    x = x[..., :h_in, :w_in]
+    if (h_in, w_in) == (int(original_size[0]), int(original_size[1])):
+        return x.contiguous()
+    return F.interpolate(x, tuple(int(v) for v in original_size), mode="bilinear", align_corners=False)
