@@ -175,6 +175,29 @@ class ImageResizer:
             t = t > threshold
         return t.numpy() if as_numpy else t
 
+    # ------------------------------------------------------------------ official names
+    # ``segment_anything.utils.transforms.ResizeLongestSide`` spellings, so that code
+    # written for ``predictor.transform`` keeps working.
+    def apply_image(self, image: np.ndarray) -> np.ndarray:
+        return self.scale_image(image)
+
+    def apply_coords(self, coords: np.ndarray, original_size: Tuple[int, int]) -> np.ndarray:
+        return self.scale_points(coords, original_size)
+
+    def apply_boxes(self, boxes: np.ndarray, original_size: Tuple[int, int]) -> np.ndarray:
+        return self.scale_boxes(boxes, original_size)
+
+    def apply_image_torch(self, image: torch.Tensor) -> torch.Tensor:
+        return self.scale_image(image)
+
+    def apply_coords_torch(self, coords: torch.Tensor, original_size: Tuple[int, int]) -> torch.Tensor:
+        return self.scale_points(torch.as_tensor(coords), original_size)
+
+    def apply_boxes_torch(self, boxes: torch.Tensor, original_size: Tuple[int, int]) -> torch.Tensor:
+        return self.scale_boxes(torch.as_tensor(boxes), original_size)
+
+    get_preprocess_shape = staticmethod(longest_side_shape)
+
     # ------------------------------------------------------------------ internals
     @staticmethod
     def _layout(image: Array) -> Tuple[bool, bool]:

@@ -103,3 +103,15 @@ def test_pad_only_keeps_scale():
     assert r.postprocess_mask(np.zeros((16, 16), np.float32), (40, 50)).shape == (40, 50)
     with pytest.raises(ValueError, match="exceeds target_length"):
         r.scale_image(np.zeros((65, 10, 3), np.uint8))
+
+
+def test_official_transform_spellings_match_reference():
+    ref = ResizeLongestSide(1024)
+    r = ImageResizer(1024)
+    image = np.random.default_rng(3).integers(0, 256, (300, 700, 3), dtype=np.uint8)
+    assert np.array_equal(r.apply_image(image), ref.apply_image(image))
+    pts = np.array([[[3.0, 4.0], [650.0, 290.0]]])
+    np.testing.assert_array_equal(r.apply_coords(pts, (300, 700)), ref.apply_coords(pts, (300, 700)))
+    boxes = torch.tensor([[1.0, 2.0, 600.0, 250.0]])
+    assert torch.equal(r.apply_boxes_torch(boxes, (300, 700)), ref.apply_boxes_torch(boxes, (300, 700)))
+    assert r.get_preprocess_shape(300, 700, 1024) == ref.get_preprocess_shape(300, 700, 1024)
