@@ -11,7 +11,6 @@ checkpoint of another model size).
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from pathlib import Path
 from typing import Mapping, Union
