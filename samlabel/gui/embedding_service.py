@@ -151,6 +151,7 @@ class EmbeddingService(QObject):
         self._running: _Job | None = None
         self._stopping = False
         self._generation = 0
+        self._delivered_generation = -1
         self._current_key: str | None = None
         self._pause_until = 0.0
         self._worker = _Worker(self)
@@ -187,7 +188,7 @@ class EmbeddingService(QObject):
             running = self._running
             if running is not None and running.key != key:
                 running.cancel_event.set()
-            promoted = running is not None and running.key == key and not running.cancel_event.is_set()
+            promoted = emb is None and running is not None and running.key == key and not running.cancel_event.is_set()
             if promoted:
                 running.prefetch = False
             elif emb is None:
@@ -255,7 +256,9 @@ class EmbeddingService(QObject):
             self.prefetched.emit(key)
 
     def _deliver(self, key: str, emb: object, seconds: float, from_cache: bool) -> None:
-        if key == self._current_key:  # the image may have changed while this was queued
+        # the image may have changed while this was queued; deliver once per request
+        if key == self._current_key and self._delivered_generation != self._generation:
+            self._delivered_generation = self._generation
             self.ready.emit(key, emb, seconds, from_cache)
 
     def _on_failed(self, key: str, generation: int, message: str) -> None:

@@ -134,3 +134,24 @@ def test_stale_results_are_dropped_after_invalidate(qtbot):
     finally:
         gate.set()
         svc.shutdown()
+
+
+def test_cached_embedding_is_delivered_once_even_if_a_job_for_it_still_runs(qtbot, service_factory):
+    import torch
+
+    from samlabel.sam.embedding import ImageEmbedding
+
+    compute = GatedCompute()
+    svc = service_factory(compute)
+    svc.prefetch("N", lambda: _image(5))
+    qtbot.waitUntil(compute.started.is_set)
+    cached = ImageEmbedding(torch.zeros(1, 2, 4, 4), (6, 8), (6, 8), "fake:1")
+    svc.cache.put("N", cached, to_disk=False)  # as if the job had stored it and not yet ended
+    got = []
+    svc.ready.connect(lambda key, emb, s, from_cache: got.append((key, emb, from_cache)))
+    svc.request("N", lambda: _image(5))
+    qtbot.waitUntil(lambda: len(got) == 1)
+    with qtbot.waitSignal(svc._worker.jobDone, timeout=5000):  # the job's own result reaches the UI thread
+        compute.release.set()
+    assert compute.finished == [5]
+    assert got == [("N", cached, True)]  # delivered once, from the cache
