@@ -19,6 +19,7 @@ screen.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -75,7 +76,6 @@ def main(argv=None) -> int:
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
-    import numpy as np
     from PIL import Image
     from PySide6.QtCore import QPointF, Qt
     from PySide6.QtTest import QTest
@@ -140,14 +140,19 @@ def main(argv=None) -> int:
         window.open_path(big)
         _wait_signal(window.embeddingReady, 900)
         window.set_tool(Tool.SAM)
+        results = {"model": args.model, "image": [bw, bh], "window": [win_w, win_h]}
         if args.latency:
             report = measure_hover_latency(window, n=args.latency)
             print(f"hover latency {bw}x{bh} ({args.model}, window {win_w}x{win_h}): {report.summary()}", flush=True)
+            results["isolated"] = {"median_ms": report.median_ms, "p95_ms": report.p95_ms,
+                                   "samples_ms": list(report.samples_ms), "worker_ms": list(report.worker_ms)}
         if args.stream:
             report = measure_hover_stream(window, seconds=args.stream)
             print(f"hover stream at 60 Hz {bw}x{bh}: {report.summary()}", flush=True)
+            results["stream_60hz"] = {"median_ms": report.median_ms, "p95_ms": report.p95_ms,
+                                      "shown": len(report.samples_ms), "superseded": report.dropped}
+        (out / "latency.json").write_text(json.dumps(results, indent=1))
         window.grab().save(str(out / "06_latency_image.png"))
-        del np
     window.shutdown()
     window.close()
     print(f"screenshots in {out}", flush=True)
