@@ -277,3 +277,17 @@ def test_segment_everything_proposals_become_shapes(qtbot, make_window, image_fo
         win.proposals_dock.accept_selected()
         assert proposals[first.id].state.name == "ACCEPTED"
         assert len(win.document.shapes) <= 1  # (a random-weight speck may trace to nothing)
+
+
+def test_rapid_navigation_ends_with_the_embedding_of_the_image_shown(qtbot, make_window, image_folder, tiny_model):
+    win = make_window(image_folder, sam_model=tiny_model)
+    for _ in range(3):
+        qtbot.keyClick(win.canvas, Qt.Key.Key_D)
+        qtbot.keyClick(win.canvas, Qt.Key.Key_A)
+    qtbot.keyClick(win.canvas, Qt.Key.Key_D)
+    assert win.image_path.name == "b.png"
+    qtbot.waitUntil(lambda: win.sam.ready, timeout=60000)
+    assert win.sam.embedding.original_size == (150, 200)
+    with qtbot.waitSignal(win.predictionShown, timeout=20000) as blocker:
+        hover(qtbot, win, 100, 75)
+    assert blocker.args[0].request.region == (0, 0, 200, 150)
