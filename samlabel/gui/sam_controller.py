@@ -188,7 +188,6 @@ class SamController(QObject):
         if result.key != self.key or self.embedding is None or result.request.embedding is not self.embedding:
             return  # made for another image (or an outdated embedding)
         snap = result.request.prompt
-        current = self.state.snapshot()
         if snap.is_hover and self.state.has_clicks:
             return  # the user clicked since; a hover mask would be misleading
         self.result = result
@@ -196,7 +195,6 @@ class SamController(QObject):
             self.state.set_prediction(result.prediction.logits, result.index, from_clicks=not snap.is_hover)
         else:
             self.state.candidate_index = result.index
-        del current
         self.canvas.mask_item.set_mask(result.mask, result.request.region, self.color)
         self.latencies.append(time.perf_counter() - result.request.t_created)
         scores = ", ".join(
