@@ -18,7 +18,12 @@ Threads
 
     A GUI keeps its UI and decoder threads responsive by reserving cores:
     ``configure_threads(reserve=1)`` leaves one physical core free of torch's intra-op
-    pool (never fewer than one torch thread).
+    pool (never fewer than one torch thread). ``torch.set_num_threads`` is process-wide in
+    practice (a call from any thread changes the count all threads use), so switch with
+    ``reserve=1`` while an encoder worker may run beside the decoder (prefetching) and back
+    to ``reserve=0`` when one model call runs alone. Why it matters: with every core busy,
+    OpenMP barriers stall on descheduled workers; on the loaded 2-core benchmark machine a
+    decoder call took 0.8-2.0 s with 2 threads and 0.19-0.41 s with 1 (docs/performance.md).
 
 Allocator (glibc only)
     PyTorch's CPU allocator asks ``malloc`` for every tensor. glibc serves blocks above
