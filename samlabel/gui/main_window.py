@@ -30,6 +30,7 @@ from samlabel.gui.decoder_service import DecoderService
 from samlabel.gui.edit_controller import EditController
 from samlabel.gui.embedding_cache import EmbeddingCache
 from samlabel.gui.embedding_service import EmbeddingService
+from samlabel.gui.mask_render import count_regions, trace_shape
 from samlabel.gui.sam_controller import SamController
 from samlabel.gui.shape_layer import ShapeLayer, label_qcolor
 from samlabel.gui.tools import Box, Click, ClickOrDrag, Tool
@@ -37,6 +38,7 @@ from samlabel.gui.window_files import FilesMixin
 from samlabel.gui.window_ui import UiMixin
 
 log = logging.getLogger(__name__)
+
 
 
 class MainWindow(FilesMixin, UiMixin, QMainWindow):
@@ -276,8 +278,15 @@ class MainWindow(FilesMixin, UiMixin, QMainWindow):
             self.set_tool(Tool.SAM)
         self.sam.set_prompt(points, labels, box)
 
+    #: masks with more separate regions than this are traced in a background task
+    trace_in_background_above = 25
+
     def accept(self) -> bool:
-        """Enter: turn the shown mask (SAM) or the polygon being drawn into a shape."""
+        """Enter: turn the shown mask (SAM) or the polygon being drawn into a shape.
+
+        Simple masks are traced at once; masks with many regions (which take seconds to
+        trace) are traced in a background task and added to the image they came from.
+        """
         if self.tool is Tool.POLYGON:
             return self.editor.finish_polygon()
         if self.tool is not Tool.SAM or self.document is None:
@@ -286,22 +295,32 @@ class MainWindow(FilesMixin, UiMixin, QMainWindow):
         if out is None:
             self.statusBar().showMessage("Nothing to accept: hover or click on an object first.", 5000)
             return False
-        mask, (x0, y0) = out
-        from samlabel.annotations import AnnotationError, PolygonWithHoles, Shape, mask_to_polygons
-
-        try:
-            polys = mask_to_polygons(mask, tolerance=self.simplify_tolerance)
-            polys = tuple(PolygonWithHoles(p.exterior + (x0, y0), tuple(h + (x0, y0) for h in p.holes)) for p in polys)
-            if not polys:
-                raise AnnotationError("the mask is too small")
-            shape = Shape.from_polygons(self.current_label(), polys)
-        except AnnotationError as exc:
-            self.statusBar().showMessage(f"Mask not accepted: {exc}", 8000)
-            return False
-        self.document.add_shape(shape, text="Add SAM shape")
+        mask, origin = out
+        label, doc, path = self.current_label(), self.document, self.image_path
         self.sam.reset_prompt()
-        self.statusBar().showMessage(f"Added {shape.label} ({len(polys)} part(s))", 5000)
+        if count_regions(mask) <= self.trace_in_background_above:
+            try:
+                shape = trace_shape(mask, origin, label, self.simplify_tolerance)
+            except Exception as exc:  # noqa: BLE001 - AnnotationError: nothing to add
+                self.statusBar().showMessage(f"Mask not accepted: {exc}", 8000)
+                return False
+            self._add_traced(doc, path, shape)
+            return True
+        from samlabel.gui.tasks import Task
+
+        self.statusBar().showMessage("Tracing the mask…")
+        task = Task(trace_shape, mask, origin, label, self.simplify_tolerance, parent=self)
+        task.finished.connect(lambda shape: self._add_traced(doc, path, shape))
+        task.failed.connect(lambda msg: self.statusBar().showMessage(f"Mask not accepted: {msg}", 8000))
+        self._trace_tasks = [t for t in getattr(self, "_trace_tasks", []) if t.state == "running"] + [task]
+        task.start()
         return True
+
+    def _add_traced(self, doc, path, shape) -> None:
+        doc.add_shape(shape, text="Add SAM shape")
+        if doc is not self.document and self.project is not None:
+            self.project.autosave(doc, path)  # traced after the user moved on: save that image
+        self.statusBar().showMessage(f"Added {shape.label} ({len(shape.polygons)} part(s))", 5000)
 
     def escape(self) -> None:
         if self.tool is Tool.SAM:

@@ -105,3 +105,23 @@ class BlobSession:
         disc = (self.radius * scale) - np.hypot(xx - x, yy - y)
         logits = np.stack([disc * (k + 1) / 3 for k in range(len(pred.scores))]).astype(np.float32)
         return dataclasses.replace(pred, logits=logits)
+
+
+class ManyBlobsSession(BlobSession):
+    """Like :class:`BlobSession` but a grid of 6 x 5 small discs: a fragmented mask."""
+
+    def decode(self, prompt):
+        import dataclasses
+
+        pred = self.inner.decode(prompt)
+        H, W = pred.original_size
+        side = pred.logits.shape[-1]
+        scale = side / max(H, W)
+        yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) + 0.5
+        best = np.full((side, side), -10.0, np.float32)
+        for i in range(6):
+            for j in range(5):
+                cx, cy = (20 + 40 * i) * scale, (16 + 30 * j) * scale
+                best = np.maximum(best, 6 * scale - np.hypot(xx - cx, yy - cy))
+        logits = np.stack([best] * len(pred.scores)).astype(np.float32)
+        return dataclasses.replace(pred, logits=logits)

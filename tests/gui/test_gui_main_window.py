@@ -291,3 +291,26 @@ def test_rapid_navigation_ends_with_the_embedding_of_the_image_shown(qtbot, make
     with qtbot.waitSignal(win.predictionShown, timeout=20000) as blocker:
         hover(qtbot, win, 100, 75)
     assert blocker.args[0].request.region == (0, 0, 200, 150)
+
+
+def test_a_fragmented_mask_is_traced_in_the_background_and_lands_on_its_image(
+    qtbot, make_window, image_folder, tiny_model
+):
+    from .fakes import ManyBlobsSession
+
+    win = make_window(image_folder, before_model=lambda w: setattr(w, "decoder_session_factory", ManyBlobsSession),
+                      sam_model=tiny_model)
+    win.trace_in_background_above = 10
+    wait_ready(qtbot, win)
+    with qtbot.waitSignal(win.predictionShown, timeout=20000) as blocker:
+        win.prompt_points([(20, 16)], [1])
+    assert blocker.args[0].mask.any()
+    assert win.accept()
+    win.next_image()  # the user moves on before the tracing ends
+    sidecar = image_folder / "a.json"
+    qtbot.waitUntil(lambda: sidecar.is_file() and len(json.loads(sidecar.read_text())["shapes"]) == 1, timeout=30000)
+    shape = json.loads(sidecar.read_text())["shapes"][0]
+    assert win.image_path.name == "b.png" and win.document.shapes == ()
+    assert shape["label"] == win.current_label()
+    win.prev_image()
+    assert len(win.document.shapes[0].polygons) == 30  # every disc is a part
