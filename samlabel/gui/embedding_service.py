@@ -97,6 +97,7 @@ class _Worker(QThread):
             finally:
                 with svc._cond:
                     svc._running = None
+                    svc._cond.notify_all()
 
     def _run_job(self, job: _Job) -> None:
         svc = self._service
@@ -152,6 +153,7 @@ class EmbeddingService(QObject):
         self._stopping = False
         self._generation = 0
         self._delivered_generation = -1
+        self._memory_hit_generation = -1
         self._current_key: str | None = None
         self._pause_until = 0.0
         self._worker = _Worker(self)
@@ -195,6 +197,7 @@ class EmbeddingService(QObject):
                 self._current = _Job(key, gen, load, prefetch=False)
                 self._cond.notify_all()
         if emb is not None:
+            self._memory_hit_generation = gen
             QTimer.singleShot(0, self, lambda: self._deliver(key, emb, 0.0, True))
         return gen
 
@@ -259,6 +262,8 @@ class EmbeddingService(QObject):
         # the image may have changed while this was queued; deliver once per request
         if key == self._current_key and self._delivered_generation != self._generation:
             self._delivered_generation = self._generation
+            if self._memory_hit_generation == self._generation:
+                seconds, from_cache = 0.0, True  # it was in memory when requested
             self.ready.emit(key, emb, seconds, from_cache)
 
     def _on_failed(self, key: str, generation: int, message: str) -> None:

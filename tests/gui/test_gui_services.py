@@ -155,3 +155,20 @@ def test_cached_embedding_is_delivered_once_even_if_a_job_for_it_still_runs(qtbo
         compute.release.set()
     assert compute.finished == [5]
     assert got == [("N", cached, True)]  # delivered once, from the cache
+
+
+def test_a_prefetched_result_queued_before_the_request_counts_as_cached(qtbot, service_factory):
+    compute = GatedCompute()
+    svc = service_factory(compute)
+    svc.prefetch("N", lambda: _image(5))
+    compute.release.set()
+    with svc._cond:  # the job ended; its jobDone is queued but not yet delivered (no event loop ran)
+        assert svc._cond.wait_for(lambda: compute.finished == [5] and svc._running is None, timeout=10)
+    got = []
+    svc.ready.connect(lambda key, emb, s, from_cache: got.append((key, from_cache)))
+    svc.request("N", lambda: _image(5))
+    qtbot.waitUntil(lambda: bool(got))
+    from PySide6.QtCore import QCoreApplication
+
+    QCoreApplication.processEvents()  # whatever else was queued (the other delivery path)
+    assert got == [("N", True)]
