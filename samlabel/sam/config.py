@@ -192,8 +192,15 @@ VIT_H = _official(
 VIT_T = SamConfig(
     name="vit_t",
     encoder=TinyViTEncoderConfig(),
-    checkpoint_url="https://github.com/ChaoningZhang/MobileSAM/raw/master/weights/mobile_sam.pt",
+    # Pinned to a commit so the file behind the URL is the one the hash describes. The SHA-256
+    # and size are recorded identically by many independent projects that verify this file.
+    checkpoint_url=(
+        "https://github.com/ChaoningZhang/MobileSAM/raw/"
+        "f706ad9c4eb7f219c00d9050e46328518ffb65d2/weights/mobile_sam.pt"
+    ),
     checkpoint_filename="mobile_sam.pt",
+    checkpoint_sha256="6dbb90523a35330fedd7f1d3dfc66f995213d81b29a5ca8108dbcdd4e37d6c2f",
+    checkpoint_size=40728226,
     description="MobileSAM (TinyViT encoder, SAM decoder)",
 )
 # For tests and the GUI smoke test only: random weights, tiny widths, full 1024 input so the
