@@ -139,40 +139,6 @@ def repair_polygons(polygons: Sequence[PolygonWithHoles]) -> tuple[tuple[Polygon
     return fixed, True
 
 
-def _ring_band(points: np.ndarray) -> BaseGeometry:
-    """The half-pixel band around a contour through pixel centres: the boundary pixels.
-
-    Where the contour turns back on itself (the end of a one-pixel-wide line) a mitre
-    join degenerates to a cut through the pixel centre, so those pixels get their square.
-    """
-    if len(points) == 1:
-        return Point(points[0]).buffer(0.5, cap_style="square")
-    line = LineString(np.vstack([points, points[:1]])) if len(points) > 2 else LineString(points)
-    band = line.buffer(0.5, cap_style="square", join_style="mitre", mitre_limit=2.0)
-    if len(points) > 2:
-        incoming = points - np.roll(points, 1, axis=0)
-        outgoing = np.roll(points, -1, axis=0) - points
-        norms = np.linalg.norm(incoming, axis=1) * np.linalg.norm(outgoing, axis=1)
-        cosine = (incoming * outgoing).sum(axis=1) / np.maximum(norms, 1e-12)
-        tips = points[cosine < -0.7]
-        if len(tips):
-            band = unary_union([band, *(Point(p).buffer(0.5, cap_style="square") for p in tips)])
-    return band
-
-
-def _ring_interior(points: np.ndarray) -> BaseGeometry:
-    if len(points) < 3:
-        return Polygon()
-    return make_valid(Polygon(points))
-
-
-def _contour_points(contour: np.ndarray, tolerance: float) -> np.ndarray:
-    """Contour ``(N, 1, 2)`` int pixel indices -> simplified ``(M, 2)`` pixel centres."""
-    if tolerance > 0 and len(contour) > 3:
-        contour = cv2.approxPolyDP(contour, tolerance, True)
-    return contour[:, 0, :].astype(np.float64) + 0.5
-
-
 def mask_to_polygons(
     mask: np.ndarray, tolerance: float = 1.0, min_area: float = 4.0, min_iou: float = 0.99
 ) -> tuple[PolygonWithHoles, ...]:
@@ -180,16 +146,21 @@ def mask_to_polygons(
 
     Args:
         mask: ``(H, W)`` bool or integer array; non-zero is foreground.
-        tolerance: simplification tolerance in pixels (0 keeps every contour vertex).
-            It is an upper bound: where simplifying that much would make the polygons
-            rasterise to less than ``min_iou`` of the mask (thin or tiny objects), the
-            tolerance is halved until they do (down to no simplification).
-        min_area: parts and holes smaller than this many square pixels are dropped.
+        tolerance: simplification tolerance in pixels (0 keeps every pixel-edge vertex,
+            and the polygons then rasterise back to exactly the de-specked mask). It is an
+            upper bound: a part whose simplified rings would rasterise to less than
+            ``min_iou`` of its own pixels (thin or tiny parts) is retried with half the
+            tolerance, down to none; other parts keep the full tolerance.
+        min_area: 8-connected parts and 4-connected holes smaller than this many pixels
+            are dropped (before tracing).
         min_iou: see ``tolerance``.
 
     Returns:
-        Parts largest first, in pixel-edge coordinates clipped to ``(0,0)-(W,H)``.
+        Parts largest first, in pixel-edge coordinates inside ``(0,0)-(W,H)``; exteriors
+        counter-clockwise, holes clockwise (shapely's ``orient(sign=1)``).
     """
+    from samlabel.annotations import mask_tracing as tracing
+
     mask = np.asarray(mask)
     if mask.ndim != 2:
         raise GeometryError(f"a mask must be 2-D (H, W), got shape {mask.shape}")
@@ -197,45 +168,16 @@ def mask_to_polygons(
     x0, y0, bw, bh = cv2.boundingRect(full)  # work in the object's box: small objects are cheap
     if bw == 0 or bh == 0:
         return ()
-    binary = np.ascontiguousarray(full[y0 : y0 + bh, x0 : x0 + bw])
-    contours, hierarchy = cv2.findContours(binary, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
-    hierarchy = hierarchy[0]  # (N, 4): next, previous, first child, parent
-    while True:
-        polygons = _trace(contours, hierarchy, tolerance, min_area, box(-x0, -y0, full.shape[1] - x0, full.shape[0] - y0))
-        if tolerance <= 0.05 or mask_iou(binary, polygons_to_mask(polygons, bh, bw)) >= min_iou:
-            break
-        tolerance = tolerance / 2 if tolerance > 0.2 else 0.0
-    if x0 == 0 and y0 == 0:
-        return polygons
+    binary, labels = tracing.despeckle(np.ascontiguousarray(full[y0 : y0 + bh, x0 : x0 + bw]), min_area)
+    parts = tracing.trace_parts(binary, labels, tolerance, min_area, min_iou)
     shift = np.array([x0, y0], dtype=np.float64)
-    return tuple(
-        PolygonWithHoles(np.round(p.exterior + shift, 3), tuple(np.round(h + shift, 3) for h in p.holes)) for p in polygons
-    )
-
-
-def _trace(contours, hierarchy, tolerance: float, min_area: float, bounds: Polygon) -> tuple[PolygonWithHoles, ...]:
-    """Polygons of the contours, clipped to the image ``bounds`` (in crop coordinates)."""
-    pieces = []
-    for i, contour in enumerate(contours):
-        if hierarchy[i][3] != -1:
-            continue  # a hole, subtracted from its parent below
-        points = _contour_points(contour, tolerance)
-        outer = unary_union([_ring_interior(points), _ring_band(points)])
-        holes = []
-        child = hierarchy[i][2]
-        while child != -1:
-            hole_points = _contour_points(contours[child], tolerance)
-            hole = _ring_interior(hole_points).difference(_ring_band(hole_points))
-            if not hole.is_empty:
-                holes.append(hole)
-            child = hierarchy[child][0]
-        pieces.append(outer.difference(unary_union(holes)) if holes else outer)
-    geom = make_valid(unary_union(pieces).intersection(bounds))
-    # Round to 1/1000 px: files stay short and re-read to exactly the same numbers.
-    return tuple(
-        PolygonWithHoles(np.round(p.exterior, 3), tuple(np.round(h, 3) for h in p.holes))
-        for p in polygons_from_geometry(geom, min_area=min_area)
-    )
+    out: list[PolygonWithHoles] = []
+    areas: list[float] = []
+    for exterior, holes, area in tracing.valid_parts(parts, min_area):
+        out.append(PolygonWithHoles(np.round(exterior + shift, 3), tuple(np.round(h + shift, 3) for h in holes)))
+        areas.append(area)
+    order = np.argsort(-np.asarray(areas), kind="stable")
+    return tuple(out[k] for k in order)
 
 
 def _rasterize_ring(ring: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -1,0 +1,210 @@
+"""Fast mask -> polygons tracing (the engine behind ``geometry.mask_to_polygons``).
+
+Exact pixel-edge outlines come from one OpenCV contour pass over a *corner lattice*: an
+image ``U`` of shape ``(2h+1, 2w+1)`` whose point ``(2i+1, 2j+1)`` is the centre of pixel
+``(i, j)`` and whose even points are pixel corners and edge midpoints. ``U`` is the mask
+placed on the odd points and dilated by 3x3, i.e. every foreground pixel's *closed*
+square is set. Contours of ``U`` (through its boundary points) are then exactly the pixel
+edges of the mask, halved: one-pixel-wide lines, single pixels and pin-holes all come out
+as proper polygons, 8-connected components stay one part (they touch at a corner), and a
+component of ``U`` is exactly one 8-connected component of the mask.
+
+Work per call, in order:
+
+1. crop to the mask's bounding box;
+2. ``connectedComponentsWithStats`` drops specks below ``min_area`` pixels *before*
+   tracing (the labels also tell each traced part which pixels it stands for);
+3. one ``findContours(RETR_CCOMP)`` on the corner lattice; holes below ``min_area`` pixels
+   are dropped by their exact area;
+4. ``approxPolyDP`` simplifies each ring with ``tolerance`` pixels; each part is
+   rasterised *in its own box* and compared with its own component; only parts under
+   ``min_iou`` are retried with half the tolerance (down to 0, which is exact);
+5. shapely's ``make_valid`` runs only on parts whose ``is_valid`` is False (rings that
+   touch themselves at a corner, or that simplification made cross).
+
+Coordinates: pixel ``(i, j)`` covers ``[j, j+1] x [i, i+1]`` (see ``geometry``).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import shapely
+from pycocotools import mask as mask_utils
+from shapely.geometry import Polygon
+from shapely.geometry.polygon import orient
+
+_KERNEL = np.ones((3, 3), np.uint8)
+
+
+def despeckle(binary: np.ndarray, min_area: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(kept, labels)`` for a ``(H, W)`` uint8 0/1 mask.
+
+    ``labels`` ``(H, W)`` int32 numbers the 8-connected components (0 = background) and
+    ``kept`` ``(H, W)`` uint8 keeps only components of at least ``min_area`` pixels;
+    dropped components have label 0 in ``labels`` too.
+    """
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8, ltype=cv2.CV_32S)
+    keep = stats[:, cv2.CC_STAT_AREA] >= min_area
+    keep[0] = False
+    if keep[1:].all():
+        return binary, labels
+    lut = np.where(keep, np.arange(count), 0).astype(np.int32)
+    labels = lut[labels]
+    return (labels > 0).astype(np.uint8), labels
+
+
+def edge_contours(binary: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """Contours of the pixel edges of a ``(h, w)`` uint8 mask, in *doubled* coordinates.
+
+    Returns OpenCV's ``(contours, hierarchy)`` for ``RETR_CCOMP`` on the corner lattice:
+    each contour is ``(N, 1, 2)`` int32 ``x, y`` where ``x / 2, y / 2`` are pixel-edge
+    coordinates; ``hierarchy`` is ``(N, 4)``: next, previous, first child, parent.
+    """
+    h, w = binary.shape
+    lattice = np.zeros((2 * h + 1, 2 * w + 1), np.uint8)
+    lattice[1::2, 1::2] = binary
+    lattice = cv2.dilate(lattice, _KERNEL)
+    contours, hierarchy = cv2.findContours(lattice, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    if hierarchy is None:
+        return (), np.zeros((0, 4), np.int32)
+    return contours, hierarchy[0]
+
+
+def simplify_contour(contour: np.ndarray, tolerance: float) -> np.ndarray:
+    """Doubled-coordinate contour ``(N, 1, 2)`` int32 simplified by ``tolerance`` pixels."""
+    if tolerance > 0 and len(contour) > 4:
+        return cv2.approxPolyDP(contour, 2.0 * tolerance, True)
+    return contour
+
+
+def _decode(ring2: np.ndarray, x0: int, y0: int, h: int, w: int) -> np.ndarray:
+    """``(h, w)`` bool pixel-centre raster (as pycocotools) of a doubled-coordinate ring."""
+    points = (ring2[:, 0, :] * 0.5 - (x0, y0)).ravel().tolist()
+    return mask_utils.decode(mask_utils.frPyObjects([points], h, w))[:, :, 0].view(bool)
+
+
+def rasterize_part(exterior2: np.ndarray, holes2, x0: int, y0: int, h: int, w: int) -> np.ndarray:
+    """``(h, w)`` bool raster of one part (doubled-coordinate rings) in the box at ``(x0, y0)``.
+
+    Each hole is drawn only in its own box, so a part with many small holes stays cheap.
+    """
+    out = _decode(exterior2, x0, y0, h, w).copy()
+    for hole in holes2:
+        hx, hy, hw, hh = _pixel_box(hole)
+        hx, hy = max(hx, x0), max(hy, y0)
+        hw, hh = min(hw, x0 + w - hx), min(hh, y0 + h - hy)
+        if hw > 0 and hh > 0:
+            out[hy - y0 : hy - y0 + hh, hx - x0 : hx - x0 + hw] &= ~_decode(hole, hx, hy, hh, hw)
+    return out
+
+
+def _pixel_box(ring2: np.ndarray) -> tuple[int, int, int, int]:
+    """Pixel box ``(x0, y0, w, h)`` covering a doubled-coordinate ring."""
+    x, y, bw, bh = cv2.boundingRect(ring2)  # inclusive of the last point: bw = max - min + 1
+    return x // 2, y // 2, (x + bw) // 2 - x // 2, (y + bh) // 2 - y // 2
+
+
+def trace_parts(
+    binary: np.ndarray, labels: np.ndarray, tolerance: float, min_area: float, min_iou: float
+) -> list[tuple[np.ndarray, tuple[np.ndarray, ...], float]]:
+    """Simplified ``(exterior, holes, area)`` of every kept component of ``binary``.
+
+    Args:
+        binary: ``(h, w)`` uint8 0/1 mask, already de-specked.
+        labels: ``(h, w)`` int32 component labels of ``binary`` (from :func:`despeckle`).
+
+    Returns pixel-edge rings ``(N, 2)`` float64 (exterior counter-clockwise, holes
+    clockwise, not closed) in the mask's coordinates and the part's area in pixels; parts
+    may still be invalid polygons (see :func:`valid_parts`).
+    """
+    contours, hierarchy = edge_contours(binary)
+    parts = []
+    for i, contour in enumerate(contours):
+        if hierarchy[i][3] != -1:
+            continue
+        hole_contours = []
+        child = hierarchy[i][2]
+        while child != -1:
+            # A hole contour runs along the pixel edges around the hole: its area is the
+            # hole's pixel count (x4 in doubled coordinates).
+            if abs(cv2.contourArea(contours[child], oriented=True)) >= 4.0 * min_area:
+                hole_contours.append(contours[child])
+            child = hierarchy[child][0]
+        parts.append(_fit_part(contour, hole_contours, labels, tolerance, min_iou))
+    return parts
+
+
+def _area2(exterior: np.ndarray, holes) -> float:
+    """Area (in doubled coordinates) of an exterior less its holes."""
+    return abs(cv2.contourArea(exterior)) - sum(abs(cv2.contourArea(h)) for h in holes)
+
+
+def _fit_part(contour, hole_contours, labels, tolerance: float, min_iou: float):
+    """The coarsest tolerance (``tolerance``, halved, ..., 0) whose rings reach ``min_iou``."""
+    target = exact_area = None
+    while True:
+        exterior = simplify_contour(contour, tolerance)
+        holes = [h for h in (simplify_contour(c, tolerance) for c in hole_contours) if len(h) >= 3]
+        if tolerance <= 0:
+            break
+        if len(exterior) >= 3:
+            if len(exterior) == len(contour) and sum(map(len, holes)) == sum(map(len, hole_contours)):
+                break  # nothing was simplified away: exact
+            if exact_area is None:
+                exact_area = _area2(contour, hole_contours)
+            simple_area = _area2(exterior, holes)
+            if min(simple_area, exact_area) < (min_iou - 0.03) * max(simple_area, exact_area):
+                # IoU <= smaller area / larger area (raster and polygon areas differ a little,
+                # hence the margin): it would fail, skip the raster check
+                tolerance = tolerance / 2 if tolerance > 0.2 else 0.0
+                continue
+            px, py, pw, ph = _pixel_box(contour)
+            if target is None:
+                # The contour starts at the top-left corner of its component's first pixel.
+                label = labels[contour[0, 0, 1] // 2, contour[0, 0, 0] // 2]
+                assert label > 0, "a traced part must start on one of its pixels"
+                target = labels[py : py + ph, px : px + pw] == label
+            drawn = rasterize_part(exterior, holes, px, py, ph, pw)
+            union = np.count_nonzero(drawn | target)
+            if union and np.count_nonzero(drawn & target) >= min_iou * union:
+                break
+        tolerance = tolerance / 2 if tolerance > 0.2 else 0.0
+    area = cv2.contourArea(exterior, oriented=True)
+    if area < 0:
+        exterior, area = exterior[::-1], -area
+    rings = []
+    for hole in holes:
+        hole_area = cv2.contourArea(hole, oriented=True)
+        rings.append(hole[::-1] if hole_area > 0 else hole)
+        area -= abs(hole_area)
+    return exterior[:, 0, :] * 0.5, tuple(r[:, 0, :] * 0.5 for r in rings), area / 4.0
+
+
+def valid_parts(parts, min_area: float):
+    """``(exterior, holes, area)`` parts, each a valid polygon; ``make_valid`` runs only on the
+    parts whose ``is_valid`` is False, and may split one part into several."""
+    if not parts:
+        return []
+    polygons = [Polygon(ext, holes) for ext, holes, _ in parts]
+    valid = shapely.is_valid(np.array(polygons, dtype=object))
+    out = []
+    for part, polygon, ok in zip(parts, polygons, valid):
+        if ok:
+            out.append(part)
+            continue
+        for piece in _polygonal(shapely.make_valid(polygon)):
+            if piece.area < min(min_area, 1.0):
+                continue
+            piece = orient(piece, sign=1.0)
+            rings = tuple(np.asarray(r.coords)[:-1] for r in piece.interiors)
+            out.append((np.asarray(piece.exterior.coords)[:-1], rings, piece.area))
+    return out
+
+
+def _polygonal(geom) -> list[Polygon]:
+    if isinstance(geom, Polygon):
+        return [] if geom.is_empty else [geom]
+    if hasattr(geom, "geoms"):
+        return [p for g in geom.geoms for p in _polygonal(g)]
+    return []
