@@ -12,10 +12,10 @@ component of ``U`` is exactly one 8-connected component of the mask.
 Work per call, in order:
 
 1. crop to the mask's bounding box;
-2. ``connectedComponentsWithStats`` drops specks below ``min_area`` pixels *before*
-   tracing (the labels also tell each traced part which pixels it stands for);
-3. one ``findContours(RETR_CCOMP)`` on the corner lattice; holes below ``min_area`` pixels
-   are dropped by their exact area;
+2. ``connectedComponentsWithStats`` fills pin-holes and drops specks below ``min_area``
+   pixels *before* tracing (the labels also tell each traced part which pixels it stands for);
+3. one ``findContours(RETR_CCOMP)`` on the corner lattice (holes below ``min_area``
+   pixels were filled in step 2);
 4. ``approxPolyDP`` simplifies each ring with ``tolerance`` pixels; each part is
    rasterised *in its own box* and compared with its own component; only parts under
    ``min_iou`` are retried with half the tolerance (down to 0, which is exact);
@@ -38,12 +38,22 @@ _KERNEL = np.ones((3, 3), np.uint8)
 
 
 def despeckle(binary: np.ndarray, min_area: float) -> tuple[np.ndarray, np.ndarray]:
-    """``(kept, labels)`` for a ``(H, W)`` uint8 0/1 mask.
+    """``(kept, labels)`` for a ``(H, W)`` uint8 0/1 mask cropped to its bounding box.
 
-    ``labels`` ``(H, W)`` int32 numbers the 8-connected components (0 = background) and
-    ``kept`` ``(H, W)`` uint8 keeps only components of at least ``min_area`` pixels;
-    dropped components have label 0 in ``labels`` too.
+    Holes (4-connected background not reaching the crop's border) below ``min_area``
+    pixels are filled, then 8-connected components below ``min_area`` pixels dropped.
+    ``kept`` is the resulting ``(H, W)`` uint8 0/1 mask and ``labels`` ``(H, W)`` int32
+    numbers its components (0 = background).
     """
+    h, w = binary.shape
+    if min_area > 1:
+        count, holes, stats, _ = cv2.connectedComponentsWithStats(1 - binary, connectivity=4, ltype=cv2.CV_32S)
+        left, top = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
+        inside = (left > 0) & (top > 0) & (left + stats[:, cv2.CC_STAT_WIDTH] < w) & (top + stats[:, cv2.CC_STAT_HEIGHT] < h)
+        fill = inside & (stats[:, cv2.CC_STAT_AREA] < min_area)
+        fill[0] = False  # label 0 is the foreground here
+        if fill.any():
+            binary = binary | fill[holes].view(np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8, ltype=cv2.CV_32S)
     keep = stats[:, cv2.CC_STAT_AREA] >= min_area
     keep[0] = False
@@ -123,13 +133,10 @@ def trace_parts(
     for i, contour in enumerate(contours):
         if hierarchy[i][3] != -1:
             continue
-        hole_contours = []
+        hole_contours = []  # holes below min_area were filled by despeckle()
         child = hierarchy[i][2]
         while child != -1:
-            # A hole contour runs along the pixel edges around the hole: its area is the
-            # hole's pixel count (x4 in doubled coordinates).
-            if abs(cv2.contourArea(contours[child], oriented=True)) >= 4.0 * min_area:
-                hole_contours.append(contours[child])
+            hole_contours.append(contours[child])
             child = hierarchy[child][0]
         parts.append(_fit_part(contour, hole_contours, labels, tolerance, min_iou))
     return parts
