@@ -5,13 +5,14 @@ scene: pixel ``(row i, col j)`` covers ``[j, j+1] x [i, i+1]``, so a polygon aro
 whole image is ``(0,0)-(W,H)``. Rasterising tests pixel centres (``j+0.5, i+0.5``) through
 pycocotools, so what we draw is exactly what ``COCO.annToMask`` gives back.
 
-Vectorising traces OpenCV contours with the two-level ``RETR_CCOMP`` hierarchy (outer
-boundaries and holes). OpenCV's contours run through the centres of the boundary pixels;
-each ring is widened by half a pixel (outer) or narrowed by half a pixel (holes) so that
-the polygon follows the pixel edges, which keeps one-pixel-wide features. Shapely's
-``make_valid`` repairs the result, ``simplify`` removes vertices within ``tolerance``
-pixels, specks and pin-holes below ``min_area`` are dropped, and multi-part objects stay
-multi-part.
+Vectorising (``mask_to_polygons``, implemented in ``mask_tracing``) fills pin-holes and
+drops specks below ``min_area`` pixels by connected-component area, then traces the pixel
+edges of what is left in one OpenCV ``RETR_CCOMP`` contour pass (outer boundaries and
+holes) over a doubled "corner lattice", so one-pixel-wide features and single pixels keep
+their area. Each part is simplified with ``approxPolyDP`` at ``tolerance`` pixels and
+checked against its own pixels in its own box; only parts that fall below ``min_iou`` are
+retried with a smaller tolerance. Shapely's ``make_valid`` runs only on parts that are not
+valid. Multi-part objects stay multi-part.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 from shapely import make_valid
-from shapely.geometry import GeometryCollection, LineString, MultiPolygon, Point, Polygon, box
+from shapely.geometry import GeometryCollection, MultiPolygon, Polygon, box
 from shapely.geometry.base import BaseGeometry
 from shapely.geometry.polygon import orient
 from shapely.ops import unary_union
@@ -146,8 +147,10 @@ def mask_to_polygons(
 
     Args:
         mask: ``(H, W)`` bool or integer array; non-zero is foreground.
-        tolerance: simplification tolerance in pixels (0 keeps every pixel-edge vertex,
-            and the polygons then rasterise back to exactly the de-specked mask). It is an
+        tolerance: simplification tolerance in pixels. 0 is no simplification: the
+            polygons then rasterise back to exactly the de-specked mask (they follow the
+            pixel edges, except that reflex corners and pixel staircases are cut at 45
+            degrees through edge midpoints, which covers no other pixel centre). It is an
             upper bound: a part whose simplified rings would rasterise to less than
             ``min_iou`` of its own pixels (thin or tiny parts) is retried with half the
             tolerance, down to none; other parts keep the full tolerance.

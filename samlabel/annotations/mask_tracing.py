@@ -7,7 +7,9 @@ placed on the odd points and dilated by 3x3, i.e. every foreground pixel's *clos
 square is set. Contours of ``U`` (through its boundary points) are then exactly the pixel
 edges of the mask, halved: one-pixel-wide lines, single pixels and pin-holes all come out
 as proper polygons, 8-connected components stay one part (they touch at a corner), and a
-component of ``U`` is exactly one 8-connected component of the mask.
+component of ``U`` is exactly one 8-connected component of the mask. (OpenCV's 8-connected
+tracer cuts reflex corners diagonally, from one edge midpoint to the next; such a cut
+crosses only a quarter of a background pixel, never its centre, so rasterising is exact.)
 
 Work per call, in order:
 
@@ -30,6 +32,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import shapely
+from shapely import GeometryType
 from pycocotools import mask as mask_utils
 from shapely.geometry import Polygon
 from shapely.geometry.polygon import orient
@@ -193,8 +196,12 @@ def valid_parts(parts, min_area: float):
     parts whose ``is_valid`` is False, and may split one part into several."""
     if not parts:
         return []
-    polygons = [Polygon(ext, holes) for ext, holes, _ in parts]
-    valid = shapely.is_valid(np.array(polygons, dtype=object))
+    # one vectorised build of every polygon: closed rings and their offsets
+    closed = [np.vstack([r, r[:1]]) for ext, holes, _ in parts for r in (ext, *holes)]
+    ring_offsets = np.cumsum([0] + [len(r) for r in closed])
+    part_offsets = np.cumsum([0] + [1 + len(holes) for _, holes, _ in parts])
+    polygons = shapely.from_ragged_array(GeometryType.POLYGON, np.concatenate(closed), (ring_offsets, part_offsets))
+    valid = shapely.is_valid(polygons)
     out = []
     for part, polygon, ok in zip(parts, polygons, valid):
         if ok:
