@@ -176,6 +176,15 @@ class Attention(nn.Module):
     def forward(self, q: Optional[Tensor], k: Optional[Tensor], v: Tensor, heads=None) -> Tensor:
         """``heads``: optional ``(q, k, v)`` already projected and split (``None`` entries are computed)."""
         pre_q, pre_k, pre_v = heads if heads is not None else (None, None, None)
+        if pre_k is None and pre_v is None:
+            nq = (pre_q if pre_q is not None else q).shape[-2]
+            nk = k.shape[-2]
+            # few prompt tokens on one side (heads x tokens < internal width): project those
+            # tokens instead of the many image tokens (see _few_queries / _few_keys)
+            if nq < nk and pre_q is None and self.num_heads * nq < self.internal_dim:
+                return self._few_queries(q, k, v)
+            if nk < nq and self.num_heads * nk < self.internal_dim:
+                return self._few_keys(q, k, v, pre_q)
         q = pre_q if pre_q is not None else self.project(q, "q")
         k = pre_k if pre_k is not None else self.project(k, "k")
         v = pre_v if pre_v is not None else self.project(v, "v")
@@ -189,3 +198,54 @@ class Attention(nn.Module):
         attn = q @ k.permute(0, 1, 3, 2)  # (B, nH, Nq, Nk)
         attn = torch.softmax(attn / math.sqrt(c_per_head), dim=-1)
         return self.out_proj(self._recombine_heads(attn @ v))
+
+    # Low-rank forms of the cross attentions. One side is the h*w image tokens (4096), the other
+    # ~7 prompt tokens; re-associating the products moves the 256 -> 128 projections from the
+    # image tokens onto the prompt tokens, turning each 4096x256x128 GEMM into a
+    # 4096x256x(heads*tokens) one. Exact in real arithmetic (float rounding differs only).
+
+    def _few_queries(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        """Tokens ``(B, Nq, C)`` attending to image tokens ``(1 or B, Nk, C)``.
+
+        softmax(Q_h (X W_k,h^T + b_k,h)^T) (X W_v,h^T + b_v,h) = softmax((Q_h W_k,h) X^T) (A_h X) W_v,h^T + b_v,h:
+        ``Q_h b_k,h`` is constant along each softmax row, and softmax rows sum to 1.
+        """
+        nH = self.num_heads
+        Q = self.project(q, "q")  # (B, nH, Nq, c)
+        B, _, Nq, c = Q.shape
+        C = k.shape[-1]
+        qk = torch.matmul(Q, self.k_proj.weight.view(nH, c, C)).reshape(B, nH * Nq, C)  # (B, nH*Nq, C)
+        scores = torch.matmul(qk, k.transpose(1, 2))  # (B, nH*Nq, Nk)
+        attn = torch.softmax(scores.mul_(1.0 / math.sqrt(c)), dim=-1)
+        ax = torch.matmul(attn, v).view(B, nH, Nq, C)  # (B, nH, Nq, C)
+        out = torch.matmul(ax, self.v_proj.weight.view(nH, c, C).transpose(1, 2))  # (B, nH, Nq, c)
+        out = out + self.v_proj.bias.view(nH, 1, c)
+        return self.out_proj(self._recombine_heads(out))
+
+    def _few_keys(self, q: Optional[Tensor], k: Tensor, v: Tensor, pre_q: Optional[Tensor]) -> Tensor:
+        """Image tokens ``(1 or B, Nq, C)`` (or projected ``pre_q (1, nH, Nq, c)``) attending to tokens ``(B, Nk, C)``.
+
+        Scores ``X (W_q,h^T K_h^T) + b_q,h K_h^T``; output ``sum_h A_h (V_h W_out,h^T) + b_out``.
+        """
+        nH = self.num_heads
+        K = self.project(k, "k")  # (B, nH, Nk, c)
+        V = self.project(v, "v")  # (B, nH, Nk, c)
+        B, _, Nk, c = K.shape
+        C = self.out_proj.weight.shape[0]
+        if pre_q is not None:
+            scores_t = torch.matmul(K, pre_q.transpose(-1, -2))  # (B, nH, Nk, Nq)
+        else:
+            Cin = q.shape[-1]
+            m = torch.matmul(K, self.q_proj.weight.view(nH, c, Cin))  # (B, nH, Nk, Cin)
+            m = m.reshape(B, nH * Nk, Cin)
+            bias = torch.matmul(K, self.q_proj.bias.view(nH, c, 1)).reshape(B, nH * Nk, 1)
+            qt = q.transpose(1, 2)  # (1 or B, Cin, Nq)
+            if qt.shape[0] != B:
+                qt = qt.expand(B, -1, -1)
+            scores_t = torch.baddbmm(bias, m, qt)  # (B, nH*Nk, Nq)
+            scores_t = scores_t.view(B, nH, Nk, -1)
+        Nq = scores_t.shape[-1]
+        # softmax over the few keys: keys-first layout (a softmax along a last dim of ~7 is slow)
+        attn_t = torch.softmax(scores_t.mul_(1.0 / math.sqrt(c)), dim=-2).reshape(B, nH * Nk, Nq)
+        vo = torch.matmul(V, self.out_proj.weight.view(C, nH, c).permute(1, 2, 0)).reshape(B, nH * Nk, C)
+        return torch.baddbmm(self.out_proj.bias.view(1, 1, C), attn_t.transpose(1, 2), vo)  # (B, Nq, C)
