@@ -269,18 +269,18 @@ class SamAutomaticMaskGenerator:
             stab.append(s)
             boxes.append(b)
             areas.append(m.sum((1, 2), dtype=torch.int64))
-            rles.extend(U.encode_coco_rle(U.uncrop_masks(m, crop_box, orig_h, orig_w).numpy()))
+            rles.extend(U.encode_coco_rle(U.uncrop_masks(m, crop_box, orig_h, orig_w).cpu().numpy()))
         if not kept:
             return MaskRecords.empty()
-        sel = torch.cat(kept)
+        sel = torch.cat(kept).cpu()  # results leave the model's device here (CUDA included)
         return MaskRecords(
             rles=rles,
-            boxes=torch.cat(boxes).numpy().astype(np.int64),
-            iou_preds=iou[sel].float().numpy(),
-            stability=torch.cat(stab).float().numpy(),
+            boxes=torch.cat(boxes).cpu().numpy().astype(np.int64),
+            iou_preds=iou.cpu()[sel].float().numpy(),
+            stability=torch.cat(stab).float().cpu().numpy(),
             points=pts[sel.numpy()],
             crop_boxes=np.tile(np.array(crop_box, dtype=np.int64), (len(rles), 1)),
-            areas=torch.cat(areas).numpy(),
+            areas=torch.cat(areas).cpu().numpy(),
         )
 
     @staticmethod
