@@ -150,20 +150,35 @@ class MainWindow(FilesMixin, UiMixin, QMainWindow):
             self.embeddings.failed.connect(self._on_embedding_failed)
             self.decoder = DecoderService(model, self.decoder_session_factory or default_session_factory, parent=self)
             self.sam.set_decoder(self.decoder)
-            self._ai_status.setText(f"Model: {getattr(model, 'model_id', 'SAM').split(':')[0]}")
+            self._show_model(model)
+            self._ai_status.setText("")
             self.set_tool(Tool.SAM)
             if self.image is not None:
                 self._request_embedding()
         else:
             self.sam.set_decoder(None)
             msg = self.model_choice.message if self.model_choice is not None else "No SAM model loaded."
-            self._ai_status.setText("AI tools off (no model) — Model ▸ Download model…")
-            self._ai_status.setToolTip(msg)
+            self._ai_status.setText("")
+            self._show_model(None, msg)
             self.statusBar().showMessage(msg, 15000)
             if self.tool is Tool.SAM:
                 self.set_tool(Tool.POLYGON)
             else:
                 self.set_tool(self.tool)
+
+    def _show_model(self, model, why: str = "") -> None:
+        """The active model in the status bar (and the toolbar's Download button without one)."""
+        self.download_tool_action.setVisible(model is None)
+        if model is None:
+            self._model_status.setText("AI off: no model — Model ▸ Download model…")
+            self._model_status.setToolTip(why)
+            return
+        name = str(getattr(model, "model_id", "SAM")).split(":")[0]
+        device = getattr(model, "device", None)
+        text = f"Model: {name}" + (f" ({device})" if device is not None else "")
+        self._model_status.setText(text)
+        source = self.model_choice.checkpoint if self.model_choice is not None else None
+        self._model_status.setToolTip(f"{text}\nWeights: {source}" if source else text)
 
     def _stop_services(self) -> None:
         if self.embeddings is not None:
@@ -373,6 +388,7 @@ class MainWindow(FilesMixin, UiMixin, QMainWindow):
 
     # ------------------------------------------------------------------ closing
     def closeEvent(self, ev) -> None:  # noqa: N802
+        self.finish_pending_work()
         try:
             self.save_now()
         except Exception as exc:  # noqa: BLE001 - never lose the window on a failed save
@@ -392,3 +408,22 @@ class MainWindow(FilesMixin, UiMixin, QMainWindow):
             loader.loaded.disconnect()
             loader.wait()
         self._stop_services()
+        from samlabel.gui.tasks import shutdown_tasks
+
+        if not shutdown_tasks(5000):  # export, download, segment everything: cancelled
+            log.warning("some background tasks did not stop within 5 s")
+
+    def finish_pending_work(self, timeout_ms: int = 60000) -> None:
+        """Before closing: let mask tracing and project-wide renames end (they carry the
+        user's work: cancelling would lose an accepted shape or half-rename a project),
+        then deliver their results so that the final save includes them."""
+        from PySide6.QtCore import QCoreApplication
+
+        tasks = [t for t in getattr(self, "_trace_tasks", []) if t.is_running()]
+        tasks += self.labels_dock.pending_renames()
+        if not tasks:
+            return
+        self.statusBar().showMessage("Finishing background work before closing…")
+        for task in tasks:
+            task.wait(timeout_ms)
+        QCoreApplication.sendPostedEvents()  # their queued outcomes: shapes added, renames reported

@@ -101,6 +101,7 @@ class FilesMixin:
             QMessageBox.information(self, "samlabel", f"{path} contains no images.")
             return False
         self.project = project
+        self._index_after_rename = None
         self._labels = None
         self._current_label = None
         if self.settings is not None:
@@ -116,12 +117,18 @@ class FilesMixin:
         """Show the project's ``index``-th image (saving the current one first)."""
         if self.project is None or not 0 <= index < len(self.project.images):
             return False
+        if self.labels_dock.pending_renames():
+            # a project-wide rename is rewriting sidecars: an image opened now could show
+            # (and autosave back) the old label; open it when the rename has finished
+            self._index_after_rename = index
+            self.statusBar().showMessage("Renaming the label in every image… the image opens when that is done.")
+            return False
         if not self.save_now():
             return False
         path = self.project.images[index]
         try:
             source = load_image(path)
-            annotation = self.project.load(path)
+            annotation, notes = self.project.load_with_notes(path)
         except (ImageLoadError, Exception) as exc:  # noqa: BLE001 - AnnotationError and decode errors
             QMessageBox.warning(self, "samlabel", f"Cannot open {path.name}: {exc}")
             return False
@@ -142,8 +149,24 @@ class FilesMixin:
         self._request_embedding()
         self._update_title()
         self._document_loaded()
+        if notes:
+            self._show_repair_notes(path, notes)
         self.imageOpened.emit(str(path))
         return True
+
+    def _show_repair_notes(self, path: Path, notes: list[str]) -> None:
+        """The sidecar needed repairs on load: say so (they are saved with the next change)."""
+        first = notes[0] if len(notes) == 1 else f"{notes[0]} (and {len(notes) - 1} more)"
+        self.statusBar().showMessage(f"{path.name}: annotations repaired on load — {first}", 20000)
+        log.info("%s: %s", path, "; ".join(notes))
+
+    def _on_project_rename_finished(self, _report) -> None:
+        """A project-wide label rename ended: refresh the file marks, open a deferred image."""
+        self.files_dock.refresh()
+        index = getattr(self, "_index_after_rename", None)
+        if index is not None and not self.labels_dock.pending_renames():
+            self._index_after_rename = None
+            self.load_index(index)
 
     def open_image_dialog(self) -> None:
         start = self.settings.last_folder if self.settings is not None else ""

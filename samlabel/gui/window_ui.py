@@ -59,12 +59,20 @@ class UiMixin:
         self.label_combo.activated.connect(lambda i: self.set_current_label(self.label_combo.itemText(i)))
         self.label_combo.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         tb.addWidget(self.label_combo)
+        tb.addSeparator()
+        # shown only while no model is loaded (set_model): the way to the AI tools
+        self.download_tool_action = tb.addAction("Download model…", self.show_download_dialog)
+        self.download_tool_action.setObjectName("action_download_model_toolbar")
+        self.download_tool_action.setToolTip("AI tools are off: no SAM checkpoint was found. Download one.")
         self.addToolBar(tb)
 
-        self._ai_status = QLabel()
         self._pos_status = QLabel()
+        self._ai_status = QLabel()  # embedding state of the open image
+        self._model_status = QLabel()  # the active model, always visible (issue 7)
+        self._model_status.setObjectName("model_status")
         self.statusBar().addPermanentWidget(self._pos_status)
         self.statusBar().addPermanentWidget(self._ai_status)
+        self.statusBar().addPermanentWidget(self._model_status)
         self._build_docks()
         self.resize(1280, 820)
         try:
@@ -92,6 +100,7 @@ class UiMixin:
         self.shapes_dock.changeLabelRequested.connect(self.change_label_dialog)
         self.labels_dock.labelsChanged.connect(self.shapes_dock.refresh)
         self.files_dock = FileListDock(parent=self)
+        self.labels_dock.projectRenameFinished.connect(self._on_project_rename_finished)
         self.files_dock.imageActivated.connect(self.open_image_path)
         self.proposals_dock = ProposalsDock(parent=self)
         self.proposals_dock.accepted.connect(self.add_proposal_shapes)
@@ -145,6 +154,7 @@ class UiMixin:
 
     def _files_changed(self) -> None:
         self.files_dock.set_project(self.project)
+        self.labels_dock.set_project(self.project)  # offers "rename in every image"
 
     def _mark_file_annotated(self, path) -> None:
         if path is not None:

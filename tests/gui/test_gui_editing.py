@@ -23,7 +23,8 @@ def test_without_a_checkpoint_manual_tools_work_and_download_is_offered(qtbot, m
     assert not win.ai_available
     assert not win.actions_by_id["tool_ai"].isEnabled()
     assert win.download_action.isEnabled()
-    assert "Download" in win._ai_status.text()
+    assert "Download" in win._model_status.text()  # the status bar says why and what to do
+    assert win.download_tool_action.isVisible()  # and the toolbar offers it
     assert win.tool is Tool.POLYGON
     win.set_tool(Tool.SAM)  # refused with a message, stays on a manual tool
     assert win.tool is not Tool.SAM

@@ -89,7 +89,8 @@ class LabelsDock(QDockWidget):
         self._labels = labels
         self._document = None
         self._project = None
-        self._rename_task: Task | None = None
+        self._rename_task: Task | None = None  # the latest project-wide rename
+        self._rename_tasks: list[Task] = []  # every one not ended yet (they queue on a lock)
         self._unsubscribe: Callable[[], None] | None = None
         self._hidden: set[str] = set()
         self._current: str | None = None
@@ -302,7 +303,14 @@ class LabelsDock(QDockWidget):
         task.finished.connect(self._on_project_renamed)
         task.failed.connect(lambda message: self._warn(f"Renaming “{old}” in the project failed: {message}"))
         self._rename_task = task
+        self._rename_tasks = [t for t in self._rename_tasks if t.is_running()] + [task]
         return task.start()
+
+    def pending_renames(self) -> list[Task]:
+        """Project-wide renames still rewriting sidecars (the window waits for them before
+        switching images: an image opened half-way could autosave the old name back)."""
+        self._rename_tasks = [t for t in self._rename_tasks if t.is_running()]
+        return list(self._rename_tasks)
 
     def _on_project_renamed(self, report) -> None:
         if report.problems:
