@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 APP_NAME = "samlabel"
 ORG_NAME = "samlabel"
+DESKTOP_ID = "io.github.samlabel.SamLabel"
 
 
 def _ensure_app():
@@ -31,6 +32,9 @@ def _ensure_app():
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(ORG_NAME)
     app.setApplicationDisplayName(APP_NAME)
+    # The freedesktop id of packaging/*.desktop: lets Wayland compositors match the window
+    # to its desktop entry and icon.
+    app.setDesktopFileName(DESKTOP_ID)
     # Icons and any image Qt reads itself: no 256 MB cap (the canvas converts from numpy anyway).
     QImageReader.setAllocationLimit(0)
     return app
