@@ -56,6 +56,10 @@ def _gui_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", choices=MODEL_CHOICES, help="SAM model (default: vit_t on CPU, vit_b with CUDA)")
     parser.add_argument("--checkpoint", help="checkpoint file to load instead of the downloaded one")
     parser.add_argument("--device", choices=("cpu", "cuda"), help="where the model runs (default: cuda if available)")
+    parser.add_argument(
+        "--quantize", choices=("fp32", "int8"), default="fp32",
+        help="int8: dynamically quantised image encoder, faster on CPU with ~3%% embedding deviation (default: fp32)",
+    )
     parser.add_argument("--version", action="version", version=f"samlabel {__version__}")
     parser.add_argument("--smoke-test", action="store_true", help="start offscreen, run one prompt on the sample image, exit 0 on success")
     return parser
@@ -157,7 +161,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_smoke_test(model=args.model, checkpoint=args.checkpoint, device=args.device)
     from samlabel.gui.app import run_app
 
-    return run_app(path=args.path, model=args.model, checkpoint=args.checkpoint, device=args.device)
+    if args.quantize == "int8" and args.device == "cuda":
+        print("samlabel: --quantize int8 runs on the CPU only; use it with --device cpu", file=sys.stderr)
+        return 2
+    return run_app(path=args.path, model=args.model, checkpoint=args.checkpoint, device=args.device,
+                   quantize=args.quantize)
 
 
 def gui_main() -> None:

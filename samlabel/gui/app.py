@@ -62,13 +62,15 @@ def default_image() -> Path | None:
         return sample
 
 
-def create_main_window(path=None, model_name=None, checkpoint=None, device=None, sam_model=None, settings=None):
+def create_main_window(path=None, model_name=None, checkpoint=None, device=None, sam_model=None, settings=None,
+                       quantize=None):
     """Build (and return, not show) the main window.
 
     Args:
         path: image or folder to open (None: nothing; ``run_app`` passes the sample).
         model_name, checkpoint, device: which SAM model to load (see ``model_manager``).
         sam_model: an already-built model to use instead of loading one (tests, smoke test).
+        quantize: "int8" to quantise the loaded model's image encoder (CPU only), else fp32.
         settings: an ``AppSettings`` (default: the user's settings file).
     """
     _ensure_app()
@@ -83,7 +85,7 @@ def create_main_window(path=None, model_name=None, checkpoint=None, device=None,
         name = getattr(sam_model, "model_id", "model").split(":")[0]
         choice = ModelChoice(name, Path("<injected>"), dev, f"Model {name}")
     else:
-        choice = choose_model(model_name, checkpoint, device, saved_model=settings.model_name)
+        choice = choose_model(model_name, checkpoint, device, saved_model=settings.model_name, quantize=quantize)
         if model_name:
             settings.model_name = model_name  # the next start uses it too
     window = MainWindow(settings=settings, model_choice=choice)
@@ -102,16 +104,21 @@ def create_main_window(path=None, model_name=None, checkpoint=None, device=None,
     return window
 
 
-def run_app(path=None, model=None, checkpoint=None, device=None) -> int:
+def run_app(path=None, model=None, checkpoint=None, device=None, quantize=None) -> int:
     """Run the GUI until the window closes; returns the exit code."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from samlabel.sam.runtime import configure_runtime
+
+    # one torch thread per physical core, one inter-op thread, large freed tensors kept in
+    # the heap (see docs/performance.md); the workers then set their own thread counts
+    configure_runtime()
     app = _ensure_app()
     if path is None:
         path = default_image()
     elif not Path(path).exists():
         print(f"samlabel: {path}: no such file or folder", file=sys.stderr)
         return 2
-    window = create_main_window(path=path, model_name=model, checkpoint=checkpoint, device=device)
+    window = create_main_window(path=path, model_name=model, checkpoint=checkpoint, device=device, quantize=quantize)
     window.show()
     code = app.exec()
     window.shutdown()

@@ -175,7 +175,12 @@ class MainWindow(FilesMixin, UiMixin, QMainWindow):
             return
         name = str(getattr(model, "model_id", "SAM")).split(":")[0]
         device = getattr(model, "device", None)
-        text = f"Model: {name}" + (f" ({device})" if device is not None else "")
+        from samlabel.sam.quantize import is_quantized
+
+        details = [str(device)] if device is not None else []
+        if is_quantized(model):
+            details.append("int8")
+        text = f"Model: {name}" + (f" ({', '.join(details)})" if details else "")
         self._model_status.setText(text)
         source = self.model_choice.checkpoint if self.model_choice is not None else None
         self._model_status.setToolTip(f"{text}\nWeights: {source}" if source else text)

@@ -11,6 +11,7 @@ reports ``loaded(model)`` or ``failed(message)`` on the UI thread.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ class ModelChoice:
     checkpoint: Path | None
     device: str
     message: str  # for the status bar: what was chosen, or why the AI tools are off
+    quantize: str = "fp32"  # "int8": dynamic int8 image encoder (CPU only; see samlabel.sam.quantize)
 
     @property
     def available(self) -> bool:
@@ -65,8 +67,13 @@ def default_model_name(device: str) -> str:
 
 
 def choose_model(model_name: str | None = None, checkpoint: str | Path | None = None, device: str | None = None,
-                 saved_model: str | None = None) -> ModelChoice:
+                 saved_model: str | None = None, quantize: str | None = None) -> ModelChoice:
     """Resolve the model to run; never raises for a missing checkpoint (see ``message``)."""
+    choice = _choose(model_name, checkpoint, device, saved_model)
+    return dataclasses.replace(choice, quantize=quantize) if quantize else choice
+
+
+def _choose(model_name, checkpoint, device, saved_model) -> ModelChoice:
     device = device or default_device()
     name = model_name or saved_model or default_model_name(device)
     if checkpoint is not None:
@@ -99,6 +106,10 @@ class ModelLoader(QThread):
             from samlabel.sam.build import build_sam
 
             model = build_sam(self.choice.name, checkpoint=self.choice.checkpoint, device=self.choice.device)
+            if self.choice.quantize != "fp32":
+                from samlabel.sam.quantize import quantize_encoder
+
+                model = quantize_encoder(model, self.choice.quantize)
         except Exception as exc:  # noqa: BLE001 - shown to the user
             log.exception("loading the model failed")
             self.failed.emit(f"Could not load {self.choice.name} from {self.choice.checkpoint}: {exc}")

@@ -251,8 +251,9 @@ class UiMixin:
         from samlabel.gui.model_manager import ModelLoader, choose_model
 
         name = self.model_choice.name if self.model_choice is not None else None
-        choice = choose_model(model_name=name, checkpoint=path,
-                              device=self.model_choice.device if self.model_choice is not None else None)
+        old = self.model_choice
+        choice = choose_model(model_name=name, checkpoint=path, device=old.device if old is not None else None,
+                              quantize=old.quantize if old is not None else None)
         self.model_choice = choice
         self.statusBar().showMessage(f"Loading {choice.name}…")
         self._model_loader = ModelLoader(choice, self)

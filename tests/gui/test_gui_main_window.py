@@ -253,6 +253,19 @@ def test_model_from_a_checkpoint_loads_in_the_background(qtbot, make_window, ima
     assert win.tool is Tool.SAM
 
 
+def test_int8_mode_quantises_the_loaded_encoder_and_says_so(qtbot, make_window, image_folder, tiny_model, tmp_path):
+    import torch
+    from samlabel.sam.quantize import is_quantized
+
+    ckpt = tmp_path / "tiny.pth"
+    torch.save(tiny_model.state_dict(), ckpt)
+    win = make_window(image_folder, model_name="test_tiny", checkpoint=str(ckpt), device="cpu", quantize="int8")
+    qtbot.waitUntil(lambda: win.sam.ready, timeout=60000)  # the quantised encoder made the embedding
+    assert is_quantized(win.model)
+    assert win.model.model_id.endswith("+int8")  # never mixed with fp32 embeddings in the cache
+    assert "int8" in win._model_status.text()
+
+
 def test_a_missing_checkpoint_file_disables_ai_with_a_message(qtbot, make_window, image_folder, tmp_path):
     win = make_window(image_folder, model_name="vit_b", checkpoint=str(tmp_path / "nope.pth"))
     assert not win.ai_available
