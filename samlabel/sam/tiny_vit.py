@@ -25,10 +25,10 @@ from typing import Any, Callable, Optional, Sequence
 import torch
 from torch import nn
 
+from samlabel.sam.common import LayerNorm2d
 from samlabel.sam.errors import Cancelled
 from samlabel.sam.tiny_vit_blocks import (
     Conv2d_BN,
-    LayerNorm2d,
     MBConv,
     PatchMerging,
     TinyViTBlock,
