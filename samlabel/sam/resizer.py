@@ -18,6 +18,8 @@ and are only padded; points, boxes and masks keep their scale.
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass
 from typing import Optional, Tuple, Union
 
@@ -55,14 +57,23 @@ class ImageResizer:
     Arguments:
       target_length: the model's square input side (``1024`` for SAM).
       pad_only: do not resize, only pad (images must already fit).
+      original_size: ``(H, W)`` of the image this resizer is bound to (see :meth:`for_image`);
+        methods that need a source size use it when none is passed.
     """
 
     target_length: int
     pad_only: bool = False
+    original_size: Optional[Tuple[int, int]] = None
 
     def __post_init__(self) -> None:
         if int(self.target_length) <= 0:
             raise ValueError(f"target_length must be a positive int, got {self.target_length!r}")
+
+    def for_image(self, original_size: Tuple[int, int]) -> "ImageResizer":
+        """A copy bound to an image of ``original_size (H, W)`` (the resizer stays immutable)."""
+        h, w = self.scale_to_size(original_size)  # validates
+        del h, w
+        return dataclasses.replace(self, original_size=(int(original_size[0]), int(original_size[1])))
 
     # ------------------------------------------------------------------ sizes
     def scale_to_size(self, original_size: Tuple[int, int]) -> Tuple[int, int]:
@@ -153,15 +164,27 @@ class ImageResizer:
     def postprocess_mask(
         self,
         mask: Array,
-        original_size: Tuple[int, int],
         threshold: Optional[float] = None,
+        *,
+        original_size: Optional[Tuple[int, int]] = None,
     ) -> Array:
         """Low-res mask logits ``(..., h, w)`` (e.g. ``(B, K, 256, 256)``) to ``(..., H, W)``.
 
         Exactly the reference ``Sam.postprocess_masks``: bilinear upsample to the square
-        input, crop the padding, bilinear resize to ``original_size``. Returns logits, or
+        input, crop the padding, bilinear resize to the source size. Returns logits, or
         booleans ``logits > threshold`` when ``threshold`` is given. numpy in, numpy out.
+        The source size is ``original_size`` if given, else the bound one (:meth:`for_image`).
         """
+        if threshold is not None and not isinstance(threshold, (int, float, np.floating, np.integer)):
+            raise TypeError(
+                f"threshold must be a number, got {threshold!r}; pass the source size as original_size=(H, W)"
+            )
+        original_size = original_size if original_size is not None else self.original_size
+        if original_size is None:
+            raise ValueError(
+                "postprocess_mask needs the source image size: bind it with "
+                "resizer.for_image((H, W)) or pass original_size=(H, W)"
+            )
         as_numpy = isinstance(mask, np.ndarray)
         t = torch.as_tensor(mask)
         if t.ndim < 2:

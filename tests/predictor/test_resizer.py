@@ -87,11 +87,21 @@ def test_postprocess_mask_matches_reference_formula():
     ref = F.interpolate(t, (target, target), mode="bilinear", align_corners=False)
     h, w = r.scale_to_size(size)
     ref = F.interpolate(ref[..., :h, :w], size, mode="bilinear", align_corners=False).numpy()
-    ours = r.postprocess_mask(low, size)
+    bound = r.for_image(size)
+    ours = bound.postprocess_mask(low)  # the signature: postprocess_mask(mask, threshold=None)
     assert ours.shape == (2, 3, 150, 100)
     np.testing.assert_array_equal(ours, ref)
-    binary = r.postprocess_mask(low[0, 0], size, threshold=0.0)
+    binary = bound.postprocess_mask(low[0, 0], threshold=0.0)
     assert binary.dtype == np.bool_ and np.array_equal(binary, ref[0, 0] > 0)
+    np.testing.assert_array_equal(r.postprocess_mask(low, original_size=size), ref)  # unbound, size given
+
+
+def test_postprocess_mask_without_a_source_size_says_how_to_give_one():
+    with pytest.raises(ValueError, match="for_image"):
+        ImageResizer(256).postprocess_mask(np.zeros((64, 64), np.float32))
+    assert ImageResizer(256).for_image((150, 100)).original_size == (150, 100)
+    with pytest.raises(ValueError):
+        ImageResizer(256).for_image((0, 100))
 
 
 def test_pad_only_keeps_scale():
@@ -100,7 +110,9 @@ def test_pad_only_keeps_scale():
     assert r.scale_image(im) is im
     assert r.scale_to_size((40, 50)) == (40, 50)
     np.testing.assert_array_equal(r.scale_points(np.array([[3.0, 4.0]]), (40, 50)), [[3.0, 4.0]])
-    assert r.postprocess_mask(np.zeros((16, 16), np.float32), (40, 50)).shape == (40, 50)
+    assert r.postprocess_mask(np.zeros((16, 16), np.float32), original_size=(40, 50)).shape == (40, 50)
+    with pytest.raises(TypeError, match="threshold"):
+        r.postprocess_mask(np.zeros((16, 16), np.float32), (40, 50))  # a size where the threshold goes
     with pytest.raises(ValueError, match="exceeds target_length"):
         r.scale_image(np.zeros((65, 10, 3), np.uint8))
 
