@@ -62,6 +62,13 @@ def default_image() -> Path | None:
         return sample
 
 
+def _model_failed(window, message: str) -> None:
+    """The checkpoint could not be loaded: AI stays off; the reason (naming the file) is shown
+    in the status bar and kept in the model indicator's tooltip once the message is gone."""
+    window.statusBar().showMessage(message, 20000)
+    window._model_status.setToolTip(f"AI tools are off.\n{message}")
+
+
 def create_main_window(path=None, model_name=None, checkpoint=None, device=None, sam_model=None, settings=None,
                        quantize=None):
     """Build (and return, not show) the main window.
@@ -98,7 +105,7 @@ def create_main_window(path=None, model_name=None, checkpoint=None, device=None,
         window.statusBar().showMessage(f"Loading {choice.name}…")
         loader = ModelLoader(choice, window)
         loader.loaded.connect(window.set_model)
-        loader.failed.connect(lambda m: window.statusBar().showMessage(m, 20000))
+        loader.failed.connect(lambda m: _model_failed(window, m))
         window._model_loader = loader
         loader.start()
     return window

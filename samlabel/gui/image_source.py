@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm")
 
@@ -128,6 +128,8 @@ def load_image(path: str | Path) -> ImageSource:
         data = path.read_bytes()
     except OSError as exc:
         raise ImageLoadError(f"cannot read image {path}: {exc.strerror or exc}") from exc
+    if not data:
+        raise ImageLoadError(f"cannot decode image {path}: the file is empty (0 bytes)")
     old_limit = Image.MAX_IMAGE_PIXELS
     try:
         Image.MAX_IMAGE_PIXELS = max(_MAX_PIXELS, old_limit or 0)
@@ -135,6 +137,8 @@ def load_image(path: str | Path) -> ImageSource:
             img.load()
             img = ImageOps.exif_transpose(img)
             rgb = to_rgb_uint8(img)
+    except UnidentifiedImageError as exc:
+        raise ImageLoadError(f"cannot decode image {path}: not an image in a format samlabel can read") from exc
     except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
         raise ImageLoadError(f"cannot decode image {path}: {exc}") from exc
     finally:

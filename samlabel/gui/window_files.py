@@ -38,6 +38,7 @@ class FilesMixin:
         self._autosave_timer.setInterval(0)
         self._autosave_timer.timeout.connect(self._autosave)
         self._current_label: str | None = None
+        self.last_open_failures: list[tuple[Path, str]] = []  # (image, reason) of the last failed open
 
     # ------------------------------------------------------------------ labels
     @property
@@ -108,13 +109,20 @@ class FilesMixin:
             self.settings.last_folder = str(project.root)
         self._labels_changed()
         self._files_changed()
-        start = 0
         if path.is_file():
-            start = project.index_of(path)
-        return self.load_index(start)
+            return self.load_index(project.index_of(path))
+        return self.load_index(0, step=1)  # a folder opens at its first image that opens
 
-    def load_index(self, index: int) -> bool:
-        """Show the project's ``index``-th image (saving the current one first)."""
+    def load_index(self, index: int, step: int = 0) -> bool:
+        """Show the project's ``index``-th image (saving the current one first).
+
+        An image that cannot be opened (undecodable, empty, not an image, a broken
+        sidecar) is never a modal dialog: it is marked in the file list and named in the
+        status bar. With ``step`` (+1 for D, -1 for A) such images are skipped, going on in
+        that direction; with ``step=0`` (a click in the file list) the current image stays.
+        A broken sidecar is left untouched on disk: its image does not open, so nothing
+        can autosave over it.
+        """
         if self.project is None or not 0 <= index < len(self.project.images):
             return False
         if self.labels_dock.pending_renames():
@@ -125,13 +133,28 @@ class FilesMixin:
             return False
         if not self.save_now():
             return False
-        path = self.project.images[index]
-        try:
-            source = load_image(path)
-            annotation, notes = self.project.load_with_notes(path)
-        except (ImageLoadError, Exception) as exc:  # noqa: BLE001 - AnnotationError and decode errors
-            QMessageBox.warning(self, "samlabel", f"Cannot open {path.name}: {exc}")
+        failures: list[tuple[Path, str]] = []
+        while 0 <= index < len(self.project.images):
+            path = self.project.images[index]
+            try:
+                source = load_image(path)
+                annotation, notes = self.project.load_with_notes(path)
+                break
+            except Exception as exc:  # noqa: BLE001 - ImageLoadError, AnnotationError, decode errors
+                reason = str(exc) or type(exc).__name__
+                failures.append((path, reason))
+                log.warning("cannot open %s: %s", path, reason)
+                self.files_dock.mark_problem(path, reason)
+                if step == 0:
+                    break
+                index += step
+        else:
+            source = None
+        if failures and (step == 0 or source is None):
+            self._report_open_failures(failures, opened=None)
+            self.files_dock.set_current(self.image_path)  # the list goes back to the open image
             return False
+        self.files_dock.mark_problem(path, None)
         from samlabel.annotations import Document
 
         if self._unsubscribe is not None:
@@ -149,10 +172,40 @@ class FilesMixin:
         self._request_embedding()
         self._update_title()
         self._document_loaded()
-        if notes:
+        if failures:
+            self._report_open_failures(failures, opened=path)
+        elif getattr(self, "_open_problem_label", None) is not None:
+            self._open_problem_label.hide()
+        if not failures and notes:
             self._show_repair_notes(path, notes)
         self.imageOpened.emit(str(path))
         return True
+
+    def _report_open_failures(self, failures: list[tuple[Path, str]], opened: Path | None) -> None:
+        """Name the images that could not be opened in the status bar (no modal dialog)."""
+        path, reason = failures[0]
+        text = f"Cannot open {path.name}: {reason}"
+        if len(failures) > 1:
+            text = f"{text} (and {len(failures) - 1} more: {', '.join(p.name for p, _ in failures[1:])})"
+        if opened is not None:
+            text = f"Skipped — {text}"
+        elif self.image_path is None:
+            text = f"{text} — no image is open"
+        self.last_open_failures = list(failures)
+        self.statusBar().showMessage(text, 30000)
+        # the transient message can be replaced at once (embedding progress): a permanent
+        # notice keeps the last failure visible, its tooltip says it all
+        if getattr(self, "_open_problem_label", None) is None:
+            from PySide6.QtWidgets import QLabel
+
+            self._open_problem_label = QLabel(self)
+            self._open_problem_label.setObjectName("open_problem_label")
+            self._open_problem_label.setStyleSheet("color: #c82828;")
+            self.statusBar().addPermanentWidget(self._open_problem_label)
+        names = ", ".join(p.name for p, _ in failures)
+        self._open_problem_label.setText(f"⚠ cannot open {names if len(names) < 60 else names[:57] + '…'}")
+        self._open_problem_label.setToolTip(text)
+        self._open_problem_label.show()
 
     def _show_repair_notes(self, path: Path, notes: list[str]) -> None:
         """The sidecar needed repairs on load: say so (they are saved with the next change)."""
@@ -181,10 +234,10 @@ class FilesMixin:
             self.open_path(path)
 
     def next_image(self) -> bool:
-        return self.load_index(self.index + 1)
+        return self.load_index(self.index + 1, step=1)
 
     def prev_image(self) -> bool:
-        return self.load_index(self.index - 1)
+        return self.load_index(self.index - 1, step=-1)
 
     def _prefetch_next(self) -> None:
         """Queue the next images' embeddings (computed when the worker is idle)."""

@@ -15,7 +15,8 @@ pressed Enter / double-clicked on it (so it may repeat for the open image).
 
 Methods: ``set_project(project_or_None)``, ``set_images(paths, annotated=callable)``,
 ``set_current(path)``, ``current_path()``, ``refresh(path=None)`` (one image's mark, or all),
-``is_marked(path)``, ``visible_paths()``, ``set_filter(text, which="all")`` where ``which``
+``is_marked(path)``, ``mark_problem(path, reason)`` (an image that cannot be opened: red,
+reason in its tooltip; ``reason=None`` clears it), ``problem(path)``, ``visible_paths()``, ``set_filter(text, which="all")`` where ``which``
 is ``"all"``, ``"annotated"`` or ``"not annotated"``.
 """
 
@@ -33,6 +34,7 @@ from samlabel.gui.docks.models import ANNOTATION_FILTERS, check_which, file_matc
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
 MARK_ROLE = Qt.ItemDataRole.UserRole + 1
+PROBLEM_ROLE = Qt.ItemDataRole.UserRole + 2
 
 
 def _mark_icon(annotated: bool, size: int = 12) -> QIcon:
@@ -147,6 +149,26 @@ class FileListDock(QDockWidget):
             self._mark(item, bool(self._annotated(Path(item.data(PATH_ROLE)))))
             item.setHidden(not self._matches(key, item))
             self._update_summary()
+
+    def mark_problem(self, path: str | os.PathLike, reason: str | None) -> None:
+        """Show that ``path`` cannot be opened (red, ``reason`` in the tooltip); None clears it."""
+        item = self._rows.get(self._key(path))
+        if item is None:
+            return
+        full = item.data(PATH_ROLE)
+        if reason:
+            item.setForeground(QColor(200, 40, 40))
+            item.setToolTip(f"{full}\nCannot be opened: {reason}")
+            item.setData(PROBLEM_ROLE, reason)
+        else:
+            item.setData(Qt.ItemDataRole.ForegroundRole, None)
+            item.setToolTip(full)
+            item.setData(PROBLEM_ROLE, None)
+
+    def problem(self, path: str | os.PathLike) -> str | None:
+        """The reason ``path`` could not be opened, or None."""
+        item = self._rows.get(self._key(path))
+        return item.data(PROBLEM_ROLE) if item is not None else None
 
     def is_marked(self, path: str | os.PathLike) -> bool:
         item = self._rows.get(self._key(path))
