@@ -54,11 +54,44 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
             orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
     except FileNotFoundError as exc:
         raise AnnotationFileError(path, "the image does not exist") from exc
-    except (OSError, UnidentifiedImageError) as exc:
+    except UnidentifiedImageError as exc:
+        raise AnnotationFileError(path, f"cannot read the image ({_unidentified_reason(path)})") from exc
+    except OSError as exc:
         raise AnnotationFileError(path, f"cannot read the image ({exc})") from exc
     if orientation in (5, 6, 7, 8):  # rotated by 90 degrees
         width, height = height, width
     return height, width
+
+
+def _unidentified_reason(path: Path) -> str:
+    try:
+        if path.stat().st_size == 0:
+            return "the file is empty (0 bytes)"
+    except OSError:
+        pass
+    return "not an image in a format samlabel can read"
+
+
+def check_image_decodes(path: str | os.PathLike) -> None:
+    """Decode the whole image once, so a truncated or corrupt file is caught (the header
+    alone, which :func:`image_size` reads, can look fine). JPEGs decode at 1/8 scale, which
+    still reads every byte of the stream but costs a fraction of a full decode.
+
+    Raises:
+        AnnotationFileError: naming the image and the problem.
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            if img.format == "JPEG":
+                img.draft("RGB", (max(1, img.width // 8), max(1, img.height // 8)))
+            img.load()
+    except FileNotFoundError as exc:
+        raise AnnotationFileError(path, "the image does not exist") from exc
+    except UnidentifiedImageError as exc:
+        raise AnnotationFileError(path, f"cannot read the image ({_unidentified_reason(path)})") from exc
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise AnnotationFileError(path, f"the image is truncated or corrupt ({exc})") from exc
 
 
 def sidecar_path_for(image: str | os.PathLike) -> Path:

@@ -40,7 +40,7 @@ from typing import Callable
 
 from samlabel.annotations import AnnotationError, AnnotationWarning, LabelSet, Project
 from samlabel.annotations.atomic import UMASK
-from samlabel.annotations.project import sidecar_path_for
+from samlabel.annotations.project import check_image_decodes, sidecar_path_for
 from samlabel.annotations.sidecar import write_sidecar
 from samlabel.formats import FORMAT_NAMES
 from samlabel.formats.common import report_progress
@@ -145,6 +145,7 @@ def export_project(
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always", AnnotationWarning)
                     annotation = project.load(image)
+                check_image_decodes(image)  # a truncated image must not go into the dataset
                 notes = [str(w.message) for w in caught if issubclass(w.category, AnnotationWarning)]
                 if not strict:  # labels in order of first use; kept only if the image exports
                     writer.labels = labels.copy()
