@@ -32,10 +32,14 @@ Array = Union[np.ndarray, torch.Tensor]
 
 
 def longest_side_shape(old_h: int, old_w: int, long_side: int) -> Tuple[int, int]:
-    """The ``(h, w)`` whose longest side is ``long_side`` (same rounding as the reference)."""
+    """The ``(h, w)`` whose longest side is ``long_side`` (same rounding as the reference).
+
+    A side that would round to 0 (aspect ratio beyond ``2 * long_side``, e.g. a 1x4000
+    image) is kept at 1 pixel, where the reference fails with a zero-size resize.
+    """
     scale = long_side * 1.0 / max(old_h, old_w)
     new_h, new_w = old_h * scale, old_w * scale
-    return int(new_h + 0.5), int(new_w + 0.5)
+    return max(1, int(new_h + 0.5)), max(1, int(new_w + 0.5))
 
 
 def _is_channels_first(shape: Tuple[int, ...]) -> bool:

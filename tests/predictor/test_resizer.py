@@ -24,8 +24,12 @@ def test_scale_image_uint8_is_bit_identical_to_reference(size):
 
 def test_scale_to_size_matches_reference_rounding():
     r = ImageResizer(1024)
-    for h, w in [(600, 900), (1000, 400), (1, 5000), (767, 1023), (1080, 1920)]:
+    for h, w in [(600, 900), (1000, 400), (3, 5000), (767, 1023), (1080, 1920)]:
         assert r.scale_to_size((h, w)) == ResizeLongestSide.get_preprocess_shape(h, w, 1024)
+    # Where the reference rounds a side to 0 (and then fails to resize), we keep 1 pixel.
+    assert ResizeLongestSide.get_preprocess_shape(1, 5000, 1024) == (0, 1024)
+    assert r.scale_to_size((1, 5000)) == (1, 1024)
+    assert r.scale_to_size((5000, 1)) == (1024, 1)
 
 
 def test_layouts_numpy_torch_hwc_chw_3d_4d_agree():
