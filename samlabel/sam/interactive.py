@@ -48,8 +48,8 @@ class Prompt:
 
     Attributes:
       points: ``(N, 2)`` float xy (N may be 0).
-      labels: ``(N,)`` int, 1 foreground, 0 background.
-      box: ``(4,)`` xyxy or None.
+      labels: ``(N,)`` int, 1 foreground, 0 background, -1 ignored (other values: ValueError).
+      box: ``(4,)`` xyxy or None; corners are reordered to (top-left, bottom-right).
       mask_input: ``(1, 256, 256)`` low-res logits of a previous prediction, or None.
       multimask: return 3 candidates (True) or 1 (False).
     """
@@ -75,12 +75,21 @@ class Prompt:
             )
         if not np.isfinite(pts).all():
             raise ValueError("point_coords must be finite")
+        if lab.size and not np.isin(lab, (-1, 0, 1)).all():
+            raise ValueError(
+                f"point_labels must be 1 (foreground), 0 (background) or -1 (ignored), got {np.unique(lab).tolist()}"
+            )
         box = self.box
         if box is not None:
             box = np.asarray(box, dtype=np.float64)
             if box.shape not in ((4,), (1, 4)):
                 raise ValueError(f"box must have shape (4,) (x0, y0, x1, y1), got {box.shape}")
             box = box.reshape(4)
+            if not np.isfinite(box).all():
+                raise ValueError(f"box must be finite (x0, y0, x1, y1), got {box.tolist()}")
+            # The model embeds (top-left, bottom-right) corners: a box dragged the other way round
+            # would otherwise be read as a different, meaningless prompt.
+            box = np.array([min(box[0], box[2]), min(box[1], box[3]), max(box[0], box[2]), max(box[1], box[3])])
         mask = self.mask_input
         if mask is not None:
             mask = np.asarray(mask.detach().cpu() if isinstance(mask, torch.Tensor) else mask, dtype=np.float32)
@@ -90,6 +99,8 @@ class Prompt:
                 raise ValueError(
                     f"mask_input must have shape (1, 256, 256) (low-res logits of a previous prediction), got {mask.shape}"
                 )
+            if not np.isfinite(mask).all():
+                raise ValueError("mask_input must be finite (low-res logits of a previous prediction)")
         object.__setattr__(self, "points", pts)
         object.__setattr__(self, "labels", lab.astype(np.int64))
         object.__setattr__(self, "box", box)

@@ -22,6 +22,35 @@ def predictor():
     return p
 
 
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(box=np.array([np.nan, 1.0, 20.0, 30.0])), "box must be finite"),
+        (dict(box=np.array([0.0, 1.0, np.inf, 30.0])), "box must be finite"),
+        (dict(point_coords=np.array([[5.0, 5.0]]), point_labels=np.array([5])), "point_labels must be 1"),
+        (dict(point_coords=np.array([[5.0, 5.0]]), point_labels=np.array([0.5])), "point_labels must be 1"),
+        (dict(mask_input=np.full((1, 256, 256), np.nan, np.float32)), "mask_input must be finite"),
+    ],
+)
+def test_non_finite_prompts_and_unknown_labels_are_refused(predictor, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        predictor.predict(**kwargs)
+
+
+def test_inverted_box_means_the_same_box(predictor):
+    _, s_ok, lg_ok = predictor.predict(box=np.array([10.0, 5.0, 70.0, 50.0]))
+    _, s_inv, lg_inv = predictor.predict(box=np.array([70.0, 50.0, 10.0, 5.0]))
+    _, s_half, lg_half = predictor.predict(box=np.array([70.0, 5.0, 10.0, 50.0]))
+    for s, lg in ((s_inv, lg_inv), (s_half, lg_half)):
+        np.testing.assert_array_equal(s, s_ok)
+        np.testing.assert_array_equal(lg, lg_ok)
+
+
+def test_points_outside_the_image_still_give_finite_masks(predictor):
+    masks, scores, logits = predictor.predict(np.array([[-20.0, -5.0], [500.0, 900.0]]), np.array([1, 0]))
+    assert masks.shape == (3, 60, 90) and np.isfinite(scores).all() and np.isfinite(logits).all()
+
+
 @pytest.mark.parametrize("shape", [(1, 4000), (4000, 1), (2, 3000)])
 def test_extreme_aspect_ratio_images_are_embedded_and_predicted(predictor, shape):
     h, w = shape
