@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMessageBox  # QMessageBox: only when saving fails
 
 from samlabel.gui.image_source import ImageLoadError, ImageSource, hash_bytes, load_image
 
@@ -96,10 +96,10 @@ class FilesMixin:
         try:
             project = Project(path)
         except AnnotationError as exc:
-            QMessageBox.warning(self, "samlabel", str(exc))
+            self._report_open_failures([(path, str(exc))], opened=None, plain=str(exc))
             return False
         if not project.images:
-            QMessageBox.information(self, "samlabel", f"{path} contains no images.")
+            self._report_open_failures([(path, "contains no images")], opened=None, plain=f"{path} contains no images.")
             return False
         self.project = project
         self._index_after_rename = None
@@ -181,10 +181,12 @@ class FilesMixin:
         self.imageOpened.emit(str(path))
         return True
 
-    def _report_open_failures(self, failures: list[tuple[Path, str]], opened: Path | None) -> None:
-        """Name the images that could not be opened in the status bar (no modal dialog)."""
+    def _report_open_failures(self, failures: list[tuple[Path, str]], opened: Path | None, plain: str | None = None) -> None:
+        """Name the images (or the folder) that could not be opened in the status bar and a
+        permanent notice beside it: never a modal dialog, which would stop D / A (and hang
+        an offscreen session)."""
         path, reason = failures[0]
-        text = f"Cannot open {path.name}: {reason}"
+        text = plain or f"Cannot open {path.name}: {reason}"
         if len(failures) > 1:
             text = f"{text} (and {len(failures) - 1} more: {', '.join(p.name for p, _ in failures[1:])})"
         if opened is not None:

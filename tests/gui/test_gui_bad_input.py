@@ -129,3 +129,14 @@ def test_a_truncated_checkpoint_leaves_ai_off_and_names_the_file(make_window, ba
     assert not win.actions_by_id["tool_ai"].isEnabled()
     assert win.tool is not Tool.SAM
     assert no_modal == []
+
+
+def test_opening_a_missing_path_or_an_empty_folder_is_a_notice_not_a_dialog(make_window, tmp_path, no_modal):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    win = make_window(tmp_path / "does_not_exist")
+    assert win.image_path is None
+    assert "does_not_exist" in win.statusBar().currentMessage()
+    assert not win.open_path(empty)
+    assert f"{empty} contains no images" in win.statusBar().currentMessage()
+    assert no_modal == []
