@@ -101,6 +101,12 @@ class FilesMixin:
         if not project.images:
             self._report_open_failures([(path, "contains no images")], opened=None, plain=f"{path} contains no images.")
             return False
+        try:
+            project.labels  # a broken label file: refuse (saving labels would overwrite it)
+        except AnnotationError as exc:
+            self._report_open_failures([(path, str(exc))], opened=None,
+                                       plain=f"Cannot open {path}: {exc} — fix or move the label file")
+            return False
         self.project = project
         self._index_after_rename = None
         self._labels = None

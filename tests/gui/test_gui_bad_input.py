@@ -140,3 +140,15 @@ def test_opening_a_missing_path_or_an_empty_folder_is_a_notice_not_a_dialog(make
     assert not win.open_path(empty)
     assert f"{empty} contains no images" in win.statusBar().currentMessage()
     assert no_modal == []
+
+
+def test_a_malformed_label_file_is_named_and_left_alone(make_window, bad_folder, no_modal):
+    labels = bad_folder / "labels.json"
+    labels.write_text('{"labels": [')
+    win = make_window(bad_folder)  # used to raise out of create_main_window
+    assert win.image_path is None
+    message = win.statusBar().currentMessage()
+    assert "labels.json" in message and "malformed JSON" in message
+    win.set_current_label("another")
+    assert labels.read_text() == '{"labels": ['
+    assert no_modal == []
