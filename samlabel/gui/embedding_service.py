@@ -29,6 +29,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
 from samlabel.gui.embedding_cache import EmbeddingCache
+from samlabel.gui.image_source import ImageLoadError
 from samlabel.sam.embedding import ImageEmbedding, compute_embedding, model_id_of
 from samlabel.sam.errors import Cancelled
 
@@ -118,6 +119,9 @@ class _Worker(QThread):
             self.jobDone.emit(job.key, job.generation, emb, seconds, False)
         except Cancelled:
             self.jobCancelled.emit(job.key, job.generation)
+        except ImageLoadError as exc:  # a bad file (named in the message), not a bug: no traceback
+            log.warning("embedding skipped for %s: %s", job.key, exc)
+            self.jobFailed.emit(job.key, job.generation, str(exc))
         except Exception as exc:  # noqa: BLE001 - report any failure to the UI
             log.exception("embedding failed for %s", job.key)
             self.jobFailed.emit(job.key, job.generation, f"{type(exc).__name__}: {exc}")

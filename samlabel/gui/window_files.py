@@ -254,6 +254,8 @@ class FilesMixin:
         for i in (self.index + 1,):
             if 0 <= i < len(self.project.images):
                 path = self.project.images[i]
+                if self.files_dock.problem(path):
+                    continue  # known not to open
                 try:
                     key = self.embeddings.key_for(hash_bytes(path.read_bytes()))
                 except OSError:
