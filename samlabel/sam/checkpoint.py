@@ -11,6 +11,7 @@ checkpoint of another model size).
 from __future__ import annotations
 
 import hashlib
+import pickle
 import re
 from pathlib import Path
 from typing import Mapping, Union
@@ -81,6 +82,19 @@ def read_state_dict(path: PathLike) -> dict[str, torch.Tensor]:
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, MemoryError) as exc:
         raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from exc
+    except pickle.UnpicklingError as exc:
+        if "weights only" not in str(exc).lower():
+            raise CheckpointError(
+                f"checkpoint {path} is truncated, corrupt or not a PyTorch/safetensors weights file "
+                f"(UnpicklingError: {str(exc).splitlines()[0] if str(exc) else 'no detail'})"
+            ) from exc
+        raise CheckpointError(
+            f"checkpoint {path} holds pickled Python objects (e.g. a whole nn.Module), not only tensors, "
+            "so it is not loaded (weights_only=True: unpickling can run arbitrary code). If you trust the "
+            "file, save its weights once with: python -c \"import torch; m = torch.load(r'"
+            f"{path}', weights_only=False); m = m.get('model', m) if isinstance(m, dict) else m; "
+            "torch.save(m.state_dict(), 'sam_weights.pth')\" and load sam_weights.pth"
+        ) from exc
     except Exception as exc:  # torch/safetensors raise many types for damaged files
         raise CheckpointError(
             f"checkpoint {path} is truncated, corrupt or not a PyTorch/safetensors weights file "
@@ -150,6 +164,12 @@ def check_and_load(model: nn.Module, state_dict: Mapping[str, torch.Tensor], pat
     """Strict load: every key present, no extra keys, every shape equal; else ``CheckpointError``."""
     expected = model.state_dict()
     state_dict, missing, unexpected, kind = to_official(state_dict, expected)
+    if not set(state_dict) & set(expected):
+        raise CheckpointError(
+            f"{kind} {path} is not a Segment Anything checkpoint: none of its {len(state_dict)} tensor names "
+            f"matches the model's (e.g. it has {_few(sorted(state_dict))}; expected names like "
+            f"{_few(list(expected)[:3])})"
+        )
     _, _, mismatched = state_dict_problems(expected, state_dict)
     if missing or unexpected or mismatched:
         name = getattr(getattr(model, "config", None), "name", type(model).__name__)
