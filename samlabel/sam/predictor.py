@@ -50,12 +50,16 @@ class SamPredictor:
 
         Also accepted: grayscale ``(H, W)``/``(H, W, 1)``, RGBA (alpha dropped), uint16
         (scaled to 8 bits). Other shapes or dtypes raise ``ValueError``.
+        The previous image is forgotten first, so after a failure (bad image, ``Cancelled``)
+        ``predict`` raises instead of silently answering for the previous image.
         """
+        self.reset_image()
         self.set_embedding(compute_embedding(self.model, image, cancel=cancel, image_format=image_format))
 
     @torch.no_grad()
     def set_torch_image(self, transformed_image: torch.Tensor, original_image_size: Tuple[int, ...]) -> None:
         """Set an already resized ``(1, 3, h, w)`` image (long side = model input size)."""
+        self.reset_image()
         self.set_embedding(embed_input_tensor(self.model, transformed_image, tuple(original_image_size)))
 
     def set_embedding(self, embedding: ImageEmbedding) -> None:

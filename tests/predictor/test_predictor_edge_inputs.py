@@ -65,3 +65,18 @@ def test_extreme_aspect_ratio_images_are_embedded_and_predicted(predictor, shape
     assert tuple(mask_in.shape) == (1, 256, 256)
     up = ImageResizer(1024).postprocess_mask(logits, original_size=(h, w))
     assert up.shape == (3, h, w)
+
+
+def test_failed_set_image_does_not_leave_the_previous_image_set(predictor):
+    p = SamPredictor(predictor.model)
+    p.set_image(np.zeros((20, 30, 3), np.uint8))
+    assert p.is_image_set
+    with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
+        p.set_image(np.zeros((20, 30, 2), np.uint8))
+    assert not p.is_image_set
+    with pytest.raises(RuntimeError, match="set_image"):
+        p.predict(np.array([[1.0, 1.0]]), np.array([1]))
+    p.set_image(np.zeros((20, 30, 3), np.uint8))
+    with pytest.raises(ValueError, match="transformed image"):
+        p.set_torch_image(torch.zeros(1, 3, 10, 10), (20, 30))
+    assert not p.is_image_set
