@@ -34,7 +34,8 @@ def build_all_layer_point_grids(n_per_side: int, n_layers: int, scale_per_layer:
 def generate_crop_boxes(
     im_size: Tuple[int, int], n_layers: int, overlap_ratio: float
 ) -> Tuple[List[List[int]], List[int]]:
-    """Crop boxes xyxy (the whole image first) and their layer; layer i has ``(2**i)**2`` crops."""
+    """Crop boxes xyxy (the whole image first) and their layer; layer i has ``(2**i)**2`` crops
+    (fewer for an image with a side of fewer pixels than crops per side: empty crops are left out)."""
     crop_boxes, layer_idxs = [], []
     im_h, im_w = im_size
     short_side = min(im_h, im_w)
@@ -52,7 +53,10 @@ def generate_crop_boxes(
         crop_box_x0 = [int((crop_w - overlap) * i) for i in range(n_crops_per_side)]
         crop_box_y0 = [int((crop_h - overlap) * i) for i in range(n_crops_per_side)]
         for x0, y0 in product(crop_box_x0, crop_box_y0):
-            crop_boxes.append([x0, y0, min(x0 + crop_w, im_w), min(y0 + crop_h, im_h)])
+            x1, y1 = min(x0 + crop_w, im_w), min(y0 + crop_h, im_h)
+            if x1 <= x0 or y1 <= y0:  # a side shorter than the crop count (e.g. 1 px): no empty crops
+                continue
+            crop_boxes.append([x0, y0, x1, y1])
             layer_idxs.append(i_layer + 1)
     return crop_boxes, layer_idxs
 

@@ -80,3 +80,18 @@ def test_failed_set_image_does_not_leave_the_previous_image_set(predictor):
     with pytest.raises(ValueError, match="transformed image"):
         p.set_torch_image(torch.zeros(1, 3, 10, 10), (20, 30))
     assert not p.is_image_set
+
+
+def test_crop_layers_on_a_one_pixel_high_image_make_no_empty_crops(predictor):
+    from samlabel.sam import SamAutomaticMaskGenerator
+    from samlabel.sam.amg_utils import generate_crop_boxes
+
+    boxes, layers = generate_crop_boxes((1, 4000), 1, 512 / 1500)
+    assert boxes[0] == [0, 0, 4000, 1] and len(boxes) == len(layers) == 3
+    assert all(x1 > x0 and y1 > y0 for x0, y0, x1, y1 in boxes)
+    # normal sizes keep the full (2**i)**2 crops per layer
+    assert len(generate_crop_boxes((600, 900), 2, 512 / 1500)[0]) == 1 + 4 + 16
+    gen = SamAutomaticMaskGenerator(predictor.model, points_per_side=4, crop_n_layers=1,
+                                    pred_iou_thresh=0.0, stability_score_thresh=0.0)
+    records = gen.generate(np.random.default_rng(0).integers(0, 256, (1, 4000, 3), dtype=np.uint8))
+    assert all(r["segmentation"].shape == (1, 4000) for r in records)
