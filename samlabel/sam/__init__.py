@@ -10,8 +10,7 @@ can be read (and tested) on its own.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from samlabel.lazy import lazy_exports
 
 _EXPORTS = {
     # model and checkpoints
@@ -41,17 +40,4 @@ _EXPORTS = {
     "Cancelled": "samlabel.sam.errors",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'samlabel.sam' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(__name__, globals(), _EXPORTS)

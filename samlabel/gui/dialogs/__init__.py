@@ -17,8 +17,7 @@ the download code) is only loaded when that dialog is used.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from samlabel.lazy import lazy_exports
 
 _EXPORTS = {
     "LabelPickerDialog": "samlabel.gui.dialogs.label_picker",
@@ -29,17 +28,4 @@ _EXPORTS = {
     "SegmentEverythingDialog": "samlabel.gui.dialogs.segment_everything",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'samlabel.gui.dialogs' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(__name__, globals(), _EXPORTS)

@@ -11,8 +11,7 @@ Their logic lives in the Qt-free :mod:`samlabel.gui.docks.models` and
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from samlabel.lazy import lazy_exports
 
 _EXPORTS = {
     "LabelsDock": "samlabel.gui.docks.labels_dock",
@@ -21,17 +20,4 @@ _EXPORTS = {
     "ProposalsDock": "samlabel.gui.docks.proposals_dock",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'samlabel.gui.docks' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(__name__, globals(), _EXPORTS)
