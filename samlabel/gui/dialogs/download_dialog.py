@@ -31,10 +31,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QPushButton,
-    QVBoxLayout,
 )
 
 from samlabel.gui.dialogs.task_dialog import TaskDialog
@@ -117,7 +115,7 @@ class DownloadModelDialog(TaskDialog):
         url: str | None = None,
         download_fn: Callable[..., Path] | None = None,
     ):
-        super().__init__(parent)
+        super().__init__(parent, cancel_text="Cancel download")
         self.setWindowTitle("Download a Segment Anything model")
         self.setMinimumWidth(460)
         self._directory = directory
@@ -146,31 +144,16 @@ class DownloadModelDialog(TaskDialog):
 
         self.download_button = QPushButton("Download", self)
         self.download_button.setDefault(True)
-        self.cancel_button = QPushButton("Cancel download", self)
-        self.cancel_button.setEnabled(False)
-        self.close_button = QPushButton("Close", self)
 
         form = QFormLayout()
         form.addRow("Model:", self.model_combo)
         form.addRow("", self.info_label)
         form.addRow("Size:", self.size_label)
         form.addRow("Saved in:", self.folder_label)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        buttons.addWidget(self.download_button)
-        buttons.addWidget(self.cancel_button)
-        buttons.addWidget(self.close_button)
-        layout = QVBoxLayout(self)
-        layout.addWidget(intro)
-        layout.addLayout(form)
-        layout.addWidget(self.progress_bar)
-        layout.addWidget(self.status_label)
-        layout.addLayout(buttons)
+        self._lay_out(form, self.download_button, above=(intro,))
 
         self.model_combo.currentIndexChanged.connect(self._show_model_info)
         self.download_button.clicked.connect(self.start)
-        self.cancel_button.clicked.connect(self.cancel)
-        self.close_button.clicked.connect(self.reject)
         self._show_model_info()
 
     # ---------------------------------------------------------------- public

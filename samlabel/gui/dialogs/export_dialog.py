@@ -41,7 +41,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
-    QVBoxLayout,
 )
 
 from samlabel.gui.dialogs.task_dialog import TaskDialog
@@ -86,7 +85,7 @@ class ExportDialog(TaskDialog):
         export_fn: Callable[..., object] | None = None,
         simplify: float | None = None,
     ):
-        super().__init__(parent)
+        super().__init__(parent, cancel_text="Cancel export")
         self.setWindowTitle("Export annotations")
         self.setMinimumWidth(520)
         self.project_dir = Path(project_dir)
@@ -114,11 +113,8 @@ class ExportDialog(TaskDialog):
         self.problems_view.setMaximumBlockCount(10000)
         self.export_button = QPushButton("Export", self)
         self.export_button.setDefault(True)
-        self.cancel_button = QPushButton("Cancel export", self)
-        self.cancel_button.setEnabled(False)
         self.open_button = QPushButton("Open folder", self)
         self.open_button.setVisible(False)
-        self.close_button = QPushButton("Close", self)
 
         out_row = QHBoxLayout()
         out_row.addWidget(self.out_edit, 1)
@@ -127,18 +123,7 @@ class ExportDialog(TaskDialog):
         form.addRow("Format:", self.format_combo)
         form.addRow("Output folder:", out_row)
         form.addRow("Simplify:", self.simplify_spin)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.open_button)
-        buttons.addStretch(1)
-        buttons.addWidget(self.export_button)
-        buttons.addWidget(self.cancel_button)
-        buttons.addWidget(self.close_button)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.progress_bar)
-        layout.addWidget(self.status_label)
-        layout.addWidget(self.problems_view, 1)
-        layout.addLayout(buttons)
+        self._lay_out(form, self.export_button, below=self.problems_view, left_buttons=(self.open_button,))
 
         fmt = settings.export_format if settings is not None else "coco"
         self.set_format(fmt if fmt in FORMATS else "coco")
@@ -151,8 +136,6 @@ class ExportDialog(TaskDialog):
         self.out_edit.textEdited.connect(self._on_out_edited)
         self.browse_button.clicked.connect(self._browse)
         self.export_button.clicked.connect(self.start)
-        self.cancel_button.clicked.connect(self.cancel)
-        self.close_button.clicked.connect(self.reject)
         self.open_button.clicked.connect(self._open_folder)
 
     # ---------------------------------------------------------------- options

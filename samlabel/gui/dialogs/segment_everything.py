@@ -37,10 +37,8 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
-    QHBoxLayout,
     QPushButton,
     QSpinBox,
-    QVBoxLayout,
 )
 
 from samlabel.gui.proposals import ProposalSet
@@ -97,9 +95,6 @@ class SegmentEverythingDialog(TaskDialog):
         self.area_spin.setToolTip("Leave out proposals smaller than this")
         self.start_button = QPushButton("Start", self)
         self.start_button.setDefault(True)
-        self.cancel_button = QPushButton("Cancel", self)
-        self.cancel_button.setEnabled(False)
-        self.close_button = QPushButton("Close", self)
 
         form = QFormLayout()
         form.addRow("Density:", self.points_spin)
@@ -109,20 +104,9 @@ class SegmentEverythingDialog(TaskDialog):
         if generator is not None:  # a ready generator: its own parameters apply
             for spin in (self.points_spin, self.iou_spin, self.stability_spin):
                 spin.setEnabled(False)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        buttons.addWidget(self.start_button)
-        buttons.addWidget(self.cancel_button)
-        buttons.addWidget(self.close_button)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.progress_bar)
-        layout.addWidget(self.status_label)
-        layout.addLayout(buttons)
+        self._lay_out(form, self.start_button)
 
         self.start_button.clicked.connect(self.start)
-        self.cancel_button.clicked.connect(self.cancel)
-        self.close_button.clicked.connect(self.reject)
         if autostart:
             self.start()
 

@@ -2,15 +2,16 @@
 
 One background :class:`~samlabel.gui.tasks.Task` at a time, a progress bar, a status line
 (red for errors) and cancelling: Cancel, Close, Esc and closing the window all cancel a
-running task, so no work is left orphaned. Subclasses build their own widgets around
-``progress_bar`` and ``status_label``, start a task with ``self._watch(task)`` and
+running task, so no work is left orphaned. Subclasses build a form and a start button,
+arrange them with ``self._lay_out(...)`` (form, progress bar, status line, buttons with the
+shared ``cancel_button`` and ``close_button``), start a task with ``self._watch(task)`` and
 implement ``_on_progress``, ``_on_finished``, ``_on_failed`` and ``_on_cancelled``.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialog, QLabel, QProgressBar, QWidget
+from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QLayout, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 from samlabel.gui.tasks import Task
 
@@ -18,7 +19,7 @@ _STEPS = 1000  # progress bar resolution
 
 
 class TaskDialog(QDialog):
-    def __init__(self, parent: QWidget | None = None, status: str = ""):
+    def __init__(self, parent: QWidget | None = None, status: str = "", cancel_text: str = "Cancel"):
         super().__init__(parent)
         self.task: Task | None = None
         self.progress_bar = QProgressBar(self)
@@ -27,6 +28,11 @@ class TaskDialog(QDialog):
         self.status_label = QLabel(status, self)
         self.status_label.setWordWrap(True)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.cancel_button = QPushButton(cancel_text, self)
+        self.cancel_button.setEnabled(False)
+        self.close_button = QPushButton("Close", self)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.close_button.clicked.connect(self.reject)
 
     def is_running(self) -> bool:
         return self.task is not None and self.task.is_running()
@@ -41,6 +47,33 @@ class TaskDialog(QDialog):
         super().reject()
 
     # ---------------------------------------------------------------- for subclasses
+    def _lay_out(
+        self,
+        form: QLayout,
+        start_button: QPushButton,
+        *,
+        above: tuple[QWidget, ...] = (),
+        below: QWidget | None = None,
+        left_buttons: tuple[QPushButton, ...] = (),
+    ) -> None:
+        """``above``, the form, progress bar, status line, ``below`` (stretching), then the
+        button row: ``left_buttons`` on the left; start, Cancel and Close on the right."""
+        buttons = QHBoxLayout()
+        for button in left_buttons:
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        for button in (start_button, self.cancel_button, self.close_button):
+            buttons.addWidget(button)
+        layout = QVBoxLayout(self)
+        for widget in above:
+            layout.addWidget(widget)
+        layout.addLayout(form)
+        layout.addWidget(self.progress_bar)
+        layout.addWidget(self.status_label)
+        if below is not None:
+            layout.addWidget(below, 1)
+        layout.addLayout(buttons)
+
     def _watch(self, task: Task) -> Task:
         """Make ``task`` this dialog's task and route its signals to the ``_on_*`` slots."""
         self.task = task
