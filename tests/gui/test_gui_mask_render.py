@@ -42,6 +42,64 @@ def test_region_mask_matches_prediction_mask(region, out_size):
     assert not np.any((fast != exact) & ~edge)
 
 
+def _bilinear_reference(logits, pred, region, out_size):
+    """The display mask computed directly in float64: sample the low-res bilinear surface at
+    each screen pixel's centre (clamped at the borders), as ``region_mask``'s docstring says."""
+    (H, W), (ih, iw), side = pred.original_size, pred.input_size, logits.shape[-1]
+    x0, y0, x1, y1 = region
+    ow, oh = out_size
+    xs = (x0 + (np.arange(ow) + 0.5) * (x1 - x0) / ow) * iw / W * side / pred.input_side - 0.5
+    ys = (y0 + (np.arange(oh) + 0.5) * (y1 - y0) / oh) * ih / H * side / pred.input_side - 0.5
+
+    def taps(c):
+        c = np.clip(c, 0, side - 1)
+        i0 = np.minimum(np.floor(c).astype(int), side - 2)
+        return i0, c - i0
+
+    (r0, fy), (c0, fx) = taps(ys), taps(xs)
+    lg = logits.astype(np.float64)
+    top = lg[r0][:, c0] * (1 - fx) + lg[r0][:, c0 + 1] * fx
+    bottom = lg[r0 + 1][:, c0] * (1 - fx) + lg[r0 + 1][:, c0 + 1] * fx
+    return top * (1 - fy)[:, None] + bottom * fy[:, None]
+
+
+def test_region_mask_whole_image_samples_the_bilinear_surface_exactly():
+    pred = _prediction(1080, 1920)
+    for out_size in [(1920, 1080), (1100, 620), (2500, 1400)]:
+        fast = region_mask(pred.logits[1], pred.original_size, pred.input_size, pred.input_side,
+                           (0, 0, 1920, 1080), out_size)
+        ref = _bilinear_reference(pred.logits[1], pred, (0, 0, 1920, 1080), out_size)
+        sure = np.abs(ref) > 1e-3  # pixels whose sign float rounding cannot change
+        assert fast.shape == ref.shape
+        assert np.array_equal(fast[sure], ref[sure] > 0)
+
+
+def test_region_mask_any_view_stays_within_half_a_screen_pixel_of_the_surface():
+    """Random regions and zooms (in and out): every pixel that differs from the exact bilinear
+    surface lies within half a screen pixel (a crop starts on a whole low-res pixel)."""
+    pred = _prediction(1080, 1920)
+    rng = np.random.default_rng(7)
+    checked = 0
+    for _ in range(60):
+        x0, x1 = sorted(rng.integers(0, 1921, 2))
+        y0, y1 = sorted(rng.integers(0, 1081, 2))
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            continue
+        out_size = (int(rng.integers(20, 1600)), int(rng.integers(20, 1000)))
+        region = (int(x0), int(y0), int(x1), int(y1))
+        fast = region_mask(pred.logits[1], pred.original_size, pred.input_size, pred.input_side, region, out_size)
+        # the surface sampled half a screen pixel either way (in both axes) brackets the result
+        ow, oh = out_size
+        dx, dy = 0.5 * (x1 - x0) / ow, 0.5 * (y1 - y0) / oh
+        shifted = [_bilinear_reference(pred.logits[1], pred, (x0 + sx * dx, y0 + sy * dy, x1 + sx * dx, y1 + sy * dy),
+                                       out_size) > 0 for sx in (-1, 0, 1) for sy in (-1, 0, 1)]
+        lo, hi = np.logical_and.reduce(shifted), np.logical_or.reduce(shifted)
+        assert not np.any(fast & ~hi), region
+        assert not np.any(~fast & lo), region
+        checked += 1
+    assert checked > 40
+
+
 def test_remove_specks_keeps_objects_and_real_holes():
     from samlabel.gui.mask_render import remove_specks
 
