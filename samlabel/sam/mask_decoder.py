@@ -7,6 +7,8 @@ embedding, positional encoding) are computed once and broadcast over the prompts
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -89,42 +91,68 @@ class MaskDecoder(nn.Module):
         return self.decode(src.flatten(2).permute(0, 2, 1), pos_src.flatten(2).permute(0, 2, 1), tokens, (h, w))
 
     def decode(
-        self, src: torch.Tensor, pos_src: torch.Tensor, tokens: torch.Tensor, hw: tuple[int, int], first_layer=None
+        self,
+        src: torch.Tensor,
+        pos_src: torch.Tensor,
+        tokens: torch.Tensor,
+        hw: tuple[int, int],
+        first_layer=None,
+        multimask_output: Optional[bool] = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Flattened image ``(B or 1, h*w, C)``, PE ``(B or 1, h*w, C)``, tokens ``(B, T, C)``
-        -> all masks ``(B, 1 + M, 4h, 4w)`` and IoU predictions ``(B, 1 + M)``.
+        -> masks ``(B, K, 4h, 4w)`` and IoU predictions ``(B, K)``.
 
-        ``first_layer``: the transformer's ``precompute_first_layer(src, pos_src)``, if known."""
-        hs, src = self.transformer.forward_tokens(src, pos_src, tokens, first_layer)  # (B, T, C), (B, h*w, C)
+        ``first_layer``: the transformer's ``precompute_first_layer(src, pos_src)``, if known.
+        ``multimask_output``: None returns all ``K = 1 + M`` outputs; True or False returns
+        only those ``select`` keeps (3 or 1), and then only their tokens go through the last
+        attention, the hypernetworks and the mask product (same values, less work).
+        """
+        n = self.num_mask_tokens
+        if multimask_output is None:
+            wanted = list(range(n))
+        else:
+            wanted = list(range(n))[slice(1, None) if multimask_output else slice(0, 1)]
+        keep = [0] + [1 + i for i in wanted] if multimask_output is not None else None
+        hs, src = self.transformer.forward_tokens(src, pos_src, tokens, first_layer, keep)  # (B, T', C), (B, h*w, C)
         iou_token_out = hs[:, 0, :]
-        mask_tokens_out = hs[:, 1 : (1 + self.num_mask_tokens), :]
+        mask_tokens_out = hs[:, 1:, :] if keep is not None else hs[:, 1 : (1 + n), :]
 
         hyper_in = torch.stack(
-            [self.output_hypernetworks_mlps[i](mask_tokens_out[:, i, :]) for i in range(self.num_mask_tokens)], dim=1
-        )  # (B, 1 + M, C/8)
+            [self.output_hypernetworks_mlps[i](mask_tokens_out[:, j, :]) for j, i in enumerate(wanted)], dim=1
+        )  # (B, K, C/8)
         masks = self.upscale_masks(src, hyper_in, hw)
-        iou_pred = self.iou_prediction_head(iou_token_out)
+        iou_pred = self.iou_prediction_head(iou_token_out)[:, wanted]
         return masks, iou_pred
 
     def upscale_masks(self, src: torch.Tensor, hyper_in: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
-        """``output_upscaling`` then the hypernetwork product, computed channels-last.
+        """``output_upscaling`` then the hypernetwork product, computed as per-pixel products.
 
         ``src``: ``(B, h*w, C)`` image tokens; ``hyper_in``: ``(B, K, C/8)``. Returns ``(B, K, 4h, 4w)``.
         A ``ConvTranspose2d`` with kernel = stride = 2 maps each pixel on its own to a 2x2 block,
-        so both are per-token matrix products; LayerNorm2d and GELU are per pixel too. The
-        tokens therefore stay in ``(B, h, w, di, dj, ei, ej)`` order and only the final masks
-        are rearranged to ``(B, K, 4h, 4w)``: no NCHW/NHWC copies, no channel-wise LayerNorm passes.
+        so both are per-token matrix products, and LayerNorm2d and GELU are per pixel too:
+
+        * the first product gives ``(B, h, w, di, dj, c1)``; one copy puts it in raster order
+          ``(B, h, di, w, dj, c1)`` of the ``2h x 2w`` grid (runs of ``c1`` floats);
+        * the second runs once per output row parity ``ei``: its ``(ej, c2)`` columns for all
+          ``2h x 2w`` pixels, GELU, then ``hyper_in @ that^T`` gives ``(B, K, 2h, 4w)``, which
+          is every other row of the ``(4h, 4w)`` masks already in raster order.
+
+        No NCHW/NHWC copies, no channel-wise LayerNorm passes, no 8-D permutation of the masks.
         """
         up1, norm, act1, up2, act2 = self.output_upscaling
         b = src.shape[0]
         h, w = hw
         c1, c2 = up1.out_channels, up2.out_channels
+        k = hyper_in.shape[1]
         w1 = up1.weight.permute(0, 2, 3, 1).reshape(up1.in_channels, 4 * c1)  # (C, (di, dj, c1))
-        x = torch.addmm(up1.bias.repeat(4), src.reshape(-1, src.shape[-1]), w1).view(b, h * w * 4, c1)
-        x = act1(F.layer_norm(x, (c1,), norm.weight, norm.bias, norm.eps))  # (B, h*w*4, c1)
-        w2 = up2.weight.permute(0, 2, 3, 1).reshape(c1, 4 * c2)  # (c1, (ei, ej, c2))
-        x = act2(torch.addmm(up2.bias.repeat(4), x.reshape(-1, c1), w2).view(b, h * w * 16, c2))  # (B, h*w*16, c2)
-        masks = x @ hyper_in.transpose(1, 2)  # (B, h*w*16, K) in (h, w, di, dj, ei, ej) order
-        k = masks.shape[-1]
-        masks = masks.view(b, h, w, 2, 2, 2, 2, k).permute(0, 7, 1, 3, 5, 2, 4, 6)  # (B, K, h, di, ei, w, dj, ej)
-        return masks.reshape(b, k, 4 * h, 4 * w)
+        x = torch.addmm(up1.bias.repeat(4), src.reshape(-1, src.shape[-1]), w1)  # (B*h*w, (di, dj, c1))
+        x = x.view(b, h, w, 2, 2, c1).permute(0, 1, 3, 2, 4, 5)  # (B, h, di, w, dj, c1)
+        x = act1(F.layer_norm(x, (c1,), norm.weight, norm.bias, norm.eps)).reshape(b, -1, c1)  # (B, 4hw, c1)
+        w2 = up2.weight.permute(2, 0, 3, 1)  # (ei, c1, ej, c2)
+        b2 = up2.bias.repeat(2)
+        masks = torch.empty((b, k, 2 * h, 2, 4 * w), dtype=x.dtype, device=x.device)  # (B, K, 2h, ei, 4w)
+        for ei in range(2):
+            y = act2(torch.matmul(x, w2[ei].reshape(c1, 2 * c2)).add_(b2))  # (B, 4hw, (ej, c2))
+            rows = torch.matmul(hyper_in, y.view(b, 8 * h * w, c2).transpose(1, 2))  # (B, K, 2h*4w)
+            masks[:, :, :, ei, :] = rows.view(b, k, 2 * h, 4 * w)
+        return masks.view(b, k, 4 * h, 4 * w)

@@ -215,5 +215,4 @@ class Sam(nn.Module):
             dense = self.prompt_encoder._embed_masks(mask_input.to(dev))  # (B, C, h, w)
             keys = (ctx.image_embedding + dense).flatten(2).transpose(1, 2)  # (B, h*w, C)
         tokens = self.mask_decoder.output_tokens(sparse)
-        masks, iou = self.mask_decoder.decode(keys, ctx.pe_tokens, tokens, ctx.grid_size, first_layer)
-        return self.mask_decoder.select(masks, iou, multimask_output)
+        return self.mask_decoder.decode(keys, ctx.pe_tokens, tokens, ctx.grid_size, first_layer, bool(multimask_output))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -53,17 +53,30 @@ class TwoWayTransformer(nn.Module):
         return self.forward_tokens(image_embedding, image_pe, point_embedding)
 
     def forward_tokens(
-        self, keys: Tensor, key_pe: Tensor, point_embedding: Tensor, first_layer: Optional[FirstLayerCache] = None
+        self,
+        keys: Tensor,
+        key_pe: Tensor,
+        point_embedding: Tensor,
+        first_layer: Optional[FirstLayerCache] = None,
+        keep_tokens: Optional[Sequence[int]] = None,
     ) -> tuple[Tensor, Tensor]:
         """Flattened form: ``keys`` ``(B or 1, h*w, C)``, ``key_pe`` ``(1 or B, h*w, C)``, tokens ``(B, N, C)``.
 
         ``first_layer``: projections of these very ``keys`` from ``precompute_first_layer``.
+        ``keep_tokens``: indices of the output tokens wanted (default: all N). The last
+        token-to-image attention is per query token, so leaving out the tokens nobody reads
+        (the prompt tokens; the unused mask tokens) is exact and saves its share of the two
+        ``(tokens x heads) x h*w x C`` products. Returns ``(B, len(keep_tokens), C)`` then.
         """
         queries = point_embedding
         for i, layer in enumerate(self.layers):
             cache = first_layer if i == 0 else None
             queries, keys = layer(queries=queries, keys=keys, query_pe=point_embedding, key_pe=key_pe, cache=cache)
-        q = queries + point_embedding
+        query_pe = point_embedding
+        if keep_tokens is not None:
+            index = torch.as_tensor(list(keep_tokens), dtype=torch.long, device=queries.device)
+            queries, query_pe = queries.index_select(1, index), query_pe.index_select(1, index)
+        q = queries + query_pe
         k = keys + key_pe
         attn_out = self.final_attn_token_to_image(q=q, k=k, v=keys)
         queries = self.norm_final_attn(queries + attn_out)
@@ -130,16 +143,15 @@ class TwoWayAttentionBlock(nn.Module):
         queries = self.norm1(queries)
 
         q = queries + query_pe
-        k = None if cache is not None else keys + key_pe
+        k = None if cache is not None else keys + key_pe  # (B, h*w, C), used by both cross attentions
         pre = (None, cache.t2i_k, cache.t2i_v) if cache is not None else None
         queries = self.norm2(queries + self.cross_attn_token_to_image(q=q, k=k, v=keys, heads=pre))
 
         queries = self.norm3(queries + self.mlp(queries))
 
         q = queries + query_pe
-        k = None if cache is not None else keys + key_pe
         pre = (cache.i2t_q, None, None) if cache is not None else None
-        keys = self.norm4(keys + self.cross_attn_image_to_token(q=k, k=q, v=queries, heads=pre))
+        keys = self.norm4(self.cross_attn_image_to_token(q=k, k=q, v=queries, heads=pre, residual=keys))
         return queries, keys
 
 
@@ -173,8 +185,14 @@ class Attention(nn.Module):
         proj = {"q": self.q_proj, "k": self.k_proj, "v": self.v_proj}[which]
         return self._separate_heads(proj(x), self.num_heads)
 
-    def forward(self, q: Optional[Tensor], k: Optional[Tensor], v: Tensor, heads=None) -> Tensor:
-        """``heads``: optional ``(q, k, v)`` already projected and split (``None`` entries are computed)."""
+    def forward(
+        self, q: Optional[Tensor], k: Optional[Tensor], v: Tensor, heads=None, residual: Optional[Tensor] = None
+    ) -> Tensor:
+        """``heads``: optional ``(q, k, v)`` already projected and split (``None`` entries are computed).
+
+        ``residual``: a tensor shaped like the output, added to it (``residual + attention``);
+        the image-side low-rank form folds the addition into its last product.
+        """
         pre_q, pre_k, pre_v = heads if heads is not None else (None, None, None)
         if pre_k is None and pre_v is None:
             nq = (pre_q if pre_q is not None else q).shape[-2]
@@ -182,9 +200,15 @@ class Attention(nn.Module):
             # few prompt tokens on one side (heads x tokens < internal width): project those
             # tokens instead of the many image tokens (see _few_queries / _few_keys)
             if nq < nk and pre_q is None and self.num_heads * nq < self.internal_dim:
-                return self._few_queries(q, k, v)
+                out = self._few_queries(q, k, v)
+                return out if residual is None else residual + out
             if nk < nq and self.num_heads * nk < self.internal_dim:
-                return self._few_keys(q, k, v, pre_q)
+                return self._few_keys(q, k, v, pre_q, residual)
+        out = self._attend(q, k, v, pre_q, pre_k, pre_v)
+        return out if residual is None else residual + out
+
+    def _attend(self, q, k, v, pre_q, pre_k, pre_v) -> Tensor:
+        """The official computation (projections, softmax attention, output projection)."""
         q = pre_q if pre_q is not None else self.project(q, "q")
         k = pre_k if pre_k is not None else self.project(k, "k")
         v = pre_v if pre_v is not None else self.project(v, "v")
@@ -222,10 +246,14 @@ class Attention(nn.Module):
         out = out + self.v_proj.bias.view(nH, 1, c)
         return self.out_proj(self._recombine_heads(out))
 
-    def _few_keys(self, q: Optional[Tensor], k: Tensor, v: Tensor, pre_q: Optional[Tensor]) -> Tensor:
+    def _few_keys(
+        self, q: Optional[Tensor], k: Tensor, v: Tensor, pre_q: Optional[Tensor], residual: Optional[Tensor] = None
+    ) -> Tensor:
         """Image tokens ``(1 or B, Nq, C)`` (or projected ``pre_q (1, nH, Nq, c)``) attending to tokens ``(B, Nk, C)``.
 
         Scores ``X (W_q,h^T K_h^T) + b_q,h K_h^T``; output ``sum_h A_h (V_h W_out,h^T) + b_out``.
+        Each head's attention row sums to 1, so ``b_out / nH`` added to every row of
+        ``V_h W_out,h^T`` yields ``b_out``; with ``residual`` the last product accumulates into it.
         """
         nH = self.num_heads
         K = self.project(k, "k")  # (B, nH, Nk, c)
@@ -248,4 +276,9 @@ class Attention(nn.Module):
         # softmax over the few keys: keys-first layout (a softmax along a last dim of ~7 is slow)
         attn_t = torch.softmax(scores_t.mul_(1.0 / math.sqrt(c)), dim=-2).reshape(B, nH * Nk, Nq)
         vo = torch.matmul(V, self.out_proj.weight.view(C, nH, c).permute(1, 2, 0)).reshape(B, nH * Nk, C)
-        return torch.baddbmm(self.out_proj.bias.view(1, 1, C), attn_t.transpose(1, 2), vo)  # (B, Nq, C)
+        vo = vo + self.out_proj.bias / nH  # (B, nH*Nk, C): the output bias, spread over the heads
+        if residual is None:
+            return torch.bmm(attn_t.transpose(1, 2), vo)  # (B, Nq, C)
+        if residual.shape[0] != B:
+            residual = residual.expand(B, -1, -1)
+        return torch.baddbmm(residual, attn_t.transpose(1, 2), vo)  # (B, Nq, C)
