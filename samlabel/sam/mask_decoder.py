@@ -133,11 +133,11 @@ class MaskDecoder(nn.Module):
 
         * the first product gives ``(B, h, w, di, dj, c1)``; one copy puts it in raster order
           ``(B, h, di, w, dj, c1)`` of the ``2h x 2w`` grid (runs of ``c1`` floats);
-        * the second runs once per output row parity ``ei``: its ``(ej, c2)`` columns for all
-          ``2h x 2w`` pixels, GELU, then ``hyper_in @ that^T`` gives ``(B, K, 2h, 4w)``, which
-          is every other row of the ``(4h, 4w)`` masks already in raster order.
+        * the second gives, for each of those pixels, its ``(ei, ej, c2)`` block; after GELU,
+          ``that @ hyper_in^T`` is ``(B, 2h, 2w, ei, ej, K)`` and one small copy of the masks
+          (``K`` floats per pixel) puts them in ``(B, K, 4h, 4w)`` raster order.
 
-        No NCHW/NHWC copies, no channel-wise LayerNorm passes, no 8-D permutation of the masks.
+        No NCHW/NHWC copies of the features and no channel-wise LayerNorm passes.
         """
         up1, norm, act1, up2, act2 = self.output_upscaling
         b = src.shape[0]
@@ -147,12 +147,9 @@ class MaskDecoder(nn.Module):
         w1 = up1.weight.permute(0, 2, 3, 1).reshape(up1.in_channels, 4 * c1)  # (C, (di, dj, c1))
         x = torch.addmm(up1.bias.repeat(4), src.reshape(-1, src.shape[-1]), w1)  # (B*h*w, (di, dj, c1))
         x = x.view(b, h, w, 2, 2, c1).permute(0, 1, 3, 2, 4, 5)  # (B, h, di, w, dj, c1)
-        x = act1(F.layer_norm(x, (c1,), norm.weight, norm.bias, norm.eps)).reshape(b, -1, c1)  # (B, 4hw, c1)
-        w2 = up2.weight.permute(2, 0, 3, 1)  # (ei, c1, ej, c2)
-        b2 = up2.bias.repeat(2)
-        masks = torch.empty((b, k, 2 * h, 2, 4 * w), dtype=x.dtype, device=x.device)  # (B, K, 2h, ei, 4w)
-        for ei in range(2):
-            y = act2(torch.matmul(x, w2[ei].reshape(c1, 2 * c2)).add_(b2))  # (B, 4hw, (ej, c2))
-            rows = torch.matmul(hyper_in, y.view(b, 8 * h * w, c2).transpose(1, 2))  # (B, K, 2h*4w)
-            masks[:, :, :, ei, :] = rows.view(b, k, 2 * h, 4 * w)
-        return masks.view(b, k, 4 * h, 4 * w)
+        x = act1(F.layer_norm(x, (c1,), norm.weight, norm.bias, norm.eps))  # contiguous, raster order
+        w2 = up2.weight.permute(0, 2, 3, 1).reshape(c1, 4 * c2)  # (c1, (ei, ej, c2))
+        y = act2(torch.addmm(up2.bias.repeat(4), x.reshape(-1, c1), w2))  # (B*4hw, (ei, ej, c2))
+        masks = torch.matmul(y.view(b, -1, c2), hyper_in.transpose(1, 2))  # (B, (2h, 2w, ei, ej), K)
+        masks = masks.view(b, 2 * h, 2 * w, 2, 2, k).permute(0, 5, 1, 3, 2, 4)  # (B, K, 2h, ei, 2w, ej)
+        return masks.reshape(b, k, 4 * h, 4 * w)

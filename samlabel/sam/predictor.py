@@ -22,6 +22,7 @@ from samlabel.sam.embedding import (
     model_input_size,
 )
 from samlabel.sam.interactive import MASK_INPUT_SIDE, DecoderSession, Prompt
+from samlabel.sam.mask_upscale import binary_masks_full
 from samlabel.sam.resizer import ImageResizer, longest_side_shape, upscale_full
 
 _NOT_SET = "An image must be set with .set_image(...) (or .set_embedding(...)) before mask prediction."
@@ -165,6 +166,10 @@ class SamPredictor:
         low, iou = session.decode_torch(point_coords, point_labels, boxes, mask_input, multimask_output)
         assert low.shape[0] == b
         emb = session.embedding
+        if not return_logits and low.device.type == "cpu":
+            masks = torch.from_numpy(binary_masks_full(low, self.transform.target_length, emb.input_size,
+                                                       emb.original_size, self.model.mask_threshold))
+            return masks, iou, low
         masks = upscale_full(low, self.transform.target_length, emb.input_size, emb.original_size)
         if not return_logits:
             masks = masks > self.model.mask_threshold
