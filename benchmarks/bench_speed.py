@@ -223,7 +223,7 @@ def row_hover(table: Table, ref, ours, emb, reps: int) -> None:
     label = np.array([1])
 
     def ours_once(pt):
-        pred = session.decode(Prompt(points=pt, labels=label))
+        pred = session.decode(Prompt(points=pt, labels=label), image_only=True)  # as the GUI does for hover
         return colourise(pred.mask(pred.best_index(), region=region, out_size=out_size))
 
     try:  # the GUI's display path: one bilinear warp of the low-res logits (Qt-free module)
@@ -232,7 +232,7 @@ def row_hover(table: Table, ref, ours, emb, reps: int) -> None:
         region_mask = None
 
     def gui_once(pt):
-        pred = session.decode(Prompt(points=pt, labels=label))
+        pred = session.decode(Prompt(points=pt, labels=label), image_only=True)  # as the GUI does for hover
         k = pred.best_index()
         m = region_mask(pred.logits[k], pred.original_size, pred.input_size, pred.input_side, region, (W, H),
                         pred.threshold)

@@ -53,7 +53,7 @@ def main(argv=None) -> int:
         for i in range(args.n + 5):
             x, y = 200 + (i * 37) % 1500, 150 + (i * 53) % 800
             t0 = time.perf_counter()
-            pred = session.decode(Prompt(points=[[x, y]], labels=[1], multimask=True))
+            pred = session.decode(Prompt(points=[[x, y]], labels=[1], multimask=True), image_only=True)
             t1 = time.perf_counter()
             k = pred.best_index()
             region_mask(pred.logits[k], pred.original_size, pred.input_size, pred.input_side,

@@ -136,7 +136,10 @@ class _Worker(QThread):
                 t0 = time.perf_counter()
                 prediction = req.prediction
                 if prediction is None:
-                    prediction = self._session(req.embedding).decode(make_prompt(req.prompt))
+                    # a hover preview is only shown, never fed back as mask_input: the
+                    # decoder may skip the padding around the image (see DecoderSession.decode)
+                    hover = bool(getattr(req.prompt, "is_hover", False))
+                    prediction = self._session(req.embedding).decode(make_prompt(req.prompt), image_only=hover)
                 index = req.candidate if req.candidate is not None else int(prediction.best_index())
                 index = max(0, min(index, len(prediction.scores) - 1))
                 mask = render_mask(prediction, index, req.region, req.out_size)

@@ -130,15 +130,18 @@ def decode_input_frame(
     boxes: Optional[torch.Tensor] = None,
     mask_input: Optional[torch.Tensor] = None,
     multimask_output: bool = True,
+    valid_size: Optional[Tuple[int, int]] = None,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Decode batched prompts already in the model's input frame.
 
     Arguments: ``point_coords (B, N, 2)``, ``point_labels (B, N)``, ``boxes (B, 4)``,
     ``mask_input (B, 1, 256, 256)``; any may be None. Returns low-res logits
-    ``(B, K, 256, 256)`` and predicted IoUs ``(B, K)``.
+    ``(B, K, 256, 256)`` and predicted IoUs ``(B, K)``. ``valid_size=(rows, cols)``: only
+    that top-left corner of the logits is needed (``Sam.decode_prompts``; others ignore it).
     """
     decode = getattr(model, "decode_prompts", None)
     if decode is not None:
+        extra = {} if valid_size is None else {"valid_size": valid_size}
         return decode(
             context,
             point_coords=point_coords,
@@ -146,6 +149,7 @@ def decode_input_frame(
             boxes=boxes,
             mask_input=mask_input,
             multimask_output=multimask_output,
+            **extra,
         )
     # Fallback for models without a decoder cache (the official module layout).
     points = (point_coords, point_labels) if point_coords is not None else None
@@ -178,8 +182,23 @@ class DecoderSession:
         self.mask_threshold = float(getattr(model, "mask_threshold", 0.0))
         self.context = context if context is not None else prepare_context(model, self.embedding.features)
 
-    def decode(self, prompt: Prompt) -> "Prediction":
-        """Decode one prompt (original-image pixels) into a :class:`Prediction`."""
+    def image_window(self) -> Tuple[int, int]:
+        """Low-res rows and columns ``(r, c)`` that cover the image (plus the one row and
+        column that bilinear upscaling reads past its edge); the rest is padding."""
+        side = MASK_INPUT_SIDE
+        factor = max(1, self.resizer.target_length // side)
+        h_in, w_in = self.embedding.input_size
+        return min(side, -(-h_in // factor) + 1), min(side, -(-w_in // factor) + 1)
+
+    def decode(self, prompt: Prompt, image_only: bool = False) -> "Prediction":
+        """Decode one prompt (original-image pixels) into a :class:`Prediction`.
+
+        ``image_only=True`` (the hover preview): only the low-res logits over the image
+        (:meth:`image_window`) are computed, the padding of the square model input repeats
+        their edge. Everything the image shows (``mask``, ``masks``, ``logits_for``) is
+        unchanged, but such logits must not be fed back as ``mask_input``, which reads the
+        whole ``256 x 256`` square. Saves ~40% of the decoder's upscaling on a 16:9 image.
+        """
         size = self.embedding.original_size
         device = self.model.device
         coords = labels = boxes = mask = None
@@ -192,7 +211,8 @@ class DecoderSession:
             boxes = torch.as_tensor(box, dtype=torch.float, device=device)
         if prompt.mask_input is not None:
             mask = torch.as_tensor(prompt.mask_input, dtype=torch.float, device=device)[None]
-        low, iou = self.decode_torch(coords, labels, boxes, mask, prompt.multimask)
+        valid = self.image_window() if image_only else None
+        low, iou = self.decode_torch(coords, labels, boxes, mask, prompt.multimask, valid)
         return Prediction(
             logits=low[0].float().cpu().numpy(),
             scores=iou[0].float().cpu().numpy(),
@@ -209,10 +229,11 @@ class DecoderSession:
         boxes: Optional[torch.Tensor] = None,
         mask_input: Optional[torch.Tensor] = None,
         multimask_output: bool = True,
+        valid_size: Optional[Tuple[int, int]] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Batched prompts in the input frame -> ``(B, K, 256, 256)`` logits, ``(B, K)`` scores."""
         return decode_input_frame(
-            self.model, self.context, point_coords, point_labels, boxes, mask_input, multimask_output
+            self.model, self.context, point_coords, point_labels, boxes, mask_input, multimask_output, valid_size
         )
 
 

@@ -98,6 +98,7 @@ class MaskDecoder(nn.Module):
         hw: tuple[int, int],
         first_layer=None,
         multimask_output: Optional[bool] = None,
+        valid_size: Optional[tuple[int, int]] = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Flattened image ``(B or 1, h*w, C)``, PE ``(B or 1, h*w, C)``, tokens ``(B, T, C)``
         -> masks ``(B, K, 4h, 4w)`` and IoU predictions ``(B, K)``.
@@ -106,6 +107,7 @@ class MaskDecoder(nn.Module):
         ``multimask_output``: None returns all ``K = 1 + M`` outputs; True or False returns
         only those ``select`` keeps (3 or 1), and then only their tokens go through the last
         attention, the hypernetworks and the mask product (same values, less work).
+        ``valid_size``: see :meth:`upscale_masks`.
         """
         n = self.num_mask_tokens
         if multimask_output is None:
@@ -120,13 +122,24 @@ class MaskDecoder(nn.Module):
         hyper_in = torch.stack(
             [self.output_hypernetworks_mlps[i](mask_tokens_out[:, j, :]) for j, i in enumerate(wanted)], dim=1
         )  # (B, K, C/8)
-        masks = self.upscale_masks(src, hyper_in, hw)
+        masks = self.upscale_masks(src, hyper_in, hw, valid_size)
         iou_pred = self.iou_prediction_head(iou_token_out)[:, wanted]
         return masks, iou_pred
 
-    def upscale_masks(self, src: torch.Tensor, hyper_in: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    def upscale_masks(
+        self,
+        src: torch.Tensor,
+        hyper_in: torch.Tensor,
+        hw: tuple[int, int],
+        valid_size: Optional[tuple[int, int]] = None,
+    ) -> torch.Tensor:
         """``output_upscaling`` then the hypernetwork product, computed as per-pixel products.
 
+        ``valid_size=(rows, cols)``: only the top-left ``rows x cols`` of the ``(4h, 4w)`` masks
+        are wanted (the part covering the image; the rest of the square input is padding).
+        Every step below is per image token, so only the tokens under that corner are
+        upscaled; the other mask values repeat the nearest computed row and column.
+        
         ``src``: ``(B, h*w, C)`` image tokens; ``hyper_in``: ``(B, K, C/8)``. Returns ``(B, K, 4h, 4w)``.
         A ``ConvTranspose2d`` with kernel = stride = 2 maps each pixel on its own to a 2x2 block,
         so both are per-token matrix products, and LayerNorm2d and GELU are per pixel too:
@@ -139,9 +152,16 @@ class MaskDecoder(nn.Module):
 
         No NCHW/NHWC copies of the features and no channel-wise LayerNorm passes.
         """
+        h, w = hw
+        if valid_size is not None:
+            rows = min(h, max(1, -(-int(valid_size[0]) // 4)))  # token rows/cols under the corner
+            cols = min(w, max(1, -(-int(valid_size[1]) // 4)))
+            if (rows, cols) != (h, w):
+                part = src.view(src.shape[0], h, w, -1)[:, :rows, :cols].reshape(src.shape[0], rows * cols, -1)
+                masks = self.upscale_masks(part, hyper_in, (rows, cols))
+                return F.pad(masks, (0, 4 * (w - cols), 0, 4 * (h - rows)), mode="replicate")
         up1, norm, act1, up2, act2 = self.output_upscaling
         b = src.shape[0]
-        h, w = hw
         c1, c2 = up1.out_channels, up2.out_channels
         k = hyper_in.shape[1]
         w1 = up1.weight.permute(0, 2, 3, 1).reshape(up1.in_channels, 4 * c1)  # (C, (di, dj, c1))

@@ -182,6 +182,7 @@ class Sam(nn.Module):
         boxes: Optional[torch.Tensor] = None,
         mask_input: Optional[torch.Tensor] = None,
         multimask_output: bool = True,
+        valid_size: Optional[tuple[int, int]] = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Decode B prompts against one image.
 
@@ -189,6 +190,8 @@ class Sam(nn.Module):
         -1 padding) in input-frame pixels; ``boxes`` ``(B, 4)`` xyxy input frame;
         ``mask_input`` ``(B, 1, 256, 256)`` logits. Returns low-res logits ``(B, K, 256, 256)``
         and IoU predictions ``(B, K)``, K = 3 if ``multimask_output`` else 1.
+        ``valid_size=(rows, cols)``: only the top-left corner of the logits is needed (the
+        image's part; see ``MaskDecoder.upscale_masks``); the rest repeats its edges.
         """
         coords, labels, boxes, mask_input = check_prompts(
             point_coords, point_labels, boxes, mask_input, self.mask_size(), require_labels=point_coords is not None
@@ -215,4 +218,6 @@ class Sam(nn.Module):
             dense = self.prompt_encoder._embed_masks(mask_input.to(dev))  # (B, C, h, w)
             keys = (ctx.image_embedding + dense).flatten(2).transpose(1, 2)  # (B, h*w, C)
         tokens = self.mask_decoder.output_tokens(sparse)
-        return self.mask_decoder.decode(keys, ctx.pe_tokens, tokens, ctx.grid_size, first_layer, bool(multimask_output))
+        return self.mask_decoder.decode(
+            keys, ctx.pe_tokens, tokens, ctx.grid_size, first_layer, bool(multimask_output), valid_size
+        )

@@ -71,7 +71,7 @@ class GatedSession:
     def __init__(self, log: list, gate: threading.Event, entered: threading.Event) -> None:
         self.log, self.gate, self.entered = log, gate, entered
 
-    def decode(self, prompt):
+    def decode(self, prompt, image_only=False):
         x = float(prompt.points[0, 0])
         self.log.append(x)
         self.entered.set()
@@ -93,10 +93,10 @@ class BlobSession:
         self.inner = default_session_factory(model, embedding)
         self.radius = radius_px
 
-    def decode(self, prompt):
+    def decode(self, prompt, image_only=False):
         import dataclasses
 
-        pred = self.inner.decode(prompt)
+        pred = self.inner.decode(prompt, image_only=image_only)
         H, W = pred.original_size
         side = pred.logits.shape[-1]
         scale = side / max(H, W)
@@ -110,10 +110,10 @@ class BlobSession:
 class ManyBlobsSession(BlobSession):
     """Like :class:`BlobSession` but a grid of 6 x 5 small discs: a fragmented mask."""
 
-    def decode(self, prompt):
+    def decode(self, prompt, image_only=False):
         import dataclasses
 
-        pred = self.inner.decode(prompt)
+        pred = self.inner.decode(prompt, image_only=image_only)
         H, W = pred.original_size
         side = pred.logits.shape[-1]
         scale = side / max(H, W)

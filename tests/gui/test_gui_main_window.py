@@ -175,11 +175,11 @@ def test_a_burst_of_hover_events_yields_only_the_newest_result(qtbot, make_windo
         def __init__(self, model, emb):
             self.inner = default_session_factory(model, emb)
 
-        def decode(self, prompt):
+        def decode(self, prompt, image_only=False):
             decoded.append(tuple(float(v) for v in prompt.points[0]))
             entered.set()
             gate.wait(30)
-            return self.inner.decode(prompt)
+            return self.inner.decode(prompt, image_only=image_only)
 
     win = make_window(image_folder, before_model=lambda w: setattr(w, "decoder_session_factory", Gated),
                       sam_model=tiny_model)
@@ -327,3 +327,32 @@ def test_a_fragmented_mask_is_traced_in_the_background_and_lands_on_its_image(
     assert shape["label"] == win.current_label()
     win.prev_image()
     assert len(win.document.shapes[0].polygons) == 30  # every disc is a part
+
+
+def test_hover_decodes_only_the_image_and_clicks_decode_everything(qtbot, make_window, image_folder, tiny_model):
+    """Hover previews skip the padding of the square model input (they are never fed back);
+    click predictions, whose logits refine the next click, are decoded whole."""
+    from samlabel.gui.decoder_service import default_session_factory
+
+    calls = []
+
+    class Recording:
+        def __init__(self, model, emb):
+            self.inner = default_session_factory(model, emb)
+
+        def decode(self, prompt, image_only=False):
+            calls.append(image_only)
+            return self.inner.decode(prompt, image_only=image_only)
+
+    win = make_window(image_folder, before_model=lambda w: setattr(w, "decoder_session_factory", Recording),
+                      sam_model=tiny_model)
+    wait_ready(qtbot, win)
+    with qtbot.waitSignal(win.predictionShown, timeout=20000) as hovered:
+        hover(qtbot, win, 120, 80)
+    assert calls and calls[-1] is True
+    pred = hovered.args[0].prediction
+    with qtbot.waitSignal(win.predictionShown, timeout=20000) as clicked:
+        qtbot.mouseClick(win.canvas.viewport(), Qt.MouseButton.LeftButton, pos=vp(win, 100, 70))
+    assert calls[-1] is False
+    assert not clicked.args[0].request.prompt.is_hover
+    assert pred.logits.shape == clicked.args[0].prediction.logits.shape

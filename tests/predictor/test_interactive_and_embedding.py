@@ -228,3 +228,40 @@ def test_preprocess_masks_inverts_the_upscaling(tiny, tiny_embedding):
     assert p.preprocess_masks(np.ones((2, 300, 500), bool)).shape == (2, 256, 256)
     with pytest.raises(ValueError, match=r"\(\.\.\., 300, 500\)"):
         p.preprocess_masks(np.zeros((10, 10)))
+
+
+@pytest.mark.parametrize("original_size", [(300, 500), (500, 300), (400, 400)])
+def test_image_only_decode_computes_the_image_window_exactly(small_pair, original_size):
+    """``decode(image_only=True)`` (the hover preview) upscales only the tokens under the image:
+    same scores, same logits over the image window, same full-size masks; the padding repeats
+    the window's edge."""
+    from samlabel.sam.embedding import ImageEmbedding, model_id_of
+    from samlabel.sam.interactive import DecoderSession, Prompt
+    from samlabel.sam.resizer import longest_side_shape
+
+    model = small_pair[1]
+    torch.manual_seed(5)
+    c = model.prompt_encoder.embed_dim
+    h, w = model.grid_size()
+    input_size = longest_side_shape(*original_size, model.image_encoder.img_size)
+    emb = ImageEmbedding(torch.randn(1, c, h, w), original_size, input_size, model_id_of(model))
+    session = DecoderSession(model, emb)
+    rows, cols = session.image_window()
+    side = model.mask_size()[0]
+    assert (rows, cols) == (min(side, -(-input_size[0] // 4) + 1), min(side, -(-input_size[1] // 4) + 1))
+    H, W = original_size
+    for prompt in (Prompt(points=[[W * 0.3, H * 0.6]], labels=[1]),
+                   Prompt(box=[W * 0.1, H * 0.2, W * 0.7, H * 0.9], multimask=False)):
+        full = session.decode(prompt)
+        part = session.decode(prompt, image_only=True)
+        np.testing.assert_array_equal(part.scores, full.scores)
+        np.testing.assert_allclose(part.logits[:, :rows, :cols], full.logits[:, :rows, :cols], rtol=0, atol=1e-6)
+        np.testing.assert_array_equal(part.masks(), full.masks())
+        np.testing.assert_allclose(part.logits_for(0), full.logits_for(0), rtol=0, atol=1e-5)
+        if rows < side:  # padding rows repeat the last computed one
+            computed = -(-rows // 4) * 4
+            np.testing.assert_array_equal(part.logits[:, computed:, :], np.repeat(part.logits[:, computed - 1 : computed, :],
+                                                                                  side - computed, axis=1))
+        if cols < side:
+            computed = -(-cols // 4) * 4
+            assert np.all(part.logits[:, :, computed:] == part.logits[:, :, computed - 1 : computed])
