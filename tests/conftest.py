@@ -6,6 +6,7 @@ no test touches the real home, and torch uses the machine's cores without oversu
 
 from __future__ import annotations
 
+import gc
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -26,3 +27,29 @@ def _isolated_user_dirs(tmp_path_factory):
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    """Tests that drive Qt (qtbot) run without automatic garbage collection, as the app does
+    (``samlabel.gui.main_thread_gc``): otherwise a worker thread allocating (the model loader,
+    the encoder) can start a collection that finalises earlier tests' windows from that
+    thread, which crashes Qt (a segfault in ``QObject::event`` about one full run in two).
+    Their garbage is collected on the main thread once the test's widgets are closed
+    (``pytest_runtest_teardown`` below)."""
+    if "qtbot" in getattr(item, "fixturenames", ()) and gc.isenabled():
+        gc.disable()
+        item._samlabel_enable_gc = True
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    yield  # the fixtures (qtbot closes and deletes the widgets, make_window stops the workers)
+    if getattr(item, "_samlabel_enable_gc", False):
+        from PySide6.QtCore import QCoreApplication, QEvent
+
+        if QCoreApplication.instance() is not None:
+            QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+        gc.collect()
+        gc.enable()

@@ -125,8 +125,14 @@ def run_app(path=None, model=None, checkpoint=None, device=None, quantize=None) 
     elif not Path(path).exists():
         print(f"samlabel: {path}: no such file or folder", file=sys.stderr)
         return 2
+    from samlabel.gui.main_thread_gc import MainThreadGC
+
+    # Qt objects in garbage cycles must be finalised on the UI thread, not in a worker that
+    # happens to trigger a collection (see main_thread_gc)
+    collector = MainThreadGC(parent=app).install()
     window = create_main_window(path=path, model_name=model, checkpoint=checkpoint, device=device, quantize=quantize)
     window.show()
     code = app.exec()
     window.shutdown()
+    collector.uninstall()
     return int(code)
