@@ -59,6 +59,7 @@ class _Probe:
         self.pending: list[tuple[float, float]] = []  # (t_created, worker s) of shown results awaiting a paint
         self.samples: list[tuple[float, float]] = []  # (t_created, t_painted)
         self.worker: list[float] = []
+        self.loop: QEventLoop | None = None  # set while measure_hover_latency waits
         window.predictionShown.connect(self._shown)
         window.canvas.painted.connect(self._painted)
 
@@ -70,6 +71,8 @@ class _Probe:
         for t0, worker_s in self.pending:
             self.samples.append((t0, t))
             self.worker.append(worker_s * 1000.0)
+        if self.pending and self.loop is not None:
+            self.loop.quit()  # wake the waiting measurement at once
         self.pending.clear()
 
     def close(self) -> None:
@@ -97,11 +100,23 @@ def measure_hover_latency(window, n: int = 40, timeout_s: float = 30.0, warmup: 
     viewport = window.canvas.viewport()
     probe = _Probe(window)
     dropped = 0
+    timer = QTimer()
+    timer.setSingleShot(True)
     try:
         for i, p in enumerate(_path(window, n + warmup)):
             before = len(probe.samples)
             QTest.mouseMove(viewport, window.canvas.mapFromScene(p))
-            if not _wait(lambda: len(probe.samples) > before, timeout_s):
+            # block in the event loop until the paint (no polling: a 1 ms poll on the UI
+            # thread takes the GIL a thousand times a second and slows the decoder worker)
+            probe.loop = QEventLoop()
+            timer.timeout.connect(probe.loop.quit)
+            timer.start(int(timeout_s * 1000))
+            if len(probe.samples) == before:
+                probe.loop.exec()
+            timer.stop()
+            timer.timeout.disconnect(probe.loop.quit)
+            probe.loop = None
+            if len(probe.samples) == before:
                 dropped += 1
             if i < warmup:
                 del probe.samples[before:]

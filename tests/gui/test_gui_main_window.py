@@ -356,3 +356,16 @@ def test_hover_decodes_only_the_image_and_clicks_decode_everything(qtbot, make_w
     assert calls[-1] is False
     assert not clicked.args[0].request.prompt.is_hover
     assert pred.logits.shape == clicked.args[0].prediction.logits.shape
+
+
+def test_hover_latency_probe_pairs_each_move_with_its_paint(qtbot, make_window, image_folder, tiny_model):
+    from samlabel.gui.latency import measure_hover_latency
+
+    win = make_window(image_folder, sam_model=tiny_model)
+    wait_ready(qtbot, win)
+    report = measure_hover_latency(win, n=4, timeout_s=20.0, warmup=1)
+    assert report.dropped == 0
+    assert len(report.samples_ms) == len(report.worker_ms) == 4
+    # each sample spans the worker's decode and the paint after it
+    assert all(s > 0 and s >= w for s, w in zip(report.samples_ms, report.worker_ms))
+    assert "median" in report.summary()
