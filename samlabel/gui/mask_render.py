@@ -43,7 +43,7 @@ def region_mask(
     ``warpAffine``) sample it. The crop starts on a whole low-res pixel, so the result may sit
     up to half a screen pixel off the exact warp; it is exact when the region is the whole
     image. Falls back to ``warpAffine`` when the view shrinks the logits (fewer than 256
-screen pixels across the image) or the crop cannot cover it.
+    screen pixels across the image) or the crop cannot cover it.
     """
     H, W = original_size
     ih, iw = input_size
@@ -77,7 +77,7 @@ def _resize_window(a: float, b: float, n: int, length: int):
     """Crop ``[c0, c1)`` of a ``length``-long axis and first output index ``t0`` such that
     ``cv2.resize(crop, fx=1/a)[t0 + u]`` samples source coordinate ``a * u + b`` (to within
     half an output pixel), for ``u`` in ``[0, n)``. ``None`` unless the axis is magnified
-(``a < 1``: half an output pixel is then less than half a low-res pixel).
+    (``a < 1``: half an output pixel is then less than half a low-res pixel).
 
     ``cv2.resize`` maps output ``t`` to crop coordinate ``(t + 0.5) * a - 0.5``, clamping at
     the crop's ends like the image border (hence the margin kept around the samples).

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from samlabel.sam.embedding import ImageEmbedding, model_id_of, model_input_size
 from samlabel.sam.errors import EmbeddingError
 from samlabel.sam.mask_upscale import binary_masks_full
-from samlabel.sam.resizer import ImageResizer, upscale_full
+from samlabel.sam.resizer import ImageResizer, image_window, upscale_full
 
 MASK_INPUT_SIDE = 256
 
@@ -183,12 +183,8 @@ class DecoderSession:
         self.context = context if context is not None else prepare_context(model, self.embedding.features)
 
     def image_window(self) -> Tuple[int, int]:
-        """Low-res rows and columns ``(r, c)`` that cover the image (plus the one row and
-        column that bilinear upscaling reads past its edge); the rest is padding."""
-        side = MASK_INPUT_SIDE
-        factor = max(1, self.resizer.target_length // side)
-        h_in, w_in = self.embedding.input_size
-        return min(side, -(-h_in // factor) + 1), min(side, -(-w_in // factor) + 1)
+        """Low-res rows and columns ``(r, c)`` that cover the image (``resizer.image_window``)."""
+        return image_window(self.embedding.input_size, self.resizer.target_length, MASK_INPUT_SIDE)
 
     def decode(self, prompt: Prompt, image_only: bool = False) -> "Prediction":
         """Decode one prompt (original-image pixels) into a :class:`Prediction`.

@@ -109,15 +109,13 @@ class MaskDecoder(nn.Module):
         attention, the hypernetworks and the mask product (same values, less work).
         ``valid_size``: see :meth:`upscale_masks`.
         """
-        n = self.num_mask_tokens
-        if multimask_output is None:
-            wanted = list(range(n))
-        else:
-            wanted = list(range(n))[slice(1, None) if multimask_output else slice(0, 1)]
-        keep = [0] + [1 + i for i in wanted] if multimask_output is not None else None
-        hs, src = self.transformer.forward_tokens(src, pos_src, tokens, first_layer, keep)  # (B, T', C), (B, h*w, C)
+        wanted = list(range(self.num_mask_tokens))
+        if multimask_output is not None:
+            wanted = wanted[1:] if multimask_output else wanted[:1]
+        keep = [0] + [1 + i for i in wanted]  # the IoU token and the wanted mask tokens
+        hs, src = self.transformer.forward_tokens(src, pos_src, tokens, first_layer, keep)  # (B, 1 + K, C), (B, h*w, C)
         iou_token_out = hs[:, 0, :]
-        mask_tokens_out = hs[:, 1:, :] if keep is not None else hs[:, 1 : (1 + n), :]
+        mask_tokens_out = hs[:, 1:, :]
 
         hyper_in = torch.stack(
             [self.output_hypernetworks_mlps[i](mask_tokens_out[:, j, :]) for j, i in enumerate(wanted)], dim=1
@@ -139,7 +137,7 @@ class MaskDecoder(nn.Module):
         are wanted (the part covering the image; the rest of the square input is padding).
         Every step below is per image token, so only the tokens under that corner are
         upscaled; the other mask values repeat the nearest computed row and column.
-        
+
         ``src``: ``(B, h*w, C)`` image tokens; ``hyper_in``: ``(B, K, C/8)``. Returns ``(B, K, 4h, 4w)``.
         A ``ConvTranspose2d`` with kernel = stride = 2 maps each pixel on its own to a 2x2 block,
         so both are per-token matrix products, and LayerNorm2d and GELU are per pixel too:

@@ -297,6 +297,14 @@ class ImageResizer:
         return out.numpy() if as_numpy else out
 
 
+def image_window(input_size: Tuple[int, int], input_side: int, side: int) -> Tuple[int, int]:
+    """Low-res rows and columns ``(r, c)`` of a ``(side, side)`` mask grid that cover an image
+    of ``input_size`` in the ``input_side`` square, plus the one row and column that bilinear
+    upscaling reads past its edge; the rest is padding (``input_side`` a multiple of ``side``)."""
+    factor = max(1, input_side // side)
+    return min(side, -(-int(input_size[0]) // factor) + 1), min(side, -(-int(input_size[1]) // factor) + 1)
+
+
 def upscale_full(low_res: torch.Tensor, input_side: int, input_size: Tuple[int, int], original_size: Tuple[int, int]) -> torch.Tensor:
     """The reference ``Sam.postprocess_masks`` for ``(B, K, h, w)`` logits -> ``(B, K, H, W)``.
 
@@ -309,8 +317,7 @@ def upscale_full(low_res: torch.Tensor, input_side: int, input_size: Tuple[int, 
     h_in, w_in = int(input_size[0]), int(input_size[1])
     if input_side % side == 0 and low_res.shape[-2] == side:
         factor = input_side // side
-        rows = min(side, -(-h_in // factor) + 1)
-        cols = min(side, -(-w_in // factor) + 1)
+        rows, cols = image_window((h_in, w_in), input_side, side)
         x = F.interpolate(
             low_res[..., :rows, :cols], scale_factor=float(factor), mode="bilinear",
             align_corners=False, recompute_scale_factor=False,
