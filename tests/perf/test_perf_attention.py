@@ -64,3 +64,43 @@ def test_attention_block_matches_reference_module():
     x = torch.randn(2, 10, 12, 48)
     with torch.no_grad():
         torch.testing.assert_close(ours(x), ref(x), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "hw,window,qkv_bias,batch",
+    [((10, 12), 4, True, 2), ((9, 7), 4, False, 1), ((8, 8), 4, True, 1), ((5, 6), 14, True, 1)],
+)
+def test_windowed_block_matches_reference_block(hw, window, qkv_bias, batch):
+    """Windowed blocks skip qkv/proj on the padding and fill padded keys/values with the qkv bias.
+
+    Grids that are not a multiple of the window (10x12 / 4, 9x7 / 4, 5x6 / 14) pad; the
+    official block zero-pads the normalised input, so its padded keys are ``qkv(0) = bias``.
+    """
+    from segment_anything.modeling.image_encoder import Block as RefBlock
+
+    torch.manual_seed(3)
+    ref = RefBlock(48, 4, qkv_bias=qkv_bias, use_rel_pos=True, window_size=window, input_size=hw).eval()
+    with torch.no_grad():
+        for p in ref.parameters():
+            p.normal_(0, 0.1)
+    ours = enc.Block(48, 4, qkv_bias=qkv_bias, use_rel_pos=True, window_size=window, input_size=hw).eval()
+    ours.load_state_dict(ref.state_dict())
+    x = torch.randn(batch, *hw, 48)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), ref(x), atol=1e-5, rtol=1e-5)
+
+
+def test_window_partition_round_trip_and_fill():
+    """grid_to_windows pads with the fill vector; windows_to_grid inverts it and drops the padding."""
+    torch.manual_seed(4)
+    B, H, W, nH, hd, ws = 2, 9, 11, 3, 4, 4
+    grid = torch.randn(B, H, W, nH * hd)
+    fill = torch.arange(nH * hd, dtype=torch.float32) + 100.0
+    windows = enc.grid_to_windows(grid, ws, fill)  # (B, 3, 3, 4, 4, C)
+    assert windows.shape == (B, 3, 3, ws, ws, nH * hd)
+    padded = fill.expand(B, 12, 12, nH * hd).clone()
+    padded[:, :H, :W] = grid
+    expected = padded.view(B, 3, ws, 3, ws, -1).permute(0, 1, 3, 2, 4, 5)
+    assert torch.equal(windows, expected)
+    per_head = windows.view(B, 3, 3, ws, ws, nH, hd).permute(0, 1, 2, 5, 3, 4, 6)  # (B, nh, nw, nH, ws, ws, hd)
+    assert torch.equal(enc.windows_to_grid(per_head, (H, W)), grid)
