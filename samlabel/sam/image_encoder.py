@@ -219,7 +219,7 @@ class Attention(nn.Module):
         """
         B, H, W, C = x.shape
         qkv = self.qkv(x)  # (B, H, W, 3C)
-        pad = self.qkv.bias if self.qkv.bias is not None else qkv.new_zeros(3 * C)
+        pad = self.qkv(x.new_zeros(1, C))[0]  # a padded token's q, k, v: the bias (any Linear, int8 too)
         windows = grid_to_windows(qkv, window_size, pad)  # (B, nh, nw, ws, ws, 3C)
         b, nh, nw, ws = windows.shape[:4]
         out = self._attend(windows.view(b * nh * nw, ws * ws, 3 * C), (ws, ws))  # (B*nW, nH, ws*ws, hd)

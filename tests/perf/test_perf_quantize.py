@@ -21,7 +21,7 @@ class _TinySam(nn.Module):
         super().__init__()
         self.image_encoder = ImageEncoderViT(
             img_size=128, patch_size=16, embed_dim=64, depth=2, num_heads=4, out_chans=32,
-            use_rel_pos=True, window_size=4, global_attn_indexes=(1,),
+            use_rel_pos=True, window_size=3, global_attn_indexes=(1,),  # 8x8 grid: windows pad
         )
         self.model_id = "tiny:abc"
 
