@@ -210,8 +210,8 @@ class Attention(nn.Module):
 
         The official block zero-pads the *normalised input* to a multiple of the window and
         runs ``qkv`` and ``proj`` on the padded grid (64x64 tokens -> 70x70 for vit_b). Both
-        are per token, and ``qkv`` of a zero token is its bias, so here they run on the real
-        tokens only: the padded keys and values are filled with the bias directly, and the
+        are per token, so here they run on the real tokens only: the padded keys and values
+        are filled with ``qkv`` of one zero token (its bias, for float and int8 layers), and the
         padded queries' outputs, which the official code computes and then crops, are never
         projected (vit_b: 4096 instead of 4900 rows, a sixth less GEMM work in 8 of 12 blocks).
         The padding and the window partition are one copy, of ``qkv``'s output.
@@ -228,7 +228,7 @@ class Attention(nn.Module):
 
     def _attend(self, qkv: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
         """``(B, N, 3C)`` projected tokens of an ``hw`` grid -> ``(B, nH, N, hd)`` attention output."""
-        B, N, C3 = qkv.shape
+        B, N, _ = qkv.shape
         # (B, N, 3 * C) -> (3, B, nH, N, hd)
         q, k, v = qkv.view(B, N, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
         if self.use_rel_pos:
