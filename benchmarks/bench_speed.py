@@ -486,13 +486,13 @@ def main(argv=None) -> int:
 
     from samlabel.sam.runtime import configure_runtime, configure_threads
 
+    if not args.no_runtime_tuning:
+        configure_threads()  # before the first parallel op: the inter-op pool is fixed after it
     table = Table()
     ref = ours = emb = None
     if set(rows) & {"set_image", "predict", "hover", "amg", "int8", "threads"}:
         ref, ours = build_pair("vit_b")
     if "set_image" in rows:
-        if not args.no_runtime_tuning:
-            configure_threads()
         print(f"set_image with glibc's default malloc thresholds, threads {torch.get_num_threads()}", flush=True)
         row_set_image(table, ref, ours, big_reps, ", glibc default malloc (both sides)")
     settings = None if args.no_runtime_tuning else configure_runtime()
