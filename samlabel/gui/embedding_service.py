@@ -1,6 +1,8 @@
 """Image embeddings computed off the UI thread, cached, prefetched and cancellable.
 
-:class:`EmbeddingService` owns one worker thread (a ``QThread`` running a small job loop).
+:class:`EmbeddingService` owns one worker thread (a ``QThread`` running a small job loop); each
+job runs on a short-lived thread of its own (:mod:`samlabel.gui.transient_thread`), so the
+encoder's OpenMP threads end with the job instead of slowing the hover decoder later.
 The UI thread calls :meth:`EmbeddingService.request` for the image it shows and
 :meth:`EmbeddingService.prefetch` for images the user will probably open next.
 
@@ -30,6 +32,7 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
 from samlabel.gui.embedding_cache import EmbeddingCache
 from samlabel.gui.image_source import ImageLoadError
+from samlabel.gui.transient_thread import run_on_transient_thread
 from samlabel.sam.embedding import ImageEmbedding, compute_embedding, model_id_of
 from samlabel.sam.errors import Cancelled
 
@@ -78,10 +81,6 @@ class _Worker(QThread):
 
     def run(self) -> None:  # noqa: D102 - QThread entry point
         svc = self._service
-        if svc.torch_threads:
-            import torch
-
-            torch.set_num_threads(svc.torch_threads)  # per thread with OpenMP: the encoder gets all cores
         while True:
             with svc._cond:
                 while not svc._stopping and svc._current is None and not svc._prefetch:
@@ -94,7 +93,9 @@ class _Worker(QThread):
                     job = svc._prefetch.pop(0)
                 svc._running = job
             try:
-                self._run_job(job)
+                # each job on a thread that ends with it: an idle OpenMP team left by the
+                # encoder would slow every later hover decode after a pause (transient_thread)
+                run_on_transient_thread(lambda: self._run_job(job), svc.torch_threads, "samlabel-encoder")
             finally:
                 with svc._cond:
                     svc._running = None

@@ -22,6 +22,7 @@ from PySide6.QtGui import QColor
 from samlabel.gui.decoder_service import DecodeResult, DecoderService
 from samlabel.gui.mask_render import remove_specks
 from samlabel.gui.prompt_state import PromptState
+from samlabel.gui.transient_thread import run_on_transient_thread
 
 
 class SamController(QObject):
@@ -233,5 +234,8 @@ class SamController(QObject):
         y1 = min(H, int(np.ceil((rows.max() + 1 + margin) * scale)))
         if x1 <= x0 or y1 <= y0:
             return None
-        mask = remove_specks(np.asarray(pred.mask(idx, region=(x0, y0, x1, y1)), dtype=bool))
+        # the exact upscale runs torch ops: not on the UI thread, whose OpenMP team would
+        # stay alive and slow every later hover decode after a pause (see transient_thread)
+        mask = run_on_transient_thread(lambda: pred.mask(idx, region=(x0, y0, x1, y1)), name="samlabel-accept")
+        mask = remove_specks(np.asarray(mask, dtype=bool))
         return mask, (x0, y0)

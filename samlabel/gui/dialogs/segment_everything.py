@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
 from samlabel.gui.proposals import ProposalSet
 from samlabel.gui.dialogs.task_dialog import TaskDialog
 from samlabel.gui.tasks import Task
+from samlabel.gui.transient_thread import run_on_transient_thread
 
 
 def run_segment_everything(
@@ -53,7 +54,10 @@ def run_segment_everything(
     """Start ``generator.generate(image)`` in a Task; ``finished`` carries a ProposalSet."""
 
     def work(*, progress, cancel):  # worker thread
-        records = generator.generate(image, progress=progress, cancel=cancel)
+        # the model runs on a thread that ends with it, so its OpenMP team does not linger in
+        # the task pool and slow the hover decoder (see samlabel.gui.transient_thread)
+        records = run_on_transient_thread(lambda: generator.generate(image, progress=progress, cancel=cancel),
+                                          name="samlabel-everything")
         return ProposalSet.from_records(records, image_key=image_key, min_area=min_area)
 
     return Task(work, parent=parent).start()
