@@ -155,6 +155,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] in SUBCOMMANDS:
         return SUBCOMMANDS[argv[0]](argv[1:])
     args = _gui_parser().parse_args(argv)
+    from samlabel.sam.openmp_env import configure_openmp_env
+
+    configure_openmp_env()  # before torch is imported: libgomp reads it once
     if args.smoke_test:
         from samlabel.gui.smoke import run_smoke_test
 
