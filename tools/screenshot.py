@@ -2,7 +2,8 @@
 """Screenshots of the real app, and the hover latency, without a display.
 
     python3 tools/screenshot.py OUT_DIR [--model test_tiny|vit_t|vit_b|...] [--checkpoint FILE]
-                               [--image FILE] [--latency N] [--stream SECONDS] [--size 1920x1080]
+                               [--image FILE] [--latency N] [--rest-ms MS] [--stream SECONDS]
+                               [--size 1920x1080]
 
 Starts the main window (``QT_QPA_PLATFORM=offscreen`` unless a display is set, e.g. under
 ``xvfb-run``), opens the image (default: the bundled sample), waits for the embedding,
@@ -11,9 +12,12 @@ hovers, clicks, accepts and selects, saving a PNG after each step into OUT_DIR. 
 every timing is real).
 
 With ``--latency N`` it then opens the image resized to ``--size`` (default 1920x1080) and
-measures the hover-to-painted-overlay latency over N isolated moves (median, p95);
+measures the hover-to-painted-overlay latency over N isolated moves (median, p95), and
+again with the mouse resting ``--rest-ms`` (default 200) before each move;
 ``--stream S`` also moves the mouse at 60 Hz for S seconds and measures what reaches the
-screen.
+screen. The model is built on a thread that ends afterwards, as the app's loader does (a
+model built on the UI thread would leave an OpenMP team there that slows the decoder; see
+``samlabel.gui.transient_thread``).
 """
 
 from __future__ import annotations
@@ -63,6 +67,8 @@ def main(argv=None) -> int:
     parser.add_argument("--checkpoint")
     parser.add_argument("--image")
     parser.add_argument("--latency", type=int, default=0, metavar="N")
+    parser.add_argument("--rest-ms", type=int, default=200, metavar="MS",
+                        help="with --latency, also measure with the mouse resting MS ms before each move (0: skip)")
     parser.add_argument("--stream", type=float, default=0.0, metavar="SECONDS")
     parser.add_argument("--size", default="1920x1080")
     parser.add_argument("--window", default="1400x900", help="window size WxH")
@@ -76,6 +82,9 @@ def main(argv=None) -> int:
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
+    from samlabel.sam.openmp_env import configure_openmp_env
+
+    configure_openmp_env()  # as the app's entry point does: before torch is imported
     from PIL import Image
     from PySide6.QtCore import QPointF, Qt
     from PySide6.QtTest import QTest
@@ -84,10 +93,11 @@ def main(argv=None) -> int:
     from samlabel.gui.latency import measure_hover_latency, measure_hover_stream
     from samlabel.gui.settings import AppSettings
     from samlabel.gui.tools import Tool
+    from samlabel.gui.transient_thread import run_on_transient_thread
     from samlabel.sam.build import build_sam
 
     t = time.perf_counter()
-    model = build_sam(args.model, checkpoint=args.checkpoint)
+    model = run_on_transient_thread(lambda: build_sam(args.model, checkpoint=args.checkpoint))
     print(f"model {args.model} built in {time.perf_counter() - t:.1f} s ({model.model_id})", flush=True)
     src = Path(args.image) if args.image else default_image()
     image = tmp / f"shot{src.suffix}"
@@ -146,6 +156,11 @@ def main(argv=None) -> int:
             print(f"hover latency {bw}x{bh} ({args.model}, window {win_w}x{win_h}): {report.summary()}", flush=True)
             results["isolated"] = {"median_ms": report.median_ms, "p95_ms": report.p95_ms,
                                    "samples_ms": list(report.samples_ms), "worker_ms": list(report.worker_ms)}
+            if args.rest_ms > 0:
+                report = measure_hover_latency(window, n=args.latency, rest_ms=args.rest_ms)
+                print(f"hover latency after {args.rest_ms} ms rests: {report.summary()}", flush=True)
+                results[f"after_{args.rest_ms}ms_rest"] = {"median_ms": report.median_ms, "p95_ms": report.p95_ms,
+                                                           "samples_ms": list(report.samples_ms)}
         if args.stream:
             report = measure_hover_stream(window, seconds=args.stream)
             print(f"hover stream at 60 Hz {bw}x{bh}: {report.summary()}", flush=True)

@@ -95,8 +95,14 @@ def _wait(cond, timeout_s: float) -> bool:
     return True
 
 
-def measure_hover_latency(window, n: int = 40, timeout_s: float = 30.0, warmup: int = 3) -> LatencyReport:
-    """Isolated hover events: each move waits for the previous overlay to be painted."""
+def measure_hover_latency(
+    window, n: int = 40, timeout_s: float = 30.0, warmup: int = 3, rest_ms: int = 0
+) -> LatencyReport:
+    """Isolated hover events: each move waits for the previous overlay to be painted.
+
+    ``rest_ms``: the mouse also rests that long (the event loop runs) before each move, as a
+    hand pauses between gestures. With 0 the next move follows the paint at once.
+    """
     viewport = window.canvas.viewport()
     probe = _Probe(window)
     dropped = 0
@@ -104,6 +110,8 @@ def measure_hover_latency(window, n: int = 40, timeout_s: float = 30.0, warmup: 
     timer.setSingleShot(True)
     try:
         for i, p in enumerate(_path(window, n + warmup)):
+            if rest_ms > 0:
+                _spin(int(rest_ms))
             before = len(probe.samples)
             QTest.mouseMove(viewport, window.canvas.mapFromScene(p))
             # block in the event loop until the paint (no polling: a 1 ms poll on the UI

@@ -369,3 +369,17 @@ def test_hover_latency_probe_pairs_each_move_with_its_paint(qtbot, make_window, 
     # each sample spans the worker's decode and the paint after it
     assert all(s > 0 and s >= w for s, w in zip(report.samples_ms, report.worker_ms))
     assert "median" in report.summary()
+
+
+def test_hover_latency_probe_can_rest_before_each_move(qtbot, make_window, image_folder, tiny_model, monkeypatch):
+    """rest_ms: the event loop runs that long before every move (a hand pausing)."""
+    from samlabel.gui import latency
+
+    rests = []
+    real_spin = latency._spin
+    monkeypatch.setattr(latency, "_spin", lambda ms: (rests.append(ms), real_spin(ms)))
+    win = make_window(image_folder, sam_model=tiny_model)
+    wait_ready(qtbot, win)
+    report = latency.measure_hover_latency(win, n=3, timeout_s=20.0, warmup=1, rest_ms=25)
+    assert len(report.samples_ms) == 3 and report.dropped == 0
+    assert rests == [25] * 4  # before each of the 1 + 3 moves
