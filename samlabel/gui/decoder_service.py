@@ -123,7 +123,7 @@ class _Worker(QThread):
         if svc.torch_threads:
             import torch
 
-            torch.set_num_threads(svc.torch_threads)  # this thread only (OpenMP); see DecoderService
+            torch.set_num_threads(svc.torch_threads)  # process-wide in torch 2.x; see DecoderService
         while True:
             with svc._cond:
                 while svc._pending is None and not svc._stopping:
@@ -176,6 +176,8 @@ class DecoderService(QObject):
         # At most 2 threads: vit_b's decoder takes 23 ms on 2 idle cores (38 ms on 1), and
         # more threads gain little while taking cores from the encoder and the UI thread.
         # (On an oversubscribed machine OpenMP threads spin: pass torch_threads=1 there.)
+        # This worker keeps the process's only long-lived OpenMP team: other model work runs
+        # on threads that end with it (samlabel.gui.transient_thread).
         self.torch_threads = torch_threads or max(1, min(2, default_encoder_threads()))
         self.model = model
         self._session_factory = session_factory
