@@ -26,6 +26,7 @@ from torch import nn
 
 from samlabel.sam.common import LayerNorm2d, MLPBlock
 from samlabel.sam.errors import Cancelled
+from samlabel.sam.windows import grid_to_windows, windows_to_grid
 
 # Largest relative-position bias built at once, in elements (2**26 floats = 256 MiB): vit_b's
 # global blocks then build their (12, 4096, 4096) bias in 4 bands of 16 query rows. Smaller
@@ -278,52 +279,6 @@ def rel_pos_attention(
             bias = bias.view(B, nH, (r1 - r0) * W, N)
         outs.append(F.scaled_dot_product_attention(qc, k, v, attn_mask=bias))
     return outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
-
-
-def _window_parts(size: int, ws: int) -> list[tuple[int, int, int]]:
-    """The windows along one axis as ``(first, stop, filled)`` runs: full windows, then the partial one."""
-    full, rest = divmod(size, ws)
-    parts = [(0, full, ws)] if full else []
-    if rest:
-        parts.append((full, full + 1, rest))
-    return parts
-
-
-def grid_to_windows(grid: torch.Tensor, window_size: int, fill: torch.Tensor) -> torch.Tensor:
-    """``(B, H, W, C)`` -> ``(B, nh, nw, ws, ws, C)`` windows, padded with the vector ``fill`` ``(C,)``.
-
-    One copy: each run of full (or partial) windows is a strided view of ``grid``.
-    """
-    B, H, W, C = grid.shape
-    ws = window_size
-    nh, nw = -(-H // ws), -(-W // ws)
-    windows = grid.new_empty(B, nh, nw, ws, ws, C)
-    for r0, r1, hh in _window_parts(H, ws):
-        for c0, c1, ww in _window_parts(W, ws):
-            g = grid[:, r0 * ws : r0 * ws + (r1 - r0) * hh, c0 * ws : c0 * ws + (c1 - c0) * ww]
-            windows[:, r0:r1, c0:c1, :hh, :ww] = g.view(B, r1 - r0, hh, c1 - c0, ww, C).permute(0, 1, 3, 2, 4, 5)
-    if H % ws:
-        windows[:, -1, :, H % ws :] = fill
-    if W % ws:
-        windows[:, :, -1, :, W % ws :] = fill
-    return windows
-
-
-def windows_to_grid(windows: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
-    """Per-head window outputs ``(B, nh, nw, heads, ws, ws, hd)`` -> the ``(B, H, W, heads*hd)`` grid.
-
-    Heads are merged, windows put back in place and the padding dropped in one copy.
-    """
-    B, nh, nw, nH, ws, _, hd = windows.shape
-    H, W = hw
-    grid = windows.new_empty(B, H, W, nH * hd)
-    for r0, r1, hh in _window_parts(H, ws):
-        for c0, c1, ww in _window_parts(W, ws):
-            g = grid[:, r0 * ws : r0 * ws + (r1 - r0) * hh, c0 * ws : c0 * ws + (c1 - c0) * ww]
-            g.view(B, r1 - r0, hh, c1 - c0, ww, nH, hd).copy_(
-                windows[:, r0:r1, c0:c1, :, :hh, :ww].permute(0, 1, 4, 2, 5, 3, 6)
-            )
-    return grid
 
 
 def get_rel_pos(q_size: int, k_size: int, rel_pos: torch.Tensor) -> torch.Tensor:

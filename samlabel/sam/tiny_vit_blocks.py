@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from samlabel.sam.windows import grid_to_windows, windows_to_grid
+
 
 def gelu_(x: torch.Tensor) -> torch.Tensor:
     """Exact (erf) GELU, in place when no gradient is recorded (a fresh tensor otherwise)."""
@@ -181,41 +183,6 @@ class Mlp(nn.Module):
         return self.fc2(gelu_(self.fc1(self.norm(x))))
 
 
-def window_partition(x: torch.Tensor, window_size: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Cuts ``(B, H, W, C)`` into windows ``(B*nH*nW, ws*ws, C)``.
-
-    The map is zero-padded at the bottom/right to a multiple of the window size; the padded
-    size ``(Hp, Wp)`` is returned for :func:`window_unpartition`. As in the official code,
-    padded tokens are not masked: they take part in attention as (normalised) zero tokens.
-    """
-    b, h, w, c = x.shape
-    pad_b = (window_size - h % window_size) % window_size
-    pad_r = (window_size - w % window_size) % window_size
-    if pad_b or pad_r:
-        x = F.pad(x, (0, 0, 0, pad_r, 0, pad_b))
-    hp, wp = h + pad_b, w + pad_r
-    nh, nw = hp // window_size, wp // window_size
-    # (B, nH, ws, nW, ws, C) -> (B, nH, nW, ws, ws, C) -> (B*nH*nW, ws*ws, C)
-    x = x.view(b, nh, window_size, nw, window_size, c).transpose(2, 3)
-    return x.reshape(b * nh * nw, window_size * window_size, c), (hp, wp)
-
-
-def window_unpartition(windows: torch.Tensor, window_size: int, padded: tuple[int, int],
-                       size: tuple[int, int]) -> torch.Tensor:
-    """Inverse of :func:`window_partition`: ``(B*nH*nW, ws*ws, C) -> (B, H, W, C)``."""
-    hp, wp = padded
-    h, w = size
-    nh, nw = hp // window_size, wp // window_size
-    c = windows.shape[-1]
-    b = windows.shape[0] // (nh * nw)
-    # (B*nH*nW, ws*ws, C) -> (B, nH, nW, ws, ws, C) -> (B, nH, ws, nW, ws, C) -> (B, Hp, Wp, C)
-    x = windows.view(b, nh, nw, window_size, window_size, c).transpose(2, 3)
-    x = x.reshape(b, hp, wp, c)
-    if hp != h or wp != w:
-        x = x[:, :h, :w]
-    return x
-
-
 class TinyViTBlock(nn.Module):
     """Windowed attention, a depthwise "local" convolution, then an MLP.
 
@@ -237,8 +204,12 @@ class TinyViTBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, h, w, c = x.shape
-        windows, padded = window_partition(x, self.window_size)
-        x = x + window_unpartition(self.attn(windows), self.window_size, padded, (h, w))
+        # zero-padded windows: as in the official code, padded tokens are not masked and take
+        # part in attention as (normalised) zero tokens
+        windows = grid_to_windows(x, self.window_size)  # (B, nH, nW, ws, ws, C)
+        _, nh, nw, ws = windows.shape[:4]
+        out = self.attn(windows.view(b * nh * nw, ws * ws, c))  # (B*nH*nW, ws*ws, C)
+        x = x + windows_to_grid(out.view(b, nh, nw, 1, ws, ws, c), (h, w))
         # (B, H, W, C) -> (B, C, H, W) for the convolution, and back.
         x = self.local_conv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
         return x + self.mlp(x)

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from samlabel.sam import image_encoder as enc
+from samlabel.sam.windows import grid_to_windows, windows_to_grid
 
 
 def _reference_attention(q, k, v, rel_pos_h, rel_pos_w, hw):
@@ -96,11 +97,21 @@ def test_window_partition_round_trip_and_fill():
     B, H, W, nH, hd, ws = 2, 9, 11, 3, 4, 4
     grid = torch.randn(B, H, W, nH * hd)
     fill = torch.arange(nH * hd, dtype=torch.float32) + 100.0
-    windows = enc.grid_to_windows(grid, ws, fill)  # (B, 3, 3, 4, 4, C)
-    assert windows.shape == (B, 3, 3, ws, ws, nH * hd)
+    wins = grid_to_windows(grid, ws, fill)  # (B, 3, 3, 4, 4, C)
+    assert wins.shape == (B, 3, 3, ws, ws, nH * hd)
     padded = fill.expand(B, 12, 12, nH * hd).clone()
     padded[:, :H, :W] = grid
     expected = padded.view(B, 3, ws, 3, ws, -1).permute(0, 1, 3, 2, 4, 5)
-    assert torch.equal(windows, expected)
-    per_head = windows.view(B, 3, 3, ws, ws, nH, hd).permute(0, 1, 2, 5, 3, 4, 6)  # (B, nh, nw, nH, ws, ws, hd)
-    assert torch.equal(enc.windows_to_grid(per_head, (H, W)), grid)
+    assert torch.equal(wins, expected)
+    per_head = wins.view(B, 3, 3, ws, ws, nH, hd).permute(0, 1, 2, 5, 3, 4, 6)  # (B, nh, nw, nH, ws, ws, hd)
+    assert torch.equal(windows_to_grid(per_head, (H, W)), grid)
+
+
+def test_window_partition_pads_with_zeros_by_default():
+    """TinyViT's windows: zero padding, and windows without a head axis go back as one head."""
+    torch.manual_seed(5)
+    grid = torch.randn(1, 5, 6, 8)
+    wins = grid_to_windows(grid, 4)  # (1, 2, 2, 4, 4, 8)
+    padded = torch.nn.functional.pad(grid, (0, 0, 0, 2, 0, 3))
+    assert torch.equal(wins, padded.view(1, 2, 4, 2, 4, 8).permute(0, 1, 3, 2, 4, 5))
+    assert torch.equal(windows_to_grid(wins.view(1, 2, 2, 1, 4, 4, 8), (5, 6)), grid)
