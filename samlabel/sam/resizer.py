@@ -18,9 +18,7 @@ and are only padded; points, boxes and masks keep their scale.
 
 from __future__ import annotations
 
-import dataclasses
-
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional, Tuple, Union
 
 import numpy as np
@@ -75,9 +73,8 @@ class ImageResizer:
 
     def for_image(self, original_size: Tuple[int, int]) -> "ImageResizer":
         """A copy bound to an image of ``original_size (H, W)`` (the resizer stays immutable)."""
-        h, w = self.scale_to_size(original_size)  # validates
-        del h, w
-        return dataclasses.replace(self, original_size=(int(original_size[0]), int(original_size[1])))
+        self.scale_to_size(original_size)  # validates the size
+        return replace(self, original_size=(int(original_size[0]), int(original_size[1])))
 
     # ------------------------------------------------------------------ sizes
     def scale_to_size(self, original_size: Tuple[int, int]) -> Tuple[int, int]:
