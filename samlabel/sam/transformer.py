@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from samlabel.sam.common import MLPBlock
+from samlabel.sam.second_layer import LowRankUpdate, SecondLayerCache
 
 
 class TwoWayTransformer(nn.Module):
@@ -69,9 +70,16 @@ class TwoWayTransformer(nn.Module):
         ``(tokens x heads) x h*w x C`` products. Returns ``(B, len(keep_tokens), C)`` then.
         """
         queries = point_embedding
-        for i, layer in enumerate(self.layers):
+        start = 0
+        if first_layer is not None and first_layer.second is not None and self._second_layer_factored(queries):
+            # second block's image projections from the first block's low-rank update (see SecondLayerCache)
+            queries, keys, update = self.layers[0].forward_with_factors(queries, keys, point_embedding, first_layer)
+            queries, keys = first_layer.second.forward(self.layers[1], queries, keys, point_embedding, update)
+            start = 2
+        for i in range(start, len(self.layers)):
             cache = first_layer if i == 0 else None
-            queries, keys = layer(queries=queries, keys=keys, query_pe=point_embedding, key_pe=key_pe, cache=cache)
+            queries, keys = self.layers[i](queries=queries, keys=keys, query_pe=point_embedding, key_pe=key_pe,
+                                           cache=cache)
         query_pe = point_embedding
         if keep_tokens is not None:
             index = torch.as_tensor(list(keep_tokens), dtype=torch.long, device=queries.device)
@@ -97,16 +105,27 @@ class TwoWayTransformer(nn.Module):
             t2i_k=block.cross_attn_token_to_image.project(k, "k"),
             t2i_v=block.cross_attn_token_to_image.project(keys, "v"),
             i2t_q=block.cross_attn_image_to_token.project(k, "q"),
+            second=SecondLayerCache.build(block, self.layers[1], keys, key_pe) if len(self.layers) > 1 else None,
         )
+
+    def _second_layer_factored(self, tokens: Tensor) -> bool:
+        """The first block's image update is low-rank for these tokens (``Attention._few_keys``)."""
+        att = self.layers[0].cross_attn_image_to_token
+        return att.num_heads * tokens.shape[-2] < att.internal_dim
 
 
 @dataclass(frozen=True)
 class FirstLayerCache:
-    """Per-image head tensors of the first two-way block, each ``(1, nH, h*w, c)``."""
+    """Per-image head tensors of the first two-way block, each ``(1 or B, nH, h*w, c)``.
+
+    ``second``: the second block's per-image parts (:class:`SecondLayerCache`), if any; a
+    cache without it gives the same results (computed from the full image tokens).
+    """
 
     t2i_k: Tensor
     t2i_v: Tensor
     i2t_q: Tensor
+    second: Optional[SecondLayerCache] = None
 
 
 class TwoWayAttentionBlock(nn.Module):
@@ -154,6 +173,32 @@ class TwoWayAttentionBlock(nn.Module):
         keys = self.norm4(self.cross_attn_image_to_token(q=k, k=q, v=queries, heads=pre, residual=keys))
         return queries, keys
 
+    def forward_with_factors(
+        self, queries: Tensor, keys: Tensor, query_pe: Tensor, cache: FirstLayerCache
+    ) -> tuple[Tensor, Tensor, LowRankUpdate]:
+        """``forward`` with the cache, also returning the image update's factors.
+
+        The image tokens become ``norm4(keys + a_t^T @ m)``; returns ``(queries, new keys,
+        LowRankUpdate(a_t, m, rstd))`` with ``norm4``'s reciprocal standard deviation. Needs
+        the low-rank image-to-token form (heads x tokens < internal width).
+        """
+        if self.skip_first_layer_pe:
+            queries = self.self_attn(q=queries, k=queries, v=queries)
+        else:
+            q = queries + query_pe
+            queries = queries + self.self_attn(q=q, k=q, v=queries)
+        queries = self.norm1(queries)
+        q = queries + query_pe
+        queries = self.norm2(queries + self.cross_attn_token_to_image(q=q, k=None, v=keys,
+                                                                      heads=(None, cache.t2i_k, cache.t2i_v)))
+        queries = self.norm3(queries + self.mlp(queries))
+        q = queries + query_pe
+        a, m = self.cross_attn_image_to_token.few_keys_factors(None, q, queries, cache.i2t_q)
+        x = torch.baddbmm(keys.expand(a.shape[0], -1, -1), a, m)
+        norm = self.norm4
+        keys, _, rstd = torch.native_layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+        return queries, keys, LowRankUpdate(a_t=a.transpose(1, 2), m=m, rstd=rstd)
+
 
 class Attention(nn.Module):
     """Multi-head attention whose projections may downscale the width by ``downsample_rate``.
@@ -185,6 +230,10 @@ class Attention(nn.Module):
         proj = {"q": self.q_proj, "k": self.k_proj, "v": self.v_proj}[which]
         return self._separate_heads(proj(x), self.num_heads)
 
+    def few_queries_applies(self, nq: int, nk: int) -> bool:
+        """Whether ``nq`` queries on ``nk`` keys take the low-rank ``_few_queries`` form."""
+        return nq < nk and self.num_heads * nq < self.internal_dim
+
     def forward(
         self, q: Optional[Tensor], k: Optional[Tensor], v: Tensor, heads=None, residual: Optional[Tensor] = None
     ) -> Tensor:
@@ -199,7 +248,7 @@ class Attention(nn.Module):
             nk = k.shape[-2]
             # few prompt tokens on one side (heads x tokens < internal width): project those
             # tokens instead of the many image tokens (see _few_queries / _few_keys)
-            if nq < nk and pre_q is None and self.num_heads * nq < self.internal_dim:
+            if pre_q is None and self.few_queries_applies(nq, nk):
                 out = self._few_queries(q, k, v)
                 return out if residual is None else residual + out
             if nk < nq and self.num_heads * nk < self.internal_dim:
@@ -251,34 +300,53 @@ class Attention(nn.Module):
     ) -> Tensor:
         """Image tokens ``(1 or B, Nq, C)`` (or projected ``pre_q (1, nH, Nq, c)``) attending to tokens ``(B, Nk, C)``.
 
+        The output is ``a @ m`` (see :meth:`few_keys_factors`); with ``residual`` the product
+        accumulates into it.
+        """
+        a, m = self.few_keys_factors(q, k, v, pre_q)
+        if residual is None:
+            return torch.bmm(a, m)  # (B, Nq, C)
+        if residual.shape[0] != a.shape[0]:
+            residual = residual.expand(a.shape[0], -1, -1)
+        return torch.baddbmm(residual, a, m)  # (B, Nq, C)
+
+    def few_keys_factors(
+        self, q: Optional[Tensor], k: Tensor, v: Tensor, pre_q: Optional[Tensor]
+    ) -> tuple[Tensor, Tensor]:
+        """The image-to-token attention as a product ``a @ m``: ``a (B, Nq, nH*Nk)``, ``m (B, nH*Nk, C)``.
+
         Scores ``X (W_q,h^T K_h^T) + b_q,h K_h^T``; output ``sum_h A_h (V_h W_out,h^T) + b_out``.
         Each head's attention row sums to 1, so ``b_out / nH`` added to every row of
-        ``V_h W_out,h^T`` yields ``b_out``; with ``residual`` the last product accumulates into it.
+        ``V_h W_out,h^T`` yields ``b_out``. ``a`` holds the heads' attention weights side by side.
         """
         nH = self.num_heads
         K = self.project(k, "k")  # (B, nH, Nk, c)
         V = self.project(v, "v")  # (B, nH, Nk, c)
         B, _, Nk, c = K.shape
-        C = self.out_proj.weight.shape[0]
         if pre_q is not None:
             scores_t = torch.matmul(K, pre_q.transpose(-1, -2))  # (B, nH, Nk, Nq)
         else:
             Cin = q.shape[-1]
-            m = torch.matmul(K, self.q_proj.weight.view(nH, c, Cin))  # (B, nH, Nk, Cin)
-            m = m.reshape(B, nH * Nk, Cin)
+            mq = torch.matmul(K, self.q_proj.weight.view(nH, c, Cin))  # (B, nH, Nk, Cin)
+            mq = mq.reshape(B, nH * Nk, Cin)
             bias = torch.matmul(K, self.q_proj.bias.view(nH, c, 1)).reshape(B, nH * Nk, 1)
             qt = q.transpose(1, 2)  # (1 or B, Cin, Nq)
             if qt.shape[0] != B:
                 qt = qt.expand(B, -1, -1)
-            scores_t = torch.baddbmm(bias, m, qt)  # (B, nH*Nk, Nq)
+            scores_t = torch.baddbmm(bias, mq, qt)  # (B, nH*Nk, Nq)
             scores_t = scores_t.view(B, nH, Nk, -1)
         Nq = scores_t.shape[-1]
         # softmax over the few keys: keys-first layout (a softmax along a last dim of ~7 is slow)
         attn_t = torch.softmax(scores_t.mul_(1.0 / math.sqrt(c)), dim=-2).reshape(B, nH * Nk, Nq)
-        vo = torch.matmul(V, self.out_proj.weight.view(C, nH, c).permute(1, 2, 0)).reshape(B, nH * Nk, C)
-        vo = vo + self.out_proj.bias / nH  # (B, nH*Nk, C): the output bias, spread over the heads
-        if residual is None:
-            return torch.bmm(attn_t.transpose(1, 2), vo)  # (B, Nq, C)
-        if residual.shape[0] != B:
-            residual = residual.expand(B, -1, -1)
-        return torch.baddbmm(residual, attn_t.transpose(1, 2), vo)  # (B, Nq, C)
+        return attn_t.transpose(1, 2), self.values_out(V)
+
+    def values_out(self, v_heads: Tensor) -> Tensor:
+        """``(B, nH, Nk, c)`` value heads -> ``(B, nH*Nk, C)``: each through its slice of ``out_proj``.
+
+        The output bias is spread over the heads (``b_out / nH`` per row), so that attention
+        weights summing to 1 per head add ``b_out`` once.
+        """
+        B, nH, Nk, c = v_heads.shape
+        C = self.out_proj.weight.shape[0]
+        vo = torch.matmul(v_heads, self.out_proj.weight.view(C, nH, c).permute(1, 2, 0)).reshape(B, nH * Nk, C)
+        return vo + self.out_proj.bias / nH
