@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from samlabel.sam.common import MLP, LayerNorm2d
+from samlabel.sam.output_map import OutputMapCache
 
 
 class MaskDecoder(nn.Module):
@@ -99,6 +100,7 @@ class MaskDecoder(nn.Module):
         first_layer=None,
         multimask_output: Optional[bool] = None,
         valid_size: Optional[tuple[int, int]] = None,
+        output_map: Optional[OutputMapCache] = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Flattened image ``(B or 1, h*w, C)``, PE ``(B or 1, h*w, C)``, tokens ``(B, T, C)``
         -> masks ``(B, K, 4h, 4w)`` and IoU predictions ``(B, K)``.
@@ -108,21 +110,68 @@ class MaskDecoder(nn.Module):
         only those ``select`` keeps (3 or 1), and then only their tokens go through the last
         attention, the hypernetworks and the mask product (same values, less work).
         ``valid_size``: see :meth:`upscale_masks`.
+        ``output_map``: :meth:`precompute_output_map` of these ``src`` (with ``first_layer``):
+        the first upscaling product is then computed from the transformer's low-rank updates
+        when it took that path (``samlabel.sam.output_map``).
         """
         wanted = list(range(self.num_mask_tokens))
         if multimask_output is not None:
             wanted = wanted[1:] if multimask_output else wanted[:1]
         keep = [0] + [1 + i for i in wanted]  # the IoU token and the wanted mask tokens
-        hs, src = self.transformer.forward_tokens(src, pos_src, tokens, first_layer, keep)  # (B, 1 + K, C), (B, h*w, C)
+        factored = getattr(self.transformer, "forward_tokens_factored", None)
+        updates = None
+        if factored is not None:
+            hs, src, updates = factored(src, pos_src, tokens, first_layer, keep)  # (B, 1 + K, C), (B, h*w, C)
+        else:
+            hs, src = self.transformer.forward_tokens(src, pos_src, tokens, first_layer, keep)
         iou_token_out = hs[:, 0, :]
         mask_tokens_out = hs[:, 1:, :]
 
         hyper_in = torch.stack(
             [self.output_hypernetworks_mlps[i](mask_tokens_out[:, j, :]) for j, i in enumerate(wanted)], dim=1
         )  # (B, K, C/8)
-        masks = self.upscale_masks(src, hyper_in, hw, valid_size)
+        if output_map is not None and updates is not None:
+            window = self._window(hw, valid_size)
+            first = output_map.apply(updates[0], updates[1], hw, window)  # (B, rows*cols, 4*c1)
+            masks = self._pad_masks(self._upscale_first(first, hyper_in, window), hw, window)
+        else:
+            masks = self.upscale_masks(src, hyper_in, hw, valid_size)
         iou_pred = self.iou_prediction_head(iou_token_out)[:, wanted]
         return masks, iou_pred
+
+    def _first_map(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first ``ConvTranspose2d`` (kernel = stride = 2) as ``tokens @ w + b``:
+        ``w (C, (di, dj, c1))``, ``b ((di, dj, c1),)``."""
+        up1 = self.output_upscaling[0]
+        return up1.weight.permute(0, 2, 3, 1).reshape(up1.in_channels, 4 * up1.out_channels), up1.bias.repeat(4)
+
+    def precompute_output_map(self, keys: torch.Tensor) -> Optional[OutputMapCache]:
+        """Per-image parts of the first upscaling product for :meth:`decode`'s ``output_map``.
+
+        ``keys``: ``(1, h*w, C)``, the transformer's input image tokens (embedding + no-mask
+        embedding). ``None`` when the transformer is not the two-block SAM one.
+        """
+        layers = getattr(self.transformer, "layers", ())
+        if len(layers) != 2 or not hasattr(self.transformer, "forward_tokens_factored"):
+            return None
+        w, b = self._first_map()
+        return OutputMapCache.build(layers[0].norm4, layers[1].norm4, keys, w, b)
+
+    @staticmethod
+    def _window(hw: tuple[int, int], valid_size: Optional[tuple[int, int]]) -> tuple[int, int]:
+        """Token rows and columns under the top-left ``valid_size`` corner of the ``(4h, 4w)`` masks."""
+        h, w = hw
+        if valid_size is None:
+            return h, w
+        return min(h, max(1, -(-int(valid_size[0]) // 4))), min(w, max(1, -(-int(valid_size[1]) // 4)))
+
+    @staticmethod
+    def _pad_masks(masks: torch.Tensor, hw: tuple[int, int], window: tuple[int, int]) -> torch.Tensor:
+        """Masks of the window -> ``(B, K, 4h, 4w)``, repeating the last computed row and column."""
+        (h, w), (rows, cols) = hw, window
+        if (rows, cols) == (h, w):
+            return masks
+        return F.pad(masks, (0, 4 * (w - cols), 0, 4 * (h - rows)), mode="replicate")
 
     def upscale_masks(
         self,
@@ -150,20 +199,23 @@ class MaskDecoder(nn.Module):
 
         No NCHW/NHWC copies of the features and no channel-wise LayerNorm passes.
         """
+        window = self._window(hw, valid_size)
+        if window != tuple(hw):
+            h, w = hw
+            rows, cols = window
+            part = src.view(src.shape[0], h, w, -1)[:, :rows, :cols].reshape(src.shape[0], rows * cols, -1)
+            return self._pad_masks(self.upscale_masks(part, hyper_in, window), hw, window)
+        w1, b1 = self._first_map()
+        x = torch.addmm(b1, src.reshape(-1, src.shape[-1]), w1)  # (B*h*w, (di, dj, c1))
+        return self._upscale_first(x.view(src.shape[0], -1, w1.shape[1]), hyper_in, hw)
+
+    def _upscale_first(self, x: torch.Tensor, hyper_in: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+        """The rest of :meth:`upscale_masks` after the first product ``x (B, h*w, (di, dj, c1))``."""
         h, w = hw
-        if valid_size is not None:
-            rows = min(h, max(1, -(-int(valid_size[0]) // 4)))  # token rows/cols under the corner
-            cols = min(w, max(1, -(-int(valid_size[1]) // 4)))
-            if (rows, cols) != (h, w):
-                part = src.view(src.shape[0], h, w, -1)[:, :rows, :cols].reshape(src.shape[0], rows * cols, -1)
-                masks = self.upscale_masks(part, hyper_in, (rows, cols))
-                return F.pad(masks, (0, 4 * (w - cols), 0, 4 * (h - rows)), mode="replicate")
-        up1, norm, act1, up2, act2 = self.output_upscaling
-        b = src.shape[0]
-        c1, c2 = up1.out_channels, up2.out_channels
+        _, norm, act1, up2, act2 = self.output_upscaling
+        b = x.shape[0]
+        c1, c2 = up2.in_channels, up2.out_channels
         k = hyper_in.shape[1]
-        w1 = up1.weight.permute(0, 2, 3, 1).reshape(up1.in_channels, 4 * c1)  # (C, (di, dj, c1))
-        x = torch.addmm(up1.bias.repeat(4), src.reshape(-1, src.shape[-1]), w1)  # (B*h*w, (di, dj, c1))
         x = x.view(b, h, w, 2, 2, c1).permute(0, 1, 3, 2, 4, 5)  # (B, h, di, w, dj, c1)
         x = act1(F.layer_norm(x, (c1,), norm.weight, norm.bias, norm.eps))  # contiguous, raster order
         w2 = up2.weight.permute(0, 2, 3, 1).reshape(c1, 4 * c2)  # (c1, (ei, ej, c2))

@@ -29,7 +29,9 @@ class DecoderContext:
     ``image_embedding``: ``(1, C, h, w)``; ``image_pe``: ``(1, C, h, w)`` dense positional
     encoding; ``keys_no_mask``: ``(1, h*w, C)`` embedding + no-mask embedding, flattened;
     ``pe_tokens``: ``(1, h*w, C)`` flattened positional encoding; ``first_layer``: the
-    decoder's first-block projections of ``keys_no_mask`` (used when there is no mask input).
+    decoder's first-block projections of ``keys_no_mask`` (used when there is no mask input);
+    ``output_map``: the per-image part of the decoder's first upscaling product
+    (``MaskDecoder.precompute_output_map``, also only without a mask input).
     """
 
     image_embedding: torch.Tensor
@@ -37,6 +39,7 @@ class DecoderContext:
     keys_no_mask: torch.Tensor
     pe_tokens: torch.Tensor
     first_layer: Any = None
+    output_map: Any = None
 
     @property
     def grid_size(self) -> tuple[int, int]:
@@ -165,12 +168,19 @@ class Sam(nn.Module):
         no_mask = self.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)
         keys = (emb + no_mask).flatten(2).transpose(1, 2).contiguous()  # (1, h*w, C)
         pe_tokens = pe.flatten(2).transpose(1, 2).contiguous()  # (1, h*w, C)
-        first_layer = None
+        first_layer = output_map = None
         transformer = self.mask_decoder.transformer
         if hasattr(transformer, "precompute_first_layer"):
             first_layer = transformer.precompute_first_layer(keys, pe_tokens)
+            precompute = getattr(self.mask_decoder, "precompute_output_map", None)
+            output_map = precompute(keys) if precompute is not None else None
         return DecoderContext(
-            image_embedding=emb, image_pe=pe, keys_no_mask=keys, pe_tokens=pe_tokens, first_layer=first_layer
+            image_embedding=emb,
+            image_pe=pe,
+            keys_no_mask=keys,
+            pe_tokens=pe_tokens,
+            first_layer=first_layer,
+            output_map=output_map,
         )
 
     @torch.no_grad()
@@ -210,14 +220,14 @@ class Sam(nn.Module):
             raise ValueError(
                 f"mask_input has batch {mask_input.shape[0]} but the points/boxes have batch {sparse.shape[0]}"
             )
-        first_layer = None
+        first_layer = output_map = None
         if mask_input is None:
             keys = ctx.keys_no_mask  # (1, h*w, C), broadcast over the prompts
-            first_layer = ctx.first_layer
+            first_layer, output_map = ctx.first_layer, ctx.output_map
         else:
             dense = self.prompt_encoder._embed_masks(mask_input.to(dev))  # (B, C, h, w)
             keys = (ctx.image_embedding + dense).flatten(2).transpose(1, 2)  # (B, h*w, C)
         tokens = self.mask_decoder.output_tokens(sparse)
         return self.mask_decoder.decode(
-            keys, ctx.pe_tokens, tokens, ctx.grid_size, first_layer, bool(multimask_output), valid_size
+            keys, ctx.pe_tokens, tokens, ctx.grid_size, first_layer, bool(multimask_output), valid_size, output_map
         )

@@ -44,13 +44,15 @@ if TYPE_CHECKING:  # pragma: no cover
 class LowRankUpdate:
     """The first block's image update ``X = D + a_t^T m`` and its LayerNorm's ``rstd``.
 
-    ``a_t``: ``(B, R, h*w)`` attention weights (keys first, as computed); ``m``: ``(B, R, C)``;
-    ``rstd``: ``(B, h*w, 1)``.
+    ``a_t``: ``(B, R, h*w)`` attention weights (keys first, as computed), ``R = heads x
+    tokens``: each head's weights sum to 1 per image token, so every column of ``a_t``
+    sums to ``heads``; ``m``: ``(B, R, C)``; ``rstd``: ``(B, h*w, 1)``.
     """
 
     a_t: Tensor
     m: Tensor
     rstd: Tensor
+    heads: int
 
 
 def _heads_t(x: Tensor, num_heads: int) -> Tensor:
@@ -120,11 +122,13 @@ class SecondLayerCache:
 
     def forward(
         self, block: "TwoWayAttentionBlock", queries: Tensor, keys: Tensor, query_pe: Tensor, upd: LowRankUpdate
-    ) -> tuple[Tensor, Tensor]:
+    ) -> tuple[Tensor, Tensor, LowRankUpdate]:
         """``block.forward`` (a block with PE on its self-attention) for ``keys = LayerNorm(X)``.
 
         ``queries``, ``query_pe``: ``(B, T, C)``; ``keys``: ``(B, h*w, C)``, the first block's
-        output (the residual of this block's image update). Returns ``(queries, keys)``.
+        output (the residual of this block's image update). Returns ``(queries, keys, its
+        update)``: this block's image update is low-rank too (``keys + a_t^T m``, then
+        ``norm4`` with that ``rstd``).
         """
         nH = self.num_heads
         B, T, _ = queries.shape
@@ -158,4 +162,6 @@ class SecondLayerCache:
         attn_t = torch.softmax(scores_t, dim=-2).view(B, nH * T, n)
         vo = att.values_out(att.project(queries, "v"))  # (B, nH*T, C)
         x = torch.baddbmm(keys.expand(B, -1, -1), attn_t.transpose(1, 2), vo)
-        return queries, block.norm4(x)
+        norm = block.norm4
+        keys, _, rstd = torch.native_layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+        return queries, keys, LowRankUpdate(a_t=attn_t, m=vo, rstd=rstd, heads=nH)

@@ -69,12 +69,29 @@ class TwoWayTransformer(nn.Module):
         (the prompt tokens; the unused mask tokens) is exact and saves its share of the two
         ``(tokens x heads) x h*w x C`` products. Returns ``(B, len(keep_tokens), C)`` then.
         """
+        queries, keys, _ = self.forward_tokens_factored(keys, key_pe, point_embedding, first_layer, keep_tokens)
+        return queries, keys
+
+    def forward_tokens_factored(
+        self,
+        keys: Tensor,
+        key_pe: Tensor,
+        point_embedding: Tensor,
+        first_layer: Optional[FirstLayerCache] = None,
+        keep_tokens: Optional[Sequence[int]] = None,
+    ) -> tuple[Tensor, Tensor, Optional[tuple[LowRankUpdate, LowRankUpdate]]]:
+        """:meth:`forward_tokens`, plus the two blocks' image updates when the output image
+        tokens are ``LN1(LN0(keys + A0 M0) + A1 M1)`` (two blocks, the factored path taken;
+        ``samlabel.sam.output_map`` maps them linearly without the tokens), else ``None``.
+        """
         queries = point_embedding
         start = 0
+        updates = None
         if first_layer is not None and first_layer.second is not None and self._second_layer_factored(queries):
             # second block's image projections from the first block's low-rank update (see SecondLayerCache)
-            queries, keys, update = self.layers[0].forward_with_factors(queries, keys, point_embedding, first_layer)
-            queries, keys = first_layer.second.forward(self.layers[1], queries, keys, point_embedding, update)
+            queries, keys, first = self.layers[0].forward_with_factors(queries, keys, point_embedding, first_layer)
+            queries, keys, second = first_layer.second.forward(self.layers[1], queries, keys, point_embedding, first)
+            updates = (first, second) if len(self.layers) == 2 else None
             start = 2
         for i in range(start, len(self.layers)):
             cache = first_layer if i == 0 else None
@@ -90,7 +107,7 @@ class TwoWayTransformer(nn.Module):
         queries = self.norm_final_attn(queries + attn_out)
         if keys.shape[0] != queries.shape[0]:  # depth 0 with a broadcast image: give one per prompt
             keys = keys.expand(queries.shape[0], -1, -1)
-        return queries, keys
+        return queries, keys, updates
 
     def precompute_first_layer(self, keys: Tensor, key_pe: Tensor) -> Optional[FirstLayerCache]:
         """The first block's projections of the image tokens, which do not depend on the prompt.
@@ -197,7 +214,8 @@ class TwoWayAttentionBlock(nn.Module):
         x = torch.baddbmm(keys.expand(a.shape[0], -1, -1), a, m)
         norm = self.norm4
         keys, _, rstd = torch.native_layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
-        return queries, keys, LowRankUpdate(a_t=a.transpose(1, 2), m=m, rstd=rstd)
+        heads = self.cross_attn_image_to_token.num_heads
+        return queries, keys, LowRankUpdate(a_t=a.transpose(1, 2), m=m, rstd=rstd, heads=heads)
 
 
 class Attention(nn.Module):

@@ -51,15 +51,17 @@ def test_sets_torch_threads_on_the_worker_thread():
     assert got == 1
 
 
-def _threads_named(prefix: str) -> int:
-    n = 0
+def _threads_named(prefix: str) -> set[str]:
+    """Thread ids of this process whose OS name starts with ``prefix``."""
+    tids = set()
     for path in glob.glob("/proc/self/task/*/comm"):
         try:
             with open(path) as f:
-                n += f.read().strip().startswith(prefix)
+                if f.read().strip().startswith(prefix):
+                    tids.add(path.split("/")[-2])
         except OSError:
             pass  # the thread ended while we listed
-    return n
+    return tids
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="thread names are read from /proc")
@@ -75,11 +77,12 @@ def test_encoder_openmp_threads_end_with_the_job(qtbot):
         h, w = image.shape[:2]
         return ImageEmbedding(torch.zeros(1, 2, 4, 4), (h, w), (h, w), model_id_of(model))
 
+    before = _threads_named("samlabel-embedd")  # a service of an earlier test may still be ending
     svc = EmbeddingService(FakeModel(), EmbeddingCache(None), compute=compute, torch_threads=2)
     try:
         with qtbot.waitSignal(svc.ready, timeout=10000):
             svc.request("a", lambda: np.zeros((6, 8, 3), np.uint8))
         # only the service's own QThread is left under that name once the job has ended
-        qtbot.waitUntil(lambda: _threads_named("samlabel-embedd") == 1, timeout=5000)
+        qtbot.waitUntil(lambda: len(_threads_named("samlabel-embedd") - before) == 1, timeout=5000)
     finally:
         svc.shutdown()

@@ -79,7 +79,7 @@ def test_second_block_forward_against_block_forward(sam_sized):
     queries, query_pe = torch.randn(2, 5, 256), torch.randn(2, 5, 256)
     cache = SL.SecondLayerCache.build(first, second, d, pe)
     with torch.no_grad():
-        got_q, got_k = cache.forward(second, queries, keys, query_pe, SL.LowRankUpdate(a_t, m, rstd))
+        got_q, got_k, _ = cache.forward(second, queries, keys, query_pe, SL.LowRankUpdate(a_t, m, rstd, heads=8))
         want_q, want_k = second(queries=queries, keys=keys, query_pe=query_pe, key_pe=pe)
     torch.testing.assert_close(got_q, want_q, atol=2e-5, rtol=1e-5)
     torch.testing.assert_close(got_k, want_k, atol=2e-5, rtol=1e-5)
