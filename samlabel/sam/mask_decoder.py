@@ -132,7 +132,7 @@ class MaskDecoder(nn.Module):
         )  # (B, K, C/8)
         if output_map is not None and updates is not None:
             window = self._window(hw, valid_size)
-            first = output_map.apply(updates[0], updates[1], hw, window)  # (B, rows*cols, 4*c1)
+            first = output_map.apply(updates, hw, window)  # (B, rows*cols, 4*c1)
             masks = self._pad_masks(self._upscale_first(first, hyper_in, window), hw, window)
         else:
             masks = self.upscale_masks(src, hyper_in, hw, valid_size)

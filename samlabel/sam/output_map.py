@@ -23,6 +23,7 @@ term rides on ``A1``: each of its ``heads1`` softmaxes sums to 1 per token.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional
 
@@ -38,9 +39,9 @@ def _centre(x: Tensor) -> Tensor:
 
 def select_window(x: Tensor, dim: int, grid: tuple[int, int], window: Optional[tuple[int, int]]) -> Tensor:
     """The tokens of the top-left ``window = (rows, cols)`` of an ``h x w`` grid along ``dim``."""
-    h, w = grid
-    if window is None or tuple(window) == (h, w):
+    if window is None or tuple(window) == tuple(grid):
         return x
+    h, w = grid
     rows, cols = window
     if cols == w:
         return x.narrow(dim, 0, rows * w)
@@ -50,15 +51,27 @@ def select_window(x: Tensor, dim: int, grid: tuple[int, int], window: Optional[t
 
 
 @dataclass(frozen=True)
-class OutputMapCache:
-    """Per-image parts of ``K2 @ w + b`` (module docstring).
+class TwoBlockTokens:
+    """One decode's output image tokens ``K2`` in factored form (module docstring).
 
-    ``base``: ``(1, h*w, K)`` = ``Dc G0 P G1 w``; ``w``: ``(C, K)``; ``g0``, ``g1``: ``(C,)``
-    the two LayerNorms' weights; ``beta0_map``: ``(K,)`` = ``beta0 P G1 w``; ``const``:
-    ``(K,)`` = ``beta1 w + b``.
+    ``a_t``: ``(B, R0 + R1, h*w)`` = ``[rstd0 * A0; A1]`` (transposed), shared by every map.
     """
 
-    base: Tensor
+    first: LowRankUpdate
+    second: LowRankUpdate
+    a_t: Tensor
+
+    @classmethod
+    def of(cls, first: LowRankUpdate, second: LowRankUpdate) -> "TwoBlockTokens":
+        return cls(first, second, torch.cat([first.a_t * first.rstd.transpose(1, 2), second.a_t], dim=1))
+
+
+@dataclass(frozen=True)
+class MapWeights:
+    """A map ``K2 @ w + b`` without its per-image part: ``w (C, K)``, the LayerNorm weights
+    ``g0``, ``g1`` ``(C,)``, ``beta0_map`` ``(K,)`` = ``beta0 P G1 w`` and ``const`` ``(K,)`` =
+    ``beta1 w + b``."""
+
     w: Tensor
     g0: Tensor
     g1: Tensor
@@ -66,33 +79,104 @@ class OutputMapCache:
     const: Tensor
 
     @classmethod
+    def of(cls, norm0: nn.LayerNorm, norm1: nn.LayerNorm, w: Tensor, b: Tensor) -> "MapWeights":
+        g1 = norm1.weight
+        return cls(w=w, g0=norm0.weight, g1=g1, beta0_map=(_centre(norm0.bias) * g1) @ w, const=norm1.bias @ w + b)
+
+    def base(self, keys: Tensor) -> Tensor:
+        """The per-image part ``Dc G0 P G1 w``: ``(1, h*w, K)`` for ``keys = D (1, h*w, C)``."""
+        return torch.matmul(_centre(_centre(keys) * self.g0) * self.g1, self.w)
+
+    def s(self, tokens: TwoBlockTokens) -> Tensor:
+        """``[S0; S1]``, ``(B, R0 + R1, K)``: what ``tokens.a_t`` multiplies."""
+        first, second = tokens.first, tokens.second
+        s0 = torch.matmul(_centre(_centre(first.m) * self.g0) * self.g1, self.w)  # (B, R0, K)
+        s1 = torch.matmul(_centre(second.m) * self.g1, self.w).add_(self.beta0_map / second.heads)  # (B, R1, K)
+        return torch.cat([s0, s1], dim=1)
+
+
+@dataclass(frozen=True)
+class OutputMapCache:
+    """Per-image parts of ``K2 @ w + b``: the map and its ``base`` ``(1, h*w, K)``."""
+
+    weights: MapWeights
+    base: Tensor
+
+    @classmethod
     def build(cls, norm0: nn.LayerNorm, norm1: nn.LayerNorm, keys: Tensor, w: Tensor, b: Tensor) -> "OutputMapCache":
         """``norm0``/``norm1``: the two blocks' ``norm4``; ``keys (1, h*w, C)`` the first block's
         image tokens ``D``; ``w (C, K)``, ``b (K,)`` the map."""
-        g0, g1 = norm0.weight, norm1.weight
-        base = torch.matmul(_centre(_centre(keys) * g0) * g1, w)
-        return cls(
-            base=base,
-            w=w,
-            g0=g0,
-            g1=g1,
-            beta0_map=(_centre(norm0.bias) * g1) @ w,
-            const=norm1.bias @ w + b,
-        )
+        weights = MapWeights.of(norm0, norm1, w, b)
+        return cls(weights=weights, base=weights.base(keys))
 
     def apply(
-        self,
-        first: LowRankUpdate,
-        second: LowRankUpdate,
-        grid: tuple[int, int],
-        window: Optional[tuple[int, int]] = None,
+        self, tokens: TwoBlockTokens, grid: Optional[tuple[int, int]] = None, window: Optional[tuple[int, int]] = None
     ) -> Tensor:
-        """``K2 @ w + b`` for the tokens of ``window`` (default: all): ``(B, rows*cols, K)``."""
-        s0 = torch.matmul(_centre(_centre(first.m) * self.g0) * self.g1, self.w)  # (B, R0, K)
-        s1 = torch.matmul(_centre(second.m) * self.g1, self.w).add_(self.beta0_map / second.heads)  # (B, R1, K)
-        a0 = select_window(first.a_t, 2, grid, window)
-        rstd0 = select_window(first.rstd, 1, grid, window)  # (B, n, 1)
-        a = torch.cat([a0 * rstd0.transpose(1, 2), select_window(second.a_t, 2, grid, window)], dim=1)
+        """``K2 @ w + b`` for the tokens of ``window`` of the ``grid`` (default: all): ``(B, rows*cols, K)``."""
+        rstd0 = select_window(tokens.first.rstd, 1, grid, window)  # (B, n, 1)
         out = select_window(self.base, 1, grid, window) * rstd0  # (B, n, K)
-        out.baddbmm_(a.transpose(1, 2), torch.cat([s0, s1], dim=1))
-        return torch.addcmul(self.const, select_window(second.rstd, 1, grid, window), out)
+        out.baddbmm_(select_window(tokens.a_t, 2, grid, window).transpose(1, 2), self.weights.s(tokens))
+        return torch.addcmul(self.weights.const, select_window(tokens.second.rstd, 1, grid, window), out)
+
+
+@dataclass(frozen=True)
+class FinalAttentionCache:
+    """Per-image parts of the transformer's last attention (tokens -> ``K2 + pe``, values ``K2``).
+
+    Its keys and values are two maps of ``K2`` (``weights``: ``w = [W_k^T | W_v^T]``), used
+    head by head as in ``samlabel.sam.second_layer``: for each head the scores are
+    ``rstd1 * (rstd0 * Q_h E_k,h^T + (Q_h S_k,h^T) a_t) + Q_h (pe W_k,h^T)^T``, never the
+    ``(h*w, C)`` tokens. ``k_base_t``, ``pe_k_t``: ``(1, nH, c, h*w)``; ``v_base``:
+    ``(1, nH, h*w, c)``.
+    """
+
+    weights: MapWeights
+    k_base_t: Tensor
+    pe_k_t: Tensor
+    v_base: Tensor
+    num_heads: int
+
+    @classmethod
+    def build(
+        cls, norm0: nn.LayerNorm, norm1: nn.LayerNorm, attention: nn.Module, keys: Tensor, key_pe: Tensor
+    ) -> "FinalAttentionCache":
+        """``attention``: the transformer's ``final_attn_token_to_image``; ``keys``/``key_pe`` ``(1, h*w, C)``."""
+        nH, width = attention.num_heads, attention.internal_dim
+        w = torch.cat([attention.k_proj.weight, attention.v_proj.weight]).t()  # (C, 2I)
+        weights = MapWeights.of(norm0, norm1, w, torch.cat([attention.k_proj.bias, attention.v_proj.bias]))
+        base = weights.base(keys)  # (1, h*w, 2I)
+        n = keys.shape[1]
+
+        def heads_t(x: Tensor) -> Tensor:  # (1, h*w, I) -> (1, nH, c, h*w)
+            return x.reshape(1, n, nH, width // nH).permute(0, 2, 3, 1).contiguous()
+
+        return cls(
+            weights=weights,
+            k_base_t=heads_t(base[..., :width]),
+            pe_k_t=heads_t(torch.matmul(key_pe, attention.k_proj.weight.t())),
+            v_base=base[..., width:].reshape(1, n, nH, width // nH).transpose(1, 2).contiguous(),
+            num_heads=nH,
+        )
+
+    def forward(self, attention: nn.Module, q: Tensor, tokens: TwoBlockTokens) -> Tensor:
+        """``attention(q=q, k=K2 + pe, v=K2)`` for tokens ``q (B, T, C)`` -> ``(B, T, C)``."""
+        nH = self.num_heads
+        qh = attention.project(q, "q")  # (B, nH, T, c)
+        B, _, T, c = qh.shape
+        qh = qh * (1.0 / math.sqrt(c))
+        n = self.k_base_t.shape[-1]
+        s = self.weights.s(tokens)  # (B, R, 2I)
+        R, width = s.shape[1], s.shape[2] // 2
+        s_k_t = s[..., :width].reshape(B, R, nH, c).permute(0, 2, 3, 1)  # (B, nH, c, R)
+        s_v = s[..., width:].reshape(B, R, nH, c).transpose(1, 2)  # (B, nH, R, c)
+        rstd0_row = tokens.first.rstd.transpose(1, 2)  # (B, 1, h*w)
+        rstd1_row = tokens.second.rstd.transpose(1, 2)
+        w = torch.matmul(qh, self.k_base_t).view(B, nH * T, n).mul_(rstd0_row)
+        w = torch.baddbmm(w, torch.matmul(qh, s_k_t).view(B, nH * T, R), tokens.a_t)
+        scores = torch.addcmul(torch.matmul(qh, self.pe_k_t).view(B, nH * T, n), w, rstd1_row)
+        pr = torch.softmax(scores, dim=-1).mul_(rstd1_row)  # (B, nH*T, h*w)
+        out = torch.matmul((pr * rstd0_row).view(B, nH, T, n), self.v_base)  # (B, nH, T, c)
+        pa = torch.bmm(pr, tokens.a_t.transpose(1, 2)).view(B, nH, T, R)
+        v_const = self.weights.const[width:].view(1, nH, 1, c)  # beta1 W_v^T + b_v: softmax rows sum to 1
+        out = torch.matmul(pa, s_v).add_(out).add_(v_const)
+        return attention.out_proj(attention._recombine_heads(out))

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from samlabel.sam.common import MLPBlock
+from samlabel.sam.output_map import FinalAttentionCache, TwoBlockTokens
 from samlabel.sam.second_layer import LowRankUpdate, SecondLayerCache
 
 
@@ -79,9 +80,9 @@ class TwoWayTransformer(nn.Module):
         point_embedding: Tensor,
         first_layer: Optional[FirstLayerCache] = None,
         keep_tokens: Optional[Sequence[int]] = None,
-    ) -> tuple[Tensor, Tensor, Optional[tuple[LowRankUpdate, LowRankUpdate]]]:
-        """:meth:`forward_tokens`, plus the two blocks' image updates when the output image
-        tokens are ``LN1(LN0(keys + A0 M0) + A1 M1)`` (two blocks, the factored path taken;
+    ) -> tuple[Tensor, Tensor, Optional[TwoBlockTokens]]:
+        """:meth:`forward_tokens`, plus the output image tokens in factored form when they are
+        ``LN1(LN0(keys + A0 M0) + A1 M1)`` (two blocks, the factored path taken;
         ``samlabel.sam.output_map`` maps them linearly without the tokens), else ``None``.
         """
         queries = point_embedding
@@ -91,7 +92,7 @@ class TwoWayTransformer(nn.Module):
             # second block's image projections from the first block's low-rank update (see SecondLayerCache)
             queries, keys, first = self.layers[0].forward_with_factors(queries, keys, point_embedding, first_layer)
             queries, keys, second = first_layer.second.forward(self.layers[1], queries, keys, point_embedding, first)
-            updates = (first, second) if len(self.layers) == 2 else None
+            updates = TwoBlockTokens.of(first, second) if len(self.layers) == 2 else None
             start = 2
         for i in range(start, len(self.layers)):
             cache = first_layer if i == 0 else None
@@ -102,8 +103,10 @@ class TwoWayTransformer(nn.Module):
             index = torch.as_tensor(list(keep_tokens), dtype=torch.long, device=queries.device)
             queries, query_pe = queries.index_select(1, index), query_pe.index_select(1, index)
         q = queries + query_pe
-        k = keys + key_pe
-        attn_out = self.final_attn_token_to_image(q=q, k=k, v=keys)
+        if updates is not None and first_layer.final is not None:
+            attn_out = first_layer.final.forward(self.final_attn_token_to_image, q, updates)
+        else:
+            attn_out = self.final_attn_token_to_image(q=q, k=keys + key_pe, v=keys)
         queries = self.norm_final_attn(queries + attn_out)
         if keys.shape[0] != queries.shape[0]:  # depth 0 with a broadcast image: give one per prompt
             keys = keys.expand(queries.shape[0], -1, -1)
@@ -123,6 +126,11 @@ class TwoWayTransformer(nn.Module):
             t2i_v=block.cross_attn_token_to_image.project(keys, "v"),
             i2t_q=block.cross_attn_image_to_token.project(k, "q"),
             second=SecondLayerCache.build(block, self.layers[1], keys, key_pe) if len(self.layers) > 1 else None,
+            final=(
+                FinalAttentionCache.build(block.norm4, self.layers[1].norm4, self.final_attn_token_to_image, keys,
+                                          key_pe)
+                if len(self.layers) == 2 else None
+            ),
         )
 
     def _second_layer_factored(self, tokens: Tensor) -> bool:
@@ -135,14 +143,17 @@ class TwoWayTransformer(nn.Module):
 class FirstLayerCache:
     """Per-image head tensors of the first two-way block, each ``(1 or B, nH, h*w, c)``.
 
-    ``second``: the second block's per-image parts (:class:`SecondLayerCache`), if any; a
-    cache without it gives the same results (computed from the full image tokens).
+    ``second``: the second block's per-image parts (:class:`SecondLayerCache`), and
+    ``final``: the last attention's (``samlabel.sam.output_map.FinalAttentionCache``, two
+    blocks only), if any; a cache without them gives the same results (computed from the
+    full image tokens).
     """
 
     t2i_k: Tensor
     t2i_v: Tensor
     i2t_q: Tensor
     second: Optional[SecondLayerCache] = None
+    final: Optional[FinalAttentionCache] = None
 
 
 class TwoWayAttentionBlock(nn.Module):

@@ -1,5 +1,5 @@
-"""The decoder's second block computed from the first block's low-rank update (samlabel.sam.second_layer)
-equals the plain two-way blocks."""
+"""The decoder's second block computed from the first block's low-rank update (samlabel.sam.second_layer),
+and its last attention from both blocks' updates (output_map.FinalAttentionCache), equal the plain blocks."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import dataclasses
 import pytest
 import torch
 
+from samlabel.sam import output_map as OM
 from samlabel.sam import second_layer as SL
 from samlabel.sam.transformer import TwoWayTransformer
 
@@ -28,15 +29,15 @@ def sam_sized():
     return tr
 
 
-def _spy(monkeypatch):
+def _spy(monkeypatch, cls=SL.SecondLayerCache):
     calls = []
-    original = SL.SecondLayerCache.forward
+    original = cls.forward
 
     def forward(self, *args, **kwargs):
         calls.append(1)
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(SL.SecondLayerCache, "forward", forward)
+    monkeypatch.setattr(cls, "forward", forward)
     return calls
 
 
@@ -52,12 +53,13 @@ def test_factored_second_block_equals_the_plain_blocks(sam_sized, batch, offset,
     cache = tr.precompute_first_layer(keys, pe)
     assert cache.second is not None
     calls = _spy(monkeypatch)
+    final_calls = _spy(monkeypatch, OM.FinalAttentionCache)
     with torch.no_grad():
         hs, out_keys = tr.forward_tokens(keys, pe, tokens, cache)
-        assert len(calls) == 1  # the factored block ran
+        assert len(calls) == len(final_calls) == 1  # the factored block and last attention ran
         hs_cached, keys_cached = tr.forward_tokens(keys, pe, tokens, dataclasses.replace(cache, second=None))
         hs_plain, keys_plain = tr.forward_tokens(keys.expand(batch, -1, -1), pe, tokens)  # no cache at all
-    assert len(calls) == 1
+    assert len(calls) == len(final_calls) == 1
     for got in (hs_cached, hs_plain):
         torch.testing.assert_close(hs, got, atol=2e-5, rtol=1e-5)
     for got in (keys_cached, keys_plain):
