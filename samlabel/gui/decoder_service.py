@@ -9,7 +9,9 @@ while newer requests are outstanding, results that are not the newest — unless
 been shown for a while, so that a continuously moving mouse still sees updates).
 
 The worker keeps its own :class:`~samlabel.sam.interactive.DecoderSession` per embedding
-(the embedding is immutable; nothing mutable is shared with the UI thread). Besides the
+(the embedding is immutable; nothing mutable is shared with the UI thread). Building one
+does the decoder's per-image work (~50 ms for vit_b); :meth:`DecoderService.prepare` has the
+idle worker do it as soon as the embedding arrives, so the first hover does not wait for it. Besides the
 low-res logits it upscales the chosen candidate for the displayed region only
 (``Prediction.mask(index, region=..., out_size=...)``), so the UI just wraps the result
 in a QImage.
@@ -118,6 +120,12 @@ class _Worker(QThread):
             self._sessions[id(embedding)] = entry
         return entry[1]
 
+    def _prepare_session(self, embedding) -> None:
+        try:
+            self._session(embedding)
+        except Exception:  # noqa: BLE001 - the first decode will report it
+            log.exception("preparing the decoder session failed")
+
     def run(self) -> None:  # noqa: D102
         svc = self._svc
         if svc.torch_threads:
@@ -126,12 +134,21 @@ class _Worker(QThread):
             torch.set_num_threads(svc.torch_threads)  # process-wide in torch 2.x; see DecoderService
         while True:
             with svc._cond:
-                while svc._pending is None and not svc._stopping:
+                while svc._pending is None and svc._prepare is None and not svc._stopping:
                     svc._cond.wait()
                 if svc._stopping:
                     return
+                prepare = None
+                if svc._pending is None:  # nothing to decode: build the new image's session
+                    prepare, svc._prepare = svc._prepare, None
                 req, svc._pending = svc._pending, None
                 svc._busy = True
+            if req is None:
+                self._prepare_session(prepare)
+                with svc._cond:
+                    svc._busy = False
+                    svc._cond.notify_all()
+                continue
             try:
                 t0 = time.perf_counter()
                 prediction = req.prediction
@@ -183,6 +200,7 @@ class DecoderService(QObject):
         self._session_factory = session_factory
         self._cond = threading.Condition()
         self._pending: DecodeRequest | None = None
+        self._prepare: Any = None  # an embedding whose session the idle worker should build
         self._busy = False
         self._stopping = False
         self._seq = 0
@@ -214,16 +232,27 @@ class DecoderService(QObject):
             self._cond.notify_all()
         return req.seq
 
+    def prepare(self, embedding) -> None:
+        """Have the worker build its session for ``embedding`` when no prompt is waiting.
+
+        The per-image decoder work then happens before the first hover rather than in it;
+        a prompt requested meanwhile still goes first (and builds the session itself).
+        """
+        with self._cond:
+            self._prepare = embedding
+            self._cond.notify_all()
+
     def invalidate(self) -> None:
         """Drop the pending request and make every outstanding result stale (image change, clear)."""
         self._seq += 1
         with self._cond:
             self._pending = None
+            self._prepare = None
         self._shown_seq = self._seq
 
     def is_idle(self) -> bool:
         with self._cond:
-            return self._pending is None and not self._busy
+            return self._pending is None and self._prepare is None and not self._busy
 
     def shutdown(self, timeout_ms: int = 60000) -> None:
         with self._cond:

@@ -72,6 +72,8 @@ class SamController(QObject):
         self.embedding = embedding
         if not self.state.snapshot().empty:
             self._request(time.perf_counter())
+        elif self.decoder is not None:
+            self.decoder.prepare(embedding)  # the per-image decoder work, before the first hover
         return True
 
     @property

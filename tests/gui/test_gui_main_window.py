@@ -358,6 +358,31 @@ def test_hover_decodes_only_the_image_and_clicks_decode_everything(qtbot, make_w
     assert pred.logits.shape == clicked.args[0].prediction.logits.shape
 
 
+def test_the_decoder_session_is_built_when_the_embedding_arrives(qtbot, make_window, image_folder, tiny_model):
+    """The per-image decoder work runs on the decoder worker before the first hover."""
+    from samlabel.gui.decoder_service import default_session_factory
+
+    built, decodes = [], []
+
+    class Recording:
+        def __init__(self, model, emb):
+            built.append(emb)
+            self.inner = default_session_factory(model, emb)
+
+        def decode(self, prompt, image_only=False):
+            decodes.append(image_only)
+            return self.inner.decode(prompt, image_only=image_only)
+
+    win = make_window(image_folder, before_model=lambda w: setattr(w, "decoder_session_factory", Recording),
+                      sam_model=tiny_model)
+    wait_ready(qtbot, win)
+    qtbot.waitUntil(lambda: len(built) == 1, timeout=20000)
+    assert built[0] is win.sam.embedding and decodes == []
+    with qtbot.waitSignal(win.predictionShown, timeout=20000):
+        hover(qtbot, win, 60, 40)
+    assert len(built) == 1 and decodes == [True]
+
+
 def test_hover_latency_probe_pairs_each_move_with_its_paint(qtbot, make_window, image_folder, tiny_model):
     from samlabel.gui.latency import measure_hover_latency
 

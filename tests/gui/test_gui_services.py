@@ -172,3 +172,31 @@ def test_a_prefetched_result_queued_before_the_request_counts_as_cached(qtbot, s
 
     QCoreApplication.processEvents()  # whatever else was queued (the other delivery path)
     assert got == [("N", True)]
+
+
+def test_prepare_builds_the_session_on_the_worker_before_the_first_request(qtbot):
+    decoded, gate, entered = [], threading.Event(), threading.Event()
+    built = []
+
+    def factory(model, embedding):
+        built.append((embedding, threading.current_thread()))
+        return GatedSession(decoded, gate, entered)
+
+    svc = DecoderService(FakeModel(), session_factory=factory)
+    try:
+        emb = object()
+        svc.prepare(emb)
+        qtbot.waitUntil(lambda: len(built) == 1 and svc.is_idle(), timeout=5000)
+        assert built[0][0] is emb and built[0][1] is not threading.current_thread()
+        assert decoded == []  # nothing was decoded: only the session was built
+        gate.set()
+        with qtbot.waitSignal(svc.resultReady, timeout=5000):
+            svc.request("img", emb, _prompt(1.0), (0, 0, 4, 4), (4, 4))
+        assert len(built) == 1 and decoded == [1.0]  # the request used the prepared session
+        svc.prepare(object())
+        svc.invalidate()  # another image: a prepare not started yet is dropped
+        qtbot.waitUntil(svc.is_idle, timeout=5000)
+        assert len(built) <= 2
+    finally:
+        gate.set()
+        svc.shutdown()
