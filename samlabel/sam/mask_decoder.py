@@ -121,7 +121,8 @@ class MaskDecoder(nn.Module):
         factored = getattr(self.transformer, "forward_tokens_factored", None)
         updates = None
         if factored is not None:
-            hs, src, updates = factored(src, pos_src, tokens, first_layer, keep)  # (B, 1 + K, C), (B, h*w, C)
+            # (B, 1 + K, C), (B, h*w, C) (None when the output map replaces the tokens)
+            hs, src, updates = factored(src, pos_src, tokens, first_layer, keep, need_keys=output_map is None)
         else:
             hs, src = self.transformer.forward_tokens(src, pos_src, tokens, first_layer, keep)
         iou_token_out = hs[:, 0, :]
@@ -145,6 +146,7 @@ class MaskDecoder(nn.Module):
         up1 = self.output_upscaling[0]
         return up1.weight.permute(0, 2, 3, 1).reshape(up1.in_channels, 4 * up1.out_channels), up1.bias.repeat(4)
 
+    @torch.no_grad()
     def precompute_output_map(self, keys: torch.Tensor) -> Optional[OutputMapCache]:
         """Per-image parts of the first upscaling product for :meth:`decode`'s ``output_map``.
 

@@ -119,6 +119,16 @@ class OutputMapCache:
         return torch.addcmul(self.weights.const, select_window(tokens.second.rstd, 1, grid, window), out)
 
 
+def output_tokens(norm0: nn.LayerNorm, norm1: nn.LayerNorm, keys: Tensor, tokens: TwoBlockTokens) -> Tensor:
+    """The output image tokens ``K2`` themselves, ``(B, h*w, C)`` (the identity map; for callers
+    that want them: the decoder's own paths use the maps only)."""
+    c = keys.shape[-1]
+    eye = torch.eye(c, dtype=keys.dtype, device=keys.device)
+    return OutputMapCache.build(norm0, norm1, keys, eye, torch.zeros(c, dtype=keys.dtype, device=keys.device)).apply(
+        tokens
+    )
+
+
 @dataclass(frozen=True)
 class FinalAttentionCache:
     """Per-image parts of the transformer's last attention (tokens -> ``K2 + pe``, values ``K2``).

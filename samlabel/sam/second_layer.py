@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 if TYPE_CHECKING:  # pragma: no cover
+    from samlabel.sam.norm_stats import NormStatsCache
     from samlabel.sam.transformer import TwoWayAttentionBlock
 
 
@@ -46,13 +47,15 @@ class LowRankUpdate:
 
     ``a_t``: ``(B, R, h*w)`` attention weights (keys first, as computed), ``R = heads x
     tokens``: each head's weights sum to 1 per image token, so every column of ``a_t``
-    sums to ``heads``; ``m``: ``(B, R, C)``; ``rstd``: ``(B, h*w, 1)``.
+    sums to ``heads``; ``m``: ``(B, R, C)``; ``rstd``: ``(B, h*w, 1)``; ``v``: the value heads
+    ``(B, heads, tokens, c)`` whose rows of ``out_proj`` make ``m`` (``Attention.values_out``).
     """
 
     a_t: Tensor
     m: Tensor
     rstd: Tensor
     heads: int
+    v: Optional[Tensor] = None
 
 
 def _heads_t(x: Tensor, num_heads: int) -> Tensor:
@@ -121,14 +124,18 @@ class SecondLayerCache:
         return torch.addcmul(torch.matmul(q, const_t).view(B, nH * T, n), w, upd.rstd.transpose(1, 2))
 
     def forward(
-        self, block: "TwoWayAttentionBlock", queries: Tensor, keys: Tensor, query_pe: Tensor, upd: LowRankUpdate
-    ) -> tuple[Tensor, Tensor, LowRankUpdate]:
-        """``block.forward`` (a block with PE on its self-attention) for ``keys = LayerNorm(X)``.
+        self,
+        block: "TwoWayAttentionBlock",
+        queries: Tensor,
+        query_pe: Tensor,
+        upd: LowRankUpdate,
+        stats: "NormStatsCache",
+    ) -> tuple[Tensor, LowRankUpdate]:
+        """``block.forward`` (a block with PE on its self-attention) for ``keys = LN0(D + A0 M0)``.
 
-        ``queries``, ``query_pe``: ``(B, T, C)``; ``keys``: ``(B, h*w, C)``, the first block's
-        output (the residual of this block's image update). Returns ``(queries, keys, its
-        update)``: this block's image update is low-rank too (``keys + a_t^T m``, then
-        ``norm4`` with that ``rstd``).
+        ``queries``, ``query_pe``: ``(B, T, C)``. Returns ``(queries, this block's update)``:
+        its image tokens are ``norm4(keys + a_t^T m)``, whose ``rstd`` comes from ``stats``
+        (``samlabel.sam.norm_stats``); the tokens themselves are never formed.
         """
         nH = self.num_heads
         B, T, _ = queries.shape
@@ -160,8 +167,7 @@ class SecondLayerCache:
         kh = kh * (1.0 / math.sqrt(kh.shape[-1]))
         scores_t = self._scores(kh, self.q_base_t, self.q_const_t, s_q, upd).view(B, nH, T, n)
         attn_t = torch.softmax(scores_t, dim=-2).view(B, nH * T, n)
-        vo = att.values_out(att.project(queries, "v"))  # (B, nH*T, C)
-        x = torch.baddbmm(keys.expand(B, -1, -1), attn_t.transpose(1, 2), vo)
-        norm = block.norm4
-        keys, _, rstd = torch.native_layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
-        return queries, keys, LowRankUpdate(a_t=attn_t, m=vo, rstd=rstd, heads=nH)
+        values = att.project(queries, "v")  # (B, nH, T, c)
+        second = LowRankUpdate(a_t=attn_t, m=att.values_out(values), rstd=upd.rstd, heads=nH, v=values)
+        rstd = stats.rstd1(upd, second)
+        return queries, LowRankUpdate(a_t=attn_t, m=second.m, rstd=rstd, heads=nH, v=values)

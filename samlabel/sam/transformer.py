@@ -15,7 +15,8 @@ import torch
 from torch import Tensor, nn
 
 from samlabel.sam.common import MLPBlock
-from samlabel.sam.output_map import FinalAttentionCache, TwoBlockTokens
+from samlabel.sam.norm_stats import NormStatsCache
+from samlabel.sam.output_map import FinalAttentionCache, TwoBlockTokens, output_tokens
 from samlabel.sam.second_layer import LowRankUpdate, SecondLayerCache
 
 
@@ -80,19 +81,28 @@ class TwoWayTransformer(nn.Module):
         point_embedding: Tensor,
         first_layer: Optional[FirstLayerCache] = None,
         keep_tokens: Optional[Sequence[int]] = None,
-    ) -> tuple[Tensor, Tensor, Optional[TwoBlockTokens]]:
+        need_keys: bool = True,
+    ) -> tuple[Tensor, Optional[Tensor], Optional[TwoBlockTokens]]:
         """:meth:`forward_tokens`, plus the output image tokens in factored form when they are
         ``LN1(LN0(keys + A0 M0) + A1 M1)`` (two blocks, the factored path taken;
         ``samlabel.sam.output_map`` maps them linearly without the tokens), else ``None``.
+        On that path the ``(B, h*w, C)`` tokens are formed only if ``need_keys`` (else ``None``).
         """
         queries = point_embedding
         start = 0
         updates = None
         if first_layer is not None and first_layer.second is not None and self._second_layer_factored(queries):
-            # second block's image projections from the first block's low-rank update (see SecondLayerCache)
-            queries, keys, first = self.layers[0].forward_with_factors(queries, keys, point_embedding, first_layer)
-            queries, keys, second = first_layer.second.forward(self.layers[1], queries, keys, point_embedding, first)
-            updates = TwoBlockTokens.of(first, second) if len(self.layers) == 2 else None
+            # both blocks from their low-rank image updates: see SecondLayerCache, NormStatsCache
+            queries, first = self.layers[0].forward_with_factors(queries, point_embedding, first_layer)
+            queries, second = first_layer.second.forward(self.layers[1], queries, point_embedding, first,
+                                                         first_layer.stats)
+            factored = TwoBlockTokens.of(first, second)
+            if len(self.layers) == 2:  # these are the output tokens
+                updates = factored
+            if need_keys or updates is None:
+                keys = output_tokens(self.layers[0].norm4, self.layers[1].norm4, keys, factored)
+            else:
+                keys = None
             start = 2
         for i in range(start, len(self.layers)):
             cache = first_layer if i == 0 else None
@@ -108,10 +118,11 @@ class TwoWayTransformer(nn.Module):
         else:
             attn_out = self.final_attn_token_to_image(q=q, k=keys + key_pe, v=keys)
         queries = self.norm_final_attn(queries + attn_out)
-        if keys.shape[0] != queries.shape[0]:  # depth 0 with a broadcast image: give one per prompt
+        if keys is not None and keys.shape[0] != queries.shape[0]:  # depth 0, broadcast image: one per prompt
             keys = keys.expand(queries.shape[0], -1, -1)
         return queries, keys, updates
 
+    @torch.no_grad()
     def precompute_first_layer(self, keys: Tensor, key_pe: Tensor) -> Optional[FirstLayerCache]:
         """The first block's projections of the image tokens, which do not depend on the prompt.
 
@@ -131,6 +142,7 @@ class TwoWayTransformer(nn.Module):
                                           key_pe)
                 if len(self.layers) == 2 else None
             ),
+            stats=NormStatsCache.build(block, self.layers[1], keys) if len(self.layers) > 1 else None,
         )
 
     def _second_layer_factored(self, tokens: Tensor) -> bool:
@@ -145,7 +157,7 @@ class FirstLayerCache:
 
     ``second``: the second block's per-image parts (:class:`SecondLayerCache`), and
     ``final``: the last attention's (``samlabel.sam.output_map.FinalAttentionCache``, two
-    blocks only), if any; a cache without them gives the same results (computed from the
+    blocks only) and ``stats``: the two LayerNorms' (``samlabel.sam.norm_stats``), if any; a cache without them gives the same results (computed from the
     full image tokens).
     """
 
@@ -154,6 +166,7 @@ class FirstLayerCache:
     i2t_q: Tensor
     second: Optional[SecondLayerCache] = None
     final: Optional[FinalAttentionCache] = None
+    stats: Optional[NormStatsCache] = None
 
 
 class TwoWayAttentionBlock(nn.Module):
@@ -202,13 +215,14 @@ class TwoWayAttentionBlock(nn.Module):
         return queries, keys
 
     def forward_with_factors(
-        self, queries: Tensor, keys: Tensor, query_pe: Tensor, cache: FirstLayerCache
-    ) -> tuple[Tensor, Tensor, LowRankUpdate]:
-        """``forward`` with the cache, also returning the image update's factors.
+        self, queries: Tensor, query_pe: Tensor, cache: FirstLayerCache
+    ) -> tuple[Tensor, LowRankUpdate]:
+        """``forward`` with the cache, returning the image update instead of the image tokens.
 
-        The image tokens become ``norm4(keys + a_t^T @ m)``; returns ``(queries, new keys,
-        LowRankUpdate(a_t, m, rstd))`` with ``norm4``'s reciprocal standard deviation. Needs
-        the low-rank image-to-token form (heads x tokens < internal width).
+        The image tokens become ``norm4(keys + a_t^T @ m)``; returns ``(queries,
+        LowRankUpdate(a_t, m, rstd, heads, v))`` with ``norm4``'s reciprocal standard
+        deviation from ``cache.stats``. Needs the low-rank image-to-token form (heads x
+        tokens < internal width).
         """
         if self.skip_first_layer_pe:
             queries = self.self_attn(q=queries, k=queries, v=queries)
@@ -217,16 +231,15 @@ class TwoWayAttentionBlock(nn.Module):
             queries = queries + self.self_attn(q=q, k=q, v=queries)
         queries = self.norm1(queries)
         q = queries + query_pe
-        queries = self.norm2(queries + self.cross_attn_token_to_image(q=q, k=None, v=keys,
+        queries = self.norm2(queries + self.cross_attn_token_to_image(q=q, k=None, v=None,
                                                                       heads=(None, cache.t2i_k, cache.t2i_v)))
         queries = self.norm3(queries + self.mlp(queries))
         q = queries + query_pe
-        a, m = self.cross_attn_image_to_token.few_keys_factors(None, q, queries, cache.i2t_q)
-        x = torch.baddbmm(keys.expand(a.shape[0], -1, -1), a, m)
-        norm = self.norm4
-        keys, _, rstd = torch.native_layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
-        heads = self.cross_attn_image_to_token.num_heads
-        return queries, keys, LowRankUpdate(a_t=a.transpose(1, 2), m=m, rstd=rstd, heads=heads)
+        att = self.cross_attn_image_to_token
+        attn_t, values = att.few_keys_attention(None, q, queries, cache.i2t_q)
+        m = att.values_out(values)
+        rstd = cache.stats.rstd0(attn_t, values, m)
+        return queries, LowRankUpdate(a_t=attn_t, m=m, rstd=rstd, heads=att.num_heads, v=values)
 
 
 class Attention(nn.Module):
@@ -348,6 +361,14 @@ class Attention(nn.Module):
         Each head's attention row sums to 1, so ``b_out / nH`` added to every row of
         ``V_h W_out,h^T`` yields ``b_out``. ``a`` holds the heads' attention weights side by side.
         """
+        attn_t, values = self.few_keys_attention(q, k, v, pre_q)
+        return attn_t.transpose(1, 2), self.values_out(values)
+
+    def few_keys_attention(
+        self, q: Optional[Tensor], k: Tensor, v: Tensor, pre_q: Optional[Tensor]
+    ) -> tuple[Tensor, Tensor]:
+        """Attention weights ``(B, nH*Nk, Nq)`` (keys first) and value heads ``(B, nH, Nk, c)``
+        of image tokens ``q`` (or projected ``pre_q``) attending to the few tokens ``k``, ``v``."""
         nH = self.num_heads
         K = self.project(k, "k")  # (B, nH, Nk, c)
         V = self.project(v, "v")  # (B, nH, Nk, c)
@@ -367,7 +388,7 @@ class Attention(nn.Module):
         Nq = scores_t.shape[-1]
         # softmax over the few keys: keys-first layout (a softmax along a last dim of ~7 is slow)
         attn_t = torch.softmax(scores_t.mul_(1.0 / math.sqrt(c)), dim=-2).reshape(B, nH * Nk, Nq)
-        return attn_t.transpose(1, 2), self.values_out(V)
+        return attn_t, V
 
     def values_out(self, v_heads: Tensor) -> Tensor:
         """``(B, nH, Nk, c)`` value heads -> ``(B, nH*Nk, C)``: each through its slice of ``out_proj``.

@@ -67,22 +67,31 @@ def test_factored_second_block_equals_the_plain_blocks(sam_sized, batch, offset,
 
 
 def test_second_block_forward_against_block_forward(sam_sized):
-    """``SecondLayerCache.forward`` on any update ``K = norm4(D + a m)`` equals ``block.forward(K)``."""
+    """``SecondLayerCache.forward`` on any update ``K = norm4(D + a m)`` equals ``block.forward(K)``:
+    the same queries, and an update whose tokens ``norm4(K + a1 m1)`` are the block's."""
+    from samlabel.sam.norm_stats import NormStatsCache
+    from samlabel.sam.output_map import TwoBlockTokens, output_tokens
+
     tr = sam_sized
     first, second = tr.layers
+    att0 = first.cross_attn_image_to_token
     torch.manual_seed(5)
     d, pe = torch.randn(1, 4096, 256) - 2.0, torch.randn(1, 4096, 256)
-    r = 3 * 8
-    a_t = torch.softmax(torch.randn(2, r, 4096), dim=1)
-    m = torch.randn(2, r, 256) + 1.5
-    x = d + a_t.transpose(1, 2) @ m
-    keys, _, rstd = torch.native_layer_norm(x, first.norm4.normalized_shape, first.norm4.weight, first.norm4.bias,
-                                            first.norm4.eps)
-    queries, query_pe = torch.randn(2, 5, 256), torch.randn(2, 5, 256)
-    cache = SL.SecondLayerCache.build(first, second, d, pe)
+    a_t = torch.softmax(torch.randn(2, 8, 3, 4096), dim=2).reshape(2, 24, 4096)
+    v = torch.randn(2, 8, 3, 16) + 0.5
     with torch.no_grad():
-        got_q, got_k, _ = cache.forward(second, queries, keys, query_pe, SL.LowRankUpdate(a_t, m, rstd, heads=8))
+        m = att0.values_out(v)
+        x = d + a_t.transpose(1, 2) @ m
+        keys, _, rstd = torch.native_layer_norm(x, first.norm4.normalized_shape, first.norm4.weight,
+                                                first.norm4.bias, first.norm4.eps)
+        queries, query_pe = torch.randn(2, 5, 256), torch.randn(2, 5, 256)
+        cache = SL.SecondLayerCache.build(first, second, d, pe)
+        stats = NormStatsCache.build(first, second, d)
+        torch.testing.assert_close(stats.rstd0(a_t, v, m), rstd, atol=1e-6, rtol=1e-5)
+        upd0 = SL.LowRankUpdate(a_t, m, rstd, heads=8, v=v)
+        got_q, upd1 = cache.forward(second, queries, query_pe, upd0, stats)
         want_q, want_k = second(queries=queries, keys=keys, query_pe=query_pe, key_pe=pe)
+        got_k = output_tokens(first.norm4, second.norm4, d, TwoBlockTokens.of(upd0, upd1))
     torch.testing.assert_close(got_q, want_q, atol=2e-5, rtol=1e-5)
     torch.testing.assert_close(got_k, want_k, atol=2e-5, rtol=1e-5)
 

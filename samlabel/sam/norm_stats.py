@@ -1,0 +1,141 @@
+"""The two blocks' LayerNorm statistics of the image tokens, without forming the tokens.
+
+In the factored decoder path (``samlabel.sam.second_layer``, ``samlabel.sam.output_map``)
+every use of the image tokens goes through a linear map, except the two ``norm4``
+LayerNorms, which need each token's standard deviation. The tokens are (rows; ``P`` centres
+a row, ``G = diag(g)``)::
+
+    X0 = D + A0 M0                      X0 P = Dc + A0 Mc0
+    X1 = LN0(X0) + A1 M1                X1 P = rstd0 * Z + beta0c + A1 Mc1,   Z = (Dc + A0 Mc0) G0 P
+
+and a row's variance is its squared norm after centring, divided by ``C``. Expanding the
+squares, only three kinds of terms appear, none of them ``(h*w) x C x R``:
+
+* per-image squared norms (``|Dc|^2``, ``|Dc G0 P|^2``);
+* a per-image matrix times an update's rows: ``M`` stacks each head's values through its
+  slice of the output projection, ``M[(h, t)] = V[h, t] Wo_h^T + bo / heads``, so
+  ``L M^T = V_h . (L Wo_h) + (L bo) / heads`` with ``L Wo`` (``(h*w, I)``) per image: per
+  head a ``(tokens x c) x (c x h*w)`` product;
+* an update's own Gram matrix, ``rowsum(A (M M^T) * A)``: ``R x R x (h*w)``.
+
+``A`` is used transposed, ``a_t (B, R, h*w)``, as the attention computes it; its columns
+sum to ``heads`` (one softmax per head), which turns ``bo / heads`` into ``bo``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+if TYPE_CHECKING:  # pragma: no cover
+    from samlabel.sam.second_layer import LowRankUpdate
+    from samlabel.sam.transformer import TwoWayAttentionBlock
+
+
+def _centre(x: Tensor) -> Tensor:
+    return x - x.mean(dim=-1, keepdim=True)
+
+
+def _heads_t(x: Tensor, num_heads: int) -> Tensor:
+    """``(1, N, I)`` -> ``(1, nH, c, N)`` contiguous."""
+    b, n, width = x.shape
+    return x.view(b, n, num_heads, width // num_heads).permute(0, 2, 3, 1).contiguous()
+
+
+def _through_values(v: Tensor, l_wo_t: Tensor, l_bo: Tensor, a_t: Tensor) -> Tensor:
+    """``rowsum(A * (L M^T))`` for ``M[(h, t)] = V[h, t] Wo_h^T + bo / heads``: ``(B, h*w)``.
+
+    ``v (B, nH, T, c)``, ``l_wo_t (1, nH, c, h*w)`` = heads of ``L Wo``, ``l_bo (1, h*w)`` = ``L bo``.
+    """
+    B, nH, T, _ = v.shape
+    lm = torch.matmul(v, l_wo_t).view(B, nH * T, -1)  # (B, R, h*w): (L M^T)^T without the bias
+    return (a_t * lm).sum(dim=1) + l_bo
+
+
+def _quadratic(a_t: Tensor, m: Tensor) -> Tensor:
+    """``rowsum((A M) * (A M))`` = ``rowsum(A (M M^T) * A)``: ``(B, h*w)``."""
+    gram = torch.bmm(m, m.transpose(1, 2))  # (B, R, R)
+    return (torch.bmm(gram, a_t) * a_t).sum(dim=1)
+
+
+@dataclass(frozen=True)
+class NormStatsCache:
+    """Per-image parts of both ``rstd`` (module docstring). ``F = Dc G0 P``, ``F2 = F G0 P``.
+
+    ``dd``: ``|Dc|^2``; ``dc_wo0_t``/``dc_bo0``: ``Dc Wo0``, ``Dc bo0``; ``ff``: ``|F|^2``;
+    ``f2_wo0_t``/``f2_bo0``: ``F2 Wo0``, ``F2 bo0``; ``f_beta``: ``F beta0c``; ``f_wo1_t``/
+    ``f_bo1``: ``F Wo1``, ``F bo1``. Vectors ``(1, h*w)``, head tensors ``(1, nH, c, h*w)``;
+    ``Wo``/``bo`` are each block's image-to-token output projection.
+    """
+
+    dd: Tensor
+    dc_wo0_t: Tensor
+    dc_bo0: Tensor
+    ff: Tensor
+    f2_wo0_t: Tensor
+    f2_bo0: Tensor
+    f_beta: Tensor
+    f_wo1_t: Tensor
+    f_bo1: Tensor
+    g0: Tensor
+    beta0c: Tensor
+    bb: float
+    eps0: float
+    eps1: float
+
+    @classmethod
+    def build(cls, first: "TwoWayAttentionBlock", second: "TwoWayAttentionBlock", keys: Tensor) -> "NormStatsCache":
+        """``keys``: ``(1, h*w, C)``, the first block's image tokens ``D``."""
+        out0, out1 = first.cross_attn_image_to_token.out_proj, second.cross_attn_image_to_token.out_proj
+        nh0, nh1 = first.cross_attn_image_to_token.num_heads, second.cross_attn_image_to_token.num_heads
+        g0 = first.norm4.weight
+        beta0c = _centre(first.norm4.bias)
+        dc = _centre(keys)
+        f = _centre(dc * g0)
+        f2 = _centre(f * g0)
+        return cls(
+            dd=dc.square().sum(-1),
+            dc_wo0_t=_heads_t(dc @ out0.weight, nh0),
+            dc_bo0=dc @ out0.bias,
+            ff=f.square().sum(-1),
+            f2_wo0_t=_heads_t(f2 @ out0.weight, nh0),
+            f2_bo0=f2 @ out0.bias,
+            f_beta=f @ beta0c,
+            f_wo1_t=_heads_t(f @ out1.weight, nh1),
+            f_bo1=f @ out1.bias,
+            g0=g0,
+            beta0c=beta0c,
+            bb=float(beta0c.square().sum()),
+            eps0=float(first.norm4.eps),
+            eps1=float(second.norm4.eps),
+        )
+
+    def rstd0(self, a_t: Tensor, v: Tensor, m: Tensor) -> Tensor:
+        """``norm4`` of the first block on ``D + A0 M0``: its ``rstd (B, h*w, 1)``.
+
+        ``a_t (B, R0, h*w)``, ``v (B, nH, T, c)`` value heads, ``m (B, R0, C)`` = their ``M0``.
+        """
+        c = m.shape[-1]
+        sq = self.dd + 2 * _through_values(v, self.dc_wo0_t, self.dc_bo0, a_t) + _quadratic(a_t, _centre(m))
+        return torch.rsqrt(sq / c + self.eps0).unsqueeze(-1)
+
+    def rstd1(self, first: "LowRankUpdate", second: "LowRankUpdate") -> Tensor:
+        """``norm4`` of the second block on ``LN0(D + A0 M0) + A1 M1``: its ``rstd (B, h*w, 1)``."""
+        a0, a1, m1 = first.a_t, second.a_t, second.m
+        c = m1.shape[-1]
+        h = _centre(_centre(first.m) * self.g0)  # (B, R0, C): Mc0 G0 P
+        r0 = first.rstd.squeeze(-1)  # (B, h*w)
+        zz = self.ff + 2 * _through_values(first.v, self.f2_wo0_t, self.f2_bo0, a0) + _quadratic(a0, h)
+        zb = self.f_beta + (a0 * (h @ self.beta0c).unsqueeze(-1)).sum(dim=1)
+        uu = r0.square() * zz + 2 * r0 * zb + self.bb  # |LN0(X0) P|^2
+        # (Z M1^T)^T: F M1^T through the values, plus (A0 H) M1^T
+        zm = torch.bmm(torch.bmm(m1, h.transpose(1, 2)), a0)  # (B, R1, h*w)
+        B, nH, T, _ = second.v.shape
+        zm += torch.matmul(second.v, self.f_wo1_t).view(B, nH * T, -1)
+        zm += self.f_bo1.unsqueeze(1) / second.heads
+        uw = (a1 * (zm * r0.unsqueeze(1) + (m1 @ self.beta0c).unsqueeze(-1))).sum(dim=1)
+        sq = uu + 2 * uw + _quadratic(a1, _centre(m1))
+        return torch.rsqrt(sq / c + self.eps1).unsqueeze(-1)
