@@ -45,20 +45,23 @@ def _heads_t(x: Tensor, num_heads: int) -> Tensor:
     return x.view(b, n, num_heads, width // num_heads).permute(0, 2, 3, 1).contiguous()
 
 
-def _through_values(v: Tensor, l_wo_t: Tensor, l_bo: Tensor, a_t: Tensor) -> Tensor:
-    """``rowsum(A * (L M^T))`` for ``M[(h, t)] = V[h, t] Wo_h^T + bo / heads``: ``(B, h*w)``.
+def _values_map(v: Tensor, l_wo_t: Tensor) -> Tensor:
+    """``(L M^T)^T`` without the bias rows, for ``M[(h, t)] = V[h, t] Wo_h^T + bo / heads``.
 
-    ``v (B, nH, T, c)``, ``l_wo_t (1, nH, c, h*w)`` = heads of ``L Wo``, ``l_bo (1, h*w)`` = ``L bo``.
+    ``v (B, nH, T, c)``, ``l_wo_t (1, nH, c, h*w)`` = heads of ``L Wo``; returns ``(B, R, h*w)``.
     """
     B, nH, T, _ = v.shape
-    lm = torch.matmul(v, l_wo_t).view(B, nH * T, -1)  # (B, R, h*w): (L M^T)^T without the bias
-    return (a_t * lm).sum(dim=1) + l_bo
+    return torch.matmul(v, l_wo_t).view(B, nH * T, -1)
 
 
-def _quadratic(a_t: Tensor, m: Tensor) -> Tensor:
-    """``rowsum((A M) * (A M))`` = ``rowsum(A (M M^T) * A)``: ``(B, h*w)``."""
-    gram = torch.bmm(m, m.transpose(1, 2))  # (B, R, R)
-    return (torch.bmm(gram, a_t) * a_t).sum(dim=1)
+def _weighted_rows(a_t: Tensor, x: Tensor) -> Tensor:
+    """``rowsum(A * X)`` for ``a_t``, ``x`` ``(B, R, h*w)`` (both transposed): ``(B, h*w)``."""
+    return (a_t * x).sum(dim=1)
+
+
+def _vec_rows(a_t: Tensor, vec: Tensor) -> Tensor:
+    """``A @ vec`` for ``a_t (B, R, h*w)``, ``vec (B, R)``: ``(B, h*w)``."""
+    return torch.bmm(vec.unsqueeze(1), a_t).squeeze(1)
 
 
 @dataclass(frozen=True)
@@ -117,25 +120,36 @@ class NormStatsCache:
         """``norm4`` of the first block on ``D + A0 M0``: its ``rstd (B, h*w, 1)``.
 
         ``a_t (B, R0, h*w)``, ``v (B, nH, T, c)`` value heads, ``m (B, R0, C)`` = their ``M0``.
+        ``|Dc + A Mc|^2 = |Dc|^2 + 2 Dc bo + rowsum(A * (2 (Dc M)'^T + (Mc Mc^T) A^T)^T)``, the
+        bias part of ``Dc M^T`` summing to ``Dc bo`` over each row of ``A``.
         """
         c = m.shape[-1]
-        sq = self.dd + 2 * _through_values(v, self.dc_wo0_t, self.dc_bo0, a_t) + _quadratic(a_t, _centre(m))
+        mc = _centre(m)
+        y = torch.baddbmm(_values_map(v, self.dc_wo0_t), torch.bmm(mc, mc.transpose(1, 2)), a_t, beta=2.0)
+        sq = self.dd + 2 * self.dc_bo0 + _weighted_rows(a_t, y)
         return torch.rsqrt(sq / c + self.eps0).unsqueeze(-1)
 
     def rstd1(self, first: "LowRankUpdate", second: "LowRankUpdate") -> Tensor:
-        """``norm4`` of the second block on ``LN0(D + A0 M0) + A1 M1``: its ``rstd (B, h*w, 1)``."""
+        """``norm4`` of the second block on ``LN0(D + A0 M0) + A1 M1``: its ``rstd (B, h*w, 1)``.
+
+        With ``u = LN0(X0) P = rstd0 Z + beta0c`` and ``w = A1 Mc1``: ``|u + w|^2 = rstd0^2
+        |Z|^2 + 2 rstd0 Z.beta0c + |beta0c|^2 + 2 u.w + |w|^2``; ``Z = F + A0 H`` (``H = Mc0 G0 P``),
+        ``u.w = rowsum(A1 * (rstd0 Z M1^T + beta0c M1^T))`` with ``Z M1^T = F M1^T + A0 H M1^T``.
+        """
         a0, a1, m1 = first.a_t, second.a_t, second.m
         c = m1.shape[-1]
         h = _centre(_centre(first.m) * self.g0)  # (B, R0, C): Mc0 G0 P
         r0 = first.rstd.squeeze(-1)  # (B, h*w)
-        zz = self.ff + 2 * _through_values(first.v, self.f2_wo0_t, self.f2_bo0, a0) + _quadratic(a0, h)
-        zb = self.f_beta + (a0 * (h @ self.beta0c).unsqueeze(-1)).sum(dim=1)
-        uu = r0.square() * zz + 2 * r0 * zb + self.bb  # |LN0(X0) P|^2
-        # (Z M1^T)^T: F M1^T through the values, plus (A0 H) M1^T
-        zm = torch.bmm(torch.bmm(m1, h.transpose(1, 2)), a0)  # (B, R1, h*w)
-        B, nH, T, _ = second.v.shape
-        zm += torch.matmul(second.v, self.f_wo1_t).view(B, nH * T, -1)
-        zm += self.f_bo1.unsqueeze(1) / second.heads
-        uw = (a1 * (zm * r0.unsqueeze(1) + (m1 @ self.beta0c).unsqueeze(-1))).sum(dim=1)
-        sq = uu + 2 * uw + _quadratic(a1, _centre(m1))
+        y0 = torch.baddbmm(_values_map(first.v, self.f2_wo0_t), torch.bmm(h, h.transpose(1, 2)), a0, beta=2.0)
+        zz = self.ff + 2 * self.f2_bo0 + _weighted_rows(a0, y0)  # |Z|^2
+        zb = self.f_beta + _vec_rows(a0, h @ self.beta0c)  # Z . beta0c
+        # (Z M1^T)^T without its bias rows (those sum to F bo1 over each row of A1)
+        x = torch.baddbmm(_values_map(second.v, self.f_wo1_t), torch.bmm(m1, h.transpose(1, 2)), a0)
+        mc1 = _centre(m1)
+        y1 = torch.baddbmm(x.mul_((2 * r0).unsqueeze(1)), torch.bmm(mc1, mc1.transpose(1, 2)), a1)
+        sq = (
+            r0.square() * zz + 2 * r0 * zb + self.bb  # |u|^2
+            + 2 * r0 * self.f_bo1 + 2 * _vec_rows(a1, m1 @ self.beta0c)  # 2 u.w, the bias and beta parts
+            + _weighted_rows(a1, y1)  # 2 rstd0 rowsum(A1 * Z M1^T) + |w|^2
+        )
         return torch.rsqrt(sq / c + self.eps1).unsqueeze(-1)
