@@ -195,6 +195,18 @@ class TwoWayAttentionBlock(nn.Module):
     def forward(
         self, queries: Tensor, keys: Tensor, query_pe: Tensor, key_pe: Tensor, cache: Optional[FirstLayerCache] = None
     ) -> tuple[Tensor, Tensor]:
+        queries, k = self._token_side(queries, keys, query_pe, key_pe, cache)
+        q = queries + query_pe
+        pre = (cache.i2t_q, None, None) if cache is not None else None
+        keys = self.norm4(self.cross_attn_image_to_token(q=k, k=q, v=queries, heads=pre, residual=keys))
+        return queries, keys
+
+    def _token_side(
+        self, queries: Tensor, keys: Optional[Tensor], query_pe: Tensor, key_pe: Optional[Tensor],
+        cache: Optional[FirstLayerCache],
+    ) -> tuple[Tensor, Optional[Tensor]]:
+        """Self-attention, token-to-image attention and MLP: the new queries, and ``keys + key_pe``
+        (``(B, h*w, C)``, also read by the image-to-token attention; ``None`` with a cache)."""
         if self.skip_first_layer_pe:
             queries = self.self_attn(q=queries, k=queries, v=queries)
         else:
@@ -203,16 +215,12 @@ class TwoWayAttentionBlock(nn.Module):
         queries = self.norm1(queries)
 
         q = queries + query_pe
-        k = None if cache is not None else keys + key_pe  # (B, h*w, C), used by both cross attentions
+        k = None if cache is not None else keys + key_pe
         pre = (None, cache.t2i_k, cache.t2i_v) if cache is not None else None
         queries = self.norm2(queries + self.cross_attn_token_to_image(q=q, k=k, v=keys, heads=pre))
 
         queries = self.norm3(queries + self.mlp(queries))
-
-        q = queries + query_pe
-        pre = (cache.i2t_q, None, None) if cache is not None else None
-        keys = self.norm4(self.cross_attn_image_to_token(q=k, k=q, v=queries, heads=pre, residual=keys))
-        return queries, keys
+        return queries, k
 
     def forward_with_factors(
         self, queries: Tensor, query_pe: Tensor, cache: FirstLayerCache
@@ -224,16 +232,7 @@ class TwoWayAttentionBlock(nn.Module):
         deviation from ``cache.stats``. Needs the low-rank image-to-token form (heads x
         tokens < internal width).
         """
-        if self.skip_first_layer_pe:
-            queries = self.self_attn(q=queries, k=queries, v=queries)
-        else:
-            q = queries + query_pe
-            queries = queries + self.self_attn(q=q, k=q, v=queries)
-        queries = self.norm1(queries)
-        q = queries + query_pe
-        queries = self.norm2(queries + self.cross_attn_token_to_image(q=q, k=None, v=None,
-                                                                      heads=(None, cache.t2i_k, cache.t2i_v)))
-        queries = self.norm3(queries + self.mlp(queries))
+        queries, _ = self._token_side(queries, None, query_pe, None, cache)
         q = queries + query_pe
         att = self.cross_attn_image_to_token
         attn_t, values = att.few_keys_attention(None, q, queries, cache.i2t_q)

@@ -329,22 +329,29 @@ def test_a_fragmented_mask_is_traced_in_the_background_and_lands_on_its_image(
     assert len(win.document.shapes[0].polygons) == 30  # every disc is a part
 
 
-def test_hover_decodes_only_the_image_and_clicks_decode_everything(qtbot, make_window, image_folder, tiny_model):
-    """Hover previews skip the padding of the square model input (they are never fed back);
-    click predictions, whose logits refine the next click, are decoded whole."""
+def _recording_session(decodes: list, built: list | None = None):
+    """A session factory recording each decode's ``image_only`` flag (and each session built)."""
     from samlabel.gui.decoder_service import default_session_factory
-
-    calls = []
 
     class Recording:
         def __init__(self, model, emb):
+            if built is not None:
+                built.append(emb)
             self.inner = default_session_factory(model, emb)
 
         def decode(self, prompt, image_only=False):
-            calls.append(image_only)
+            decodes.append(image_only)
             return self.inner.decode(prompt, image_only=image_only)
 
-    win = make_window(image_folder, before_model=lambda w: setattr(w, "decoder_session_factory", Recording),
+    return Recording
+
+
+def test_hover_decodes_only_the_image_and_clicks_decode_everything(qtbot, make_window, image_folder, tiny_model):
+    """Hover previews skip the padding of the square model input (they are never fed back);
+    click predictions, whose logits refine the next click, are decoded whole."""
+    calls = []
+    factory = _recording_session(calls)
+    win = make_window(image_folder, before_model=lambda w: setattr(w, "decoder_session_factory", factory),
                       sam_model=tiny_model)
     wait_ready(qtbot, win)
     with qtbot.waitSignal(win.predictionShown, timeout=20000) as hovered:
@@ -360,20 +367,9 @@ def test_hover_decodes_only_the_image_and_clicks_decode_everything(qtbot, make_w
 
 def test_the_decoder_session_is_built_when_the_embedding_arrives(qtbot, make_window, image_folder, tiny_model):
     """The per-image decoder work runs on the decoder worker before the first hover."""
-    from samlabel.gui.decoder_service import default_session_factory
-
     built, decodes = [], []
-
-    class Recording:
-        def __init__(self, model, emb):
-            built.append(emb)
-            self.inner = default_session_factory(model, emb)
-
-        def decode(self, prompt, image_only=False):
-            decodes.append(image_only)
-            return self.inner.decode(prompt, image_only=image_only)
-
-    win = make_window(image_folder, before_model=lambda w: setattr(w, "decoder_session_factory", Recording),
+    factory = _recording_session(decodes, built)
+    win = make_window(image_folder, before_model=lambda w: setattr(w, "decoder_session_factory", factory),
                       sam_model=tiny_model)
     wait_ready(qtbot, win)
     qtbot.waitUntil(lambda: len(built) == 1, timeout=20000)
