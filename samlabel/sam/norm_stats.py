@@ -30,13 +30,11 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from samlabel.sam.second_layer import centre_rows
+
 if TYPE_CHECKING:  # pragma: no cover
     from samlabel.sam.second_layer import LowRankUpdate
     from samlabel.sam.transformer import TwoWayAttentionBlock
-
-
-def _centre(x: Tensor) -> Tensor:
-    return x - x.mean(dim=-1, keepdim=True)
 
 
 def _heads_t(x: Tensor, num_heads: int) -> Tensor:
@@ -95,10 +93,10 @@ class NormStatsCache:
         out0, out1 = first.cross_attn_image_to_token.out_proj, second.cross_attn_image_to_token.out_proj
         nh0, nh1 = first.cross_attn_image_to_token.num_heads, second.cross_attn_image_to_token.num_heads
         g0 = first.norm4.weight
-        beta0c = _centre(first.norm4.bias)
-        dc = _centre(keys)
-        f = _centre(dc * g0)
-        f2 = _centre(f * g0)
+        beta0c = centre_rows(first.norm4.bias)
+        dc = centre_rows(keys)
+        f = centre_rows(dc * g0)
+        f2 = centre_rows(f * g0)
         return cls(
             dd=dc.square().sum(-1),
             dc_wo0_t=_heads_t(dc @ out0.weight, nh0),
@@ -124,7 +122,7 @@ class NormStatsCache:
         bias part of ``Dc M^T`` summing to ``Dc bo`` over each row of ``A``.
         """
         c = m.shape[-1]
-        mc = _centre(m)
+        mc = centre_rows(m)
         y = torch.baddbmm(_values_map(v, self.dc_wo0_t), torch.bmm(mc, mc.transpose(1, 2)), a_t, beta=2.0)
         sq = self.dd + 2 * self.dc_bo0 + _weighted_rows(a_t, y)
         return torch.rsqrt(sq / c + self.eps0).unsqueeze(-1)
@@ -138,14 +136,14 @@ class NormStatsCache:
         """
         a0, a1, m1 = first.a_t, second.a_t, second.m
         c = m1.shape[-1]
-        h = _centre(_centre(first.m) * self.g0)  # (B, R0, C): Mc0 G0 P
+        h = centre_rows(centre_rows(first.m) * self.g0)  # (B, R0, C): Mc0 G0 P
         r0 = first.rstd.squeeze(-1)  # (B, h*w)
         y0 = torch.baddbmm(_values_map(first.v, self.f2_wo0_t), torch.bmm(h, h.transpose(1, 2)), a0, beta=2.0)
         zz = self.ff + 2 * self.f2_bo0 + _weighted_rows(a0, y0)  # |Z|^2
         zb = self.f_beta + _vec_rows(a0, h @ self.beta0c)  # Z . beta0c
         # (Z M1^T)^T without its bias rows (those sum to F bo1 over each row of A1)
         x = torch.baddbmm(_values_map(second.v, self.f_wo1_t), torch.bmm(m1, h.transpose(1, 2)), a0)
-        mc1 = _centre(m1)
+        mc1 = centre_rows(m1)
         y1 = torch.baddbmm(x.mul_((2 * r0).unsqueeze(1)), torch.bmm(mc1, mc1.transpose(1, 2)), a1)
         sq = (
             r0.square() * zz + 2 * r0 * zb + self.bb  # |u|^2

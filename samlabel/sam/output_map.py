@@ -30,11 +30,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from samlabel.sam.second_layer import LowRankUpdate
-
-
-def _centre(x: Tensor) -> Tensor:
-    return x - x.mean(dim=-1, keepdim=True)
+from samlabel.sam.second_layer import LowRankUpdate, centre_rows
 
 
 def select_window(x: Tensor, dim: int, grid: tuple[int, int], window: Optional[tuple[int, int]]) -> Tensor:
@@ -81,17 +77,17 @@ class MapWeights:
     @classmethod
     def of(cls, norm0: nn.LayerNorm, norm1: nn.LayerNorm, w: Tensor, b: Tensor) -> "MapWeights":
         g1 = norm1.weight
-        return cls(w=w, g0=norm0.weight, g1=g1, beta0_map=(_centre(norm0.bias) * g1) @ w, const=norm1.bias @ w + b)
+        return cls(w=w, g0=norm0.weight, g1=g1, beta0_map=(centre_rows(norm0.bias) * g1) @ w, const=norm1.bias @ w + b)
 
     def base(self, keys: Tensor) -> Tensor:
         """The per-image part ``Dc G0 P G1 w``: ``(1, h*w, K)`` for ``keys = D (1, h*w, C)``."""
-        return torch.matmul(_centre(_centre(keys) * self.g0) * self.g1, self.w)
+        return torch.matmul(centre_rows(centre_rows(keys) * self.g0) * self.g1, self.w)
 
     def s(self, tokens: TwoBlockTokens) -> Tensor:
         """``[S0; S1]``, ``(B, R0 + R1, K)``: what ``tokens.a_t`` multiplies."""
         first, second = tokens.first, tokens.second
-        s0 = torch.matmul(_centre(_centre(first.m) * self.g0) * self.g1, self.w)  # (B, R0, K)
-        s1 = torch.matmul(_centre(second.m) * self.g1, self.w).add_(self.beta0_map / second.heads)  # (B, R1, K)
+        s0 = torch.matmul(centre_rows(centre_rows(first.m) * self.g0) * self.g1, self.w)  # (B, R0, K)
+        s1 = torch.matmul(centre_rows(second.m) * self.g1, self.w).add_(self.beta0_map / second.heads)  # (B, R1, K)
         return torch.cat([s0, s1], dim=1)
 
 

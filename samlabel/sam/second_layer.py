@@ -58,6 +58,11 @@ class LowRankUpdate:
     v: Optional[Tensor] = None
 
 
+def centre_rows(x: Tensor) -> Tensor:
+    """``x P``: each row (last dim) minus its mean."""
+    return x - x.mean(dim=-1, keepdim=True)
+
+
 def _heads_t(x: Tensor, num_heads: int) -> Tensor:
     """``(1, N, I)`` -> ``(1, nH, c, N)`` contiguous (each head's projection, transposed)."""
     b, n, width = x.shape
@@ -94,7 +99,7 @@ class SecondLayerCache:
         nH = t2i.num_heads
         w = torch.cat([t2i.k_proj.weight, t2i.v_proj.weight, i2t.q_proj.weight])  # (3I, C)
         gw = (w * g).t().contiguous()  # (C, 3I)
-        base = torch.matmul(keys - keys.mean(dim=-1, keepdim=True), gw)  # (1, h*w, 3I)
+        base = torch.matmul(centre_rows(keys), gw)  # (1, h*w, 3I)
         k_base, v_base, q_base = base.chunk(3, dim=-1)
         v_const = t2i.v_proj.weight @ beta + t2i.v_proj.bias
         q_const = F.linear(key_pe, i2t.q_proj.weight) + (i2t.q_proj.weight @ beta + i2t.q_proj.bias)
@@ -141,7 +146,7 @@ class SecondLayerCache:
         B, T, _ = queries.shape
         R, n = upd.a_t.shape[1], upd.a_t.shape[2]
         m = upd.m
-        s = torch.matmul(m - m.mean(dim=-1, keepdim=True), self.gw)  # (B, R, 3I)
+        s = torch.matmul(centre_rows(m), self.gw)  # (B, R, 3I)
         s_k, s_v, s_q = (x.reshape(B, R, nH, -1).permute(0, 2, 3, 1) for x in s.chunk(3, dim=-1))  # (B, nH, c, R)
         rstd_row = upd.rstd.transpose(1, 2)  # (B, 1, h*w)
 
