@@ -11,10 +11,10 @@ been shown for a while, so that a continuously moving mouse still sees updates).
 The worker keeps its own :class:`~samlabel.sam.interactive.DecoderSession` per embedding
 (the embedding is immutable; nothing mutable is shared with the UI thread). Building one
 does the decoder's per-image work (~50 ms for vit_b); :meth:`DecoderService.prepare` has the
-idle worker do it as soon as the embedding arrives, so the first hover does not wait for it. Besides the
-low-res logits it upscales the chosen candidate for the displayed region only
-(``Prediction.mask(index, region=..., out_size=...)``), so the UI just wraps the result
-in a QImage.
+idle worker do it as soon as the embedding arrives, so the first hover does not wait for
+it. Besides the low-res logits it upscales the chosen candidate for the displayed region
+only (``Prediction.mask(index, region=..., out_size=...)``), so the UI just wraps the
+result in a QImage.
 """
 
 from __future__ import annotations

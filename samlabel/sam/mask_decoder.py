@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from samlabel.sam.common import MLP, LayerNorm2d
-from samlabel.sam.output_map import OutputMapCache
+from samlabel.sam.output_map import OutputMapCache, select_window
 
 
 class MaskDecoder(nn.Module):
@@ -203,9 +203,7 @@ class MaskDecoder(nn.Module):
         """
         window = self._window(hw, valid_size)
         if window != tuple(hw):
-            h, w = hw
-            rows, cols = window
-            part = src.view(src.shape[0], h, w, -1)[:, :rows, :cols].reshape(src.shape[0], rows * cols, -1)
+            part = select_window(src, 1, hw, window)  # (B, rows*cols, C)
             return self._pad_masks(self.upscale_masks(part, hyper_in, window), hw, window)
         w1, b1 = self._first_map()
         x = torch.addmm(b1, src.reshape(-1, src.shape[-1]), w1)  # (B*h*w, (di, dj, c1))

@@ -30,17 +30,11 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from samlabel.sam.second_layer import centre_rows
+from samlabel.sam.second_layer import centre_rows, heads_t
 
 if TYPE_CHECKING:  # pragma: no cover
     from samlabel.sam.second_layer import LowRankUpdate
     from samlabel.sam.transformer import TwoWayAttentionBlock
-
-
-def _heads_t(x: Tensor, num_heads: int) -> Tensor:
-    """``(1, N, I)`` -> ``(1, nH, c, N)`` contiguous."""
-    b, n, width = x.shape
-    return x.view(b, n, num_heads, width // num_heads).permute(0, 2, 3, 1).contiguous()
 
 
 def _values_map(v: Tensor, l_wo_t: Tensor) -> Tensor:
@@ -99,13 +93,13 @@ class NormStatsCache:
         f2 = centre_rows(f * g0)
         return cls(
             dd=dc.square().sum(-1),
-            dc_wo0_t=_heads_t(dc @ out0.weight, nh0),
+            dc_wo0_t=heads_t(dc @ out0.weight, nh0),
             dc_bo0=dc @ out0.bias,
             ff=f.square().sum(-1),
-            f2_wo0_t=_heads_t(f2 @ out0.weight, nh0),
+            f2_wo0_t=heads_t(f2 @ out0.weight, nh0),
             f2_bo0=f2 @ out0.bias,
             f_beta=f @ beta0c,
-            f_wo1_t=_heads_t(f @ out1.weight, nh1),
+            f_wo1_t=heads_t(f @ out1.weight, nh1),
             f_bo1=f @ out1.bias,
             g0=g0,
             beta0c=beta0c,
@@ -127,14 +121,17 @@ class NormStatsCache:
         sq = self.dd + 2 * self.dc_bo0 + _weighted_rows(a_t, y)
         return torch.rsqrt(sq / c + self.eps0).unsqueeze(-1)
 
-    def rstd1(self, first: "LowRankUpdate", second: "LowRankUpdate") -> Tensor:
+    def rstd1(self, first: "LowRankUpdate", a_t: Tensor, m: Tensor, v: Tensor, heads: int) -> Tensor:
         """``norm4`` of the second block on ``LN0(D + A0 M0) + A1 M1``: its ``rstd (B, h*w, 1)``.
+
+        ``a_t (B, R1, h*w)``, ``v (B, heads, T, c)``, ``m (B, R1, C)``: the second update, as in
+        :meth:`rstd0`.
 
         With ``u = LN0(X0) P = rstd0 Z + beta0c`` and ``w = A1 Mc1``: ``|u + w|^2 = rstd0^2
         |Z|^2 + 2 rstd0 Z.beta0c + |beta0c|^2 + 2 u.w + |w|^2``; ``Z = F + A0 H`` (``H = Mc0 G0 P``),
         ``u.w = rowsum(A1 * (rstd0 Z M1^T + beta0c M1^T))`` with ``Z M1^T = F M1^T + A0 H M1^T``.
         """
-        a0, a1, m1 = first.a_t, second.a_t, second.m
+        a0, a1, m1 = first.a_t, a_t, m
         c = m1.shape[-1]
         h = centre_rows(centre_rows(first.m) * self.g0)  # (B, R0, C): Mc0 G0 P
         r0 = first.rstd.squeeze(-1)  # (B, h*w)
@@ -142,7 +139,7 @@ class NormStatsCache:
         zz = self.ff + 2 * self.f2_bo0 + _weighted_rows(a0, y0)  # |Z|^2
         zb = self.f_beta + _vec_rows(a0, h @ self.beta0c)  # Z . beta0c
         # (Z M1^T)^T without its bias rows (those sum to F bo1 over each row of A1)
-        x = torch.baddbmm(_values_map(second.v, self.f_wo1_t), torch.bmm(m1, h.transpose(1, 2)), a0)
+        x = torch.baddbmm(_values_map(v, self.f_wo1_t), torch.bmm(m1, h.transpose(1, 2)), a0)
         mc1 = centre_rows(m1)
         y1 = torch.baddbmm(x.mul_((2 * r0).unsqueeze(1)), torch.bmm(mc1, mc1.transpose(1, 2)), a1)
         sq = (

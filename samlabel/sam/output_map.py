@@ -30,7 +30,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from samlabel.sam.second_layer import LowRankUpdate, centre_rows
+from samlabel.sam.second_layer import LowRankUpdate, centre_rows, heads, heads_t
 
 
 def select_window(x: Tensor, dim: int, grid: tuple[int, int], window: Optional[tuple[int, int]]) -> Tensor:
@@ -151,16 +151,11 @@ class FinalAttentionCache:
         w = torch.cat([attention.k_proj.weight, attention.v_proj.weight]).t()  # (C, 2I)
         weights = MapWeights.of(norm0, norm1, w, torch.cat([attention.k_proj.bias, attention.v_proj.bias]))
         base = weights.base(keys)  # (1, h*w, 2I)
-        n = keys.shape[1]
-
-        def heads_t(x: Tensor) -> Tensor:  # (1, h*w, I) -> (1, nH, c, h*w)
-            return x.reshape(1, n, nH, width // nH).permute(0, 2, 3, 1).contiguous()
-
         return cls(
             weights=weights,
-            k_base_t=heads_t(base[..., :width]),
-            pe_k_t=heads_t(torch.matmul(key_pe, attention.k_proj.weight.t())),
-            v_base=base[..., width:].reshape(1, n, nH, width // nH).transpose(1, 2).contiguous(),
+            k_base_t=heads_t(base[..., :width], nH),
+            pe_k_t=heads_t(torch.matmul(key_pe, attention.k_proj.weight.t()), nH),
+            v_base=heads(base[..., width:], nH),
             num_heads=nH,
         )
 

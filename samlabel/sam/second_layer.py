@@ -63,10 +63,16 @@ def centre_rows(x: Tensor) -> Tensor:
     return x - x.mean(dim=-1, keepdim=True)
 
 
-def _heads_t(x: Tensor, num_heads: int) -> Tensor:
+def heads_t(x: Tensor, num_heads: int) -> Tensor:
     """``(1, N, I)`` -> ``(1, nH, c, N)`` contiguous (each head's projection, transposed)."""
     b, n, width = x.shape
-    return x.view(b, n, num_heads, width // num_heads).permute(0, 2, 3, 1).contiguous()
+    return x.reshape(b, n, num_heads, width // num_heads).permute(0, 2, 3, 1).contiguous()
+
+
+def heads(x: Tensor, num_heads: int) -> Tensor:
+    """``(1, N, I)`` -> ``(1, nH, N, c)`` contiguous (each head's projection)."""
+    b, n, width = x.shape
+    return x.reshape(b, n, num_heads, width // num_heads).transpose(1, 2).contiguous()
 
 
 @dataclass(frozen=True)
@@ -103,14 +109,13 @@ class SecondLayerCache:
         k_base, v_base, q_base = base.chunk(3, dim=-1)
         v_const = t2i.v_proj.weight @ beta + t2i.v_proj.bias
         q_const = F.linear(key_pe, i2t.q_proj.weight) + (i2t.q_proj.weight @ beta + i2t.q_proj.bias)
-        n = keys.shape[1]
         return cls(
-            k_base_t=_heads_t(k_base, nH),
-            k_pe_t=_heads_t(F.linear(key_pe, t2i.k_proj.weight), nH),
-            v_base=v_base.reshape(1, n, nH, -1).transpose(1, 2).contiguous(),
+            k_base_t=heads_t(k_base, nH),
+            k_pe_t=heads_t(F.linear(key_pe, t2i.k_proj.weight), nH),
+            v_base=heads(v_base, nH),
             v_const=v_const.view(1, nH, 1, -1),
-            q_base_t=_heads_t(q_base, nH),
-            q_const_t=_heads_t(q_const, nH),
+            q_base_t=heads_t(q_base, nH),
+            q_const_t=heads_t(q_const, nH),
             gw=gw,
             num_heads=nH,
         )
@@ -173,6 +178,6 @@ class SecondLayerCache:
         scores_t = self._scores(kh, self.q_base_t, self.q_const_t, s_q, upd).view(B, nH, T, n)
         attn_t = torch.softmax(scores_t, dim=-2).view(B, nH * T, n)
         values = att.project(queries, "v")  # (B, nH, T, c)
-        second = LowRankUpdate(a_t=attn_t, m=att.values_out(values), rstd=upd.rstd, heads=nH, v=values)
-        rstd = stats.rstd1(upd, second)
-        return queries, LowRankUpdate(a_t=attn_t, m=second.m, rstd=rstd, heads=nH, v=values)
+        m1 = att.values_out(values)
+        rstd = stats.rstd1(upd, attn_t, m1, values, nH)
+        return queries, LowRankUpdate(a_t=attn_t, m=m1, rstd=rstd, heads=nH, v=values)

@@ -155,10 +155,10 @@ class TwoWayTransformer(nn.Module):
 class FirstLayerCache:
     """Per-image head tensors of the first two-way block, each ``(1 or B, nH, h*w, c)``.
 
-    ``second``: the second block's per-image parts (:class:`SecondLayerCache`), and
-    ``final``: the last attention's (``samlabel.sam.output_map.FinalAttentionCache``, two
-    blocks only) and ``stats``: the two LayerNorms' (``samlabel.sam.norm_stats``), if any; a cache without them gives the same results (computed from the
-    full image tokens).
+    ``second``: the second block's per-image parts (:class:`SecondLayerCache`), ``final``: the
+    last attention's (``samlabel.sam.output_map.FinalAttentionCache``, two blocks only) and
+    ``stats``: the two LayerNorms' (``samlabel.sam.norm_stats``), if any. A cache without
+    them gives the same results, computed from the full image tokens.
     """
 
     t2i_k: Tensor
