@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from samlabel.sam.common import MLP, LayerNorm2d
+from samlabel.sam.common import MLP, LayerNorm2d, StackedMLP
 from samlabel.sam.output_map import OutputMapCache, select_window
 
 
@@ -101,6 +101,7 @@ class MaskDecoder(nn.Module):
         multimask_output: Optional[bool] = None,
         valid_size: Optional[tuple[int, int]] = None,
         output_map: Optional[OutputMapCache] = None,
+        hypernetworks: Optional[StackedMLP] = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Flattened image ``(B or 1, h*w, C)``, PE ``(B or 1, h*w, C)``, tokens ``(B, T, C)``
         -> masks ``(B, K, 4h, 4w)`` and IoU predictions ``(B, K)``.
@@ -113,6 +114,8 @@ class MaskDecoder(nn.Module):
         ``output_map``: :meth:`precompute_output_map` of these ``src`` (with ``first_layer``):
         the first upscaling product is then computed from the transformer's low-rank updates
         when it took that path (``samlabel.sam.output_map``).
+        ``hypernetworks``: :meth:`stack_hypernetworks`, to run the wanted mask tokens' MLPs as
+        one batched product per layer.
         """
         wanted = list(range(self.num_mask_tokens))
         if multimask_output is not None:
@@ -128,9 +131,12 @@ class MaskDecoder(nn.Module):
         iou_token_out = hs[:, 0, :]
         mask_tokens_out = hs[:, 1:, :]
 
-        hyper_in = torch.stack(
-            [self.output_hypernetworks_mlps[i](mask_tokens_out[:, j, :]) for j, i in enumerate(wanted)], dim=1
-        )  # (B, K, C/8)
+        if hypernetworks is not None:  # wanted is a run of indices: 0..M-1, 1..M-1 or 0
+            hyper_in = hypernetworks(mask_tokens_out, first=wanted[0])  # (B, K, C/8)
+        else:
+            hyper_in = torch.stack(
+                [self.output_hypernetworks_mlps[i](mask_tokens_out[:, j, :]) for j, i in enumerate(wanted)], dim=1
+            )  # (B, K, C/8)
         if output_map is not None and updates is not None:
             window = self._window(hw, valid_size)
             first = output_map.apply(updates, hw, window)  # (B, rows*cols, 4*c1)
@@ -145,6 +151,10 @@ class MaskDecoder(nn.Module):
         ``w (C, (di, dj, c1))``, ``b ((di, dj, c1),)``."""
         up1 = self.output_upscaling[0]
         return up1.weight.permute(0, 2, 3, 1).reshape(up1.in_channels, 4 * up1.out_channels), up1.bias.repeat(4)
+
+    def stack_hypernetworks(self) -> Optional[StackedMLP]:
+        """The mask tokens' hypernetwork MLPs as one :class:`StackedMLP` (for :meth:`decode`)."""
+        return StackedMLP.of(list(self.output_hypernetworks_mlps))
 
     @torch.no_grad()
     def precompute_output_map(self, keys: torch.Tensor) -> Optional[OutputMapCache]:

@@ -31,7 +31,9 @@ class DecoderContext:
     ``pe_tokens``: ``(1, h*w, C)`` flattened positional encoding; ``first_layer``: the
     decoder's first-block projections of ``keys_no_mask`` (used when there is no mask input);
     ``output_map``: the per-image part of the decoder's first upscaling product
-    (``MaskDecoder.precompute_output_map``, also only without a mask input).
+    (``MaskDecoder.precompute_output_map``, also only without a mask input);
+    ``hypernetworks``: the mask decoder's hypernetwork MLPs stacked
+    (``MaskDecoder.stack_hypernetworks``).
     """
 
     image_embedding: torch.Tensor
@@ -40,6 +42,7 @@ class DecoderContext:
     pe_tokens: torch.Tensor
     first_layer: Any = None
     output_map: Any = None
+    hypernetworks: Any = None
 
     @property
     def grid_size(self) -> tuple[int, int]:
@@ -169,6 +172,8 @@ class Sam(nn.Module):
         keys = (emb + no_mask).flatten(2).transpose(1, 2).contiguous()  # (1, h*w, C)
         pe_tokens = pe.flatten(2).transpose(1, 2).contiguous()  # (1, h*w, C)
         first_layer = output_map = None
+        stack = getattr(self.mask_decoder, "stack_hypernetworks", None)
+        hypernetworks = stack() if stack is not None else None
         transformer = self.mask_decoder.transformer
         if hasattr(transformer, "precompute_first_layer"):
             first_layer = transformer.precompute_first_layer(keys, pe_tokens)
@@ -181,6 +186,7 @@ class Sam(nn.Module):
             pe_tokens=pe_tokens,
             first_layer=first_layer,
             output_map=output_map,
+            hypernetworks=hypernetworks,
         )
 
     @torch.no_grad()
@@ -229,5 +235,6 @@ class Sam(nn.Module):
             keys = (ctx.image_embedding + dense).flatten(2).transpose(1, 2)  # (B, h*w, C)
         tokens = self.mask_decoder.output_tokens(sparse)
         return self.mask_decoder.decode(
-            keys, ctx.pe_tokens, tokens, ctx.grid_size, first_layer, bool(multimask_output), valid_size, output_map
+            keys, ctx.pe_tokens, tokens, ctx.grid_size, first_layer, bool(multimask_output), valid_size, output_map,
+            ctx.hypernetworks,
         )

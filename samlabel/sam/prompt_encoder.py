@@ -59,11 +59,18 @@ class PromptEncoder(nn.Module):
             points = torch.cat([points, padding_point], dim=1)
             labels = torch.cat([labels, padding_label], dim=1)
         point_embedding = self.pe_layer.forward_with_coords(points, self.input_image_size)
-        point_embedding[labels == -1] = 0.0
-        point_embedding[labels == -1] += self.not_a_point_embed.weight
-        point_embedding[labels == 0] += self.point_embeddings[0].weight
-        point_embedding[labels == 1] += self.point_embeddings[1].weight
-        return point_embedding
+        # The official form zeroes the padding points' encoding, then adds each label's learned
+        # embedding through boolean-mask indexing (eight index ops). One lookup of the label's
+        # row (-1: not-a-point, 0: negative, 1: positive, anything else: zeros) gives the same
+        # floats: the padding rows are 0 + w, every other row is the encoding + its row.
+        table = torch.cat([
+            self.not_a_point_embed.weight, self.point_embeddings[0].weight, self.point_embeddings[1].weight,
+            torch.zeros_like(self.not_a_point_embed.weight),
+        ])  # (4, C)
+        padding = labels == -1
+        row = torch.where(padding, 0, torch.where(labels == 0, 1, torch.where(labels == 1, 2, 3)))
+        padding = padding.unsqueeze(-1)
+        return torch.where(padding, torch.zeros_like(point_embedding), point_embedding) + table[row]
 
     def _embed_boxes(self, boxes: torch.Tensor) -> torch.Tensor:
         """``(B, 4)`` xyxy boxes -> ``(B, 2, embed_dim)`` corner embeddings."""

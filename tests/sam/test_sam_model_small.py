@@ -236,3 +236,31 @@ def test_decoder_context_is_reused_and_batch_one_embedding_is_not_repeated():
         single, single_iou = model.decode_prompts(ctx, coords[i : i + 1], labels[i : i + 1], multimask_output=False)
         assert (single - batched[i : i + 1]).abs().max() <= 1e-4
         assert (single_iou - batched_iou[i : i + 1]).abs().max() <= 1e-5
+
+
+# ---------------------------------------------------------------- prompt encoder
+@pytest.mark.parametrize("pad", [True, False])
+@pytest.mark.parametrize(
+    "labels",
+    [[[1, 0, -1, 1]], [[-1, -1]], [[1, 1, 0]] * 3, [[1.0, 0.0, 0.5, 2.0]]],  # the last: odd labels get the PE only
+    ids=["mixed", "padding", "batch", "odd-float"],
+)
+def test_point_embeddings_equal_the_reference_bit_for_bit(labels, pad):
+    """One label-row lookup replaces the reference's boolean-mask index ops: same floats."""
+    from segment_anything.modeling import PromptEncoder as RefPromptEncoder
+
+    from samlabel.sam.prompt_encoder import PromptEncoder
+
+    torch.manual_seed(0)
+    ref = RefPromptEncoder(embed_dim=32, image_embedding_size=(64, 64), input_image_size=(1024, 1024),
+                           mask_in_chans=8)
+    for p in ref.parameters():
+        p.data.normal_()
+    ours = PromptEncoder(32, (64, 64), (1024, 1024), 8)
+    ours.load_state_dict(ref.state_dict())
+    lab = torch.tensor(labels)
+    pts = torch.rand(lab.shape[0], lab.shape[1], 2) * 1024
+    expected = ref._embed_points(pts, lab, pad)
+    got = ours._embed_points(pts, lab, pad)
+    assert got.shape == expected.shape
+    assert torch.equal(got, expected)
