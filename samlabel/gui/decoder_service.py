@@ -28,7 +28,7 @@ from typing import Any, Callable
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal
 
-from samlabel.gui.mask_render import region_mask
+from samlabel.gui.mask_render import mask_bbox, region_mask
 from samlabel.gui.prompt_state import PromptSnapshot
 
 log = logging.getLogger(__name__)
@@ -53,13 +53,15 @@ class DecodeRequest:
 
 @dataclass(frozen=True)
 class DecodeResult:
-    """A decoded prompt. ``mask`` is ``(h, w)`` bool covering ``region`` at ``out_size``."""
+    """A decoded prompt. ``mask`` is ``(h, w)`` bool covering ``region`` at ``out_size``;
+    ``bbox``: ``mask_bbox(mask)`` (computed in the worker), ``None`` when empty."""
 
     request: DecodeRequest
     prediction: Any = field(repr=False)
     index: int
     mask: np.ndarray = field(repr=False)
     seconds: float
+    bbox: tuple[int, int, int, int] | None = None
 
     @property
     def seq(self) -> int:
@@ -160,8 +162,9 @@ class _Worker(QThread):
                 index = req.candidate if req.candidate is not None else int(prediction.best_index())
                 index = max(0, min(index, len(prediction.scores) - 1))
                 mask = render_mask(prediction, index, req.region, req.out_size)
+                bbox = mask_bbox(mask)
                 svc.decoded_seqs.append(req.seq)
-                self.resultReady.emit(DecodeResult(req, prediction, index, mask, time.perf_counter() - t0))
+                self.resultReady.emit(DecodeResult(req, prediction, index, mask, time.perf_counter() - t0, bbox))
             except Exception as exc:  # noqa: BLE001 - reported to the UI
                 log.exception("decoding failed")
                 self.failed.emit(req.seq, f"{type(exc).__name__}: {exc}")

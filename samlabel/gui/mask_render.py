@@ -73,6 +73,20 @@ def region_mask(
     return out > threshold
 
 
+def mask_bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """``(c0, r0, c1, r1)`` (half-open) of the true pixels of ``(h, w)`` ``mask``; None if none.
+
+    The overlay repaints only the union of the old and new boxes: a hover mask of an object
+    covers a fraction of the view, and the repaint (background blit and blend) costs in
+    proportion to the area.
+    """
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(axis=0))
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
 def _resize_window(a: float, b: float, n: int, length: int):
     """Crop ``[c0, c1)`` of a ``length``-long axis and first output index ``t0`` such that
     ``cv2.resize(crop, fx=1/a)[t0 + u]`` samples source coordinate ``a * u + b`` (to within

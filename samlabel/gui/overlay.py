@@ -21,6 +21,10 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem
 
+from samlabel.gui.mask_render import mask_bbox
+
+_UNKNOWN = object()  # set_mask's bbox not given
+
 Z_SHAPES = 10
 Z_MASK = 20
 Z_PROMPT = 30
@@ -57,6 +61,7 @@ class MaskOverlayItem(QGraphicsItem):
         self._argb: QImage | None = None
         self._mask: np.ndarray | None = None
         self._rect = QRectF()
+        self._dirty = QRectF()  # the shown mask's box (item coordinates)
         self._color = QColor(30, 144, 255)
         self._opacity = 0.5
         self.generation = 0  # bumped on every new mask (tests, latency probes)
@@ -76,19 +81,50 @@ class MaskOverlayItem(QGraphicsItem):
     def region(self) -> QRectF:
         return QRectF(self._rect)
 
-    def set_mask(self, mask: np.ndarray, region: Sequence[int], color: QColor | None = None) -> None:
-        """Show ``mask`` ``(h, w)`` bool stretched over ``region`` ``(x0, y0, x1, y1)``."""
+    def set_mask(self, mask: np.ndarray, region: Sequence[int], color: QColor | None = None,
+                 bbox: tuple[int, int, int, int] | None | object = _UNKNOWN) -> None:
+        """Show ``mask`` ``(h, w)`` bool stretched over ``region`` ``(x0, y0, x1, y1)``.
+
+        ``bbox``: ``mask_bbox(mask)`` if the caller has it (``None``: no true pixel). When the
+        region and colour stay, only the union of the old and new masks' boxes is repainted.
+        """
+        if bbox is _UNKNOWN:
+            bbox = mask_bbox(mask)
+        recolour = color is not None and QColor(color) != self._color
         if color is not None:
             self._color = QColor(color)
         x0, y0, x1, y1 = (float(v) for v in region)
-        self.prepareGeometryChange()
+        rect = QRectF(x0, y0, max(0.0, x1 - x0), max(0.0, y1 - y0))
+        old_dirty = self._dirty
+        same_place = self._mask is not None and rect == self._rect and not recolour
+        if not same_place:
+            self.prepareGeometryChange()  # the scene repaints the old bounding rect
         old = QRectF(self._rect)
         self._mask = mask
-        self._rect = QRectF(x0, y0, max(0.0, x1 - x0), max(0.0, y1 - y0))
+        self._rect = rect
         self._image = mask_to_qimage(mask, self._color, self._alpha())
         self._argb = None
+        self._dirty = self._box_rect(bbox, mask.shape)
         self.generation += 1
-        self.update(old.united(self._rect))
+        if same_place:
+            self.update(old_dirty.united(self._dirty))
+        else:
+            self.update(old.united(self._rect))
+
+    def _box_rect(self, bbox, shape: tuple[int, ...]) -> QRectF:
+        """``bbox`` in mask pixels -> item coordinates, grown by a mask pixel (resampling, rounding)."""
+        if bbox is None or self._rect.isEmpty():
+            return QRectF()
+        h, w = shape[:2]
+        sx, sy = self._rect.width() / max(1, w), self._rect.height() / max(1, h)
+        c0, r0, c1, r1 = bbox
+        box = QRectF(self._rect.left() + c0 * sx, self._rect.top() + r0 * sy, (c1 - c0) * sx, (r1 - r0) * sy)
+        return box.adjusted(-sx - 1, -sy - 1, sx + 1, sy + 1).intersected(self._rect)
+
+    @property
+    def dirty_rect(self) -> QRectF:
+        """Item-coordinate box of the shown mask's true pixels (what the next mask repaints)."""
+        return QRectF(self._dirty)
 
     def clear(self) -> None:
         if self._mask is None:
@@ -98,6 +134,7 @@ class MaskOverlayItem(QGraphicsItem):
         self._image = None
         self._argb = None
         self._rect = QRectF()
+        self._dirty = QRectF()
         self.generation += 1
 
     def set_color(self, color: QColor) -> None:

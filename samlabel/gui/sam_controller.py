@@ -198,7 +198,7 @@ class SamController(QObject):
             self.state.set_prediction(result.prediction.logits, result.index, from_clicks=not snap.is_hover)
         else:
             self.state.candidate_index = result.index
-        self.canvas.mask_item.set_mask(result.mask, result.request.region, self.color)
+        self.canvas.mask_item.set_mask(result.mask, result.request.region, self.color, bbox=result.bbox)
         self.latencies.append(time.perf_counter() - result.request.t_created)
         scores = ", ".join(
             ("[%.2f]" if i == result.index else "%.2f") % float(s) for i, s in enumerate(result.prediction.scores)

@@ -113,3 +113,21 @@ def test_remove_specks_keeps_objects_and_real_holes():
     assert not out[80, 80] and out[20, 20]
     assert not out[35, 35] and out[75, 10]
     assert np.count_nonzero(out) == np.count_nonzero(m) - 1 + 1
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_mask_bbox_is_the_box_of_the_true_pixels(seed):
+    from samlabel.gui.mask_render import mask_bbox
+
+    rng = np.random.default_rng(seed)
+    h, w = rng.integers(1, 40, size=2)
+    mask = np.zeros((h, w), bool)
+    if seed:  # seed 0: empty
+        for _ in range(seed):
+            mask[rng.integers(0, h), rng.integers(0, w)] = True
+    got = mask_bbox(mask)
+    if not mask.any():
+        assert got is None
+        return
+    rows, cols = np.nonzero(mask)
+    assert got == (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1)
