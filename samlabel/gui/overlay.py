@@ -107,7 +107,9 @@ class MaskOverlayItem(QGraphicsItem):
         self._dirty = self._box_rect(bbox, mask.shape)
         self.generation += 1
         if same_place:
-            self.update(old_dirty.united(self._dirty))
+            dirty = old_dirty.united(self._dirty)
+            if not dirty.isNull():  # (a null rect would repaint the whole item)
+                self.update(dirty)
         else:
             self.update(old.united(self._rect))
 
