@@ -38,6 +38,7 @@ from samlabel.sam.embedding import ImageEmbedding, model_id_of, model_input_size
 from samlabel.sam.errors import EmbeddingError
 from samlabel.sam.mask_upscale import binary_masks_full
 from samlabel.sam.resizer import ImageResizer, image_window, upscale_full
+from samlabel.sam.traced_decoder import traced_decoder_for
 
 MASK_INPUT_SIDE = 256
 
@@ -194,6 +195,9 @@ class DecoderSession:
         their edge. Everything the image shows (``mask``, ``masks``, ``logits_for``) is
         unchanged, but such logits must not be fed back as ``mask_input``, which reads the
         whole ``256 x 256`` square. Saves ~40% of the decoder's upscaling on a 16:9 image.
+        Such previews repeat one prompt shape hundreds of times, so they also run through
+        the model's recorded decoder (:mod:`samlabel.sam.traced_decoder`; same outputs,
+        without Python between the ops); :meth:`warm_hover` records it ahead of the first.
         """
         size = self.embedding.original_size
         device = self.model.device
@@ -208,7 +212,7 @@ class DecoderSession:
         if prompt.mask_input is not None:
             mask = torch.as_tensor(prompt.mask_input, dtype=torch.float, device=device)[None]
         valid = self.image_window() if image_only else None
-        low, iou = self.decode_torch(coords, labels, boxes, mask, prompt.multimask, valid)
+        low, iou = self.decode_torch(coords, labels, boxes, mask, prompt.multimask, valid, traced=image_only)
         return Prediction(
             logits=low[0].float().cpu().numpy(),
             scores=iou[0].float().cpu().numpy(),
@@ -226,11 +230,34 @@ class DecoderSession:
         mask_input: Optional[torch.Tensor] = None,
         multimask_output: bool = True,
         valid_size: Optional[Tuple[int, int]] = None,
+        traced: bool = False,
     ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Batched prompts in the input frame -> ``(B, K, 256, 256)`` logits, ``(B, K)`` scores."""
-        return decode_input_frame(
-            self.model, self.context, point_coords, point_labels, boxes, mask_input, multimask_output, valid_size
-        )
+        """Batched prompts in the input frame -> ``(B, K, 256, 256)`` logits, ``(B, K)`` scores.
+
+        ``traced=True``: run through the model's :class:`~samlabel.sam.traced_decoder.TracedDecoder`
+        (recorded on the first call of each prompt shape; the same outputs), where the model has one.
+        """
+
+        def eager() -> Tuple[torch.Tensor, torch.Tensor]:
+            return decode_input_frame(
+                self.model, self.context, point_coords, point_labels, boxes, mask_input, multimask_output, valid_size
+            )
+
+        recorder = traced_decoder_for(self.model) if traced else None
+        if recorder is None:
+            return eager()
+        with torch.no_grad():
+            return recorder(self.context, point_coords, point_labels, boxes, mask_input, multimask_output,
+                            valid_size, eager)
+
+    def warm_hover(self) -> None:
+        """Record the hover preview's decoder ahead of the first hover (see :meth:`decode`).
+
+        One recording serves every image of this size with this model, so after the first
+        such image this only decodes one prompt. Decodes a point at the image's centre.
+        """
+        h, w = self.embedding.original_size
+        self.decode(Prompt(points=[[w / 2.0, h / 2.0]], labels=[1], multimask=True), image_only=True)
 
 
 def decode(model: torch.nn.Module, embedding: ImageEmbedding, prompt: Prompt, context: Any = None) -> "Prediction":

@@ -1,0 +1,313 @@
+"""The decoder's per-prompt path, recorded once per prompt shape and replayed without Python.
+
+A vit_b hover decode (:meth:`Sam.decode_prompts` on one point) is about 600 tensor ops,
+most of them small. Run eagerly, the Python code and the dispatch between them cost about
+3.5 ms of a 17-22 ms decode on the 2-core benchmark machine (docs/performance.md).
+:func:`torch.jit.trace` records the ops of one call; replaying the recording runs the same
+kernels in the same order from C++, so its outputs equal the eager ones bit for bit
+(``tests/perf/test_perf_traced_decoder.py``).
+
+What a recording keeps, and what it takes as inputs:
+
+* the prompt encoder's and mask decoder's weights are referenced, not copied (the recorded
+  module holds the model's own parameters; in-place weight loads are seen);
+* the per-image :class:`~samlabel.sam.model.DecoderContext` is an *input*: its tensors
+  are flattened into the call, so one recording serves every image whose context has the
+  same shapes (every image of the same size, with the same model);
+* everything that is not a tensor is fixed by the recording: the shapes of the prompt
+  tensors, ``multimask_output``, ``valid_size``, the context's structure and its plain
+  numbers. All of these are part of the :class:`TracedDecoder` key, so a prompt of another
+  shape gets its own recording.
+
+Recording costs about 5 eager decodes (0.1-0.2 s for vit_b), so only callers that repeat a
+prompt shape many times use it: :meth:`DecoderSession.decode` with ``image_only=True``,
+the GUI's hover preview. Each new recording is checked once against the eager path on a
+prompt other than the one it was recorded with; a mismatch (a value the recording froze)
+or any error while recording turns tracing off for that key, with a log message, and the
+eager path is used. ``SAMLABEL_TRACED_DECODER=0`` turns it off altogether.
+
+``torch.jit.trace`` is deprecated in favour of ``torch.compile`` / ``torch.export``, which
+need a C++ compiler at run time or replay through Python; where ``torch.jit`` is missing
+the eager path is used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import threading
+import warnings
+import weakref
+from collections import OrderedDict
+from typing import Any, Callable, Hashable, Optional
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+ENV_SWITCH = "SAMLABEL_TRACED_DECODER"
+MAX_RECORDINGS = 8  # per model; each is a few hundred KB of graph, the weights are shared
+
+
+def tracing_enabled() -> bool:
+    """False when ``SAMLABEL_TRACED_DECODER=0`` or this torch has no ``torch.jit.trace``."""
+    if os.environ.get(ENV_SWITCH, "1").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    return hasattr(torch, "jit") and hasattr(torch.jit, "trace")
+
+
+class UnsupportedContext(TypeError):
+    """The decoder context holds a value :func:`flatten` cannot record (not a tensor,
+    plain number, string, None, tuple, list or dataclass)."""
+
+
+# ------------------------------------------------------------------ flattening
+def flatten(obj: Any) -> tuple[list[torch.Tensor], Hashable]:
+    """``obj`` -> (its tensors in a fixed order, a hashable spec of everything else).
+
+    The spec holds each tensor's shape, dtype and device, and every plain value, so equal
+    specs mean a recording made for one object replays correctly for the other.
+    Raises :class:`UnsupportedContext` for values of other types.
+    """
+    leaves: list[torch.Tensor] = []
+
+    def walk(x: Any) -> Hashable:
+        if isinstance(x, torch.Tensor):
+            leaves.append(x)
+            return ("T", tuple(x.shape), x.dtype, str(x.device))
+        if x is None or isinstance(x, (bool, int, float, str)):
+            return ("C", type(x).__name__, x)
+        if dataclasses.is_dataclass(x) and not isinstance(x, type):
+            return ("D", type(x), tuple((f.name, walk(getattr(x, f.name))) for f in dataclasses.fields(x)))
+        if isinstance(x, (tuple, list)):
+            return ("L" if isinstance(x, list) else "U", tuple(walk(v) for v in x))
+        raise UnsupportedContext(f"cannot record a decoder context holding {type(x).__name__}")
+
+    spec = walk(obj)
+    return leaves, spec
+
+
+def unflatten(spec: Hashable, leaves: list[torch.Tensor]) -> Any:
+    """Inverse of :func:`flatten`: rebuilds the object from ``spec`` with ``leaves``."""
+    it = iter(leaves)
+
+    def build(s: Any) -> Any:
+        kind = s[0]
+        if kind == "T":
+            return next(it)
+        if kind == "C":
+            return s[2]
+        if kind == "D":
+            cls, fields = s[1], s[2]
+            obj = cls.__new__(cls)  # frozen dataclasses too, and no __post_init__ side effects
+            for name, sub in fields:
+                object.__setattr__(obj, name, build(sub))
+            return obj
+        items = [build(v) for v in s[1]]
+        return items if kind == "L" else tuple(items)
+
+    return build(spec)
+
+
+# ------------------------------------------------------------------ recording
+class _DecodeCall(nn.Module):
+    """One ``decode_prompts`` call shape as a module, so that :func:`torch.jit.trace`
+    references the prompt encoder's and mask decoder's parameters instead of freezing them."""
+
+    def __init__(self, sam: nn.Module, ctx_spec: Hashable, prompt_spec: Hashable,
+                 multimask: bool, valid_size: Optional[tuple[int, int]]) -> None:
+        super().__init__()
+        self.prompt_encoder = sam.prompt_encoder
+        self.mask_decoder = sam.mask_decoder
+        self._decode = sam.decode_prompts  # a bound method: not a submodule, not traced as one
+        self._ctx_spec, self._prompt_spec = ctx_spec, prompt_spec
+        self._multimask, self._valid_size = multimask, valid_size
+
+    def forward(self, *tensors: torch.Tensor):  # noqa: D102
+        ctx_leaves, prompt_leaves = _split(self._ctx_spec, tensors)
+        ctx = unflatten(self._ctx_spec, ctx_leaves)
+        coords, labels, boxes, mask_input = unflatten(self._prompt_spec, prompt_leaves)
+        return self._decode(ctx, coords, labels, boxes, mask_input, self._multimask, self._valid_size)
+
+
+def _count_leaves(spec: Any) -> int:
+    kind = spec[0]
+    if kind == "T":
+        return 1
+    if kind == "C":
+        return 0
+    if kind == "D":
+        return sum(_count_leaves(s) for _, s in spec[2])
+    return sum(_count_leaves(s) for s in spec[1])
+
+
+def _split(ctx_spec: Hashable, tensors: tuple) -> tuple[list, list]:
+    n = _count_leaves(ctx_spec)
+    return list(tensors[:n]), list(tensors[n:])
+
+
+# Bumped whenever any module in the process registers a parameter, which is also how a
+# parameter is *replaced* (``module.weight = nn.Parameter(...)``, ``load_state_dict(assign=True)``).
+# A recording holds the parameter objects it saw, so a replacement makes it stale; in-place
+# loads (``load_state_dict``, ``.to()``) keep the objects and are seen. Part of every key.
+_param_generation = 0
+
+
+def _bump_generation(module, name, param):  # noqa: ARG001 - the hook's signature
+    global _param_generation
+    _param_generation += 1
+
+
+_register_hook = getattr(nn.modules.module, "register_module_parameter_registration_hook", None)
+if _register_hook is not None:
+    _register_hook(_bump_generation)
+
+
+def _weights_token(sam: nn.Module) -> Hashable:
+    """Changes when a parameter may have been replaced (see ``_param_generation``); where this
+    torch has no registration hook, the parameters' identities (slower: ~0.2 ms)."""
+    if _register_hook is not None:
+        return _param_generation
+    return tuple(id(p) for p in sam.prompt_encoder.parameters()) + tuple(id(p) for p in sam.mask_decoder.parameters())
+
+
+_OFF = object()  # a key whose recording failed or did not match: use the eager path
+
+
+class TracedDecoder:
+    """Recordings of ``sam.decode_prompts``, one per call shape (see the module docstring).
+
+    Use :func:`traced_decoder_for` to share one per model. Thread-safe: a lock guards the
+    table, and a recording is used only by one call at a time.
+    """
+
+    def __init__(self, sam: nn.Module) -> None:
+        self._sam_ref = weakref.ref(sam)
+        self._programs: "OrderedDict[Hashable, Any]" = OrderedDict()
+        self._lock = threading.RLock()
+        self.recorded = 0  # how many recordings were made (tests, diagnostics)
+        self.replayed = 0  # how many calls ran a recording
+        self._last_ctx: Optional[tuple] = None
+
+    def __call__(
+        self,
+        ctx: Any,
+        point_coords: Optional[torch.Tensor],
+        point_labels: Optional[torch.Tensor],
+        boxes: Optional[torch.Tensor],
+        mask_input: Optional[torch.Tensor],
+        multimask_output: bool,
+        valid_size: Optional[tuple[int, int]],
+        eager: Callable[[], tuple[torch.Tensor, torch.Tensor]],
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode through the recording for this call shape (made on first use); ``eager()``
+        runs the same call without one, for the fallback and the first-use check."""
+        sam = self._sam_ref()
+        if sam is None or not tracing_enabled():
+            return eager()
+        try:
+            ctx_leaves, ctx_spec = self._flatten_context(ctx)
+        except UnsupportedContext:
+            return eager()
+        prompt = (point_coords, point_labels, boxes, mask_input)
+        prompt_leaves, prompt_spec = flatten(prompt)
+        valid = None if valid_size is None else (int(valid_size[0]), int(valid_size[1]))
+        key = (ctx_spec, prompt_spec, bool(multimask_output), valid, _weights_token(sam))
+        inputs = tuple(ctx_leaves) + tuple(prompt_leaves)
+        with self._lock:
+            program = self._programs.get(key)
+            if program is None:
+                program, result = self._record(sam, key, len(ctx_leaves), inputs, eager)
+                self._programs[key] = program
+                while len(self._programs) > MAX_RECORDINGS:
+                    self._programs.popitem(last=False)
+                return result  # the eager result, which the new recording was checked against
+            self._programs.move_to_end(key)
+        if program is _OFF:
+            return eager()
+        self.replayed += 1
+        with torch.no_grad(), torch.jit.optimized_execution(False):
+            return tuple(program(*inputs))
+
+    def _flatten_context(self, ctx: Any) -> tuple[list[torch.Tensor], Hashable]:
+        """:func:`flatten` of the per-image context, kept for the last one seen (a session
+        decodes many prompts against one context)."""
+        cached = self._last_ctx
+        if cached is not None and cached[0]() is ctx:
+            return cached[1], cached[2]
+        leaves, spec = flatten(ctx)
+        try:
+            # the callback drops the cached tensors with the context (tens of MB per image)
+            self._last_ctx = (weakref.ref(ctx, self._forget_context), leaves, spec)
+        except TypeError:  # not weak-referenceable: flatten every time
+            pass
+        return leaves, spec
+
+    def _forget_context(self, ref: "weakref.ref") -> None:
+        cached = self._last_ctx
+        if cached is not None and cached[0] is ref:
+            self._last_ctx = None
+
+    def _record(self, sam, key, n_ctx: int, inputs: tuple, eager):
+        """Trace with a shifted copy of the prompt, then check the replay on the real one.
+
+        Returns ``(program or _OFF, the eager result for inputs)``.
+        """
+        # Copies: a recording that is later run on its own example tensors keeps them alive
+        # for as long as it lives (seen with torch 2.14), and those would be the first
+        # image's context, tens of MB. The prompt's coordinates, boxes and mask logits are
+        # shifted so that the check below runs the recording on other values than it saw.
+        example = [t.clone() for t in inputs]
+        for i in range(n_ctx, len(example)):
+            if example[i].is_floating_point():
+                example[i] += 7.25
+        expected = eager()
+        try:
+            module = _DecodeCall(sam, key[0], key[1], key[2], key[3])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # TracerWarnings: every flagged value is a shape, in the key
+                with torch.no_grad():
+                    program = torch.jit.trace(module, tuple(example), check_trace=False)
+            with torch.no_grad(), torch.jit.optimized_execution(False):
+                replay = tuple(program(*inputs))
+        except Exception:  # noqa: BLE001 - any failure: stay on the eager path for this shape
+            log.warning("recording the decoder for %s failed; using the eager path", _describe(key), exc_info=True)
+            return _OFF, expected
+        self.recorded += 1
+        if len(replay) != len(expected) or not all(torch.equal(a, b) for a, b in zip(replay, expected)):
+            log.warning("the decoder's recording for %s differs from the eager path; not using it", _describe(key))
+            return _OFF, expected
+        return program, expected
+
+    def clear(self) -> None:
+        """Forget every recording (they are made again on use)."""
+        with self._lock:
+            self._programs.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return sum(1 for p in self._programs.values() if p is not _OFF)
+
+
+def _describe(key: Hashable) -> str:
+    _, prompt_spec, multimask, valid, _ = key
+    shapes = [s[1] for s in prompt_spec[1] if s[0] == "T"]
+    return f"prompt shapes {shapes}, multimask={multimask}, valid_size={valid}"
+
+
+_REGISTRY: "weakref.WeakKeyDictionary[nn.Module, TracedDecoder]" = weakref.WeakKeyDictionary()
+_REGISTRY_LOCK = threading.Lock()
+
+
+def traced_decoder_for(sam: nn.Module) -> Optional[TracedDecoder]:
+    """The model's shared :class:`TracedDecoder`, or None for a model without the
+    ``decode_prompts`` fast path (the official module layout)."""
+    if not all(hasattr(sam, a) for a in ("decode_prompts", "prompt_encoder", "mask_decoder")):
+        return None
+    with _REGISTRY_LOCK:
+        traced = _REGISTRY.get(sam)
+        if traced is None:
+            traced = _REGISTRY[sam] = TracedDecoder(sam)
+        return traced
