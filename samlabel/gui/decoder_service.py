@@ -11,8 +11,9 @@ been shown for a while, so that a continuously moving mouse still sees updates).
 The worker keeps its own :class:`~samlabel.sam.interactive.DecoderSession` per embedding
 (the embedding is immutable; nothing mutable is shared with the UI thread). Building one
 does the decoder's per-image work (~50 ms for vit_b); :meth:`DecoderService.prepare` has the
-idle worker do it as soon as the embedding arrives, so the first hover does not wait for
-it. Besides the low-res logits it upscales the chosen candidate for the displayed region
+idle worker do it as soon as the embedding arrives, and warm the session's hover path
+(``DecoderSession.warm_hover``: the recorded decoder of :mod:`samlabel.sam.traced_decoder`,
+made once per image size, 0.1-0.4 s), so the first hover waits for neither. Besides the low-res logits it upscales the chosen candidate for the displayed region
 only (``Prediction.mask(index, region=..., out_size=...)``), so the UI just wraps the
 result in a QImage.
 """
@@ -124,7 +125,10 @@ class _Worker(QThread):
 
     def _prepare_session(self, embedding) -> None:
         try:
-            self._session(embedding)
+            session = self._session(embedding)
+            warm = getattr(session, "warm_hover", None)
+            if warm is not None:
+                warm()  # records the hover decoder for this image size (once per size)
         except Exception:  # noqa: BLE001 - the first decode will report it
             log.exception("preparing the decoder session failed")
 

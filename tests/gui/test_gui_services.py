@@ -174,6 +174,31 @@ def test_a_prefetched_result_queued_before_the_request_counts_as_cached(qtbot, s
     assert got == [("N", True)]
 
 
+def test_prepare_warms_the_sessions_hover_path_on_the_worker(qtbot):
+    """A session with ``warm_hover`` (DecoderSession: records the hover decoder) gets it
+    called once, on the worker, while preparing; the first request then finds it done."""
+    decoded, gate, entered = [], threading.Event(), threading.Event()
+    warmed = []
+
+    class WarmSession(GatedSession):
+        def warm_hover(self):
+            warmed.append(threading.current_thread())
+
+    svc = DecoderService(FakeModel(), session_factory=lambda model, emb: WarmSession(decoded, gate, entered))
+    try:
+        emb = object()
+        svc.prepare(emb)
+        qtbot.waitUntil(lambda: len(warmed) == 1 and svc.is_idle(), timeout=5000)
+        assert warmed[0] is not threading.current_thread()
+        gate.set()
+        with qtbot.waitSignal(svc.resultReady, timeout=5000):
+            svc.request("img", emb, _prompt(1.0), (0, 0, 4, 4), (4, 4))
+        assert len(warmed) == 1 and decoded == [1.0]  # the request did not warm it again
+    finally:
+        gate.set()
+        svc.shutdown()
+
+
 def test_prepare_builds_the_session_on_the_worker_before_the_first_request(qtbot):
     decoded, gate, entered = [], threading.Event(), threading.Event()
     built = []
