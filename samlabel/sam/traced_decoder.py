@@ -180,7 +180,8 @@ class TracedDecoder:
     """Recordings of ``sam.decode_prompts``, one per call shape (see the module docstring).
 
     Use :func:`traced_decoder_for` to share one per model. Thread-safe: a lock guards the
-    table, and a recording is used only by one call at a time.
+    table (so a shape is recorded once), and replays run outside it, from any thread at once
+    (each TorchScript call has its own interpreter state; tested).
     """
 
     def __init__(self, sam: nn.Module) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import logging
+import threading
 import weakref
 
 import numpy as np
@@ -302,3 +303,32 @@ def test_the_recorder_does_not_keep_an_old_images_context_alive():
     ctx = model.prepare_decoder(_features(model, 2))
     _run(recorder, model, ctx, coords, labels)
     assert recorder.recorded == 1 and recorder.replayed == 2
+
+
+def test_replays_from_two_threads_at_once_give_each_its_own_result():
+    model = _model()
+    ctx = model.prepare_decoder(_features(model, 1))
+    recorder = td.TracedDecoder(model)
+    _, labels, *_ = _tensors(PROMPTS["hover"])
+    _run(recorder, model, ctx, torch.zeros(1, 1, 2), labels)  # records
+    results, errors = {}, []
+    start = threading.Barrier(2)
+
+    def work(k):
+        try:
+            start.wait()
+            for i in range(6):
+                coords = torch.tensor([[[100.0 + 97 * k + 11 * i, 50.0 + 7 * i]]])
+                results[(k, i)] = (coords, _run(recorder, model, ctx, coords, labels))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(results) == 12
+    assert recorder.recorded == 1 and recorder.replayed == 12
+    for coords, got in results.values():
+        _assert_equal(got, _eager(model, ctx, coords, labels, None, None, True, None))
