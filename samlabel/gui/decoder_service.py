@@ -13,9 +13,11 @@ The worker keeps its own :class:`~samlabel.sam.interactive.DecoderSession` per e
 does the decoder's per-image work (~50 ms for vit_b); :meth:`DecoderService.prepare` has the
 idle worker do it as soon as the embedding arrives, and warm the session's hover path
 (``DecoderSession.warm_hover``: the recorded decoder of :mod:`samlabel.sam.traced_decoder`,
-made once per image size, 0.1-0.4 s), so the first hover waits for neither. Besides the low-res logits it upscales the chosen candidate for the displayed region
-only (``Prediction.mask(index, region=..., out_size=...)``), so the UI just wraps the
-result in a QImage.
+made once per image size, 0.1-0.4 s), so the first hover waits for neither.
+
+Besides the low-res logits the worker upscales the chosen candidate for the displayed
+region only (``Prediction.mask(index, region=..., out_size=...)``), so the UI just wraps
+the result in a QImage.
 """
 
 from __future__ import annotations

@@ -246,9 +246,8 @@ class DecoderSession:
         recorder = traced_decoder_for(self.model) if traced else None
         if recorder is None:
             return eager()
-        with torch.no_grad():
-            return recorder(self.context, point_coords, point_labels, boxes, mask_input, multimask_output,
-                            valid_size, eager)
+        return recorder(self.context, point_coords, point_labels, boxes, mask_input, multimask_output, valid_size,
+                        eager)
 
     def warm_hover(self) -> None:
         """Record the hover preview's decoder ahead of the first hover (see :meth:`decode`).

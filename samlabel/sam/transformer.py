@@ -91,7 +91,7 @@ class TwoWayTransformer(nn.Module):
         queries = point_embedding
         start = 0
         updates = None
-        if first_layer is not None and first_layer.second is not None and self._second_layer_factored(queries):
+        if first_layer is not None and first_layer.second is not None and self._second_layer_factored(queries, keys):
             # both blocks from their low-rank image updates: see SecondLayerCache, NormStatsCache
             queries, first = self.layers[0].forward_with_factors(queries, point_embedding, first_layer)
             queries, second = first_layer.second.forward(self.layers[1], queries, point_embedding, first,
@@ -145,10 +145,9 @@ class TwoWayTransformer(nn.Module):
             stats=NormStatsCache.build(block, self.layers[1], keys) if len(self.layers) > 1 else None,
         )
 
-    def _second_layer_factored(self, tokens: Tensor) -> bool:
+    def _second_layer_factored(self, tokens: Tensor, keys: Tensor) -> bool:
         """The first block's image update is low-rank for these tokens (``Attention._few_keys``)."""
-        att = self.layers[0].cross_attn_image_to_token
-        return att.num_heads * tokens.shape[-2] < att.internal_dim
+        return self.layers[0].cross_attn_image_to_token.few_keys_applies(keys.shape[-2], tokens.shape[-2])
 
 
 @dataclass(frozen=True)
@@ -275,6 +274,10 @@ class Attention(nn.Module):
         """Whether ``nq`` queries on ``nk`` keys take the low-rank ``_few_queries`` form."""
         return nq < nk and self.num_heads * nq < self.internal_dim
 
+    def few_keys_applies(self, nq: int, nk: int) -> bool:
+        """Whether ``nq`` queries on ``nk`` keys take the low-rank ``_few_keys`` form."""
+        return nk < nq and self.num_heads * nk < self.internal_dim
+
     def forward(
         self, q: Optional[Tensor], k: Optional[Tensor], v: Tensor, heads=None, residual: Optional[Tensor] = None
     ) -> Tensor:
@@ -292,7 +295,7 @@ class Attention(nn.Module):
             if pre_q is None and self.few_queries_applies(nq, nk):
                 out = self._few_queries(q, k, v)
                 return out if residual is None else residual + out
-            if nk < nq and self.num_heads * nk < self.internal_dim:
+            if self.few_keys_applies(nq, nk):
                 return self._few_keys(q, k, v, pre_q, residual)
         out = self._attend(q, k, v, pre_q, pre_k, pre_v)
         return out if residual is None else residual + out
