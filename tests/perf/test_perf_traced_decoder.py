@@ -8,6 +8,7 @@ import dataclasses
 import gc
 import logging
 import threading
+import warnings
 import weakref
 
 import numpy as np
@@ -166,6 +167,57 @@ def test_vit_b_hover_replay_equals_the_eager_decoder():
         got = _run(recorder, model, ctx, coords, labels, valid=(145, 256))
         _assert_equal(got, _eager(model, ctx, coords, labels, None, None, True, (145, 256)))
     assert recorder.replayed == 2
+
+
+# ------------------------------------------------------------------ shape folding
+def _shape_reads(graph) -> int:
+    return sum(1 for n in graph.nodes() if n.kind() in ("aten::size", "prim::NumToTensor", "aten::Int"))
+
+
+def test_fold_shapes_replaces_shape_reads_by_the_recorded_numbers():
+    def f(x):
+        return x.reshape(x.shape[0] // 2, x.shape[1] * 2) * x.shape[-1]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.jit.trace(f, (torch.randn(4, 6),))
+    assert _shape_reads(program.graph) >= 6
+    assert td.fold_shapes(program.graph) == 3
+    assert _shape_reads(program.graph) == 0
+    y = torch.randn(4, 6)  # other values, the recorded shape
+    assert torch.equal(program(y), f(y))
+
+
+def test_recordings_replay_without_reading_shapes():
+    model = _model()
+    ctx = model.prepare_decoder(_features(model, 1))
+    recorder = td.TracedDecoder(model)
+    coords, labels, *_ = _tensors(PROMPTS["two points"])
+    for step in range(2):
+        got = _run(recorder, model, ctx, coords + step, labels, valid=(145, 256))
+        _assert_equal(got, _eager(model, ctx, coords + step, labels, None, None, True, (145, 256)))
+        if step == 1:
+            executed = torch.jit.last_executed_optimized_graph()  # this thread's last replay
+    assert recorder.replayed == 1
+    assert _shape_reads(executed) <= 10  # unfolded: several hundred
+
+
+def test_a_failed_shape_fold_keeps_the_unfolded_recording(monkeypatch):
+    def broken(graph):
+        torch._C._jit_pass_inline(graph)  # changes the graph, then fails
+        raise RuntimeError("no such pass in this torch")
+
+    monkeypatch.setattr(td, "fold_shapes", broken)
+    model = _model()
+    ctx = model.prepare_decoder(_features(model, 1))
+    recorder = td.TracedDecoder(model)
+    coords, labels, *_ = _tensors(PROMPTS["hover"])
+    for step in range(3):
+        got = _run(recorder, model, ctx, coords + step, labels)
+        _assert_equal(got, _eager(model, ctx, coords + step, labels, None, None, True, None))
+    executed = torch.jit.last_executed_optimized_graph()
+    assert recorder.recorded == 1 and recorder.replayed == 2
+    assert _shape_reads(executed) > 50  # the recording made again, unfolded
 
 
 # ------------------------------------------------------------------ weights
