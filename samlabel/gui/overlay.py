@@ -4,8 +4,9 @@ Rendering touches only what changed:
 
 - :class:`MaskOverlayItem` shows one boolean mask that covers a *region* of the image at
   the resolution it is displayed at (what ``Prediction.mask(region=..., out_size=...)``
-  returns). The mask becomes an 8-bit indexed QImage whose colour table holds the label
-  colour, without copying or converting the picture; the item scales it into the region.
+  returns). Only the mask's box becomes a picture (each pixel 0 or the label colour in
+  premultiplied ARGB, one vectorised multiply), drawn 1:1 in screen pixels or scaled into
+  its part of the region.
 - :class:`ShapeItem` is one accepted shape: a ``QPainterPath`` with every part's exterior
   and holes, filled with the odd-even rule so holes stay holes.
 - :class:`PromptItem` draws the clicked points and the box; :class:`DraftItem` the polygon
@@ -36,16 +37,26 @@ def _screen_scale(painter: QPainter) -> float:
     return max(1e-6, float(np.hypot(t.m11(), t.m12())))
 
 
-def mask_to_qimage(mask: np.ndarray, color: QColor, alpha: int) -> QImage:
-    """``(h, w)`` bool -> Indexed8 QImage (0 transparent, 1 ``color`` with ``alpha``).
+def premultiplied(color: QColor, alpha: int) -> int:
+    """``color`` at ``alpha`` as Qt stores it in ``Format_ARGB32_Premultiplied`` (``0xAARRGGBB``)."""
+    px = QImage(1, 1, QImage.Format.Format_ARGB32)
+    px.fill(QColor(color.red(), color.green(), color.blue(), alpha))
+    px = px.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)
+    return int(np.frombuffer(px.constBits(), np.uint32, count=1)[0])
 
-    The QImage keeps a reference to the numpy buffer through the returned object's
-    ``_keep`` attribute; no per-pixel colour conversion happens in Python.
+
+def mask_picture(mask: np.ndarray, bbox: tuple[int, int, int, int], pixel: int) -> QImage:
+    """The ``bbox`` ``(c0, r0, c1, r1)`` part of ``(h, w)`` ``mask`` as an ARGB32
+    premultiplied QImage: ``pixel`` where the mask is set, transparent elsewhere.
+
+    The QImage shares the numpy buffer, kept alive by the returned object's ``_keep``.
     """
-    data = np.ascontiguousarray(mask, dtype=np.uint8)
+    c0, r0, c1, r1 = bbox
+    part = mask[r0:r1, c0:c1]
+    flags = part.view(np.uint8) if part.dtype == np.bool_ else (part != 0).view(np.uint8)
+    data = np.multiply(flags, np.uint32(pixel), dtype=np.uint32)  # (h, w), C-contiguous; 0 or pixel
     h, w = data.shape
-    img = QImage(data.data, w, h, w, QImage.Format.Format_Indexed8)
-    img.setColorTable([0x00000000, QColor(color.red(), color.green(), color.blue(), alpha).rgba()])
+    img = QImage(data.data, w, h, 4 * w, QImage.Format.Format_ARGB32_Premultiplied)
     img._keep = data  # type: ignore[attr-defined]  # the buffer must outlive the QImage
     return img
 
@@ -57,14 +68,15 @@ class MaskOverlayItem(QGraphicsItem):
         super().__init__()
         self.setZValue(Z_MASK)
         self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
-        self._image: QImage | None = None
-        self._argb: QImage | None = None
+        self._picture: QImage | None = None  # the mask's box (see mask_picture)
+        self._bbox: tuple[int, int, int, int] | None = None  # that box, mask pixels
         self._mask: np.ndarray | None = None
         self._rect = QRectF()
         self._dirty = QRectF()  # the shown mask's box (item coordinates)
         self._color = QColor(30, 144, 255)
         self._opacity = 0.5
         self.generation = 0  # bumped on every new mask (tests, latency probes)
+        self._pixel: tuple[tuple[int, int] | None, int] = (None, 0)  # ((rgb, alpha), premultiplied)
 
     def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
         return self._rect
@@ -76,6 +88,11 @@ class MaskOverlayItem(QGraphicsItem):
     @property
     def mask(self) -> np.ndarray | None:
         return self._mask
+
+    @property
+    def picture(self) -> QImage | None:
+        """What is drawn: the mask's box, coloured (None when no pixel is set)."""
+        return self._picture
 
     @property
     def region(self) -> QRectF:
@@ -102,8 +119,8 @@ class MaskOverlayItem(QGraphicsItem):
         old = QRectF(self._rect)
         self._mask = mask
         self._rect = rect
-        self._image = mask_to_qimage(mask, self._color, self._alpha())
-        self._argb = None
+        self._bbox = None if bbox is None else tuple(int(v) for v in bbox)
+        self._picture = self._make_picture()
         self._dirty = self._box_rect(bbox, mask.shape)
         self.generation += 1
         if same_place:
@@ -133,47 +150,55 @@ class MaskOverlayItem(QGraphicsItem):
             return
         self.prepareGeometryChange()
         self._mask = None
-        self._image = None
-        self._argb = None
+        self._picture = None
+        self._bbox = None
         self._rect = QRectF()
         self._dirty = QRectF()
         self.generation += 1
 
     def set_color(self, color: QColor) -> None:
         self._color = QColor(color)
-        self._refresh_table()
+        self._recolour()
 
     def set_opacity(self, opacity: float) -> None:
         self._opacity = float(np.clip(opacity, 0.0, 1.0))
-        self._refresh_table()
+        self._recolour()
 
     def _alpha(self) -> int:
         return int(round(255 * self._opacity))
 
-    def _refresh_table(self) -> None:
-        if self._image is not None:
-            c = self._color
-            self._image.setColorTable([0x00000000, QColor(c.red(), c.green(), c.blue(), self._alpha()).rgba()])
-            self._argb = None
+    def _make_picture(self) -> QImage | None:
+        if self._mask is None or self._bbox is None:
+            return None
+        key = (self._color.rgb(), self._alpha())
+        if self._pixel[0] != key:
+            self._pixel = (key, premultiplied(self._color, self._alpha()))
+        return mask_picture(self._mask, self._bbox, self._pixel[1])
+
+    def _recolour(self) -> None:
+        if self._picture is not None:
+            self._picture = self._make_picture()
             self.update()
 
     def paint(self, painter: QPainter, option, widget=None) -> None:  # noqa: D102
-        if self._image is None or self._rect.isEmpty():
+        if self._picture is None or self._rect.isEmpty():
             return
-        if self._argb is None:  # converted once per mask, not once per paint
-            self._argb = self._image.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)
+        h, w = self._mask.shape[:2]
+        c0, r0, c1, r1 = self._bbox
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
         t = painter.worldTransform()
         device = t.mapRect(self._rect)
         if (t.isScaling() or t.isTranslating()) and not t.isRotating() and \
-                abs(device.width() - self._argb.width()) < 1.5 and abs(device.height() - self._argb.height()) < 1.5:
+                abs(device.width() - w) < 1.5 and abs(device.height() - h) < 1.5:
             # rendered at screen resolution: blit 1:1 in device pixels (no resampling)
             painter.save()
             painter.resetTransform()
-            painter.drawImage(QPointF(round(device.left()), round(device.top())), self._argb)
+            painter.drawImage(QPointF(round(device.left()) + c0, round(device.top()) + r0), self._picture)
             painter.restore()
         else:
-            painter.drawImage(self._rect, self._argb)
+            sx, sy = self._rect.width() / w, self._rect.height() / h
+            box = QRectF(self._rect.left() + c0 * sx, self._rect.top() + r0 * sy, (c1 - c0) * sx, (r1 - r0) * sy)
+            painter.drawImage(box, self._picture)
 
 
 class IndexOverlayItem(QGraphicsItem):
