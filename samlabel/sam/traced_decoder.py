@@ -19,7 +19,7 @@ What a recording keeps, and what it takes as inputs:
   numbers. All of these are part of the :class:`TracedDecoder` key, so a prompt of another
   shape gets its own recording.
 
-Recording costs about 15 eager decodes (0.35 s for vit_b), so only callers that repeat a
+Recording costs about 12-15 eager decodes (0.28-0.35 s for vit_b), so only callers that repeat a
 prompt shape many times use it: :meth:`DecoderSession.decode` with ``image_only=True``,
 the GUI's hover preview. Each new recording is checked once against the eager path on a
 prompt other than the one it was recorded with; a mismatch (a value the recording froze)
