@@ -272,19 +272,20 @@ class TracedDecoder:
             if example[i].is_floating_point():
                 example[i] += 7.25
         expected = eager()
+
+        def trace(module: nn.Module):
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")  # TracerWarnings: every flagged value is a shape, in the key
+                return torch.jit.trace(module, tuple(example), check_trace=False)
+
         try:
             module = _DecodeCall(sam, key[0], key[1], key[2], key[3])
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # TracerWarnings: every flagged value is a shape, in the key
-                with torch.no_grad():
-                    program = torch.jit.trace(module, tuple(example), check_trace=False)
+            program = trace(module)
             try:
                 fold_shapes(program.graph)
             except Exception:  # noqa: BLE001 - a torch without these passes: the plain recording
                 log.debug("folding the recording's shapes failed; recording it again unfolded", exc_info=True)
-                with warnings.catch_warnings(), torch.no_grad():
-                    warnings.simplefilter("ignore")
-                    program = torch.jit.trace(module, tuple(example), check_trace=False)
+                program = trace(module)
             with torch.no_grad(), torch.jit.optimized_execution(False):
                 replay = tuple(program(*inputs))
         except Exception:  # noqa: BLE001 - any failure: stay on the eager path for this shape
