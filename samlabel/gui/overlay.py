@@ -76,7 +76,6 @@ class MaskOverlayItem(QGraphicsItem):
         self._color = QColor(30, 144, 255)
         self._opacity = 0.5
         self.generation = 0  # bumped on every new mask (tests, latency probes)
-        self._pixel: tuple[tuple[int, int] | None, int] = (None, 0)  # ((rgb, alpha), premultiplied)
 
     def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
         return self._rect
@@ -170,10 +169,7 @@ class MaskOverlayItem(QGraphicsItem):
     def _make_picture(self) -> QImage | None:
         if self._mask is None or self._bbox is None:
             return None
-        key = (self._color.rgb(), self._alpha())
-        if self._pixel[0] != key:
-            self._pixel = (key, premultiplied(self._color, self._alpha()))
-        return mask_picture(self._mask, self._bbox, self._pixel[1])
+        return mask_picture(self._mask, self._bbox, premultiplied(self._color, self._alpha()))
 
     def _recolour(self) -> None:
         if self._picture is not None:
