@@ -123,36 +123,20 @@ class _DecodeCall(nn.Module):
     """One ``decode_prompts`` call shape as a module, so that :func:`torch.jit.trace`
     references the prompt encoder's and mask decoder's parameters instead of freezing them."""
 
-    def __init__(self, sam: nn.Module, ctx_spec: Hashable, prompt_spec: Hashable,
+    def __init__(self, sam: nn.Module, n_ctx: int, ctx_spec: Hashable, prompt_spec: Hashable,
                  multimask: bool, valid_size: Optional[tuple[int, int]]) -> None:
         super().__init__()
         self.prompt_encoder = sam.prompt_encoder
         self.mask_decoder = sam.mask_decoder
         self._decode = sam.decode_prompts  # a bound method: not a submodule, not traced as one
+        self._n_ctx = n_ctx  # the first n_ctx inputs are the context's tensors, the rest the prompt's
         self._ctx_spec, self._prompt_spec = ctx_spec, prompt_spec
         self._multimask, self._valid_size = multimask, valid_size
 
     def forward(self, *tensors: torch.Tensor):  # noqa: D102
-        ctx_leaves, prompt_leaves = _split(self._ctx_spec, tensors)
-        ctx = unflatten(self._ctx_spec, ctx_leaves)
-        coords, labels, boxes, mask_input = unflatten(self._prompt_spec, prompt_leaves)
+        ctx = unflatten(self._ctx_spec, list(tensors[: self._n_ctx]))
+        coords, labels, boxes, mask_input = unflatten(self._prompt_spec, list(tensors[self._n_ctx :]))
         return self._decode(ctx, coords, labels, boxes, mask_input, self._multimask, self._valid_size)
-
-
-def _count_leaves(spec: Any) -> int:
-    kind = spec[0]
-    if kind == "T":
-        return 1
-    if kind == "C":
-        return 0
-    if kind == "D":
-        return sum(_count_leaves(s) for _, s in spec[2])
-    return sum(_count_leaves(s) for s in spec[1])
-
-
-def _split(ctx_spec: Hashable, tensors: tuple) -> tuple[list, list]:
-    n = _count_leaves(ctx_spec)
-    return list(tensors[:n]), list(tensors[n:])
 
 
 # Bumped whenever any module in the process registers a parameter, which is also how a
@@ -279,7 +263,7 @@ class TracedDecoder:
                 return torch.jit.trace(module, tuple(example), check_trace=False)
 
         try:
-            module = _DecodeCall(sam, key[0], key[1], key[2], key[3])
+            module = _DecodeCall(sam, n_ctx, key[0], key[1], key[2], key[3])
             program = trace(module)
             try:
                 fold_shapes(program.graph)
