@@ -16,8 +16,8 @@ idle worker do it as soon as the embedding arrives, and warm the session's hover
 made once per image size, 0.1-0.4 s), so the first hover waits for neither.
 
 Besides the low-res logits the worker upscales the chosen candidate for the displayed
-region only (``Prediction.mask(index, region=..., out_size=...)``), so the UI just wraps
-the result in a QImage.
+region only (``render_mask``) and finds its bounding box (``mask_bbox``), so the UI only
+colours that box (``MaskOverlayItem.set_mask``).
 """
 
 from __future__ import annotations

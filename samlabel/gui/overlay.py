@@ -120,7 +120,7 @@ class MaskOverlayItem(QGraphicsItem):
         self._rect = rect
         self._bbox = None if bbox is None else tuple(int(v) for v in bbox)
         self._picture = self._make_picture()
-        self._dirty = self._box_rect(bbox, mask.shape)
+        self._dirty = self._repaint_rect()
         self.generation += 1
         if same_place:
             dirty = old_dirty.united(self._dirty)
@@ -129,14 +129,18 @@ class MaskOverlayItem(QGraphicsItem):
         else:
             self.update(old.united(self._rect))
 
-    def _box_rect(self, bbox, shape: tuple[int, ...]) -> QRectF:
-        """``bbox`` in mask pixels -> item coordinates, grown by a mask pixel (resampling, rounding)."""
-        if bbox is None or self._rect.isEmpty():
-            return QRectF()
-        h, w = shape[:2]
+    def _box_in_item(self) -> tuple[QRectF, float, float]:
+        """The mask's box in item coordinates, and the item size of one mask pixel (sx, sy)."""
+        h, w = self._mask.shape[:2]
         sx, sy = self._rect.width() / max(1, w), self._rect.height() / max(1, h)
-        c0, r0, c1, r1 = bbox
-        box = QRectF(self._rect.left() + c0 * sx, self._rect.top() + r0 * sy, (c1 - c0) * sx, (r1 - r0) * sy)
+        c0, r0, c1, r1 = self._bbox
+        return QRectF(self._rect.left() + c0 * sx, self._rect.top() + r0 * sy, (c1 - c0) * sx, (r1 - r0) * sy), sx, sy
+
+    def _repaint_rect(self) -> QRectF:
+        """The mask's box grown by a mask pixel (resampling, rounding); empty without one."""
+        if self._bbox is None or self._rect.isEmpty():
+            return QRectF()
+        box, sx, sy = self._box_in_item()
         return box.adjusted(-sx - 1, -sy - 1, sx + 1, sy + 1).intersected(self._rect)
 
     @property
@@ -180,7 +184,7 @@ class MaskOverlayItem(QGraphicsItem):
         if self._picture is None or self._rect.isEmpty():
             return
         h, w = self._mask.shape[:2]
-        c0, r0, c1, r1 = self._bbox
+        c0, r0 = self._bbox[:2]
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
         t = painter.worldTransform()
         device = t.mapRect(self._rect)
@@ -192,9 +196,7 @@ class MaskOverlayItem(QGraphicsItem):
             painter.drawImage(QPointF(round(device.left()) + c0, round(device.top()) + r0), self._picture)
             painter.restore()
         else:
-            sx, sy = self._rect.width() / w, self._rect.height() / h
-            box = QRectF(self._rect.left() + c0 * sx, self._rect.top() + r0 * sy, (c1 - c0) * sx, (r1 - r0) * sy)
-            painter.drawImage(box, self._picture)
+            painter.drawImage(self._box_in_item()[0], self._picture)
 
 
 class IndexOverlayItem(QGraphicsItem):
