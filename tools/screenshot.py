@@ -33,25 +33,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def _wait_signal(signal, timeout_s: float):
-    from PySide6.QtCore import QEventLoop, QTimer
-
-    got = []
-    loop = QEventLoop()
-
-    def done(*args):
-        got.append(args)
-        loop.quit()
-
-    signal.connect(done)
-    QTimer.singleShot(int(timeout_s * 1000), loop.quit)
-    loop.exec()
-    signal.disconnect(done)
-    if not got:
-        raise TimeoutError(f"no signal within {timeout_s} s")
-    return got[0]
-
-
 def _spin(ms: int) -> None:
     from PySide6.QtCore import QEventLoop, QTimer
 
@@ -90,7 +71,7 @@ def main(argv=None) -> int:
     from PySide6.QtTest import QTest
 
     from samlabel.gui.app import create_main_window, default_image
-    from samlabel.gui.latency import measure_hover_latency, measure_hover_stream
+    from samlabel.gui.latency import measure_hover_latency, measure_hover_stream, wait_for_signal
     from samlabel.gui.settings import AppSettings
     from samlabel.gui.tools import Tool
     from samlabel.gui.transient_thread import run_on_transient_thread
@@ -109,7 +90,7 @@ def main(argv=None) -> int:
     window.show()
     window.activateWindow()
     t = time.perf_counter()
-    _wait_signal(window.embeddingReady, 600)
+    wait_for_signal(window.embeddingReady, 600)
     print(f"embedding ready after {time.perf_counter() - t:.1f} s", flush=True)
     _spin(100)
     window.grab().save(str(out / "01_opened.png"))
@@ -118,15 +99,15 @@ def main(argv=None) -> int:
     w, h = canvas.image_size
     pos = canvas.mapFromScene(QPointF(w * 0.45, h * 0.45))
     QTest.mouseMove(view, pos)
-    _wait_signal(window.predictionShown, 60)
+    wait_for_signal(window.predictionShown, 60)
     _spin(100)
     window.grab().save(str(out / "02_hover.png"))
 
     QTest.mouseClick(view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pos)
-    _wait_signal(window.predictionShown, 60)
+    wait_for_signal(window.predictionShown, 60)
     neg = canvas.mapFromScene(QPointF(w * 0.8, h * 0.2))
     QTest.mouseClick(view, Qt.MouseButton.RightButton, Qt.KeyboardModifier.NoModifier, neg)
-    _wait_signal(window.predictionShown, 60)
+    wait_for_signal(window.predictionShown, 60)
     _spin(100)
     window.grab().save(str(out / "03_clicks.png"))
 
@@ -148,7 +129,7 @@ def main(argv=None) -> int:
         big = tmp / "latency.png"
         Image.open(src).convert("RGB").resize((bw, bh)).save(big)
         window.open_path(big)
-        _wait_signal(window.embeddingReady, 900)
+        wait_for_signal(window.embeddingReady, 900)
         window.set_tool(Tool.SAM)
         results = {"model": args.model, "image": [bw, bh], "window": [win_w, win_h]}
         if args.latency:

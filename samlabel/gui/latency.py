@@ -86,6 +86,32 @@ def _spin(ms: int) -> None:
     loop.exec()
 
 
+def wait_for_signal(signal, timeout_s: float) -> tuple:
+    """Run the event loop until ``signal`` fires; return its arguments.
+
+    Raises ``TimeoutError`` (naming the signal) when it does not fire within ``timeout_s``.
+    For scripts that drive the real window (``tools/screenshot.py``, the benchmarks); tests
+    use ``qtbot.waitSignal``.
+    """
+    got: list[tuple] = []
+    loop = QEventLoop()
+
+    def done(*args) -> None:
+        got.append(args)
+        loop.quit()
+
+    signal.connect(done)
+    QTimer.singleShot(int(timeout_s * 1000), loop.quit)
+    try:
+        if not got:
+            loop.exec()
+    finally:
+        signal.disconnect(done)
+    if not got:
+        raise TimeoutError(f"{signal} did not fire within {timeout_s} s")
+    return got[0]
+
+
 def _wait(cond, timeout_s: float) -> bool:
     deadline = time.perf_counter() + timeout_s
     while not cond():

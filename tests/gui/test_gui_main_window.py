@@ -404,3 +404,20 @@ def test_hover_latency_probe_can_rest_before_each_move(qtbot, make_window, image
     report = latency.measure_hover_latency(win, n=3, timeout_s=20.0, warmup=1, rest_ms=25)
     assert len(report.samples_ms) == 3 and report.dropped == 0
     assert rests == [25] * 4  # before each of the 1 + 3 moves
+
+
+def test_wait_for_signal_returns_the_arguments_or_names_the_signal_on_timeout(qtbot):
+    import pytest
+    from PySide6.QtCore import QObject, QTimer, Signal
+
+    from samlabel.gui.latency import wait_for_signal
+
+    class Emitter(QObject):
+        fired = Signal(int, str)
+
+    emitter = Emitter()
+    QTimer.singleShot(10, lambda: emitter.fired.emit(7, "ready"))
+    assert wait_for_signal(emitter.fired, 10.0) == (7, "ready")
+    with pytest.raises(TimeoutError, match="fired"):
+        wait_for_signal(emitter.fired, 0.05)
+    emitter.fired.emit(1, "late")  # the helper's slot is gone: nothing is collected after a return
