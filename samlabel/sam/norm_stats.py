@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from samlabel.sam.second_layer import centre_rows, heads_t
+from samlabel.sam.lowrank import centre_rows, heads_t
 
 if TYPE_CHECKING:  # pragma: no cover
-    from samlabel.sam.second_layer import LowRankUpdate
+    from samlabel.sam.lowrank import LowRankUpdate
     from samlabel.sam.transformer import TwoWayAttentionBlock
 
 

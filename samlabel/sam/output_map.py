@@ -30,7 +30,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from samlabel.sam.second_layer import LowRankUpdate, centre_rows, heads, heads_t
+from samlabel.sam.lowrank import LowRankUpdate, centre_rows, heads, heads_t
 
 
 def select_window(x: Tensor, dim: int, grid: tuple[int, int], window: Optional[tuple[int, int]]) -> Tensor:

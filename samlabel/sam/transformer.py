@@ -17,7 +17,8 @@ from torch import Tensor, nn
 from samlabel.sam.common import MLPBlock
 from samlabel.sam.norm_stats import NormStatsCache
 from samlabel.sam.output_map import FinalAttentionCache, TwoBlockTokens, output_tokens
-from samlabel.sam.second_layer import LowRankUpdate, SecondLayerCache
+from samlabel.sam.lowrank import LowRankUpdate
+from samlabel.sam.second_layer import SecondLayerCache
 
 
 class TwoWayTransformer(nn.Module):

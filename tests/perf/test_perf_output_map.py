@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from samlabel.sam import output_map as OM
-from samlabel.sam.second_layer import LowRankUpdate
+from samlabel.sam.lowrank import LowRankUpdate
 
 
 def _layer_norm(x, norm):
