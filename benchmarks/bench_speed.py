@@ -212,7 +212,13 @@ def row_predict(table: Table, ref, ours, emb, reps: int) -> None:
 
 
 def row_hover(table: Table, ref, ours, emb, reps: int) -> None:
-    """Prompt -> best mask for the displayed region -> RGBA overlay, 1920x1080 shown 1:1."""
+    """Prompt -> best mask for the displayed region -> RGBA overlay, 1920x1080 shown 1:1.
+
+    Two samlabel paths: the API's exact upscale (``Prediction.mask``, values of the reference's
+    two bilinear stages) for information, and the GUI's display path (one ``cv2`` warp), which
+    is what the hover goal is about. The real window adds Qt's event delivery and paint:
+    ``benchmarks/bench_window_hover.py`` measures that beside the reference.
+    """
     from segment_anything import SamPredictor as RefPredictor
 
     from samlabel.sam.interactive import DecoderSession, Prompt
@@ -259,14 +265,15 @@ def row_hover(table: Table, ref, ours, emb, reps: int) -> None:
                 gui_iou = min(gui_iou, mask_iou(g[..., 3] > 0, b[..., 3] > 0))
     med_o, p95_o = float(np.median(our_t)), float(np.percentile(our_t, 95))
     med_r, p95_r = float(np.median(ref_t)), float(np.percentile(ref_t, 95))
-    table.add("hover: prompt -> RGBA overlay (1920x1080, 1:1) median", fmt_t(med_r), fmt_t(med_o),
-              f"{med_r / med_o:.2f}x", "<= 25 ms", f"overlay IoU vs reference >= {worst_iou:.4f} ({reps} prompts)")
-    table.add("hover p95", fmt_t(p95_r), fmt_t(p95_o), f"{p95_r / p95_o:.2f}x", "<= 50 ms", "")
+    # The goal belongs to the GUI's path (next row); this one is the API's exact upscale.
+    table.add("hover via the API's exact upscale (Prediction.mask, 1920x1080 1:1) median", fmt_t(med_r),
+              fmt_t(med_o), f"{med_r / med_o:.2f}x", "info", f"overlay IoU vs reference >= {worst_iou:.4f} ({reps} prompts)")
+    table.add("hover via the API's exact upscale, p95", fmt_t(p95_r), fmt_t(p95_o), f"{p95_r / p95_o:.2f}x", "info", "")
     if gui_t:
         med_g, p95_g = float(np.median(gui_t)), float(np.percentile(gui_t, 95))
         table.add("hover, GUI display path (decode + one cv2 warp + RGBA) median / p95", f"{fmt_t(med_r)} / {fmt_t(p95_r)}",
-                  f"{fmt_t(med_g)} / {fmt_t(p95_g)}", f"{med_r / med_g:.2f}x", "<= 25 / 50 ms",
-                  f"overlay IoU vs reference >= {gui_iou:.4f}")
+                  f"{fmt_t(med_g)} / {fmt_t(p95_g)}", f"{med_r / med_g:.2f}x",
+                  "<= 25 / 50 ms (real window: bench_window_hover.py)", f"overlay IoU vs reference >= {gui_iou:.4f}")
 
 
 def _match_masks(ref_records, our_records) -> tuple[int, float]:
