@@ -103,8 +103,7 @@ def wait_for_signal(signal, timeout_s: float) -> tuple:
     signal.connect(done)
     QTimer.singleShot(int(timeout_s * 1000), loop.quit)
     try:
-        if not got:
-            loop.exec()
+        loop.exec()
     finally:
         signal.disconnect(done)
     if not got:
