@@ -11,6 +11,7 @@ and the smoke test use it, injecting an already-built model with ``sam_model=``.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -112,8 +113,19 @@ def create_main_window(path=None, model_name=None, checkpoint=None, device=None,
 
 
 def run_app(path=None, model=None, checkpoint=None, device=None, quantize=None) -> int:
-    """Run the GUI until the window closes; returns the exit code."""
+    """Run the GUI until the window closes; returns the exit code (3: Qt cannot start here)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from samlabel.gui.qt_platform import check_platform, no_display_message
+
+    # before Qt loads: name the missing system libraries instead of Qt's generic abort
+    problem = check_platform()
+    if problem is not None:
+        print(problem.message(), file=sys.stderr)
+        return 3
+    message = no_display_message(os.environ)
+    if message is not None:
+        print(message, file=sys.stderr)
+        return 3
     from samlabel.sam.runtime import configure_runtime
 
     # one torch thread per physical core, one inter-op thread, large freed tensors kept in

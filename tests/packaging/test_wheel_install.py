@@ -1,9 +1,13 @@
 """Build the sdist and wheel, install the wheel into a fresh virtual environment and run
 ``samlabel`` from there, outside the source tree: nothing may depend on the checkout.
 
-The venv sees the system site-packages, so the already-installed torch, PySide6, ...
-are reused (``--no-deps``: nothing is downloaded). The editable install of samlabel in
-the system site-packages must not shadow the wheel; the test checks which one imports.
+The test must work from whatever environment runs it (a venv, the system Python, conda).
+A venv made with ``--system-site-packages`` would see the *base interpreter's* packages,
+not those of a venv the tests run in, so instead the new venv is isolated and a ``.pth``
+file in it names the running environment's site-packages folders: torch, PySide6, ... are
+reused (``--no-deps``: nothing is downloaded), after the venv's own site-packages. Folders
+named in a ``.pth`` file have their own ``.pth`` files ignored, so an editable install of
+samlabel there cannot shadow the wheel; the test checks which copy imports anyway.
 """
 
 from __future__ import annotations
@@ -33,6 +37,28 @@ def _run(cmd, **kwargs) -> subprocess.CompletedProcess:
     return result
 
 
+def _running_site_dirs() -> list[Path]:
+    """The site-packages folders of the environment running the tests, never the source tree."""
+    import site
+
+    candidates = [*site.getsitepackages(), site.getusersitepackages(), *sys.path]
+    dirs: list[Path] = []
+    for entry in candidates:
+        path = Path(entry).resolve() if entry else None
+        # only folders named site-packages/dist-packages: the source tree on sys.path is never one
+        if path is not None and path.is_dir() and path.name in ("site-packages", "dist-packages") and path not in dirs:
+            dirs.append(path)
+    return dirs
+
+
+def test_running_site_dirs_name_where_the_dependencies_are():
+    import torch
+
+    dirs = _running_site_dirs()
+    assert any(Path(torch.__file__).resolve().is_relative_to(d) for d in dirs), (torch.__file__, dirs)
+    assert ROOT.resolve() not in dirs and (ROOT / "samlabel").resolve() not in dirs
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     """``(venv_bin, env, cwd, dist_dir)`` of a venv with the freshly built wheel installed."""
@@ -43,10 +69,11 @@ def installed(tmp_path_factory):
     # --no-isolation: build with the installed setuptools instead of downloading one.
     _run([sys.executable, "-m", "build", "--no-isolation", "--sdist", "--wheel", "--outdir", dist, src])
     venv = tmp / "venv"
-    _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", venv])
+    _run([sys.executable, "-m", "venv", venv])
     bin_dir = venv / "bin"
+    venv_site = Path(_run([bin_dir / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
+    (venv_site / "zz_running_environment.pth").write_text("\n".join(str(p) for p in _running_site_dirs()) + "\n")
     wheel = next(dist.glob("samlabel-*.whl"))
-    # The system pip is visible through the system site-packages and installs into the venv.
     _run([bin_dir / "python", "-m", "pip", "install", "--no-deps", "--no-index", "--quiet", wheel])
     cwd = tmp / "elsewhere"
     cwd.mkdir()
