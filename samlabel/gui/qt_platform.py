@@ -91,10 +91,9 @@ class PlatformProblem:
         if self.packages:
             lines.append("Install them on Debian or Ubuntu with:")
             lines.append(f"  sudo apt-get install {' '.join(self.packages)}")
-        lines.append(
-            f"or run 'sudo bash {SYSTEM_PACKAGES_SCRIPT}' from the samlabel source folder, which installs every "
-            "library Qt needs. On other distributions install the packages that provide these files."
-        )
+        lines.append("or, from the samlabel source folder, with every library Qt needs:")
+        lines.append(f"  sudo bash {SYSTEM_PACKAGES_SCRIPT}")
+        lines.append("On other distributions, install the packages that provide these files.")
         lines.append("Without a screen, 'QT_QPA_PLATFORM=offscreen samlabel --smoke-test' checks the rest of the install.")
         return "\n".join(lines)
 
