@@ -14,23 +14,27 @@ Conversions:
 - Alpha is composited over white, so transparent areas do not turn into random colours.
 
 The canvas builds its QImage straight from this array (no ``QImageReader``), so very large
-images do not hit Qt's image allocation limit.
+images do not hit Qt's image allocation limit. How large an image opens is
+``samlabel.annotations.image_limits``' policy (400 MP): a larger one is refused from its
+header, before anything is decoded, and a file that is not an image is refused without being
+read whole.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from samlabel.annotations.image_limits import ImageTooLargeError, allow_large_images, check_pixels
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm")
 
-# Large photos (8000x6000 = 48 MP) are normal here; keep Pillow's bomb check for absurd sizes only.
-_MAX_PIXELS = 400_000_000
+allow_large_images()  # once, process-wide: large photos (8000x6000 = 48 MP) are normal here
 
 
 class ImageLoadError(Exception):
@@ -121,29 +125,45 @@ def _stretch_to_rgb(arr: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(out[..., :3])
 
 
+def hash_file(path: Path, chunk: int = 1 << 20) -> str:
+    """``hash_bytes`` of a file's content, read in chunks (never the whole file at once)."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
 def load_image(path: str | Path) -> ImageSource:
-    """Read ``path`` as an :class:`ImageSource`; raises :class:`ImageLoadError` on failure."""
+    """Read ``path`` as an :class:`ImageSource`; raises :class:`ImageLoadError` on failure.
+
+    The header is read first: a file that is not an image, or an image over the size
+    limit, is refused before its pixels are decoded or its content is read whole.
+    """
     path = Path(path)
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ImageLoadError(f"cannot read image {path}: {exc.strerror or exc}") from exc
-    if not data:
-        raise ImageLoadError(f"cannot decode image {path}: the file is empty (0 bytes)")
-    old_limit = Image.MAX_IMAGE_PIXELS
-    try:
-        Image.MAX_IMAGE_PIXELS = max(_MAX_PIXELS, old_limit or 0)
-        with Image.open(io.BytesIO(data)) as img:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ImageLoadError(f"cannot read image {path}: not a regular file")
+        if info.st_size == 0:
+            raise ImageLoadError(f"cannot decode image {path}: the file is empty (0 bytes)")
+        with Image.open(path) as img:
+            check_pixels(path, *img.size)
             img.load()
             img = ImageOps.exif_transpose(img)
             rgb = to_rgb_uint8(img)
+        content_hash = hash_file(path)
+    except ImageTooLargeError as exc:
+        raise ImageLoadError(f"cannot open image {exc}") from exc
     except UnidentifiedImageError as exc:
         raise ImageLoadError(f"cannot decode image {path}: not an image in a format samlabel can read") from exc
-    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
+    except Image.DecompressionBombError as exc:  # Pillow's own check, at open, past twice our limit
+        raise ImageLoadError(f"cannot open image {ImageTooLargeError.from_pillow(path, exc)}") from exc
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        raise ImageLoadError(f"cannot read image {path}: {exc.strerror or exc}") from exc
+    except (OSError, ValueError, SyntaxError) as exc:
         raise ImageLoadError(f"cannot decode image {path}: {exc}") from exc
-    finally:
-        Image.MAX_IMAGE_PIXELS = old_limit
-    return ImageSource(path=path, rgb=rgb, content_hash=hash_bytes(data))
+    return ImageSource(path=path, rgb=rgb, content_hash=content_hash)
 
 
 def from_array(rgb: np.ndarray, path: str | Path | None = None) -> ImageSource:
