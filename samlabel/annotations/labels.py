@@ -1,7 +1,9 @@
 """Labels: a name, a colour and an optional numeric id, kept in an ordered set.
 
 A label file is either plain text, one name per line (``#`` starts a comment), or JSON:
-``[{"name": "car", "color": [255, 0, 0], "id": 3}, ...]`` (or ``{"labels": [...]}``).
+``[{"name": "car", "color": [255, 0, 0], "id": 3}, ...]`` (or ``{"labels": [...]}``), in
+UTF-8 (a leading byte-order mark is ignored). Anything wrong with a label file raises
+``AnnotationFileError`` naming it and the problem.
 """
 
 from __future__ import annotations
@@ -39,13 +41,19 @@ class LabelSet:
     """An ordered set of labels, unique by name.
 
     ``labels[i]`` and ``labels["car"]`` look labels up; ``index("car")`` gives the position
-    (the class index used by YOLO / masks / VOC exports is this position).
+    (the class index used by YOLO / masks / VOC exports is this position). Lookups by name
+    go through a name -> position dict, so building a set of n labels costs O(n).
     """
 
     def __init__(self, labels: Iterable[Label | str] = ()):
         self._labels: list[Label] = []
+        self._positions: dict[str, int] = {}  # name -> index in _labels
         for item in labels:
             self.add(item)
+
+    def _reindex(self) -> None:
+        """Rebuild the name -> position dict after labels moved (remove, move)."""
+        self._positions = {label.name: i for i, label in enumerate(self._labels)}
 
     # --- lookup -------------------------------------------------------------------
     def __len__(self) -> int:
@@ -57,7 +65,10 @@ class LabelSet:
     def __contains__(self, name: object) -> bool:
         if isinstance(name, Label):
             name = name.name
-        return any(label.name == name for label in self._labels)
+        try:
+            return name in self._positions
+        except TypeError:  # unhashable: not a name
+            return False
 
     def __getitem__(self, key: int | str) -> Label:
         if isinstance(key, int):
@@ -75,13 +86,14 @@ class LabelSet:
         return [label.name for label in self._labels]
 
     def index(self, name: str) -> int:
-        for i, label in enumerate(self._labels):
-            if label.name == name:
-                return i
+        position = self._positions.get(name)
+        if position is not None:
+            return position
         raise LabelError(f"label {name!r} is not in the label set ({', '.join(self.names) or 'empty'})")
 
     def get(self, name: str) -> Label | None:
-        return next((label for label in self._labels if label.name == name), None)
+        position = self._positions.get(name)
+        return self._labels[position] if position is not None else None
 
     def color_of(self, name: str) -> Color:
         """The label's colour, or a stable default colour for a name not in the set."""
@@ -107,6 +119,7 @@ class LabelSet:
         existing = self.get(label.name)
         if existing is not None:
             return existing
+        self._positions[label.name] = len(self._labels)
         self._labels.append(label)
         return label
 
@@ -118,6 +131,8 @@ class LabelSet:
             raise LabelError(f"cannot rename {old!r} to {new!r}: {new!r} already exists")
         i = self.index(old)
         self._labels[i] = replace(self._labels[i], name=new)
+        del self._positions[old]
+        self._positions[new] = i
 
     def recolor(self, name: str, color: Color) -> None:
         i = self.index(name)
@@ -125,28 +140,41 @@ class LabelSet:
 
     def remove(self, name: str) -> None:
         del self._labels[self.index(name)]
+        self._reindex()
 
     def move(self, name: str, new_index: int) -> None:
         label = self._labels.pop(self.index(name))
         self._labels.insert(new_index, label)
+        self._reindex()
 
     # --- files --------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | os.PathLike) -> "LabelSet":
-        """Read a text (one name per line) or JSON label file."""
+        """Read a text (one name per line) or JSON label file (UTF-8, a BOM is ignored).
+
+        Raises:
+            AnnotationFileError: naming the file and the problem (unreadable, not UTF-8,
+            malformed or too deeply nested JSON, a bad entry).
+        """
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            data = path.read_bytes()
         except OSError as exc:
             raise AnnotationFileError(path, f"cannot read label file ({exc.strerror or exc})") from exc
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise AnnotationFileError(
+                path, f"the label file is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); save it as UTF-8"
+            ) from exc
         stripped = text.lstrip()
         if path.suffix.lower() == ".json" or stripped.startswith(("[", "{")):
             return cls._from_json(path, text)
         labels = cls()
         for line in text.splitlines():
             name = line.split("#", 1)[0].strip()
-            if name and name not in labels:
-                labels.add(name)
+            if name:
+                labels.add(name)  # a name already present is kept where it first appeared
         return labels
 
     @classmethod
@@ -155,6 +183,8 @@ class LabelSet:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise AnnotationFileError(path, f"malformed JSON at line {exc.lineno}: {exc.msg}") from exc
+        except RecursionError as exc:
+            raise AnnotationFileError(path, "the JSON is nested too deeply to read") from exc
         if isinstance(data, dict):
             data = data.get("labels")
         if not isinstance(data, list):
@@ -162,10 +192,14 @@ class LabelSet:
         labels = cls()
         for i, item in enumerate(data):
             if isinstance(item, str):
+                if not item.strip():
+                    raise AnnotationFileError(path, f"label #{i} has an empty name")
                 labels.add(item)
                 continue
             if not isinstance(item, dict) or not isinstance(item.get("name"), str):
                 raise AnnotationFileError(path, f"label #{i} has no 'name'")
+            if not item["name"].strip():
+                raise AnnotationFileError(path, f"label #{i} has an empty name")
             color = item.get("color")
             if color is not None:
                 if not (isinstance(color, (list, tuple)) and len(color) == 3 and all(isinstance(c, int) and 0 <= c <= 255 for c in color)):

@@ -2,12 +2,17 @@
 
 Export policy:
 
-- The dataset is written into a temporary folder beside ``OUT_DIR`` and renamed into
-  place at the end, so a crash or an error leaves no half-written dataset.
+- The dataset is written into a temporary folder beside ``OUT_DIR``
+  (``.<name>.partial-<pid>@<host>@<random>``) and renamed into place at the end, so a
+  crash or an error leaves no half-written dataset. The temporary folder of an export
+  that was killed is removed by the next export into the same parent folder (noted):
+  one whose process on this machine is gone, or, when that cannot be known, one that
+  nothing was written to for an hour (:data:`STALE_AFTER_S`).
 - ``OUT_DIR`` must not exist or be an empty folder; a non-empty ``OUT_DIR`` is refused
   (BatchError) rather than overwritten, so nothing of the user's is ever deleted.
 - One bad image (unreadable sidecar, label not in the label file, mask of the wrong
-  size...) does not stop the export: it is left out, and ``report.problems`` names the
+  size, an image over Pillow's decompression-bomb limit, a sidecar with a number too
+  large for a float or nested too deeply...) does not stop the export: it is left out, and ``report.problems`` names the
   file and the problem; the command line exits with status 2. Everything else is
   exported. Problems that concern the whole export (no such project, bad label file,
   ``OUT_DIR`` not empty, disk full) raise :class:`BatchError` and write nothing.
@@ -30,22 +35,31 @@ from __future__ import annotations
 import filecmp
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Callable
 
+from PIL import Image
+
 from samlabel.annotations import AnnotationError, AnnotationWarning, LabelSet, Project
 from samlabel.annotations.atomic import UMASK
 from samlabel.annotations.project import check_image_decodes, sidecar_path_for
 from samlabel.annotations.sidecar import write_sidecar
 from samlabel.formats import FORMAT_NAMES
-from samlabel.formats.common import report_progress
+from samlabel.formats.common import INPUT_ERRORS, input_error, report_progress
 
 Progress = Callable[..., None]
+STALE_AFTER_S = 3600.0
+"""A partial export folder nothing was written to for this long is stale (when its owner
+process cannot be checked)."""
+_PARTIAL = re.compile(r"^\..+\.partial-(?:(\d+)@([A-Za-z0-9.-]*)@)?.*$")  # see partial_prefix
 
 
 class BatchError(AnnotationError):
@@ -87,6 +101,84 @@ def _check_out_dir(out: Path) -> None:
         raise BatchError(f"{out.parent}: the parent folder of the output does not exist")
 
 
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9.-]", "", socket.gethostname())[:64]
+
+
+def partial_prefix(out: Path, pid: int | None = None) -> str:
+    """The name prefix of ``out``'s temporary folder: it names the process and machine
+    writing it, so a later export can tell a killed export's folder from a running one."""
+    name = out.name.encode("utf-8")[:100].decode("utf-8", "ignore")  # room for the rest in NAME_MAX
+    return f".{name}.partial-{os.getpid() if pid is None else pid}@{_host()}@"
+
+
+def _process_alive(pid: int) -> bool | None:
+    """Whether process ``pid`` on this machine exists (None: cannot tell, e.g. Windows,
+    where ``os.kill(pid, 0)`` would not be a harmless probe)."""
+    if os.name != "posix":
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    except (OSError, OverflowError):  # a pid no process can have
+        return None
+    return True
+
+
+def _last_write(folder: Path) -> float:
+    """When anything was last written into ``folder`` or one of its direct subfolders
+    (every format writes each image's files there)."""
+    latest = folder.lstat().st_mtime
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            latest = max(latest, entry.stat(follow_symlinks=False).st_mtime)
+    return latest
+
+
+def remove_stale_partials(parent: Path, now: float | None = None) -> list[str]:
+    """Remove the temporary folders that killed exports left in ``parent``; returns a note
+    per folder removed. A folder is stale when the process that named itself in it is
+    gone from this machine, or, for one whose process cannot be checked (another machine,
+    an older samlabel, Windows), when nothing was written to it for STALE_AFTER_S."""
+    now = time.time() if now is None else now
+    notes = []
+    try:
+        with os.scandir(parent) as scan:
+            entries = list(scan)
+    except OSError:
+        return notes
+    for entry in entries:
+        match = _PARTIAL.match(entry.name)
+        if match is None or not entry.is_dir(follow_symlinks=False):
+            continue
+        path = Path(entry.path)
+        pid, host = match.groups()
+        alive = _process_alive(int(pid)) if pid is not None and host == _host() else None
+        try:
+            stale = alive is False or (alive is None and now - _last_write(path) > STALE_AFTER_S)
+        except OSError:
+            continue
+        if stale:
+            shutil.rmtree(path, ignore_errors=True)
+            if not path.exists():
+                notes.append(f"{path}: removed the partial output of an export that was interrupted")
+    return notes
+
+
+def _load_image(project: Project, image: Path):
+    """``project.load(image)`` with Pillow's, numpy's and json's refusals of absurd inputs
+    as a FormatError naming the image (too large) or its sidecar (a number too large,
+    nesting too deep)."""
+    try:
+        return project.load(image)
+    except INPUT_ERRORS as exc:
+        where = image if isinstance(exc, Image.DecompressionBombError) else project.sidecar_path(image)
+        raise input_error(exc, where) from exc
+
+
 def _orphan_sidecars(project: Project) -> list[str]:
     """Annotation files in the project folder whose image is missing."""
     stems = {image.stem for image in project.images}
@@ -97,7 +189,7 @@ def _orphan_sidecars(project: Project) -> list[str]:
             continue
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             continue  # not an annotation file of ours
         if isinstance(data, dict) and "shapes" in data:
             image = data.get("imagePath") or f"{path.stem}.*"
@@ -133,10 +225,14 @@ def export_project(
             raise BatchError(str(exc)) from exc
 
     report = BatchReport(out_dir=out)
+    report.notes.extend(remove_stale_partials(out.parent))
     total = len(project.images)
     strict = labels is not None
     labels = labels if labels is not None else LabelSet()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=partial_prefix(out), dir=out.parent))
+    except OSError as exc:
+        raise BatchError(f"{out.parent}: cannot write the export there ({exc.strerror or exc})") from exc
     try:
         writer = module.Writer(tmp, labels, simplify=simplify)
         for i, image in enumerate(project.images):
@@ -144,14 +240,17 @@ def export_project(
             try:
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always", AnnotationWarning)
-                    annotation = project.load(image)
+                    annotation = _load_image(project, image)
                 check_image_decodes(image)  # a truncated image must not go into the dataset
                 notes = [str(w.message) for w in caught if issubclass(w.category, AnnotationWarning)]
                 if not strict:  # labels in order of first use; kept only if the image exports
                     writer.labels = labels.copy()
                     for name in annotation.labels_used():
                         writer.labels.add(name)
-                notes += writer.add(image, annotation)
+                try:
+                    notes += writer.add(image, annotation)
+                except INPUT_ERRORS as exc:
+                    raise input_error(exc, image) from exc
             except AnnotationError as exc:
                 writer.labels = labels
                 report.problems.append(str(exc))
@@ -199,6 +298,8 @@ def import_dataset(
         reading = module.read(src_path, labels, progress=reader_progress)
     except AnnotationError as exc:
         raise BatchError(str(exc)) from exc
+    except INPUT_ERRORS as exc:  # a whole-dataset file no reader named more precisely
+        raise BatchError(str(input_error(exc, src_path))) from exc
     project = Path(project_dir)
     try:
         project.mkdir(parents=True, exist_ok=True)
@@ -239,4 +340,14 @@ def import_dataset(
     return report
 
 
-__all__ = ["BatchError", "BatchReport", "FORMAT_NAMES", "export_project", "format_module", "import_dataset"]
+__all__ = [
+    "BatchError",
+    "BatchReport",
+    "FORMAT_NAMES",
+    "STALE_AFTER_S",
+    "export_project",
+    "format_module",
+    "import_dataset",
+    "partial_prefix",
+    "remove_stale_partials",
+]

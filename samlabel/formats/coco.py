@@ -10,13 +10,14 @@ is kept in an added ``group_id`` key that other tools ignore. Points cannot be e
 and are left out (noted).
 
 Import: ``SRC`` is the JSON file; images are looked up beside it, in ``images/`` beside
-it, and in ``../images``. Polygons become polygon shapes (one part per COCO polygon), RLE
+it, and in ``../images``. A ``file_name`` that is absolute or climbs out with ``..`` is
+refused (named with the JSON) before anything is opened: an import reads only inside the
+dataset. Polygons become polygon shapes (one part per COCO polygon), RLE
 becomes a polygon traced with holes (``iscrowd`` is kept in the shape's extra keys).
 """
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
@@ -33,15 +34,17 @@ from samlabel.annotations import (
     mask_to_rle,
     repair_polygons,
 )
-from samlabel.annotations.project import image_size
 from samlabel.annotations.sidecar import dumps
 from samlabel.formats.common import (
     FormatError,
     ImportItem,
     Reading,
     BaseWriter,
+    confined_path,
     export_image,
     group_instances,
+    image_size,
+    load_json,
     shapes_from_mask,
 )
 
@@ -151,18 +154,14 @@ class Writer(BaseWriter):
 
 # --- import -----------------------------------------------------------------------
 def _load_json(src: Path) -> dict:
-    try:
-        data = json.loads(src.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise FormatError(src, f"cannot read the file ({exc.strerror or exc})") from exc
-    except json.JSONDecodeError as exc:
-        raise FormatError(src, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+    data = load_json(src)
     if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "annotations", "categories")):
         raise FormatError(src, "not a COCO instances file (needs 'images', 'annotations' and 'categories' lists)")
     return data
 
 
 def _find_image(src: Path, file_name: str) -> Path | None:
+    """The image ``file_name`` (already confined) in the folders COCO datasets use."""
     for folder in (src.parent, src.parent / IMAGES_DIR, src.parent.parent / IMAGES_DIR, src.parent.parent):
         candidate = folder / file_name
         if candidate.is_file():
@@ -179,14 +178,14 @@ def read(src: Path, labels: LabelSet | None = None, progress=None) -> Reading:
     reading = Reading()
     names: dict[int, str] = {}
     for cat in data["categories"]:
-        if not isinstance(cat, dict) or not isinstance(cat.get("id"), int) or not isinstance(cat.get("name"), str):
-            raise FormatError(src, f"category {cat!r} needs an integer 'id' and a 'name'")
+        if not isinstance(cat, dict) or not isinstance(cat.get("id"), int) or not isinstance(cat.get("name"), str) or not cat["name"].strip():
+            raise FormatError(src, f"category {_short(cat)} needs an integer 'id' and a non-empty 'name'")
         names[cat["id"]] = cat["name"]
         reading.labels.add(cat["name"])
     by_image: dict[int, list[dict]] = {}
     for ann in data["annotations"]:
-        if isinstance(ann, dict):
-            by_image.setdefault(ann.get("image_id"), []).append(ann)  # type: ignore[arg-type]
+        if isinstance(ann, dict) and _is_key(ann.get("image_id")):
+            by_image.setdefault(ann["image_id"], []).append(ann)
     entries = []
     for i, entry in enumerate(data["images"]):
         if isinstance(entry, dict):
@@ -195,18 +194,31 @@ def read(src: Path, labels: LabelSet | None = None, progress=None) -> Reading:
             reading.problems.append(f"{src}: image entry #{i + 1} is not a JSON object")
     reading.read_each(
         entries,
-        lambda entry: _read_image(src, entry, by_image.get(entry.get("id"), []), names, labels, reading.notes),
+        lambda entry: _read_image(src, entry, by_image.get(entry.get("id"), []) if _is_key(entry.get("id")) else [], names, labels, reading.notes),
         lambda entry: str(entry.get("file_name", "")),
         progress,
     )
     return reading
 
 
+def _is_key(value) -> bool:
+    """An id a JSON file can use to link entries (a number or a string, not a list)."""
+    return isinstance(value, (int, str))
+
+
+def _short(value, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _read_image(src: Path, entry: dict, anns: list[dict], names: dict[int, str], labels: LabelSet | None, notes: list[str]) -> ImportItem:
     file_name = entry.get("file_name")
     if not isinstance(file_name, str):
-        raise FormatError(src, f"image {entry.get('id')!r} has no file_name")
-    image = _find_image(src, file_name)
+        raise FormatError(src, f"image {_short(entry.get('id'))} has no file_name")
+    confined = confined_path(file_name)
+    if confined is None:
+        raise FormatError(src, f"image {file_name!r}: the path is absolute or leaves the dataset folder; not read")
+    image = _find_image(src, confined)
     if image is None:
         raise FormatError(src, f"image {file_name!r} not found beside the JSON file or in images/")
     h, w = image_size(image)
@@ -215,17 +227,17 @@ def _read_image(src: Path, entry: dict, anns: list[dict], names: dict[int, str],
     where = f"{src} (image {file_name!r})"
     shapes = []
     for ann in anns:
-        label = names.get(ann.get("category_id"))  # type: ignore[arg-type]
+        label = names.get(ann.get("category_id")) if _is_key(ann.get("category_id")) else None  # type: ignore[arg-type]
         if label is None:
-            raise FormatError(where, f"annotation {ann.get('id')} has unknown category_id {ann.get('category_id')!r}")
+            raise FormatError(where, f"annotation {_short(ann.get('id'))} has unknown category_id {_short(ann.get('category_id'))}")
         if labels is not None and label not in labels:
             raise FormatError(where, f"label {label!r} is not in the label file")
         try:
             shape = _shape(ann, label, h, w, where, notes)
         except FormatError:
             raise
-        except (AnnotationError, ValueError, TypeError) as exc:  # numbers that are not numbers, NaN...
-            raise FormatError(where, f"annotation {ann.get('id')}: {exc}") from exc
+        except (AnnotationError, ValueError, TypeError, OverflowError) as exc:  # numbers that are not numbers, NaN, 10**400...
+            raise FormatError(where, f"annotation {_short(ann.get('id'))}: {exc}") from exc
         if shape is not None:
             shapes.append(shape)
     annotation = ImageAnnotation(image_path=image.name, image_height=h, image_width=w, shapes=tuple(shapes))

@@ -3,17 +3,27 @@
 An *instance* is what a dataset format calls one object: the shapes of an image that
 share a label and a ``group_id`` (labelme's convention), or a single shape without a
 ``group_id``.
+
+Bad inputs that the libraries refuse with their own exceptions (Pillow's
+``DecompressionBombError`` for an image over its pixel limit, ``OverflowError`` for a number
+too large for a float, ``RecursionError`` for JSON nested thousands of levels deep) are
+turned into a :class:`FormatError` naming the file (:data:`INPUT_ERRORS`,
+:func:`input_error`), so one such file is reported and the batch goes on.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import posixpath
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+from PIL import Image
 from shapely import make_valid
 from shapely.geometry import box
 
@@ -27,11 +37,69 @@ from samlabel.annotations import (
     Shape,
 )
 from samlabel.annotations.geometry import polygons_from_geometry, to_shapely
+from samlabel.annotations.project import image_size as _header_size
 
 
 class FormatError(AnnotationFileError):
     """A dataset file is unusable (named by ``path``); raised per image by readers and
     writers so that a batch can report it and go on."""
+
+
+INPUT_ERRORS = (Image.DecompressionBombError, OverflowError, RecursionError)
+"""What Pillow, json and numpy raise for hostile or absurd inputs (see the module doc)."""
+
+
+def input_error(exc: BaseException, where: str | os.PathLike) -> FormatError:
+    """The FormatError naming ``where`` for one of :data:`INPUT_ERRORS`."""
+    if isinstance(exc, Image.DecompressionBombError):
+        reason = f"the image is too large to open safely ({exc})"
+    elif isinstance(exc, RecursionError):
+        reason = "the file is nested too deeply to read (thousands of nested lists or objects)"
+    else:
+        reason = f"a number in the file is too large ({exc})"
+    return FormatError(where, reason)
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """``(H, W)`` of an image as displayed (``project.image_size``); an image over Pillow's
+    decompression-bomb limit is a FormatError naming it."""
+    try:
+        return _header_size(path)
+    except Image.DecompressionBombError as exc:
+        raise input_error(exc, path) from exc
+
+
+def load_json(path: Path):
+    """Parse a JSON file (UTF-8, a BOM is ignored); FormatError naming it if it cannot be
+    read, is not UTF-8, is malformed or is nested too deeply."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FormatError(path, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+    except OSError as exc:
+        raise FormatError(path, f"cannot read the file ({exc.strerror or exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise FormatError(path, f"cannot read the file (not UTF-8 text: byte 0x{exc.object[exc.start]:02x} at offset {exc.start})") from exc
+    except RecursionError as exc:
+        raise input_error(exc, path) from exc
+
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def confined_path(relative: str, base: str = "") -> str | None:
+    """``base/relative`` (``\\`` read as ``/``) normalised, if it stays inside the folder it
+    is joined to; None if ``relative`` is absolute, has a drive or climbs out with ``..``.
+    Paths read from a dataset go through this before any file is opened, so an import
+    reads only inside the dataset."""
+    path = relative.replace("\\", "/")
+    if not path or path.startswith("/") or _DRIVE.match(path):
+        return None
+    norm = posixpath.normpath(posixpath.join(base, path) if base else path)
+    if norm == ".." or norm.startswith("../"):
+        return None
+    return norm
 
 
 @dataclass
@@ -54,14 +122,18 @@ class Reading:
 
     def read_each(self, things: Sequence, read_one: Callable, name_of: Callable = str, progress=None) -> None:
         """``read_one(thing) -> ImportItem`` for each thing (image, file, entry): items that
-        read are kept (their labels added, in order of use), each AnnotationError becomes a
-        problem; ``progress(i, total, name_of(thing))`` before each."""
+        read are kept (their labels added, in order of use), each AnnotationError (or one of
+        :data:`INPUT_ERRORS` a reader did not name more precisely) becomes a problem;
+        ``progress(i, total, name_of(thing))`` before each."""
         for i, thing in enumerate(things):
             report_progress(progress, i, len(things), name_of(thing))
             try:
                 item = read_one(thing)
             except AnnotationError as exc:
                 self.problems.append(str(exc))
+                continue
+            except INPUT_ERRORS as exc:
+                self.problems.append(str(input_error(exc, name_of(thing))))
                 continue
             self.items.append(item)
             for name in item.annotation.labels_used():
@@ -139,7 +211,8 @@ class BaseWriter:
         self.out_dir = out_dir
         self.labels = labels
         self.simplify = simplify
-        self.stems: list[str] = []  # images written, in order
+        self.stems: list[str] = []  # the names files were written under, in order
+        self._source_stems: set[str] = set()  # the stems of the images written
         self._check_class_count(out_dir, "the label set has")
         for folder in self.DIRS:
             (out_dir / folder).mkdir(parents=True, exist_ok=True)
@@ -153,11 +226,13 @@ class BaseWriter:
         check_labels(annotation, self.labels, image)
         check_mask_sizes(annotation, image)
         self._check_class_count(image, "with this image's labels there are")
-        if self.NAMED_BY_STEM and image.stem in self.stems:
+        if self.NAMED_BY_STEM and image.stem in self._source_stems:
             raise FormatError(image, f"another image is also named {image.stem!r}; this format names files by stem")
 
-    def written(self, image: Path) -> None:
-        self.stems.append(image.stem)
+    def written(self, image: Path, name: str | None = None) -> None:
+        """Record that ``image`` was exported (its files named ``name``, default its stem)."""
+        self.stems.append(image.stem if name is None else name)
+        self._source_stems.add(image.stem)
 
 
 def group_instances(annotation: ImageAnnotation) -> list[Instance]:
@@ -218,7 +293,7 @@ def export_image(src: Path, dst: Path, force_jpeg: bool = False) -> Path:
     in the rotated frame, so the rotated pixels are written instead, EXIF dropped) or
     ``force_jpeg`` asks for a ``.jpg`` and it is another format. Returns the written path.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import ImageOps, UnidentifiedImageError
 
     if not src.is_file():
         raise FormatError(src, "the image does not exist")
@@ -239,6 +314,8 @@ def export_image(src: Path, dst: Path, force_jpeg: bool = False) -> Path:
                 out.save(dst)
     except (OSError, UnidentifiedImageError) as exc:
         raise FormatError(src, f"cannot read the image ({exc})") from exc
+    except Image.DecompressionBombError as exc:
+        raise input_error(exc, src) from exc
     return dst
 
 
@@ -248,8 +325,6 @@ _HIGH_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 def _as_8bit_rgb(img):
     """The image as 8-bit RGB the way the app shows it: 16-bit and float images stretched
     from their own min..max (``convert("RGB")`` clips them to white), alpha over white."""
-    from PIL import Image
-
     if img.mode in _HIGH_BIT_MODES:
         arr = np.asarray(img, dtype=np.float64)
         finite = arr[np.isfinite(arr)]
@@ -279,8 +354,6 @@ def voc_palette(n: int = 256) -> list[int]:
 
 def save_palette_png(path: Path, index: np.ndarray) -> None:
     """Write an ``(H, W)`` uint8 index image as a VOC-palette PNG."""
-    from PIL import Image
-
     img = Image.fromarray(index.astype(np.uint8), mode="P")
     img.putpalette(voc_palette())
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -289,7 +362,7 @@ def save_palette_png(path: Path, index: np.ndarray) -> None:
 
 def read_index_png(path: Path) -> np.ndarray:
     """Index values of a palette PNG (or a grey 8/16-bit PNG) as ``(H, W)`` int array."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     try:
         with Image.open(path) as img:
@@ -298,6 +371,8 @@ def read_index_png(path: Path) -> np.ndarray:
             return np.array(img).astype(np.int64)
     except (OSError, UnidentifiedImageError) as exc:
         raise FormatError(path, f"cannot read the PNG ({exc})") from exc
+    except Image.DecompressionBombError as exc:
+        raise input_error(exc, path) from exc
 
 
 def write_class_names(path: Path, labels: LabelSet) -> None:
@@ -307,7 +382,13 @@ def write_class_names(path: Path, labels: LabelSet) -> None:
 
 def read_class_names(path: Path) -> LabelSet:
     """Read ``class_names.txt`` (the first line, ``_background_``, is skipped)."""
-    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise FormatError(path, f"cannot read the file ({exc.strerror or exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise FormatError(path, f"cannot read the file (not UTF-8 text: byte 0x{exc.object[exc.start]:02x} at offset {exc.start})") from exc
+    names = [line.strip() for line in text.splitlines() if line.strip()]
     if names and names[0] in ("_background_", "__background__", "background"):
         names = names[1:]
     return LabelSet(names)
@@ -353,17 +434,22 @@ def find_image(folder: Path, stem: str, preferred: Sequence[str] = ()) -> Path |
 __all__ = [
     "BaseWriter",
     "FormatError",
+    "INPUT_ERRORS",
     "ImportItem",
     "Instance",
     "Reading",
     "check_labels",
     "check_mask_sizes",
     "clip_to_image",
+    "confined_path",
     "copy_image",
     "dataset_class_names",
     "export_image",
     "find_image",
     "group_instances",
+    "image_size",
+    "input_error",
+    "load_json",
     "read_class_names",
     "read_index_png",
     "report_progress",

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from samlabel.annotations import ImageAnnotation, LabelSet, Shape
-from samlabel.annotations.project import image_size, list_images
+from samlabel.annotations.project import list_images
 from samlabel.formats.common import (
     FormatError,
     ImportItem,
@@ -31,6 +31,7 @@ from samlabel.formats.common import (
     dataset_class_names,
     export_image,
     group_instances,
+    image_size,
     read_class_names,
     read_index_png,
     save_palette_png,

@@ -9,6 +9,13 @@ Layout::
     OUT/ImageSets/Segmentation/trainval.txt
     OUT/class_names.txt                  ``_background_`` then the labels (labelme2voc style)
 
+``<stem>`` is the image's VOC id. VOC's image lists hold one id per line and VOC tools
+split lines at whitespace, so an image whose stem has whitespace is written under the stem
+with each run of whitespace replaced by ``_`` (``_2``, ``_3``... appended if that id is
+taken), with a note naming both. On import, a list line that is not one id (and not
+the stem of an image in ``JPEGImages/``, as older exports wrote) is reported, never
+silently dropped; an id without an image is reported too.
+
 Class index = position in the label set + 1. Instances are painted in shape order, so
 where they overlap the later one wins. A rectangle-only instance is a box-only object
 (in the XML, no pixels), which imports back as a rectangle; points are left out. VOC's
@@ -18,22 +25,24 @@ where they overlap the later one wins. A rectangle-only instance is a box-only o
 from __future__ import annotations
 
 import math
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
 
 from samlabel.annotations import ImageAnnotation, LabelSet, Shape
-from samlabel.annotations.project import image_size
 from samlabel.formats.common import (
     FormatError,
     ImportItem,
     Reading,
     BaseWriter,
+    confined_path,
     dataset_class_names,
     export_image,
     find_image,
     group_instances,
+    image_size,
     read_class_names,
     read_index_png,
     save_palette_png,
@@ -43,14 +52,31 @@ from samlabel.formats.common import (
 
 DIRS = ("JPEGImages", "Annotations", "SegmentationClass", "SegmentationObject", "ImageSets/Segmentation")
 MAX_OBJECTS = 254
+_WHITESPACE = re.compile(r"\s+")
 
 
 class Writer(BaseWriter):
     DIRS = DIRS
     MAX_CLASSES = MAX_OBJECTS  # 8-bit PNGs; 255 is VOC's "void"
 
+    def __init__(self, out_dir: Path, labels: LabelSet, simplify: float | None = None):
+        super().__init__(out_dir, labels, simplify)
+        self.ids: set[str] = set()
+
+    def image_id(self, image: Path) -> str:
+        """The image's VOC id: its stem, whitespace replaced by ``_`` and made unique."""
+        stem = image.stem
+        if not _WHITESPACE.search(stem) and stem not in self.ids:
+            return stem
+        base = _WHITESPACE.sub("_", stem)
+        candidate, n = base, 2
+        while candidate in self.ids:
+            candidate, n = f"{base}_{n}", n + 1
+        return candidate
+
     def add(self, image: Path, annotation: ImageAnnotation) -> list[str]:
         self.check(image, annotation)
+        image_id = self.image_id(image)
         h, w = annotation.size
         cls = np.zeros((h, w), dtype=np.uint8)
         obj = np.zeros((h, w), dtype=np.uint8)
@@ -76,12 +102,16 @@ class Writer(BaseWriter):
             if not box_only:
                 cls[mask] = self.labels.index(instance.label) + 1
                 obj[mask] = len(objects)
-        xml = _xml(image.stem, w, h, objects)
-        export_image(image, self.out_dir / "JPEGImages" / f"{image.stem}.jpg", force_jpeg=True)
-        (self.out_dir / "Annotations" / f"{image.stem}.xml").write_bytes(xml)
-        save_palette_png(self.out_dir / "SegmentationClass" / f"{image.stem}.png", cls)
-        save_palette_png(self.out_dir / "SegmentationObject" / f"{image.stem}.png", obj)
-        self.written(image)
+        xml = _xml(image_id, w, h, objects)
+        export_image(image, self.out_dir / "JPEGImages" / f"{image_id}.jpg", force_jpeg=True)
+        (self.out_dir / "Annotations" / f"{image_id}.xml").write_bytes(xml)
+        save_palette_png(self.out_dir / "SegmentationClass" / f"{image_id}.png", cls)
+        save_palette_png(self.out_dir / "SegmentationObject" / f"{image_id}.png", obj)
+        self.written(image, image_id)
+        self.ids.add(image_id)
+        if image_id != image.stem:
+            why = "a VOC image id cannot contain whitespace" if _WHITESPACE.search(image.stem) else f"the id {image.stem!r} was taken"
+            notes.append(f"{image}: exported as VOC id {image_id!r} ({why})")
         return notes
 
     def finish(self) -> None:
@@ -123,24 +153,38 @@ def read(src: Path, labels: LabelSet | None = None, progress=None) -> Reading:
         raise FormatError(root, "not a Pascal VOC folder (no JPEGImages/)")
     class_names = dataset_class_names(root / "class_names.txt", read_class_names, labels, required=False)
     reading = Reading(labels=class_names.copy() if class_names is not None else LabelSet())
-    stems = _stems(root)
+    stems = _stems(root, reading.problems)
     reading.read_each(stems, lambda stem: _read_one(root, stem, class_names, labels), str, progress)
     return reading
 
 
-def _stems(root: Path) -> list[str]:
+def _stems(root: Path, problems: list[str]) -> list[str]:
+    """The image ids of the ``ImageSets/Segmentation`` lists (in order, once each), else
+    of ``Annotations/`` or ``SegmentationObject/``; a line that is not an id goes to
+    ``problems``."""
     lists = root / "ImageSets" / "Segmentation"
-    stems: list[str] = []
+    ids: dict[str, None] = {}  # ordered set
     if lists.is_dir():
         for txt in sorted(lists.glob("*.txt")):
             try:
-                words = txt.read_text(encoding="utf-8").split()
+                text = txt.read_bytes().decode("utf-8-sig")
             except (OSError, UnicodeDecodeError) as exc:
                 raise FormatError(txt, f"cannot read the image list ({exc})") from exc
-            for line in words:
-                if line not in stems:
-                    stems.append(line)
-    if not stems:
+            for n, line in enumerate(text.splitlines(), start=1):
+                entry = line.strip()
+                if not entry:
+                    continue
+                if confined_path(entry) != entry:
+                    problems.append(f"{txt}: line {n}: {entry!r} is a path, not an image id; not read")
+                elif len(entry.split()) == 1 or find_image(root / "JPEGImages", entry, preferred=(".jpg",)) is not None:
+                    ids.setdefault(entry)
+                else:
+                    problems.append(
+                        f"{txt}: line {n}: {entry!r} is not an image id (VOC ids have no whitespace, "
+                        f"and there is no image of that name in JPEGImages/)"
+                    )
+    stems = list(ids)
+    if not stems and not problems:
         folder = root / "Annotations" if (root / "Annotations").is_dir() else root / "SegmentationObject"
         stems = sorted(p.stem for p in folder.glob("*.xml" if folder.name == "Annotations" else "*.png"))
     return stems

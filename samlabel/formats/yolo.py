@@ -23,7 +23,6 @@ from shapely.geometry.polygon import orient
 
 from samlabel.annotations import ImageAnnotation, LabelSet, Shape
 from samlabel.annotations.geometry import polygons_from_geometry
-from samlabel.annotations.project import image_size
 from samlabel.formats.common import (
     FormatError,
     ImportItem,
@@ -33,8 +32,9 @@ from samlabel.formats.common import (
     export_image,
     find_image,
     group_instances,
+    image_size,
 )
-from samlabel.formats.simple_yaml import dump_data_yaml, read_names
+from samlabel.formats.data_yaml import dump_data_yaml, read_names
 
 IMAGES_DIR, LABELS_DIR, YAML_NAME = "images", "labels", "data.yaml"
 

@@ -75,7 +75,7 @@ def test_yolo_data_yaml_has_no_path_key(tmp_path):
     export_project("yolo", root, tmp_path / "out")
     lines = (tmp_path / "out" / "data.yaml").read_text().splitlines()
     assert not any(line.startswith("path:") for line in lines)
-    assert "train: images" in lines and "val: images" in lines and '  0: "car"' in lines
+    assert "train: images" in lines and "val: images" in lines and "  0: car" in lines
 
 
 def test_images_sharing_a_stem_do_not_overwrite_each_other(tmp_path):

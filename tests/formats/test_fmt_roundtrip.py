@@ -74,7 +74,7 @@ def test_yolo_joins_parts_into_one_line_and_splits_them_back(sample_project, tmp
     lines = (tmp_path / "y" / "labels" / "img0.txt").read_text().splitlines()
     assert len(lines) == 5  # car, dog (2 blobs), person, bus, tree (2 shapes): one line each
     names = (tmp_path / "y" / "data.yaml").read_text()
-    assert 'names:\n  0: "car"' in names
+    assert "names:\n  0: car\n" in names
     values = np.array([float(v) for line in lines for v in line.split()[1:]])
     assert values.min() >= 0 and values.max() <= 1
     import_dataset("yolo", tmp_path / "y", tmp_path / "back")

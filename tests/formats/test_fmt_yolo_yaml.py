@@ -1,4 +1,4 @@
-"""Ultralytics-style segment joining and the tiny data.yaml reader/writer."""
+"""Ultralytics-style segment joining and data.yaml read and written with PyYAML."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from pycocotools import mask as mask_utils
 
 from samlabel.formats.common import FormatError
-from samlabel.formats.simple_yaml import dump_data_yaml, read_names
+from samlabel.formats.data_yaml import dump_data_yaml, read_names
 from samlabel.formats.yolo import merge_multi_segment
 
 
@@ -59,7 +59,7 @@ def test_single_segment_is_unchanged():
 
 
 def test_data_yaml_round_trip_with_awkward_names(tmp_path):
-    names = ["car", "traffic light", 'say "hi"', "a: b", "#tag", "ünïcode"]
+    names = ["car", "traffic light", 'say "hi"', "a: b", "#tag", "ünïcode", "yes", "null", "1.5", "[x]", "it's"]
     path = tmp_path / "data.yaml"
     path.write_text(dump_data_yaml(names, {"path": ".", "train": "images"}), encoding="utf-8")
     assert read_names(path) == names
@@ -72,6 +72,16 @@ def test_data_yaml_round_trip_with_awkward_names(tmp_path):
         ("nc: 2\nnames:\n  - person\n  - 'it''s'\n", ["person", "it's"]),
         ("names:\n  0: person  # comment\n  1: car\ntrain: x\n", ["person", "car"]),
         ("names: {0: a, 1: b}\n", ["a", "b"]),
+        # valid Ultralytics files the old hand-written reader refused or misread
+        ("names: ['a', 'b']  # two classes\n", ["a", "b"]),
+        ("names: [\n  person,\n  car,\n]\n", ["person", "car"]),
+        ("'names':\n  0: a\n  1: b\n", ["a", "b"]),
+        ('"names": [x, "y z"]\n', ["x", "y z"]),
+        ("nc: 2\nnames: {1: b, 0: a}  # unordered\n", ["a", "b"]),
+        ("names:\n  '0': a\n  '1': b\n", ["a", "b"]),
+        ("names:\n- a\n- b\n", ["a", "b"]),
+        ("\ufeffnames: [a]\n", ["a"]),
+        ("names: [0, 1.5]\n", ["0", "1.5"]),  # Ultralytics' str() of each name
     ],
 )
 def test_reads_common_ultralytics_yaml_styles(tmp_path, text, expected):
@@ -85,3 +95,46 @@ def test_yaml_without_names_is_an_error(tmp_path):
     path.write_text("train: images\n")
     with pytest.raises(FormatError, match=r"data\.yaml: no 'names'"):
         read_names(path)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("names: {a: cat}\n", r"names key 'a' is not a class index"),
+        ("names: [a, b\n", r"malformed YAML at line \d+, column \d+"),
+        ("names:\n  0: a\n 1: b\n", r"malformed YAML"),
+        ("names: {0: a, 2: b}\n", r"names indices must be 0\.\.1"),
+        ("nc: 3\nnames: [a, b]\n", r"nc is 3 but there are 2 names"),
+        ("names: [a, a]\n", r"'a' appear more than once"),
+        ("names: [a, '']\n", r"names\[1\] is empty"),
+        ("names: [a, [b]]\n", r"names\[1\] must be a name"),
+        ("names: cat\n", r"'names' must be a list"),
+        ("- names\n", r"expected a YAML mapping"),
+        ("names: [" + "1" * 5000 + "]\n", r"malformed YAML"),
+        ("names: " + "[" * 100000 + "\n", r"nested too deeply"),
+        ("names: !!python/object:os.system x\n", r"malformed YAML"),
+    ],
+)
+def test_malformed_data_yaml_names_the_file(tmp_path, text, message):
+    path = tmp_path / "data.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(FormatError, match=rf"data\.yaml: .*{message}"):
+        read_names(path)
+
+
+def test_data_yaml_that_is_not_utf8_names_the_file(tmp_path):
+    path = tmp_path / "data.yaml"
+    path.write_bytes(b"names: [caf\xe9]\n")
+    with pytest.raises(FormatError, match=r"data\.yaml: cannot read the file \(not UTF-8"):
+        read_names(path)
+
+
+def test_bad_data_yaml_is_reported_by_the_import_command(tmp_path, capsys):
+    from samlabel.cli import main
+
+    (tmp_path / "ds" / "images").mkdir(parents=True)
+    (tmp_path / "ds" / "labels").mkdir()
+    (tmp_path / "ds" / "data.yaml").write_text("names: {a: cat}\n")
+    assert main(["import", "--format", "yolo", str(tmp_path / "ds"), str(tmp_path / "p")]) == 1
+    err = capsys.readouterr().err
+    assert "data.yaml: names key 'a' is not a class index" in err and "Traceback" not in err
