@@ -72,7 +72,14 @@ def _download(argv: Sequence[str]) -> int:
     parser.add_argument("--url", help="download from this URL instead of the official one")
     args = parser.parse_args(argv)
     from samlabel.sam.download import DownloadError, download_checkpoint
+    from samlabel.sam.official import check_official_file
 
+    try:
+        existing = check_official_file(args.name, args.dir, hashes=False)  # the size: free
+    except OSError:
+        existing = None  # unreadable: download_checkpoint says so
+    if existing is not None and not existing.official:
+        print(f"samlabel download: {existing.describe()}; a verified download will replace it", file=sys.stderr)
     progress = _TqdmProgress(f"{args.name}", unit="B", unit_scale=True)
     try:
         path = download_checkpoint(args.name, directory=args.dir, url=args.url, progress=progress)

@@ -52,6 +52,11 @@ def checkpoint_dir() -> Path:
     return Path(override) if override else cache_dir() / "checkpoints"
 
 
+def sample_copy_dir() -> Path:
+    """Where the bundled sample image is copied to be annotated (its sidecar is saved there)."""
+    return cache_dir() / "sample"
+
+
 def embedding_cache_dir() -> Path:
     """On-disk cache of image embeddings."""
     return cache_dir() / "embeddings"

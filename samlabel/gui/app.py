@@ -50,10 +50,11 @@ def default_image() -> Path | None:
         return None
     if not sample.is_file():
         return None
-    # work on a copy: the sidecar JSON must not be written into the installation
-    from samlabel.paths import cache_dir
+    # work on a copy: the sidecar JSON must not be written into the installation (the window
+    # shows where it goes: samlabel.gui.save_location)
+    from samlabel.paths import sample_copy_dir
 
-    copy = cache_dir() / "sample" / sample.name
+    copy = sample_copy_dir() / sample.name
     try:
         if not copy.is_file():
             copy.parent.mkdir(parents=True, exist_ok=True)
@@ -63,15 +64,8 @@ def default_image() -> Path | None:
         return sample
 
 
-def _model_failed(window, message: str) -> None:
-    """The checkpoint could not be loaded: AI stays off; the reason (naming the file) is shown
-    in the status bar and kept in the model indicator's tooltip once the message is gone."""
-    window.statusBar().showMessage(message, 20000)
-    window._model_status.setToolTip(f"AI tools are off.\n{message}")
-
-
 def create_main_window(path=None, model_name=None, checkpoint=None, device=None, sam_model=None, settings=None,
-                       quantize=None):
+                       quantize=None, image_in_folder=False):
     """Build (and return, not show) the main window.
 
     Args:
@@ -80,10 +74,12 @@ def create_main_window(path=None, model_name=None, checkpoint=None, device=None,
         sam_model: an already-built model to use instead of loading one (tests, smoke test).
         quantize: "int8" to quantise the loaded model's image encoder (CPU only), else fp32.
         settings: an ``AppSettings`` (default: the user's settings file).
+        image_in_folder: an image ``path`` opens inside its folder (D / A move through the
+            folder's images), still showing that image first; ``samlabel IMAGE`` does this.
     """
     _ensure_app()
     from samlabel.gui.main_window import MainWindow
-    from samlabel.gui.model_manager import ModelChoice, ModelLoader, choose_model
+    from samlabel.gui.model_manager import ModelChoice, choose_model
     from samlabel.gui.settings import AppSettings
 
     if settings is None:
@@ -99,16 +95,11 @@ def create_main_window(path=None, model_name=None, checkpoint=None, device=None,
     window = MainWindow(settings=settings, model_choice=choice)
     settings.restore_window(window)
     if path is not None:
-        window.open_path(path)
+        window.open_path(path, in_folder=image_in_folder)
     if sam_model is not None:
         window.set_model(sam_model)
     elif choice.available:
-        window.statusBar().showMessage(f"Loading {choice.name}…")
-        loader = ModelLoader(choice, window)
-        loader.loaded.connect(window.set_model)
-        loader.failed.connect(lambda m: _model_failed(window, m))
-        window._model_loader = loader
-        loader.start()
+        window.load_model(choice)
     return window
 
 
@@ -142,7 +133,8 @@ def run_app(path=None, model=None, checkpoint=None, device=None, quantize=None) 
     # Qt objects in garbage cycles must be finalised on the UI thread, not in a worker that
     # happens to trigger a collection (see main_thread_gc)
     collector = MainThreadGC(parent=app).install()
-    window = create_main_window(path=path, model_name=model, checkpoint=checkpoint, device=device, quantize=quantize)
+    window = create_main_window(path=path, model_name=model, checkpoint=checkpoint, device=device, quantize=quantize,
+                                image_in_folder=True)
     window.show()
     code = app.exec()
     window.shutdown()

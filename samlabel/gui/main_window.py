@@ -34,14 +34,16 @@ from samlabel.gui.mask_render import count_regions, trace_shape
 from samlabel.gui.sam_controller import SamController
 from samlabel.gui.shape_layer import ShapeLayer, label_qcolor
 from samlabel.gui.tools import Box, Click, ClickOrDrag, Tool
+from samlabel.gui.model_status import ModelStatus
 from samlabel.gui.window_files import FilesMixin
+from samlabel.gui.window_model import ModelMixin
 from samlabel.gui.window_ui import UiMixin
 
 log = logging.getLogger(__name__)
 
 
 
-class MainWindow(FilesMixin, UiMixin, QMainWindow):
+class MainWindow(FilesMixin, ModelMixin, UiMixin, QMainWindow):
     """The samlabel window. Signals: ``embeddingReady(str)``, ``predictionShown(object)``."""
 
     embeddingReady = Signal(str)
@@ -70,6 +72,7 @@ class MainWindow(FilesMixin, UiMixin, QMainWindow):
         self._ai_drag = ClickOrDrag()
         self._embedding_started = 0.0
         self._init_files()
+        self._init_model_status()
         self.opacity = settings.overlay_opacity if settings is not None else 0.45
         self.simplify_tolerance = settings.simplify_tolerance if settings is not None else 1.0
         self.layer.opacity = self.opacity
@@ -97,7 +100,7 @@ class MainWindow(FilesMixin, UiMixin, QMainWindow):
             "accept": self.accept,
             "clear_prompt": self.escape,
             "remove_last_point": self.remove_last,
-            "cycle_candidates": self.sam.cycle_candidate,
+            "cycle_candidates": lambda: self.require_model("Next candidate (Tab)") and self.sam.cycle_candidate(),
             "toggle_refine": self.toggle_refine,
             "segment_everything": self.segment_everything,
             "tool_polygon": lambda: self.set_tool(Tool.POLYGON),
@@ -130,14 +133,14 @@ class MainWindow(FilesMixin, UiMixin, QMainWindow):
 
     # ------------------------------------------------------------------ model
     def set_model(self, model) -> None:
-        """Use ``model`` for the AI tools (None: AI tools off, manual tools only)."""
+        """Use ``model`` for the AI tools (None: AI tools off, manual tools only).
+
+        The AI actions stay enabled without a model: pressing one says why nothing happens
+        (:meth:`require_model`) instead of doing nothing.
+        """
         self._stop_services()
         self.model = model
-        ai = model is not None
-        for key in ("tool_ai", "accept", "cycle_candidates", "toggle_refine", "segment_everything"):
-            if key in self.actions_by_id and key != "accept":
-                self.actions_by_id[key].setEnabled(ai)
-        if ai:
+        if model is not None:
             from samlabel.paths import embedding_cache_dir
 
             from samlabel.gui.decoder_service import default_session_factory
@@ -150,7 +153,8 @@ class MainWindow(FilesMixin, UiMixin, QMainWindow):
             self.embeddings.failed.connect(self._on_embedding_failed)
             self.decoder = DecoderService(model, self.decoder_session_factory or default_session_factory, parent=self)
             self.sam.set_decoder(self.decoder)
-            self._show_model(model)
+            self.model_status = self._status_for_model(model)
+            self._show_model_status(model)
             self._ai_status.setText("")
             self.set_tool(Tool.SAM)
             if self.image is not None:
@@ -158,32 +162,15 @@ class MainWindow(FilesMixin, UiMixin, QMainWindow):
         else:
             self.sam.set_decoder(None)
             msg = self.model_choice.message if self.model_choice is not None else "No SAM model loaded."
+            if self.model_status.available:
+                self.model_status = ModelStatus.off(self.model_choice)
             self._ai_status.setText("")
-            self._show_model(None, msg)
+            self._show_model_status(None)
             self.statusBar().showMessage(msg, 15000)
             if self.tool is Tool.SAM:
                 self.set_tool(Tool.POLYGON)
             else:
                 self.set_tool(self.tool)
-
-    def _show_model(self, model, why: str = "") -> None:
-        """The active model in the status bar (and the toolbar's Download button without one)."""
-        self.download_tool_action.setVisible(model is None)
-        if model is None:
-            self._model_status.setText("AI off: no model — Model ▸ Download model…")
-            self._model_status.setToolTip(why)
-            return
-        name = str(getattr(model, "model_id", "SAM")).split(":")[0]
-        device = getattr(model, "device", None)
-        from samlabel.sam.quantize import is_quantized
-
-        details = [str(device)] if device is not None else []
-        if is_quantized(model):
-            details.append("int8")
-        text = f"Model: {name}" + (f" ({', '.join(details)})" if details else "")
-        self._model_status.setText(text)
-        source = self.model_choice.checkpoint if self.model_choice is not None else None
-        self._model_status.setToolTip(f"{text}\nWeights: {source}" if source else text)
 
     def _stop_services(self) -> None:
         if self.embeddings is not None:
@@ -228,8 +215,7 @@ class MainWindow(FilesMixin, UiMixin, QMainWindow):
 
     # ------------------------------------------------------------------ tools
     def set_tool(self, tool: Tool) -> None:
-        if tool is Tool.SAM and not self.ai_available:
-            self.statusBar().showMessage("The SAM tool needs a model: Model ▸ Download model…", 8000)
+        if tool is Tool.SAM and not self.require_model("The SAM tool (S)"):
             tool = Tool.POLYGON if self.tool is Tool.SAM else self.tool
         if tool is not Tool.SAM:
             self.sam.reset_prompt()
@@ -246,6 +232,8 @@ class MainWindow(FilesMixin, UiMixin, QMainWindow):
     def _on_press(self, ev) -> None:
         if self.tool is Tool.SAM:
             if not self.sam.ready:
+                state = self._ai_status.text().rstrip("…. ") or "not computed yet"
+                self.statusBar().showMessage(f"The SAM tool is waiting for this image's embedding ({state}).", 5000)
                 return
             if ev.button == Qt.MouseButton.LeftButton:
                 self._ai_drag.press(ev.x, ev.y, ev.sx, ev.sy, positive=not ev.shift)
@@ -357,6 +345,9 @@ class MainWindow(FilesMixin, UiMixin, QMainWindow):
             self.editor.remove_last_vertex()
 
     def toggle_refine(self) -> None:
+        if not self.require_model("Refine with the previous mask (R)"):
+            self.actions_by_id["toggle_refine"].setChecked(self.sam.state.refine)
+            return
         on = self.sam.toggle_refine()
         self.actions_by_id["toggle_refine"].setChecked(on)
         if self.settings is not None:
@@ -408,10 +399,7 @@ class MainWindow(FilesMixin, UiMixin, QMainWindow):
 
     def shutdown(self) -> None:
         """Stop the worker threads (tests call this before the window is destroyed)."""
-        loader = getattr(self, "_model_loader", None)
-        if loader is not None and loader.isRunning():
-            loader.loaded.disconnect()
-            loader.wait()
+        self.wait_for_model_loaders()
         self._stop_services()
         from samlabel.gui.tasks import shutdown_tasks
 

@@ -1,9 +1,13 @@
 """Which SAM model the app uses, and loading it off the UI thread.
 
 :func:`choose_model` resolves the model name (``--model``, else the saved setting, else
-``default_model_name(device)``) and its checkpoint (``--checkpoint``, else a downloaded
-file found by ``samlabel.sam.download.find_checkpoint``). With no checkpoint the choice has
-``checkpoint=None`` and the app runs with the AI tools disabled (manual tools still work).
+``default_model_name(device)``) and its checkpoint (``--checkpoint`` or Model ▸ Load
+checkpoint file…: the user's own file, shown as such; else the file at the official download
+location, found by ``samlabel.sam.download.find_checkpoint``). With no checkpoint the choice
+has ``checkpoint=None`` and the app runs with the AI tools disabled (manual tools still
+work). A file at the official location that is not the official checkpoint is never loaded
+as if it were: its size is compared at once (free), and the loader compares its SHA-256
+(which loading computes anyway) before building the model.
 
 :class:`ModelLoader` builds the model in a ``QThread`` (loading vit_h takes seconds) and
 reports ``loaded(model)`` or ``failed(message)`` on the UI thread.
@@ -28,10 +32,22 @@ class ModelChoice:
     device: str
     message: str  # for the status bar: what was chosen, or why the AI tools are off
     quantize: str = "fp32"  # "int8": dynamic int8 image encoder (CPU only; see samlabel.sam.quantize)
+    user_file: bool = False  # a file the user chose (--checkpoint, Load checkpoint file…), not a download
+    reason: str = ""  # without a checkpoint: why, in a few words (for "why nothing happened")
+    wrong_file: Path | None = None  # a file at the official location that is not the official one
 
     @property
     def available(self) -> bool:
         return self.checkpoint is not None
+
+    @property
+    def weights_text(self) -> str:
+        """Where the weights come from, for the model indicator: ``"your file: /path/x.pth"``."""
+        if self.checkpoint is None:
+            return "no checkpoint"
+        if self.user_file:
+            return f"your file: {self.checkpoint}"
+        return f"official checkpoint {self.checkpoint}"
 
 
 def default_device() -> str:
@@ -67,28 +83,57 @@ def default_model_name(device: str) -> str:
 
 
 def choose_model(model_name: str | None = None, checkpoint: str | Path | None = None, device: str | None = None,
-                 saved_model: str | None = None, quantize: str | None = None) -> ModelChoice:
-    """Resolve the model to run; never raises for a missing checkpoint (see ``message``)."""
-    choice = _choose(model_name, checkpoint, device, saved_model)
+                 saved_model: str | None = None, quantize: str | None = None,
+                 user_file: bool | None = None) -> ModelChoice:
+    """Resolve the model to run; never raises for a missing or wrong checkpoint (see ``message``).
+
+    A given ``checkpoint`` is the user's own file unless ``user_file=False`` (a verified
+    download just made by the app).
+    """
+    if user_file is None:
+        user_file = checkpoint is not None
+    choice = _choose(model_name, checkpoint, device, saved_model, user_file)
     return dataclasses.replace(choice, quantize=quantize) if quantize else choice
 
 
-def _choose(model_name, checkpoint, device, saved_model) -> ModelChoice:
+def _choose(model_name, checkpoint, device, saved_model, user_file: bool) -> ModelChoice:
     device = device or default_device()
     name = model_name or saved_model or default_model_name(device)
     if checkpoint is not None:
         path = Path(checkpoint).expanduser()
-        if not path.is_file():
-            return ModelChoice(name, None, device, f"Checkpoint {path} does not exist: AI tools are disabled.")
-        return ModelChoice(name, path, device, f"Model {name} from {path.name}")
+        if not path.exists():
+            reason = f"checkpoint {path} does not exist"
+            return ModelChoice(name, None, device, f"Checkpoint {path} does not exist: AI tools are disabled.",
+                               user_file=user_file, reason=reason)
+        if user_file:
+            return ModelChoice(name, path, device, f"Model {name} from your file {path}", user_file=True)
+        return ModelChoice(name, path, device, f"Model {name} ({path.name}) on {device}")
     found = find_checkpoint(name)
     if found is None:
         return ModelChoice(
             name, None, device,
             f"No {name} checkpoint found: AI tools are disabled. Use Model ▸ Download model… "
             f"(or run 'samlabel download {name}'); manual polygon and rectangle tools work.",
+            reason=f"no {name} checkpoint found",
         )
+    problem = official_file_problem(name, found)
+    if problem is not None:
+        return ModelChoice(name, None, device, f"AI tools are disabled: {problem}", reason=problem, wrong_file=found)
     return ModelChoice(name, found, device, f"Model {name} ({found.name}) on {device}")
+
+
+def official_file_problem(name: str, path: Path, known_sha256: str | None = None) -> str | None:
+    """Why ``path`` (at ``name``'s official location) is not the official checkpoint, with what
+    to do; None when it is, as far as checked: its size (free), or its SHA-256 when given."""
+    try:
+        from samlabel.sam.official import check_file
+
+        check = check_file(name, path, hashes=False, known_sha256=known_sha256)
+    except (ImportError, ValueError):  # no such model in the registry: nothing to compare with
+        return None
+    except OSError as exc:
+        return f"cannot read {path}: {exc}"
+    return None if check.official else f"{check.describe()}. {check.advice()}"
 
 
 class ModelLoader(QThread):
@@ -105,6 +150,10 @@ class ModelLoader(QThread):
         try:
             from samlabel.sam.build import build_sam
 
+            problem = self._official_problem()
+            if problem is not None:
+                self.failed.emit(problem)
+                return
             model = build_sam(self.choice.name, checkpoint=self.choice.checkpoint, device=self.choice.device)
             if self.choice.quantize != "fp32":
                 from samlabel.sam.quantize import quantize_encoder
@@ -115,3 +164,18 @@ class ModelLoader(QThread):
             self.failed.emit(f"Could not load {self.choice.name} from {self.choice.checkpoint}: {exc}")
             return
         self.loaded.emit(model)
+
+    def _official_problem(self) -> str | None:
+        """A downloaded (not user-chosen) file must be the official checkpoint: its SHA-256 is
+        what loading computes anyway (``file_sha256`` remembers it), so this costs nothing more."""
+        path = self.choice.checkpoint
+        if self.choice.user_file or path is None or not Path(path).is_file():
+            return None
+        from samlabel.sam.checkpoint import file_sha256
+
+        try:
+            digest = file_sha256(path)
+        except OSError:
+            return None  # loading names the problem
+        problem = official_file_problem(self.choice.name, Path(path), known_sha256=digest)
+        return None if problem is None else f"Not loading {self.choice.name}: {problem}"

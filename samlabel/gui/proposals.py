@@ -64,8 +64,9 @@ Listener = Callable[[list[Proposal]], None]
 class ProposalSet:
     """Proposals for one image with accept/reject state; see the module docstring."""
 
-    def __init__(self, proposals: Iterable[Proposal] = (), image_key: str | None = None):
+    def __init__(self, proposals: Iterable[Proposal] = (), image_key: str | None = None, too_small: int = 0):
         self.image_key = image_key
+        self.too_small = too_small  # generator masks left out by ``min_area``
         self._items: dict[int, Proposal] = {}
         for proposal in proposals:
             if proposal.id in self._items:
@@ -98,7 +99,7 @@ class ProposalSet:
                     point=point,  # type: ignore[arg-type]
                 )
             )
-        return cls(proposals, image_key=image_key)
+        return cls(proposals, image_key=image_key, too_small=len(records) - len(kept))
 
     # ---------------------------------------------------------------- queries
     def __len__(self) -> int:
@@ -179,6 +180,29 @@ class ProposalSet:
     def reset(self, ids: Iterable[int]) -> list[Proposal]:
         """Make these proposals pending again (e.g. after the user undid an accept)."""
         return self._set_state(ids, ProposalState.PENDING, only_pending=False)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The segment-everything filters a mask must pass to become a proposal."""
+
+    pred_iou: float
+    stability: float
+    min_area: int = 0
+
+
+def no_proposals_message(thresholds: Thresholds, too_small: int = 0) -> str:
+    """Why segment everything found nothing, and what to try: lower thresholds."""
+    if too_small:
+        return (f"No proposals: the {too_small} mask(s) found are all smaller than {thresholds.min_area} px. "
+                "Lower the minimum area and start again.")
+    lower_iou = max(0.0, round(thresholds.pred_iou - 0.1, 2))
+    lower_stability = max(0.0, round(thresholds.stability - 0.1, 2))
+    return (
+        f"No proposals: no mask reached a predicted IoU of {thresholds.pred_iou:.2f} and a stability of "
+        f"{thresholds.stability:.2f}. Lower the thresholds (e.g. to {lower_iou:.2f} and {lower_stability:.2f}) "
+        "and start again; a denser point grid also finds smaller objects."
+    )
 
 
 def shapes_from_proposals(

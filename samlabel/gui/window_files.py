@@ -1,8 +1,11 @@
 """The main window's file side: projects, images, documents, autosave, title.
 
 Opening a folder makes it a :class:`~samlabel.annotations.project.Project` (file list with
-annotated marks); opening one image makes a project of that image alone, with its sidecar
-beside it. Moving to another image (D / A, file list) saves first. Every document change
+annotated marks). Opening one image from the command line or File ▸ Open image… opens it
+inside its folder (``in_folder=True``: D / A move through the folder's images, the chosen
+image first); otherwise it is a project of that image alone. Its sidecar is beside it
+either way, and the file list dock says where. Moving to another image (D / A, file list)
+saves first. Every document change
 is autosaved (atomically, by the project) on the next event-loop turn, except in the middle
 of a vertex drag (saved on release).
 """
@@ -20,6 +23,19 @@ from samlabel.gui.image_source import ImageLoadError, ImageSource, hash_bytes, l
 log = logging.getLogger(__name__)
 
 IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.bmp *.tif *.tiff *.webp *.gif);;All files (*)"
+APP_TITLE = "samlabel"
+
+
+def window_title(image_name: str | None, dirty: bool = False) -> str:
+    """``"coffee.jpg — samlabel"``, ``"coffee.jpg* — samlabel"`` with unsaved changes.
+
+    The title ends with the application's display name, so Qt does not append it a second
+    time (it appends it to titles that do not end with it: the old "samlabel — coffee.jpg"
+    was shown as "samlabel — coffee.jpg — samlabel").
+    """
+    if image_name is None:
+        return APP_TITLE
+    return f"{image_name}{'*' if dirty else ''} — {APP_TITLE}"
 
 
 class FilesMixin:
@@ -85,8 +101,12 @@ class FilesMixin:
                 self.statusBar().showMessage(f"Could not save the label list: {exc}", 10000)
 
     # ------------------------------------------------------------------ opening
-    def open_path(self, path) -> bool:
-        """Open an image or a folder (as a project). Returns False (with a message) on failure."""
+    def open_path(self, path, in_folder: bool = False) -> bool:
+        """Open an image or a folder (as a project). Returns False (with a message) on failure.
+
+        ``in_folder``: an image opens inside its folder (a project of the folder's images,
+        showing this one first), so D / A move through its neighbours.
+        """
         from samlabel.annotations import AnnotationError
         from samlabel.annotations.project import Project
 
@@ -94,7 +114,8 @@ class FilesMixin:
         if not self.save_now():
             return False
         try:
-            project = Project(path)
+            project = self._folder_of(path) if in_folder and path.is_file() else None
+            project = project or Project(path)
         except AnnotationError as exc:
             self._report_open_failures([(path, str(exc))], opened=None, plain=str(exc))
             return False
@@ -118,6 +139,20 @@ class FilesMixin:
         if path.is_file():
             return self.load_index(project.index_of(path))
         return self.load_index(0, step=1)  # a folder opens at its first image that opens
+
+    @staticmethod
+    def _folder_of(image: Path):
+        """The project of ``image``'s folder when it lists ``image`` (not a hidden file or an
+        unknown extension), else None."""
+        from samlabel.annotations import AnnotationError
+        from samlabel.annotations.project import Project
+
+        try:
+            project = Project(image.parent)
+            project.index_of(image)
+        except (AnnotationError, KeyError, OSError):
+            return None
+        return project
 
     def load_index(self, index: int, step: int = 0) -> bool:
         """Show the project's ``index``-th image (saving the current one first).
@@ -178,6 +213,7 @@ class FilesMixin:
         self._request_embedding()
         self._update_title()
         self._document_loaded()
+        self._show_save_location(path)
         if failures:
             self._report_open_failures(failures, opened=path)
         elif getattr(self, "_open_problem_label", None) is not None:
@@ -233,7 +269,7 @@ class FilesMixin:
         start = self.settings.last_folder if self.settings is not None else ""
         path, _ = QFileDialog.getOpenFileName(self, "Open image", start or "", IMAGE_FILTER)
         if path:
-            self.open_path(path)
+            self.open_path(path, in_folder=True)
 
     def open_folder_dialog(self) -> None:
         start = self.settings.last_folder if self.settings is not None else ""
@@ -303,9 +339,15 @@ class FilesMixin:
         self._update_title()
 
     def _update_title(self) -> None:
-        if self.image_path is None:
-            self.setWindowTitle("samlabel")
-            return
         dirty = self.document is not None and self.document.is_dirty
-        self.setWindowTitle(f"samlabel — {self.image_path.name}{' *' if dirty else ''}")
-        self.setWindowModified(False)
+        self.setWindowTitle(window_title(self.image_path.name if self.image_path is not None else None, dirty))
+
+    def _show_save_location(self, image: Path) -> None:
+        """Where ``image``'s annotations go: under the file list, and in the status bar for the
+        sample (a copy in the user cache, where nobody would look)."""
+        from samlabel.gui.save_location import SaveLocation
+
+        where = SaveLocation.of(self.project.sidecar_path(image), image)
+        self.files_dock.set_save_location(where.caption(), where.sidecar)
+        if where.sample:
+            self.statusBar().showMessage(where.status_message(), 30000)

@@ -42,6 +42,11 @@ class UiMixin:
         self.download_action = m.addAction("&Download model…")
         self.download_action.setObjectName("action_download_model")
         self.download_action.triggered.connect(self.show_download_dialog)
+        self.download_action.setStatusTip("Download an official Segment Anything checkpoint (verified)")
+        self.load_checkpoint_action = m.addAction("&Load checkpoint file…")
+        self.load_checkpoint_action.setObjectName("action_load_checkpoint")
+        self.load_checkpoint_action.setStatusTip("Load a checkpoint file you already have (your own or a copy)")
+        self.load_checkpoint_action.triggered.connect(self.load_checkpoint_dialog)
         m = mb.addMenu("&Help")
         m.addAction(a["help"])
 
@@ -237,30 +242,6 @@ class UiMixin:
 
         HelpDialog(parent=self).exec()
 
-    def show_download_dialog(self):
-        from samlabel.gui.dialogs.download_dialog import DownloadModelDialog
-
-        name = self.model_choice.name if self.model_choice is not None else None
-        dialog = DownloadModelDialog(parent=self, current=name)
-        dialog.downloaded.connect(self.on_checkpoint_downloaded)
-        dialog.open()
-        self._download_dialog = dialog
-        return dialog
-
-    def on_checkpoint_downloaded(self, path: str) -> None:
-        from samlabel.gui.model_manager import ModelLoader, choose_model
-
-        name = self.model_choice.name if self.model_choice is not None else None
-        old = self.model_choice
-        choice = choose_model(model_name=name, checkpoint=path, device=old.device if old is not None else None,
-                              quantize=old.quantize if old is not None else None)
-        self.model_choice = choice
-        self.statusBar().showMessage(f"Loading {choice.name}…")
-        self._model_loader = ModelLoader(choice, self)
-        self._model_loader.loaded.connect(self.set_model)
-        self._model_loader.failed.connect(lambda m: self.statusBar().showMessage(m, 15000))
-        self._model_loader.start()
-
     def choose_label_dialog(self) -> None:
         from samlabel.gui.dialogs.label_picker import LabelPickerDialog
 
@@ -300,12 +281,15 @@ class UiMixin:
         self._export_dialog = dialog
 
     def segment_everything(self) -> None:
-        if self.model is None or self.image is None:
-            self.statusBar().showMessage("Segment everything needs a model and an image.", 5000)
+        if not self.require_model("Segment everything (Ctrl+Shift+A)"):
+            return
+        if self.image is None:
+            self.statusBar().showMessage("Segment everything needs an open image: File ▸ Open image…", 8000)
             return
         from samlabel.gui.dialogs import SegmentEverythingDialog
 
         dialog = SegmentEverythingDialog(self.image.rgb, model=self.model, image_key=str(self.image_path), parent=self)
         dialog.proposalsReady.connect(self.set_proposals)
+        dialog.nothingFound.connect(lambda message: self.statusBar().showMessage(message, 20000))
         dialog.open()
         self._segment_dialog = dialog

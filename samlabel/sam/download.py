@@ -6,12 +6,15 @@
 Verification: Meta's file names end in the first hex digits of the file's MD5
 (``sam_vit_b_01ec64.pth``); the config holds the full MD5 and, where known, the SHA-256, and
 both are checked. A file that fails is deleted (never promoted), so a retry starts clean.
-The default folder is ``samlabel.paths.checkpoint_dir()`` (``$SAMLABEL_CHECKPOINT_DIR``).
+A file already at the destination that is not the official one is replaced by a verified
+download; when the download fails, the error says what that file is (size, hashes) and
+what to do, instead of telling the user to save a file where one already is (see
+``samlabel.sam.official``). The default folder is ``samlabel.paths.checkpoint_dir()``
+(``$SAMLABEL_CHECKPOINT_DIR``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import urllib.error
@@ -22,6 +25,7 @@ from typing import Callable, Optional, Union
 from samlabel import paths
 from samlabel.sam.config import SamConfig, get_config
 from samlabel.sam.errors import DownloadError
+from samlabel.sam.official import FileCheck, check_file, file_hashes
 
 __all__ = ["DownloadError", "download_checkpoint", "find_checkpoint", "verify_file"]
 
@@ -51,15 +55,6 @@ def find_checkpoint(name: Union[str, SamConfig], directory=None) -> Optional[Pat
     return path if path.is_file() else None
 
 
-def _hashes(path: Path) -> tuple[str, str]:
-    md5, sha = hashlib.md5(), hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            md5.update(chunk)
-            sha.update(chunk)
-    return md5.hexdigest(), sha.hexdigest()
-
-
 def verify_file(path: Path, md5: Optional[str] = None, sha256: Optional[str] = None, filename: str = "") -> None:
     """Raise ``DownloadError`` unless the file's MD5 starts with ``md5`` and its SHA-256 with ``sha256``.
 
@@ -70,15 +65,21 @@ def verify_file(path: Path, md5: Optional[str] = None, sha256: Optional[str] = N
         md5 = match.group(1) if match else None
     if not md5 and not sha256:
         return
-    got_md5, got_sha = _hashes(path)
+    got_md5, got_sha = file_hashes(path)
     if md5 and not got_md5.startswith(md5.lower()):
         raise DownloadError(f"{path}: MD5 {got_md5} does not match the expected {md5} - the file is corrupt")
     if sha256 and not got_sha.startswith(sha256.lower()):
         raise DownloadError(f"{path}: SHA-256 {got_sha} does not match the expected {sha256} - the file is corrupt")
 
 
-def _manual_hint(url: str, target: Path) -> str:
-    return f"download {url} by other means and save it as {target}"
+def _manual_hint(url: str, target: Path, existing: Optional[FileCheck], offline: bool) -> str:
+    """What to do when the download failed: sentences that end with a full stop. A file
+    already at ``target`` that is not the official one is described, rather than telling
+    the user to save a file where one already is."""
+    network = "Check the network connection, or d" if offline else "D"
+    if existing is None:
+        return f"{network}ownload {url} by other means and save it as {target}."
+    return f"{existing.describe()}. {existing.advice(url)}"
 
 
 def _fetch(url: str, part: Path, progress: Optional[Progress], timeout: float, label: str) -> None:
@@ -152,15 +153,20 @@ def download_checkpoint(
     except OSError as exc:
         raise DownloadError(f"cannot create the checkpoint folder {folder}: {exc}") from exc
 
+    existing: Optional[FileCheck] = None
     if target.is_file():
+        # the official size holds only for the official hashes (md5=/sha256= replace them)
+        official = (md5, sha256) == (cfg.checkpoint_md5, cfg.checkpoint_sha256)
         try:
-            verify_file(target, md5, sha256, filename)
+            existing = check_file(cfg, target, md5=md5 or "", sha256=sha256 or "", check_size=official)
+        except OSError as exc:
+            raise DownloadError(f"cannot read the existing checkpoint {target}: {exc}") from exc
+        if existing.official:
             if progress:
                 size = target.stat().st_size
                 progress(size, size, "already downloaded")
             return target
-        except DownloadError:
-            pass  # a damaged file: download again; the verified download replaces it
+        # not the official file: download again; the verified download replaces it
 
     last_error: Optional[BaseException] = None
     for _attempt in range(max(1, retries)):
@@ -169,9 +175,8 @@ def download_checkpoint(
             last_error = None
             break
         except urllib.error.HTTPError as exc:
-            raise DownloadError(
-                f"downloading {url} failed: HTTP {exc.code} {exc.reason}; {_manual_hint(url, target)}"
-            ) from exc
+            hint = _manual_hint(url, target, existing, offline=False)
+            raise DownloadError(f"downloading {url} failed: HTTP {exc.code} {exc.reason}. {hint}") from exc
         except (urllib.error.URLError, OSError, ConnectionError, TimeoutError) as exc:
             last_error = exc
             if isinstance(exc, urllib.error.URLError) and not part.exists():
@@ -180,7 +185,7 @@ def download_checkpoint(
         reason = getattr(last_error, "reason", last_error)
         kept = f" The partial file {part} is kept; run the download again to resume." if part.exists() else ""
         raise DownloadError(
-            f"could not download {url} ({reason}). Check the network connection, or {_manual_hint(url, target)}.{kept}"
+            f"could not download {url} ({reason}). {_manual_hint(url, target, existing, offline=True)}{kept}"
         ) from last_error
 
     try:

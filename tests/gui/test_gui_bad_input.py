@@ -126,8 +126,10 @@ def test_a_truncated_checkpoint_leaves_ai_off_and_names_the_file(make_window, ba
     assert str(truncated) in tip and "could not load" in tip.lower()
     assert "AI off" in win._model_status.text()
     assert win.model is None
-    assert not win.actions_by_id["tool_ai"].isEnabled()
+    win.actions_by_id["tool_ai"].trigger()  # refused, saying why
     assert win.tool is not Tool.SAM
+    message = win.statusBar().currentMessage()
+    assert "failed to load" in message and str(truncated) in message and "Load checkpoint file" in message
     assert no_modal == []
 
 

@@ -21,8 +21,9 @@ def click(qtbot, win, x, y, button=Qt.MouseButton.LeftButton, mods=Qt.KeyboardMo
 def test_without_a_checkpoint_manual_tools_work_and_download_is_offered(qtbot, make_window, image_folder):
     win = make_window(image_folder, model_name="vit_b")  # the test checkpoint dir is empty
     assert not win.ai_available
-    assert not win.actions_by_id["tool_ai"].isEnabled()
-    assert win.download_action.isEnabled()
+    qtbot.keyClick(win.canvas, Qt.Key.Key_S)  # the SAM tool's key says why nothing happens
+    assert win.tool is Tool.POLYGON and "no SAM model is loaded" in win.statusBar().currentMessage()
+    assert win.download_action.isEnabled() and win.load_checkpoint_action.isEnabled()
     assert "Download" in win._model_status.text()  # the status bar says why and what to do
     assert win.download_tool_action.isVisible()  # and the toolbar offers it
     assert win.tool is Tool.POLYGON
@@ -124,12 +125,18 @@ def test_number_keys_choose_the_label(qtbot, make_window, image_folder):
     assert win.label_combo.currentText() == win.labels.names[2]
 
 
-def test_title_names_the_image_and_marks_unsaved_changes(qtbot, make_window, image_folder):
+def test_title_names_the_image_once_and_marks_unsaved_changes(qtbot, make_window, image_folder):
     win = make_window(image_folder)
-    assert win.windowTitle() == "samlabel — a.png"
+    # ends with the display name, so Qt does not append "— samlabel" a second time
+    assert win.windowTitle() == "a.png — samlabel"
+    from PySide6.QtWidgets import QApplication
+
+    assert win.windowTitle().endswith(f" — {QApplication.applicationDisplayName()}")
     _square(win)
-    assert win.windowTitle() == "samlabel — a.png *"
-    qtbot.waitUntil(lambda: win.windowTitle() == "samlabel — a.png", timeout=5000)  # autosaved
+    assert win.windowTitle() == "a.png* — samlabel"
+    qtbot.waitUntil(lambda: win.windowTitle() == "a.png — samlabel", timeout=5000)  # autosaved
+    win.next_image()
+    assert win.windowTitle() == "b.png — samlabel"
 
 
 def test_proposals_show_as_overlay_and_accepting_adds_shapes(qtbot, make_window, image_folder):

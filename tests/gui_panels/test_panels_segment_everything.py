@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from samlabel.gui.dialogs.segment_everything import SegmentEverythingDialog
-from samlabel.gui.proposals import ProposalSet
+from samlabel.gui.proposals import ProposalSet, Thresholds, no_proposals_message
 
 IMAGE = np.random.default_rng(0).integers(0, 255, (30, 40, 3), dtype=np.uint8)
 
@@ -21,9 +21,10 @@ def _record(i, area):
 
 
 class FakeGenerator:
-    def __init__(self, gate: threading.Event | None = None, error: Exception | None = None):
+    def __init__(self, gate: threading.Event | None = None, error: Exception | None = None, records=None):
         self.gate = gate
         self.error = error
+        self.records = records
         self.started = threading.Event()
 
     def generate(self, image, progress=None, cancel=None):
@@ -40,6 +41,8 @@ class FakeGenerator:
         if self.error is not None:
             raise self.error
         progress(16, 16)
+        if self.records is not None:
+            return self.records
         return [_record(0, 200), _record(1, 50), _record(2, 300)]
 
 
@@ -112,3 +115,30 @@ def test_real_generator_on_a_tiny_random_model(qtbot):
     assert scores == sorted(scores, reverse=True)
     mask = proposals[0].mask()
     assert mask.shape == IMAGE.shape[:2] and mask.sum() == proposals[0].area
+
+
+def test_no_proposals_message_suggests_lower_thresholds():
+    message = no_proposals_message(Thresholds(pred_iou=0.88, stability=0.95, min_area=100))
+    assert "No proposals" in message and "0.88" in message and "0.95" in message
+    assert "Lower the thresholds (e.g. to 0.78 and 0.85)" in message
+    small = no_proposals_message(Thresholds(0.88, 0.95, min_area=100), too_small=3)
+    assert "3 mask(s)" in small and "smaller than 100 px" in small and "minimum area" in small
+
+
+def test_nothing_found_keeps_the_dialog_open_and_says_what_to_lower(qtbot):
+    dialog = _dialog(qtbot, generator=FakeGenerator(records=[]))
+    shown = []
+    dialog.proposalsReady.connect(shown.append)
+    with qtbot.waitSignal(dialog.nothingFound, timeout=10000) as blocker:
+        dialog.start_button.click()
+    assert "No proposals" in blocker.args[0] and "Lower the thresholds" in blocker.args[0]
+    assert blocker.args[0] == dialog.status_label.text()
+    assert dialog.isVisible() and dialog.start_button.isEnabled() and shown == []
+
+
+def test_nothing_left_after_the_minimum_area_says_so(qtbot):
+    dialog = _dialog(qtbot, generator=FakeGenerator(records=[_record(0, 50), _record(1, 60)]))
+    dialog.area_spin.setValue(100)
+    with qtbot.waitSignal(dialog.nothingFound, timeout=10000) as blocker:
+        dialog.start()
+    assert "2 mask(s)" in blocker.args[0] and "smaller than 100 px" in blocker.args[0]

@@ -2,12 +2,16 @@
 
 The download runs ``samlabel.sam.download.download_checkpoint`` in a :class:`~samlabel.gui.tasks.Task`,
 so the window stays responsive. Failures show the error's own text (which names the URL
-or file and the reason) in the dialog; the user can retry or pick another model.
+or file and the reason) in full: a word-wrapped, selectable status line that the dialog
+grows to fit; the user can retry, pick another model, or load a checkpoint file they
+already have ("Load checkpoint file…"). A file at the chosen model's download location
+that is not the official checkpoint (wrong size) is named with what to do about it.
 
 D1 wiring (the "no checkpoint found" banner / Model menu)::
 
     dialog = DownloadModelDialog(parent=main_window, current="vit_b")
     dialog.downloaded.connect(main_window.on_checkpoint_downloaded)   # slot(str path)
+    dialog.checkpointChosen.connect(main_window.load_checkpoint_file)  # slot(str path, str model)
     dialog.exec()          # or .open(); the dialog stays open to show the result
 
 ``DownloadModelDialog(parent=None, models=("vit_t", "vit_b", "vit_l", "vit_h"), current=None,
@@ -17,9 +21,13 @@ directory=None, url=None, download_fn=None)``
   ``samlabel.paths.checkpoint_dir()``); ``url`` overrides the official URL (mirrors, tests).
 - ``download_fn(name, directory=..., url=..., progress=...) -> Path`` replaces the real
   download (tests, or a caller with its own verification).
-- Signal ``downloaded(str path)`` after success; ``failed(str message)`` on error.
+- Signal ``downloaded(str path)`` after success; ``failed(str message)`` on error;
+  ``checkpointChosen(str path, str model)`` when the user picked a file of their own with
+  "Load checkpoint file…" (``model``: the model selected in the list; the dialog closes).
 - ``start()`` starts the download of the chosen model (what the Download button does);
   ``cancel()`` stops it; ``task`` is the running :class:`Task` (or None).
+- ``model_list`` (one row per model: name, size, description, whether it is on disk),
+  ``select_model(name)``, ``model_name()``.
 """
 
 from __future__ import annotations
@@ -29,9 +37,12 @@ from typing import Callable, Sequence
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QComboBox,
+    QAbstractItemView,
+    QFileDialog,
     QFormLayout,
     QLabel,
+    QListWidget,
+    QListWidgetItem,
     QPushButton,
 )
 
@@ -39,6 +50,7 @@ from samlabel.gui.dialogs.task_dialog import TaskDialog
 from samlabel.gui.tasks import Task
 
 DEFAULT_MODELS = ("vit_t", "vit_b", "vit_l", "vit_h")
+CHECKPOINT_FILTER = "Checkpoints (*.pth *.pt *.bin *.safetensors *.ckpt);;All files (*)"
 
 # Sizes the registry does not record (bytes, approximate) so the user still sees what to expect.
 _APPROX_SIZES = {"vit_t": 40_728_226, "vit_h": 2_564_550_879}
@@ -87,11 +99,12 @@ def _default_folder() -> str:
     return str(checkpoint_dir())
 
 
-def _existing_checkpoint(name: str, directory) -> Path | None:
+def _existing_checkpoint(name: str, directory):
+    """The size check (free) of the file at ``name``'s download location, or None."""
     try:
-        from samlabel.sam.download import find_checkpoint
+        from samlabel.sam.official import check_official_file
 
-        return find_checkpoint(name, directory)
+        return check_official_file(name, directory, hashes=False)
     except Exception:  # noqa: BLE001 - only a hint in the dialog
         return None
 
@@ -105,6 +118,7 @@ def _default_download(name: str, directory=None, url=None, progress=None) -> Pat
 class DownloadModelDialog(TaskDialog):
     downloaded = Signal(str)
     failed = Signal(str)
+    checkpointChosen = Signal(str, str)
 
     def __init__(
         self,
@@ -117,25 +131,29 @@ class DownloadModelDialog(TaskDialog):
     ):
         super().__init__(parent, cancel_text="Cancel download")
         self.setWindowTitle("Download a Segment Anything model")
-        self.setMinimumWidth(460)
+        self.setMinimumWidth(560)
         self._directory = directory
         self._url = url
         self._download_fn = download_fn or _default_download
         self.path: str | None = None
 
         intro = QLabel(
-            "The AI tools need a Segment Anything checkpoint. Choose a model to download; "
-            "manual polygon and rectangle tools work without one.",
+            "The AI tools need a Segment Anything checkpoint. Choose a model to download, or load a "
+            "checkpoint file you already have; manual polygon and rectangle tools work without one.",
             self,
         )
         intro.setWordWrap(True)
-        self.model_combo = QComboBox(self)
+        self.model_list = QListWidget(self)
+        self.model_list.setObjectName("model_list")
+        self.model_list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.model_list.setWordWrap(True)
         for name in models:
-            self.model_combo.addItem(name, name)
-        if current in models:
-            self.model_combo.setCurrentIndex(list(models).index(current))
-        self.info_label = QLabel(self)
-        self.info_label.setWordWrap(True)
+            item = QListWidgetItem(self.model_list)
+            item.setData(Qt.ItemDataRole.UserRole, name)
+        self.model_list.setSpacing(2)
+        self._label_rows()
+        self.model_list.setFixedHeight(self._list_height())  # every row shown, never squashed
+        self.select_model(current if current in models else (models[0] if models else None))
         self.size_label = QLabel(self)
         self.folder_label = QLabel(str(directory) if directory is not None else _default_folder(), self)
         self.folder_label.setWordWrap(True)
@@ -144,21 +162,30 @@ class DownloadModelDialog(TaskDialog):
 
         self.download_button = QPushButton("Download", self)
         self.download_button.setDefault(True)
+        self.load_button = QPushButton("Load checkpoint file…", self)
+        self.load_button.setObjectName("load_checkpoint_button")
+        self.load_button.setToolTip("Use a checkpoint file you already have (your own, or one downloaded elsewhere)")
 
         form = QFormLayout()
-        form.addRow("Model:", self.model_combo)
-        form.addRow("", self.info_label)
         form.addRow("Size:", self.size_label)
         form.addRow("Saved in:", self.folder_label)
-        self._lay_out(form, self.download_button, above=(intro,))
+        self._lay_out(form, self.download_button, above=(intro, self.model_list), left_buttons=(self.load_button,))
 
-        self.model_combo.currentIndexChanged.connect(self._show_model_info)
+        self.model_list.currentRowChanged.connect(lambda _row: self._show_model_info())
         self.download_button.clicked.connect(self.start)
+        self.load_button.clicked.connect(self.load_checkpoint_file)
         self._show_model_info()
 
     # ---------------------------------------------------------------- public
     def model_name(self) -> str:
-        return self.model_combo.currentData()
+        item = self.model_list.currentItem()
+        return item.data(Qt.ItemDataRole.UserRole) if item is not None else ""
+
+    def select_model(self, name: str | None) -> None:
+        for row in range(self.model_list.count()):
+            if self.model_list.item(row).data(Qt.ItemDataRole.UserRole) == name:
+                self.model_list.setCurrentRow(row)
+                return
 
     def start(self) -> Task:
         """Start downloading the chosen model."""
@@ -175,18 +202,62 @@ class DownloadModelDialog(TaskDialog):
 
         return self._watch(Task(work, parent=self)).start()
 
+    def load_checkpoint_file(self) -> str | None:
+        """"Load checkpoint file…": pick a file, emit ``checkpointChosen`` and close."""
+        path = self._choose_file()
+        if not path:
+            return None
+        self.checkpointChosen.emit(path, self.model_name())
+        self.accept()
+        return path
+
     # ---------------------------------------------------------------- internals
+    def _choose_file(self) -> str:
+        """Ask for a checkpoint file (replaced in tests)."""
+        folder = str(self._directory) if self._directory is not None else _default_folder()
+        path, _ = QFileDialog.getOpenFileName(self, "Load a SAM checkpoint file", folder, CHECKPOINT_FILTER)
+        return path
+
+    def _list_height(self) -> int:
+        """The height that shows every row of the model list (two text lines each)."""
+        spacing = self.model_list.spacing()
+        two_lines = self.fontMetrics().lineSpacing() * 2 + 4
+        rows = sum(max(self.model_list.sizeHintForRow(r), two_lines) + 2 * spacing
+                   for r in range(self.model_list.count()))
+        return max(rows, two_lines) + 2 * self.model_list.frameWidth() + 2
+
+    def _label_rows(self) -> None:
+        """Each row: name and size, whether it is on disk, and what the model is good for."""
+        for row in range(self.model_list.count()):
+            item = self.model_list.item(row)
+            name = item.data(Qt.ItemDataRole.UserRole)
+            description, size, exact = model_info(name)
+            size_text = format_bytes(size) if exact or size is None else f"about {format_bytes(size)}"
+            check = _existing_checkpoint(name, self._directory)
+            state = "" if check is None else (" · downloaded" if check.official else " · ⚠ a different file is there")
+            item.setText(f"{name} · {size_text}{state}\n{description}")
+            item.setToolTip(check.describe() if check is not None else f"{name}: not downloaded yet")
+
     def _show_model_info(self) -> None:
         name = self.model_name()
-        description, size, exact = model_info(name)
-        self.info_label.setText(description)
+        if not name:
+            return
+        _description, size, exact = model_info(name)
         self.size_label.setText(format_bytes(size) if exact or size is None else f"about {format_bytes(size)}")
-        existing = _existing_checkpoint(name, self._directory)
-        self._set_status(f"Already downloaded: {existing}" if existing else "")
+        check = _existing_checkpoint(name, self._directory)
+        if check is None:
+            self._set_status("")
+        elif check.official:
+            self._set_status(f"Already downloaded: {check.path}")
+        else:
+            self._set_status(
+                f"{check.describe()}. Download replaces it with the verified official file; to use it as your "
+                "own checkpoint instead, choose Load checkpoint file… (or delete it).", error=True)
 
     def _set_busy(self, busy: bool) -> None:
         self.download_button.setEnabled(not busy)
-        self.model_combo.setEnabled(not busy)
+        self.model_list.setEnabled(not busy)
+        self.load_button.setEnabled(not busy)
         self.cancel_button.setEnabled(busy)
         self.progress_bar.setVisible(True)
 
@@ -201,6 +272,7 @@ class DownloadModelDialog(TaskDialog):
         self.path = str(path)
         self._set_status(f"Saved to {self.path}")
         self.download_button.setText("Download again")
+        self._label_rows()
         self.downloaded.emit(self.path)
 
     def _on_failed(self, message: str) -> None:

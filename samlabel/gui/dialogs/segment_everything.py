@@ -20,7 +20,9 @@ autostart=False)``: ``image`` is ``(H, W, 3)`` uint8 RGB. Give ``model`` (a Sam)
 builds the generator from its options (density, minimum predicted IoU, stability, minimum
 area), or give a ready ``generator`` (anything with ``generate(image, progress=, cancel=)``).
 
-Signals: ``proposalsReady(object proposal_set)``, ``failed(str message)``.
+Signals: ``proposalsReady(object proposal_set)``, ``failed(str message)``,
+``nothingFound(str message)`` (no proposal passed the filters: the dialog stays open and
+says which thresholds to lower).
 Methods: ``start()``, ``cancel()``, ``task``, ``proposals`` (the last ProposalSet or None).
 
 Without the dialog: ``run_segment_everything(generator, image, image_key, min_area, parent)``
@@ -41,7 +43,7 @@ from PySide6.QtWidgets import (
     QSpinBox,
 )
 
-from samlabel.gui.proposals import ProposalSet
+from samlabel.gui.proposals import ProposalSet, Thresholds, no_proposals_message
 from samlabel.gui.dialogs.task_dialog import TaskDialog
 from samlabel.gui.tasks import Task
 from samlabel.gui.transient_thread import run_on_transient_thread
@@ -66,6 +68,7 @@ def run_segment_everything(
 class SegmentEverythingDialog(TaskDialog):
     proposalsReady = Signal(object)
     failed = Signal(str)
+    nothingFound = Signal(str)  # the run found no proposal: the message (lower the thresholds)
 
     def __init__(self, image: np.ndarray, model: Any = None, generator: Any = None, image_key: str | None = None,
                  parent=None, autostart: bool = False):
@@ -169,9 +172,22 @@ class SegmentEverythingDialog(TaskDialog):
         assert isinstance(proposals, ProposalSet)
         self.proposals = proposals
         seconds = time.monotonic() - self._started_at
+        if not len(proposals):  # stay open: say why, so the user can lower the thresholds
+            self._set_status(no_proposals_message(self._thresholds(), proposals.too_small), error=True)
+            self.nothingFound.emit(self.status_label.text())
+            return
         self._set_status(f"Found {len(proposals)} proposal(s) in {seconds:.1f} s.")
         self.proposalsReady.emit(proposals)
         self.accept()
+
+    def _thresholds(self) -> Thresholds:
+        """The filters of the last run (a ready generator's own, where it has them)."""
+        gen = self._generator
+        return Thresholds(
+            pred_iou=float(getattr(gen, "pred_iou_thresh", self.iou_spin.value())),
+            stability=float(getattr(gen, "stability_score_thresh", self.stability_spin.value())),
+            min_area=self.area_spin.value(),
+        )
 
     def _on_failed(self, message: str) -> None:
         self._set_busy(False)

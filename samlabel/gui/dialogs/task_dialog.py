@@ -6,12 +6,27 @@ running task, so no work is left orphaned. Subclasses build a form and a start b
 arrange them with ``self._lay_out(...)`` (form, progress bar, status line, buttons with the
 shared ``cancel_button`` and ``close_button``), start a task with ``self._watch(task)`` and
 implement ``_on_progress``, ``_on_finished``, ``_on_failed`` and ``_on_cancelled``.
+
+The status line is word-wrapped and selectable, and the dialog keeps room for all of it: a
+long error (a URL, a path, what to do) grows the dialog instead of being cut off or
+squashing the form, and the dialog cannot be shrunk below what its text needs at the
+current width (Qt does not do this itself for word-wrapped labels in a top-level window).
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QLayout, QProgressBar, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QHBoxLayout,
+    QLabel,
+    QLayout,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from samlabel.gui.tasks import Task
 
@@ -26,8 +41,10 @@ class TaskDialog(QDialog):
         self.progress_bar.setRange(0, _STEPS)
         self.progress_bar.setValue(0)
         self.status_label = QLabel(status, self)
+        self.status_label.setObjectName("status_label")
         self.status_label.setWordWrap(True)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status_label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
         self.cancel_button = QPushButton(cancel_text, self)
         self.cancel_button.setEnabled(False)
         self.close_button = QPushButton("Close", self)
@@ -56,8 +73,9 @@ class TaskDialog(QDialog):
         below: QWidget | None = None,
         left_buttons: tuple[QPushButton, ...] = (),
     ) -> None:
-        """``above``, the form, progress bar, status line, ``below`` (stretching), then the
-        button row: ``left_buttons`` on the left; start, Cancel and Close on the right."""
+        """``above``, the form, progress bar, status line, ``below`` (stretching; else an empty
+        stretch), then the button row: ``left_buttons`` on the left; start, Cancel and Close
+        on the right."""
         buttons = QHBoxLayout()
         for button in left_buttons:
             buttons.addWidget(button)
@@ -72,6 +90,8 @@ class TaskDialog(QDialog):
         layout.addWidget(self.status_label)
         if below is not None:
             layout.addWidget(below, 1)
+        else:
+            layout.addStretch(1)  # room to spare goes above the buttons, not between the rows
         layout.addLayout(buttons)
 
     def _watch(self, task: Task) -> Task:
@@ -86,6 +106,37 @@ class TaskDialog(QDialog):
     def _set_status(self, text: str, error: bool = False) -> None:
         self.status_label.setStyleSheet("color: #c0392b;" if error else "")
         self.status_label.setText(text)
+        self._make_room()
+
+    def needed_height(self, width: int | None = None) -> int:
+        """The height the layout needs at ``width`` (default: the current width), word-wrapped
+        labels included."""
+        layout = self.layout()
+        if layout is None:
+            return 0
+        layout.activate()
+        width = self.width() if width is None else width
+        if layout.hasHeightForWidth():
+            return max(layout.totalHeightForWidth(width), layout.totalMinimumSize().height())
+        return layout.totalMinimumSize().height()
+
+    def _make_room(self) -> None:
+        """Grow (never shrink) to show the whole status text; keep that as the minimum height."""
+        need = self.needed_height()
+        if need <= 0:
+            return
+        self.setMinimumHeight(need)
+        if self.height() < need:
+            self.resize(self.width(), need)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - a new width: the text needs another height
+        super().resizeEvent(event)
+        if event.oldSize().width() != event.size().width():
+            self._make_room()
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        self._make_room()
 
     def _show_progress(self, done: int, total: int) -> None:
         """A fraction when ``total`` is known (> 0), else a busy indicator."""

@@ -16,8 +16,11 @@ pressed Enter / double-clicked on it (so it may repeat for the open image).
 Methods: ``set_project(project_or_None)``, ``set_images(paths, annotated=callable)``,
 ``set_current(path)``, ``current_path()``, ``refresh(path=None)`` (one image's mark, or all),
 ``is_marked(path)``, ``mark_problem(path, reason)`` (an image that cannot be opened: red,
-reason in its tooltip; ``reason=None`` clears it), ``problem(path)``, ``visible_paths()``, ``set_filter(text, which="all")`` where ``which``
-is ``"all"``, ``"annotated"`` or ``"not annotated"``.
+reason in its tooltip; ``reason=None`` clears it), ``problem(path)``, ``visible_paths()``,
+``set_filter(text, which="all")`` where ``which`` is ``"all"``, ``"annotated"`` or
+``"not annotated"``, ``set_save_location(caption, path)`` (under the list: where the open
+image's annotations are saved, the caption naming the file and a read-only, selectable
+field showing its folder, the full path in its tooltip).
 """
 
 from __future__ import annotations
@@ -77,6 +80,15 @@ class FileListDock(QDockWidget):
         self.list.setUniformItemSizes(True)
         self.summary = QLabel(body)
         self.summary.setEnabled(False)
+        self.save_caption = QLabel(body)
+        self.save_caption.setObjectName("save_location_caption")
+        self.save_caption.setWordWrap(True)
+        self.save_path = QLineEdit(body)  # a long folder scrolls instead of widening the dock
+        self.save_path.setObjectName("save_location_path")
+        self.save_path.setReadOnly(True)
+        self.save_path.setFrame(False)
+        for widget in (self.save_caption, self.save_path):
+            widget.hide()
         top = QHBoxLayout()
         top.setContentsMargins(0, 0, 0, 0)
         top.addWidget(self.filter_edit, 1)
@@ -86,6 +98,8 @@ class FileListDock(QDockWidget):
         layout.addLayout(top)
         layout.addWidget(self.list)
         layout.addWidget(self.summary)
+        layout.addWidget(self.save_caption)
+        layout.addWidget(self.save_path)
         self.setWidget(body)
 
         self.filter_edit.textChanged.connect(lambda _t: self._apply_filter())
@@ -208,6 +222,16 @@ class FileListDock(QDockWidget):
 
     def visible_paths(self) -> list[str]:
         return [self.list.item(i).data(PATH_ROLE) for i in range(self.list.count()) if not self.list.item(i).isHidden()]
+
+    def set_save_location(self, caption: str, path: str | os.PathLike | None) -> None:
+        """Say where the open image's annotations are saved (None hides it)."""
+        shown = path is not None
+        self.save_caption.setText(caption if shown else "")
+        self.save_path.setText(os.path.dirname(os.fspath(path)) if shown else "")
+        self.save_path.setToolTip(os.fspath(path) if shown else "")
+        self.save_path.setCursorPosition(0)
+        self.save_caption.setVisible(shown)
+        self.save_path.setVisible(shown)
 
     # ---------------------------------------------------------------- current image
     def set_current(self, path: str | os.PathLike | None) -> None:
