@@ -380,14 +380,19 @@ def write_class_names(path: Path, labels: LabelSet) -> None:
     path.write_text("_background_\n" + "".join(name + "\n" for name in labels.names), encoding="utf-8")
 
 
-def read_class_names(path: Path) -> LabelSet:
-    """Read ``class_names.txt`` (the first line, ``_background_``, is skipped)."""
+def read_utf8_text(path: Path) -> str:
+    """A text file's content as UTF-8 (a byte-order mark dropped); ``FormatError`` naming the file otherwise."""
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        return path.read_bytes().decode("utf-8-sig")
     except OSError as exc:
         raise FormatError(path, f"cannot read the file ({exc.strerror or exc})") from exc
     except UnicodeDecodeError as exc:
         raise FormatError(path, f"cannot read the file (not UTF-8 text: byte 0x{exc.object[exc.start]:02x} at offset {exc.start})") from exc
+
+
+def read_class_names(path: Path) -> LabelSet:
+    """Read ``class_names.txt`` (the first line, ``_background_``, is skipped)."""
+    text = read_utf8_text(path)
     names = [line.strip() for line in text.splitlines() if line.strip()]
     if names and names[0] in ("_background_", "__background__", "background"):
         names = names[1:]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from samlabel.formats.common import INPUT_ERRORS, FormatError, input_error
+from samlabel.formats.common import INPUT_ERRORS, FormatError, input_error, read_utf8_text
 
 HEADER = "# written by samlabel (YOLO segmentation)\n"
 
@@ -27,12 +27,7 @@ def dump_data_yaml(names: list[str], extra: dict[str, str]) -> str:
 
 
 def _load(path: Path):
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except OSError as exc:
-        raise FormatError(path, f"cannot read the file ({exc.strerror or exc})") from exc
-    except UnicodeDecodeError as exc:
-        raise FormatError(path, f"cannot read the file (not UTF-8 text: byte 0x{exc.object[exc.start]:02x} at offset {exc.start})") from exc
+    text = read_utf8_text(path)
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
