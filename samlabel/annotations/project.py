@@ -24,6 +24,7 @@ from samlabel.annotations.image_annotation import ImageAnnotation
 from samlabel.annotations.atomic import atomic_write_text
 from samlabel.annotations.labels import LabelSet, default_color
 from samlabel.annotations.sidecar import dumps, read_sidecar, write_sidecar
+from samlabel.annotations.sidecar_json import load_json
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 LABEL_FILE_NAMES = ("labels.json", "labels.txt")
@@ -141,11 +142,10 @@ def _rename_in_label_set(labels: LabelSet, old: str, new: str, used: bool) -> bo
 def _rename_in_sidecar(path: Path, old: str, new: str) -> int:
     """Relabel ``old`` shapes ``new`` in one sidecar, keeping everything else; returns the count."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise AnnotationFileError(path, f"cannot read the file ({getattr(exc, 'strerror', None) or exc})") from exc
-    except json.JSONDecodeError as exc:
-        raise AnnotationFileError(path, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+    data = load_json(text, path)  # a key twice would lose the first when written back
     if not isinstance(data, dict) or not isinstance(data.get("shapes", []), list):
         raise AnnotationFileError(path, "not a labelme annotation (no 'shapes' list)")
     count = 0

@@ -13,7 +13,6 @@ turned into a :class:`FormatError` naming the file (:data:`INPUT_ERRORS`,
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
 import re
@@ -36,6 +35,7 @@ from samlabel.annotations import (
     PolygonWithHoles,
     Shape,
 )
+from samlabel.annotations import sidecar_json
 from samlabel.annotations.geometry import polygons_from_geometry, to_shapely
 from samlabel.annotations.project import image_size as _header_size
 
@@ -71,16 +71,13 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
 
 def load_json(path: Path):
     """Parse a JSON file (UTF-8, a BOM is ignored); FormatError naming it if it cannot be
-    read, is not UTF-8, is malformed or is nested too deeply."""
+    read, is not UTF-8, is malformed, has a key twice in one object or is nested too deeply."""
+    text = read_utf8_text(path)
     try:
-        text = path.read_bytes().decode("utf-8-sig")
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise FormatError(path, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
-    except OSError as exc:
-        raise FormatError(path, f"cannot read the file ({exc.strerror or exc})") from exc
-    except UnicodeDecodeError as exc:
-        raise FormatError(path, f"cannot read the file (not UTF-8 text: byte 0x{exc.object[exc.start]:02x} at offset {exc.start})") from exc
+        # a key twice in one object is refused, as the sidecar reader refuses it
+        return sidecar_json.load_json(text, path)
+    except AnnotationFileError as exc:
+        raise FormatError(path, exc.reason) from exc
     except RecursionError as exc:
         raise input_error(exc, path) from exc
 

@@ -256,3 +256,14 @@ def test_voc_list_line_that_is_a_path_is_not_read(tmp_path, sample_project, outs
     report = import_dataset("voc", out, tmp_path / "p")
     assert opened == [] and report.exported == 3
     assert report.problems == [f"{lists}: line 4: '../../secret_outside' is a path, not an image id; not read"]
+
+
+def test_a_dataset_json_with_a_key_twice_is_refused_by_name(tmp_path):
+    from samlabel.formats.common import FormatError, load_json
+
+    path = tmp_path / "photo.json"
+    path.write_text('{"shapes": [{"label": "a"}], "imagePath": "photo.png", "shapes": []}', encoding="utf-8")
+    with pytest.raises(FormatError, match=r"photo\.json: the key 'shapes' appears twice"):
+        load_json(path)
+    path.write_bytes(b"\xef\xbb\xbf" + b'{"a": 1}')  # a BOM is still fine
+    assert load_json(path) == {"a": 1}

@@ -323,10 +323,12 @@ def test_a_fragmented_mask_is_traced_in_the_background_and_lands_on_its_image(
     assert win.accept()
     win.next_image()  # the user moves on before the tracing ends
     sidecar = image_folder / "a.json"
-    qtbot.waitUntil(lambda: sidecar.is_file() and len(json.loads(sidecar.read_text())["shapes"]) == 1, timeout=30000)
-    shape = json.loads(sidecar.read_text())["shapes"][0]
+    # one object of 30 parts: 30 labelme shapes sharing a group id
+    qtbot.waitUntil(lambda: sidecar.is_file() and len(json.loads(sidecar.read_text())["shapes"]) == 30, timeout=30000)
+    shapes = json.loads(sidecar.read_text())["shapes"]
+    assert len({(s["label"], s["group_id"]) for s in shapes}) == 1
     assert win.image_path.name == "b.png" and win.document.shapes == ()
-    assert shape["label"] == win.current_label()
+    assert shapes[0]["label"] == win.current_label()
     win.prev_image()
     assert len(win.document.shapes[0].polygons) == 30  # every disc is a part
 

@@ -79,4 +79,6 @@ def test_closing_waits_for_a_mask_being_traced(qtbot, make_window, image_folder,
     assert win.accept()
     assert win.close()  # straight away: the traced shape must still reach the sidecar
     shapes = json.loads((image_folder / "a.json").read_text())["shapes"]
-    assert len(shapes) == 1 and len(shapes[0]["points"]) > 2
+    # the traced object, its 30 parts as labelme shapes sharing one group id
+    assert len(shapes) == 30 and len({(s["label"], s["group_id"]) for s in shapes}) == 1
+    assert all(len(s["points"]) > 2 for s in shapes)
