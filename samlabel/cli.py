@@ -1,6 +1,6 @@
 """The ``samlabel`` command: the GUI by default, plus download / export / import.
 
-    samlabel [IMAGE_OR_FOLDER] [--model NAME] [--checkpoint FILE] [--device cpu|cuda]
+    samlabel [IMAGE_OR_FOLDER] [--model NAME] [--checkpoint FILE_OR_HF_FOLDER] [--device cpu|cuda]
     samlabel download NAME [--dir DIR] [--url URL]
     samlabel export --format {coco,labelme,yolo,voc,masks} PROJECT_DIR OUT_DIR [--labels FILE] [--simplify PX]
     samlabel import --format {coco,labelme,yolo,voc,masks} SRC PROJECT_DIR [--labels FILE]
@@ -54,7 +54,11 @@ def _gui_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("path", nargs="?", help="an image or a folder of images to open (default: the sample image)")
     parser.add_argument("--model", choices=MODEL_CHOICES, help="SAM model (default: vit_t on CPU, vit_b with CUDA)")
-    parser.add_argument("--checkpoint", help="checkpoint file to load instead of the downloaded one")
+    parser.add_argument(
+        "--checkpoint",
+        help="checkpoint file (or Hugging Face snapshot folder holding model.safetensors or pytorch_model.bin) "
+        "to load instead of the downloaded one",
+    )
     parser.add_argument("--device", choices=("cpu", "cuda"), help="where the model runs (default: cuda if available)")
     parser.add_argument(
         "--quantize", choices=("fp32", "int8"), default="fp32",
@@ -100,6 +104,19 @@ def _print_report(command: str, report) -> None:
         print(f"samlabel {command}: skipped {problem}", file=sys.stderr)
 
 
+def _inputs_problem(*checks: tuple[str | None, str]) -> str | None:
+    """The first of ``(path, "file" | "folder" | "file or folder")`` that is not what it must
+    be, as ``"PATH: problem"`` (a link loop, a named pipe, ...); None when all are. Nothing is
+    opened, so a named pipe cannot block the command."""
+    from samlabel.path_kinds import path_problem
+
+    for path, want in checks:
+        problem = None if path is None else path_problem(path, want)
+        if problem is not None:
+            return f"{path}: {problem}"
+    return None
+
+
 def _export(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="samlabel export", description="Export a project folder's annotations.")
     parser.add_argument("--format", required=True, choices=FORMATS)
@@ -110,6 +127,10 @@ def _export(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     from samlabel.formats.batch import BatchError, export_project
 
+    problem = _inputs_problem((args.project_dir, "folder"), (args.labels, "file"))
+    if problem is not None:
+        print(f"samlabel export: {problem}", file=sys.stderr)
+        return 1
     progress = _TqdmProgress(f"export {args.format}", unit="image")
     try:
         report = export_project(
@@ -134,6 +155,10 @@ def _import(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     from samlabel.formats.batch import BatchError, import_dataset
 
+    problem = _inputs_problem((args.src, "file or folder"), (args.labels, "file"))
+    if problem is not None:
+        print(f"samlabel import: {problem}", file=sys.stderr)
+        return 1
     progress = _TqdmProgress(f"import {args.format}", unit="image")
     try:
         report = import_dataset(args.format, args.src, args.project_dir, labels_file=args.labels, progress=progress)
@@ -157,6 +182,18 @@ SUBCOMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
 }
 
 
+def _gui_paths_problem(path: str | None, checkpoint: str | None) -> str | None:
+    """What is wrong with the app's PATH or --checkpoint (a message naming it), found before
+    Qt starts and without opening either: a named pipe would block, and a symbolic link loop
+    is not "no such file"."""
+    problem = _inputs_problem((path, "file or folder"))
+    if problem is None and checkpoint is not None:
+        from samlabel.sam.checkpoint_path import checkpoint_path_problem
+
+        problem = checkpoint_path_problem(checkpoint)  # a weights file or a Hugging Face snapshot folder
+    return problem
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:
@@ -173,6 +210,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.quantize == "int8" and args.device == "cuda":
         print("samlabel: --quantize int8 runs on the CPU only; use it with --device cpu", file=sys.stderr)
+        return 2
+    problem = _gui_paths_problem(args.path, args.checkpoint)
+    if problem is not None:
+        print(f"samlabel: {problem}", file=sys.stderr)
         return 2
     return run_app(path=args.path, model=args.model, checkpoint=args.checkpoint, device=args.device,
                    quantize=args.quantize)

@@ -9,7 +9,10 @@ Export policy:
   one whose process on this machine is gone, or, when that cannot be known, one that
   nothing was written to for an hour (:data:`STALE_AFTER_S`).
 - ``OUT_DIR`` must not exist or be an empty folder; a non-empty ``OUT_DIR`` is refused
-  (BatchError) rather than overwritten, so nothing of the user's is ever deleted.
+  (BatchError) rather than overwritten, so nothing of the user's is ever deleted. An
+  ``OUT_DIR`` that is a symbolic link is followed: the dataset goes where it points (noted)
+  and the link stays. A link loop, a named pipe or another non-folder is refused, saying
+  which it is.
 - One bad image (unreadable sidecar, label not in the label file, mask of the wrong
   size, an image over Pillow's decompression-bomb limit, a sidecar with a number too
   large for a float or nested too deeply...) does not stop the export: it is left out, and ``report.problems`` names the
@@ -38,6 +41,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 import tempfile
 import time
 import warnings
@@ -54,6 +58,7 @@ from samlabel.annotations.project import check_image_decodes, sidecar_path_for
 from samlabel.annotations.sidecar import write_sidecar
 from samlabel.formats import FORMAT_NAMES
 from samlabel.formats.common import INPUT_ERRORS, input_error, report_progress
+from samlabel.path_kinds import kind_of, os_error_problem, stat_problem
 
 Progress = Callable[..., None]
 STALE_AFTER_S = 3600.0
@@ -94,11 +99,47 @@ def _load_labels(labels_file: str | os.PathLike | None) -> LabelSet | None:
         raise BatchError(str(exc)) from exc
 
 
-def _check_out_dir(out: Path) -> None:
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise BatchError(f"{out}: already exists and is not an empty folder; choose a new output folder")
+def _output_folder(out_dir: str | os.PathLike) -> tuple[Path, list[str]]:
+    """``(folder, notes)``: where an export goes, checked (see the module doc). A symbolic
+    link is followed (noted), so the dataset lands in the folder it points to, and the link
+    stays; a link loop, a named pipe or any other non-folder is refused, naming what it is."""
+    out = Path(out_dir).absolute()
+    notes = []
+    if out.is_symlink():
+        _, problem = stat_problem(out)
+        if problem is not None and not problem.startswith("a broken symbolic link"):
+            raise BatchError(f"{out}: {problem}")  # a loop: a broken link points to where the dataset goes
+        target = Path(os.path.realpath(out))
+        notes.append(f"{out}: a symbolic link to {target}; the dataset is written there")
+        out = target
+    st, problem = stat_problem(out)
+    if problem is not None:
+        raise BatchError(f"{out}: {problem}")
+    if st is not None:
+        if not stat.S_ISDIR(st.st_mode):
+            raise BatchError(f"{out}: already exists and is not a folder ({kind_of(st.st_mode)}); "
+                             "choose a new output folder")
+        try:
+            occupied = any(out.iterdir())
+        except OSError as exc:
+            raise BatchError(f"{out}: {os_error_problem(out, exc)}") from exc
+        if occupied:
+            raise BatchError(f"{out}: already exists and is not an empty folder; choose a new output folder")
     if not out.parent.is_dir():
         raise BatchError(f"{out.parent}: the parent folder of the output does not exist")
+    return out, notes
+
+
+def _project_folder(project_dir: str | os.PathLike) -> Path:
+    """The folder an import writes into, checked before anything is read: a missing one is
+    created later; a file, a named pipe, a link loop or a broken link is refused by name."""
+    project = Path(project_dir)
+    st, problem = stat_problem(project)
+    if problem is not None:
+        raise BatchError(f"{project}: {problem}")
+    if st is not None and not stat.S_ISDIR(st.st_mode):
+        raise BatchError(f"{project}: not a folder ({kind_of(st.st_mode)}); an import writes into a project folder")
+    return project
 
 
 def _host() -> str:
@@ -216,7 +257,7 @@ def export_project(
         raise BatchError(f"{project_dir}: not a folder")
     if simplify is not None and simplify < 0:
         raise BatchError(f"--simplify must be >= 0 pixels, got {simplify}")
-    _check_out_dir(out)
+    out, out_notes = _output_folder(out)
     labels = _load_labels(labels_file)
     if labels is None and any((project.root / n).is_file() for n in ("labels.txt", "labels.json")):
         try:
@@ -224,7 +265,7 @@ def export_project(
         except AnnotationError as exc:
             raise BatchError(str(exc)) from exc
 
-    report = BatchReport(out_dir=out)
+    report = BatchReport(out_dir=out, notes=out_notes)
     report.notes.extend(remove_stale_partials(out.parent))
     total = len(project.images)
     strict = labels is not None
@@ -290,6 +331,7 @@ def import_dataset(
     if not src_path.exists():
         raise BatchError(f"{src_path}: no such file or folder")
     labels = _load_labels(labels_file)
+    project = _project_folder(project_dir)
 
     def reader_progress(done, total, message=""):
         report_progress(progress, done, total, f"reading {message}")
@@ -300,7 +342,6 @@ def import_dataset(
         raise BatchError(str(exc)) from exc
     except INPUT_ERRORS as exc:  # a whole-dataset file no reader named more precisely
         raise BatchError(str(input_error(exc, src_path))) from exc
-    project = Path(project_dir)
     try:
         project.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

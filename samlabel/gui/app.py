@@ -125,9 +125,13 @@ def run_app(path=None, model=None, checkpoint=None, device=None, quantize=None) 
     app = _ensure_app()
     if path is None:
         path = default_image()
-    elif not Path(path).exists():
-        print(f"samlabel: {path}: no such file or folder", file=sys.stderr)
-        return 2
+    else:
+        from samlabel.path_kinds import path_problem
+
+        problem = path_problem(path, "file or folder")  # a named pipe is refused, not opened
+        if problem is not None:
+            print(f"samlabel: {path}: {problem}", file=sys.stderr)
+            return 2
     from samlabel.gui.main_thread_gc import MainThreadGC
 
     # Qt objects in garbage cycles must be finalised on the UI thread, not in a worker that

@@ -10,7 +10,9 @@ as if it were: its size is compared at once (free), and the loader compares its 
 (which loading computes anyway) before building the model.
 
 :class:`ModelLoader` builds the model in a ``QThread`` (loading vit_h takes seconds) and
-reports ``loaded(model)`` or ``failed(message)`` on the UI thread.
+reports ``loaded(model)`` or ``failed(message)`` on the UI thread. A user's bad file
+(:data:`USER_ERRORS`) is logged as one line naming it; only a bug is logged with its
+traceback.
 """
 
 from __future__ import annotations
@@ -22,7 +24,15 @@ from pathlib import Path
 
 from PySide6.QtCore import QThread, Signal
 
+from samlabel.sam.checkpoint_path import checkpoint_path_problem
+from samlabel.sam.errors import SamError
+
 log = logging.getLogger(__name__)
+
+USER_ERRORS = (SamError, OSError, MemoryError)
+"""What a user's file or machine causes (a bad checkpoint, an unreadable file, too little
+memory): logged as one line naming the file and the problem. Anything else is a bug and is
+logged with its traceback."""
 
 
 @dataclass(frozen=True)
@@ -101,10 +111,10 @@ def _choose(model_name, checkpoint, device, saved_model, user_file: bool) -> Mod
     name = model_name or saved_model or default_model_name(device)
     if checkpoint is not None:
         path = Path(checkpoint).expanduser()
-        if not path.exists():
-            reason = f"checkpoint {path} does not exist"
-            return ModelChoice(name, None, device, f"Checkpoint {path} does not exist: AI tools are disabled.",
-                               user_file=user_file, reason=reason)
+        problem = checkpoint_path_problem(path)  # a file or a Hugging Face snapshot folder
+        if problem is not None:
+            return ModelChoice(name, None, device, f"{problem[0].upper()}{problem[1:]}: AI tools are disabled.",
+                               user_file=user_file, reason=problem)
         if user_file:
             return ModelChoice(name, path, device, f"Model {name} from your file {path}", user_file=True)
         return ModelChoice(name, path, device, f"Model {name} ({path.name}) on {device}")
@@ -159,9 +169,15 @@ class ModelLoader(QThread):
                 from samlabel.sam.quantize import quantize_encoder
 
                 model = quantize_encoder(model, self.choice.quantize)
-        except Exception as exc:  # noqa: BLE001 - shown to the user
-            log.exception("loading the model failed")
-            self.failed.emit(f"Could not load {self.choice.name} from {self.choice.checkpoint}: {exc}")
+        except USER_ERRORS as exc:  # the message names the file and the problem: no traceback
+            message = f"Could not load {self.choice.name} from {self.choice.checkpoint}: {exc}"
+            log.error("%s", message)
+            self.failed.emit(message)
+            return
+        except Exception as exc:  # noqa: BLE001 - a bug: shown to the user, logged with its traceback
+            log.exception("loading %s from %s failed", self.choice.name, self.choice.checkpoint)
+            self.failed.emit(f"Could not load {self.choice.name} from {self.choice.checkpoint}: "
+                             f"{type(exc).__name__}: {exc}")
             return
         self.loaded.emit(model)
 

@@ -141,8 +141,9 @@ def choose_model(model: Optional[str], checkpoint: Optional[str], device: Option
     """``(sam_model, description)``: the configured model if its checkpoint is found, else ``test_tiny``.
 
     The name is ``model``, else the one saved in the settings, else the default for the
-    device. An explicit ``checkpoint`` that is missing or does not load is a failure (the
-    user asked for it); a checkpoint that was never downloaded is not (the tiny model
+    device. An explicit ``checkpoint`` (a file, or a Hugging Face snapshot folder as
+    ``build_sam`` takes it) that is missing or does not load is a failure (the user asked
+    for it); a checkpoint that was never downloaded is not (the tiny model
     checks the pipeline instead).
     """
     from samlabel.sam.build import build_sam, default_model_name
@@ -162,8 +163,12 @@ def choose_model(model: Optional[str], checkpoint: Optional[str], device: Option
             sam = build_sam(TINY_MODEL, device=device)
             return sam, f"{TINY_MODEL} (random weights; no checkpoint for {name}: {reason})"
         checkpoint = str(found)
-    elif not Path(checkpoint).is_file():
-        raise SmokeFailure(f"model: the checkpoint {checkpoint} does not exist")
+    else:
+        from samlabel.sam.checkpoint_path import checkpoint_path_problem
+
+        problem = checkpoint_path_problem(checkpoint)  # a file or a Hugging Face snapshot folder
+        if problem is not None:
+            raise SmokeFailure(f"model: the {problem}")
     sam = build_sam(name, checkpoint=checkpoint, device=device)
     return sam, f"{name} from {checkpoint}"
 

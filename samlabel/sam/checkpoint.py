@@ -3,9 +3,10 @@
 Formats: Meta's official ``.pth`` (a state dict saved with ``torch.save``; read with
 ``weights_only=True``), the same wrapped in ``{"model": ...}`` or ``{"state_dict": ...}``,
 and Hugging Face ``SamModel`` weights (``model.safetensors`` or ``pytorch_model.bin``),
-renamed through ``hf_mapping``. Every problem raises ``CheckpointError`` whose message names
-the file and what is wrong (missing / unexpected keys, shape mismatches, truncation, a
-checkpoint of another model size).
+renamed through ``hf_mapping``; which paths are checkpoints (a file, a snapshot folder) is
+decided by ``checkpoint_path`` before anything is opened. Every problem raises
+``CheckpointError`` whose message names the file and what is wrong (missing / unexpected
+keys, shape mismatches, truncation, a checkpoint of another model size).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 import re
+import warnings
 from pathlib import Path
 from typing import Mapping, Union
 
@@ -20,6 +22,7 @@ import torch
 from torch import nn
 
 from samlabel.sam import hf_mapping
+from samlabel.sam.checkpoint_path import HF_WEIGHT_FILES, resolve_checkpoint_path  # noqa: F401 - re-exported
 from samlabel.sam.errors import CheckpointError
 
 PathLike = Union[str, Path]
@@ -49,28 +52,32 @@ def _is_safetensors(path: Path) -> bool:
     return len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < (1 << 32)
 
 
-HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+_UNPICKLER_CAUSE = re.compile(r"WeightsUnpickler error:\s*(\S[^\n]*)")
 
 
-def resolve_checkpoint_path(path: PathLike) -> Path:
-    """The weights file for ``path``; a folder (a Hugging Face snapshot) means its
-    ``model.safetensors`` or ``pytorch_model.bin``."""
-    path = Path(path).expanduser()
-    if path.is_dir():
-        for name in HF_WEIGHT_FILES:
-            if (path / name).is_file():
-                return path / name
-        raise CheckpointError(f"checkpoint folder {path} holds neither {' nor '.join(HF_WEIGHT_FILES)}")
-    return path
+def _refused_objects(exc: pickle.UnpicklingError) -> bool:
+    """Whether the weights-only unpickler refused a Python class (a pickled ``nn.Module``,
+    ``argparse.Namespace``...), as opposed to bytes that are no pickle at all."""
+    text = str(exc).lower()
+    return "weights only" in text and ("unsupported global" in text or "unsupported class" in text)
+
+
+def _detail(exc: BaseException) -> str:
+    """The gist of a reader's exception: the weights-only unpickler's own cause, else the
+    first line, cut at the first sentence when long (torch appends paragraphs of advice)."""
+    cause = _UNPICKLER_CAUSE.search(str(exc))
+    if cause is not None:
+        return cause.group(1).strip()
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else "no detail"
+    if len(line) > 160 and ". " in line:
+        line = line.split(". ", 1)[0]
+    return line
 
 
 def read_state_dict(path: PathLike) -> dict[str, torch.Tensor]:
     """Read a checkpoint file into a flat ``{name: tensor}`` dict (CPU), unwrapping containers."""
-    path = resolve_checkpoint_path(path)
-    if not path.exists():
-        raise CheckpointError(f"checkpoint file {path} does not exist")
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} is not a file")
+    path = resolve_checkpoint_path(path)  # a regular file now: a named pipe is never opened
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint file {path} is empty")
     try:
@@ -79,14 +86,16 @@ def read_state_dict(path: PathLike) -> dict[str, torch.Tensor]:
 
             obj = load_file(str(path), device="cpu")
         else:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # garbage read as a pickle: "Detected pickle protocol 117"
+                warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+                obj = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, MemoryError) as exc:
         raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from exc
     except pickle.UnpicklingError as exc:
-        if "weights only" not in str(exc).lower():
+        if not _refused_objects(exc):  # random bytes also fail the weights-only unpickler
             raise CheckpointError(
                 f"checkpoint {path} is truncated, corrupt or not a PyTorch/safetensors weights file "
-                f"(UnpicklingError: {str(exc).splitlines()[0] if str(exc) else 'no detail'})"
+                f"(UnpicklingError: {_detail(exc)})"
             ) from exc
         raise CheckpointError(
             f"checkpoint {path} holds pickled Python objects (e.g. a whole nn.Module), not only tensors, "
@@ -98,7 +107,7 @@ def read_state_dict(path: PathLike) -> dict[str, torch.Tensor]:
     except Exception as exc:  # torch/safetensors raise many types for damaged files
         raise CheckpointError(
             f"checkpoint {path} is truncated, corrupt or not a PyTorch/safetensors weights file "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'})"
+            f"({type(exc).__name__}: {_detail(exc)})"
         ) from exc
     for wrapper in ("model", "state_dict"):
         if isinstance(obj, Mapping) and wrapper in obj and isinstance(obj[wrapper], Mapping):

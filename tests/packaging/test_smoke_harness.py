@@ -138,3 +138,43 @@ def test_the_model_configured_in_the_settings_is_looked_for(fake_app, capsys, mo
     fake_app["kwargs"] = dict(mask=np.zeros((8, 8), dtype=bool))
     assert smoke.run_smoke_test() == 0
     assert "ok: model test_tiny (random weights; no checkpoint for vit_l: not downloaded" in capsys.readouterr().out
+
+
+def test_an_explicit_snapshot_folder_is_loaded(fake_app, capsys, tmp_path):
+    """``--checkpoint FOLDER`` takes a Hugging Face snapshot folder, as ``build_sam`` does."""
+    import torch
+    from safetensors.torch import save_file
+
+    from samlabel.sam.build import build_sam
+
+    from ..sam.test_sam_checkpoint import _hf_state_dict
+
+    torch.manual_seed(3)
+    weights = build_sam("test_tiny")
+    snapshot = tmp_path / "snapshot"
+    snapshot.mkdir()
+    save_file(_hf_state_dict(weights), str(snapshot / "model.safetensors"))
+    (snapshot / "config.json").write_text("{}")
+    fake_app["kwargs"] = dict(mask=np.zeros((8, 8), dtype=bool))
+    assert smoke.run_smoke_test(model="test_tiny", checkpoint=str(snapshot)) == 0
+    assert f"ok: model test_tiny from {snapshot}" in capsys.readouterr().out
+    loaded = fake_app["calls"][0]["sam_model"]
+    assert torch.equal(loaded.state_dict()["image_encoder.pos_embed"], weights.state_dict()["image_encoder.pos_embed"])
+
+
+def test_a_folder_that_is_no_snapshot_names_what_is_missing(fake_app, capsys, tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    assert smoke.run_smoke_test(model="vit_t", checkpoint=str(tmp_path)) == 1
+    out = capsys.readouterr().out
+    assert f"FAIL: model: the checkpoint folder {tmp_path} holds neither model.safetensors nor pytorch_model.bin" in out
+    assert "Traceback" not in out and fake_app["calls"] == []
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="named pipes are a POSIX thing")
+def test_a_named_pipe_checkpoint_fails_without_blocking(fake_app, capsys, tmp_path):
+    import os
+
+    fifo = tmp_path / "weights.pth"
+    os.mkfifo(fifo)
+    assert smoke.run_smoke_test(model="vit_t", checkpoint=str(fifo)) == 1
+    assert f"FAIL: model: the checkpoint {fifo}: not a file or folder (a named pipe)" in capsys.readouterr().out
