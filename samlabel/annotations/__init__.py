@@ -9,6 +9,8 @@
   ``Project.rename_label`` renames a label in every sidecar.
 - ``mask_to_polygons`` / ``polygons_to_mask`` / RLE helpers (``geometry.py``).
 - Errors: :class:`AnnotationError` and subclasses (``errors.py``).
+- How large an image samlabel opens (``image_limits.py``): one policy, applied on import here
+  so that the app, export and import agree whatever was imported first.
 
 Coordinates are image pixels with pixel edges on integers: pixel (row i, col j) covers
 ``[j, j+1] x [i, i+1]`` (COCO's and Qt's convention).
@@ -36,6 +38,7 @@ from samlabel.annotations.geometry import (
     rle_to_mask,
 )
 from samlabel.annotations.image_annotation import ImageAnnotation
+from samlabel.annotations.image_limits import MAX_PIXELS, ImageTooLargeError, allow_large_images, check_pixels
 from samlabel.annotations.labels import Label, LabelSet, default_color
 from samlabel.annotations.project import IMAGE_EXTENSIONS, Project, RenameReport, image_size, list_images, sidecar_path_for
 from samlabel.annotations.shapes import SHAPE_KINDS, Shape, VertexRef, new_uid
@@ -80,3 +83,5 @@ __all__ = [
     "rle_bbox",
     "rle_to_mask",
 ]
+
+allow_large_images()

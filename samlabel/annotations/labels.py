@@ -171,9 +171,10 @@ class LabelSet:
         if path.suffix.lower() == ".json" or stripped.startswith(("[", "{")):
             return cls._from_json(path, text)
         labels = cls()
-        for line in text.splitlines():
+        for number, line in enumerate(text.splitlines(), start=1):
             name = line.split("#", 1)[0].strip()
             if name:
+                _check_name(path, name, f"line {number}")
                 labels.add(name)  # a name already present is kept where it first appeared
         return labels
 
@@ -194,12 +195,14 @@ class LabelSet:
             if isinstance(item, str):
                 if not item.strip():
                     raise AnnotationFileError(path, f"label #{i} has an empty name")
+                _check_name(path, item, f"label #{i}")
                 labels.add(item)
                 continue
             if not isinstance(item, dict) or not isinstance(item.get("name"), str):
                 raise AnnotationFileError(path, f"label #{i} has no 'name'")
             if not item["name"].strip():
                 raise AnnotationFileError(path, f"label #{i} has an empty name")
+            _check_name(path, item["name"], f"label #{i}")
             color = item.get("color")
             if color is not None:
                 if not (isinstance(color, (list, tuple)) and len(color) == 3 and all(isinstance(c, int) and 0 <= c <= 255 for c in color)):
@@ -233,3 +236,10 @@ class LabelSet:
         from samlabel.paths import resource_path
 
         return cls.load(resource_path("labels.txt"))
+
+
+def _check_name(path: Path, name: str, where: str) -> None:
+    """A label name is text a person can read: no control characters (a NUL, an escape...)."""
+    bad = next((c for c in name if ord(c) < 32 or ord(c) == 127), None)
+    if bad is not None:
+        raise AnnotationFileError(path, f"{where}: the label {name!r} contains the control character 0x{ord(bad):02x}")

@@ -8,22 +8,25 @@ in the folder when present, else from the bundled default set.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from PIL import Image, UnidentifiedImageError
 
 from samlabel.annotations.document import Document
 from samlabel.annotations.errors import AnnotationError, AnnotationFileError, AnnotationWarning, LabelError
+from samlabel.annotations.image_limits import ImageTooLargeError, check_pixels
 from samlabel.annotations.image_annotation import ImageAnnotation
-from samlabel.annotations.atomic import atomic_write_text
+from samlabel.annotations.atomic import atomic_write_bytes, atomic_write_text
 from samlabel.annotations.labels import LabelSet, default_color
-from samlabel.annotations.sidecar import dumps, read_sidecar, write_sidecar
+from samlabel.annotations.sidecar import annotation_from_dict, annotation_to_dict, dumps, read_sidecar
+from samlabel.annotations.sidecar_guard import SidecarGuard, SidecarStamp
 from samlabel.annotations.sidecar_json import load_json
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
@@ -52,11 +55,14 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
     try:
         with Image.open(path) as img:
             width, height = img.size
+            check_pixels(path, width, height)
             orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
     except FileNotFoundError as exc:
         raise AnnotationFileError(path, "the image does not exist") from exc
     except UnidentifiedImageError as exc:
         raise AnnotationFileError(path, f"cannot read the image ({_unidentified_reason(path)})") from exc
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError.from_pillow(path, exc) from exc
     except OSError as exc:
         raise AnnotationFileError(path, f"cannot read the image ({exc})") from exc
     if orientation in (5, 6, 7, 8):  # rotated by 90 degrees
@@ -84,6 +90,7 @@ def check_image_decodes(path: str | os.PathLike) -> None:
     path = Path(path)
     try:
         with Image.open(path) as img:
+            check_pixels(path, *img.size)
             if img.format == "JPEG":
                 img.draft("RGB", (max(1, img.width // 8), max(1, img.height // 8)))
             img.load()
@@ -91,7 +98,9 @@ def check_image_decodes(path: str | os.PathLike) -> None:
         raise AnnotationFileError(path, "the image does not exist") from exc
     except UnidentifiedImageError as exc:
         raise AnnotationFileError(path, f"cannot read the image ({_unidentified_reason(path)})") from exc
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError.from_pillow(path, exc) from exc
+    except (OSError, ValueError, SyntaxError) as exc:
         raise AnnotationFileError(path, f"the image is truncated or corrupt ({exc})") from exc
 
 
@@ -108,6 +117,36 @@ class RenameReport:
     files: list[Path] = field(default_factory=list)
     shapes: int = 0
     problems: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LoadedAnnotation:
+    """An image's annotation as :meth:`Project.load_stamped` read it: ``notes`` are the
+    repairs made on load, ``stamp`` is the exact sidecar bytes parsed (for a
+    :class:`~samlabel.annotations.sidecar_guard.SidecarGuard`)."""
+
+    image: Path
+    sidecar: Path
+    annotation: ImageAnnotation
+    notes: tuple[str, ...]
+    stamp: SidecarStamp
+
+    def guard(self) -> SidecarGuard:
+        """A guard that refuses to save over the sidecar once another program changed it."""
+        return SidecarGuard(self.sidecar, self.stamp)
+
+
+@contextlib.contextmanager
+def _collected_notes() -> Iterator[list[str]]:
+    """Collect ``AnnotationWarning`` messages (repairs) into the yielded list; pass on others."""
+    notes: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AnnotationWarning)
+        yield notes
+    notes.extend(str(w.message) for w in caught if issubclass(w.category, AnnotationWarning))
+    for w in caught:  # pass on anything that is not ours
+        if not issubclass(w.category, AnnotationWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def _fits_text_file(labels: LabelSet) -> bool:
@@ -325,18 +364,40 @@ class Project:
     def load_with_notes(self, image: str | os.PathLike) -> tuple[ImageAnnotation, list[str]]:
         """Like :meth:`load`, but repairs (self-intersecting polygons fixed, shape types kept
         unedited) come back as messages to show instead of as ``AnnotationWarning``."""
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", AnnotationWarning)
+        with _collected_notes() as notes:
             annotation = self.load(image)
-        notes = [str(w.message) for w in caught if issubclass(w.category, AnnotationWarning)]
-        for w in caught:  # pass on anything that is not ours
-            if not issubclass(w.category, AnnotationWarning):
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         return annotation, notes
 
-    def save(self, annotation: ImageAnnotation, image: str | os.PathLike | None = None) -> Path:
-        """Write the annotation to the image's sidecar atomically (SaveError on failure,
-        previous file intact). ``image`` defaults to ``annotation.image_path`` in the root.
+    def load_stamped(self, image: str | os.PathLike) -> LoadedAnnotation:
+        """Like :meth:`load_with_notes`, plus the stamp of the very bytes parsed, so that a
+        :class:`~samlabel.annotations.sidecar_guard.SidecarGuard` can tell when another
+        program changes the sidecar afterwards. Safe to call on a worker thread (it reads
+        no mutable project state but the stem groups, built once), except that its
+        warnings capture, like any ``warnings.catch_warnings``, is process-wide.
+
+        Raises:
+            AnnotationFileError: as :meth:`load`.
+        """
+        image = Path(image)
+        size = image_size(image)
+        sidecar = self.sidecar_path(image)
+        stamp, data = SidecarStamp.read(sidecar) if sidecar.is_file() else (SidecarStamp.missing(), None)
+        with _collected_notes() as notes:
+            if data is None:
+                annotation = ImageAnnotation(image_path=image.name, image_height=size[0], image_width=size[1])
+            else:
+                try:
+                    text = data.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise AnnotationFileError(sidecar, f"cannot read the file ({exc})") from exc
+                annotation = annotation_from_dict(load_json(text, sidecar), sidecar, image_size=size)
+                if not annotation.image_path:
+                    annotation = annotation.replace(image_path=image.name)
+        return LoadedAnnotation(image, sidecar, annotation, tuple(notes), stamp)
+
+    def encode(self, annotation: ImageAnnotation, image: str | os.PathLike | None = None) -> tuple[Path, bytes]:
+        """The sidecar path and the bytes :meth:`save` writes there. ``image`` defaults to
+        ``annotation.image_path`` in the root.
 
         The sidecar sits beside its image, so its ``imagePath`` is written as the image's
         file name (a stale ``../images/a.jpg`` from another tool would send labelme astray).
@@ -346,21 +407,40 @@ class Project:
         image = Path(image) if image is not None else self.root / annotation.image_path
         if annotation.image_path != image.name:
             annotation = annotation.replace(image_path=image.name)
-        path = self.sidecar_path(image)
-        write_sidecar(path, annotation)
+        return self.sidecar_path(image), dumps(annotation_to_dict(annotation)).encode("utf-8")
+
+    def save(
+        self, annotation: ImageAnnotation, image: str | os.PathLike | None = None, guard: SidecarGuard | None = None
+    ) -> Path:
+        """Write the annotation to the image's sidecar atomically (SaveError on failure,
+        previous file intact); see :meth:`encode`.
+
+        With a ``guard`` (of that sidecar) the file is written only if no other program
+        changed it since it was read or last saved: else ``OutsideEditError`` and nothing
+        is written.
+        """
+        path, data = self.encode(annotation, image)
+        if guard is None:
+            atomic_write_bytes(path, data)
+        elif guard.path != path:
+            raise AnnotationError(f"the guard is for {guard.path}, not for {path}")
+        else:
+            guard.save(data)
         return path
 
     def open_document(self, image: str | os.PathLike) -> Document:
         return Document(self.load(image))
 
-    def autosave(self, document: Document, image: str | os.PathLike | None = None) -> bool:
+    def autosave(
+        self, document: Document, image: str | os.PathLike | None = None, guard: SidecarGuard | None = None
+    ) -> bool:
         """Save the document if it has unsaved changes; returns whether it wrote.
 
-        On failure raises SaveError and the document stays dirty, so the next autosave
-        tries again.
+        On failure raises SaveError (or, with a ``guard``, ``OutsideEditError``) and the
+        document stays dirty, so the next autosave tries again.
         """
         if not document.is_dirty:
             return False
-        self.save(document.annotation, image)
+        self.save(document.annotation, image, guard=guard)
         document.mark_saved()
         return True

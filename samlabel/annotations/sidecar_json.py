@@ -36,8 +36,8 @@ def load_json(text: str, path: str | os.PathLike) -> Any:
     """Parse a sidecar's text.
 
     Raises:
-        AnnotationFileError: malformed JSON, or a key that appears twice in one object
-        (naming the file and the key).
+        AnnotationFileError: malformed or too deeply nested JSON, or a key that appears
+        twice in one object (naming the file and the key).
     """
     try:
         return json.loads(text, object_pairs_hook=_unique_pairs)
@@ -47,6 +47,8 @@ def load_json(text: str, path: str | os.PathLike) -> Any:
         ) from None
     except json.JSONDecodeError as exc:
         raise AnnotationFileError(path, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+    except RecursionError:
+        raise AnnotationFileError(path, "the file is nested too deeply to read") from None
 
 
 def _coordinate(value: Any, what: str) -> float:

@@ -36,6 +36,7 @@ from samlabel.annotations import (
     Shape,
 )
 from samlabel.annotations import sidecar_json
+from samlabel.annotations.image_limits import ImageTooLargeError, check_pixels
 from samlabel.annotations.geometry import polygons_from_geometry, to_shapely
 from samlabel.annotations.project import image_size as _header_size
 
@@ -52,7 +53,7 @@ INPUT_ERRORS = (Image.DecompressionBombError, OverflowError, RecursionError)
 def input_error(exc: BaseException, where: str | os.PathLike) -> FormatError:
     """The FormatError naming ``where`` for one of :data:`INPUT_ERRORS`."""
     if isinstance(exc, Image.DecompressionBombError):
-        reason = f"the image is too large to open safely ({exc})"
+        reason = ImageTooLargeError.from_pillow(where, exc).reason
     elif isinstance(exc, RecursionError):
         reason = "the file is nested too deeply to read (thousands of nested lists or objects)"
     else:
@@ -299,6 +300,7 @@ def export_image(src: Path, dst: Path, force_jpeg: bool = False) -> Path:
         dst = dst.with_suffix(".jpg")
     try:
         with Image.open(src) as img:
+            check_pixels(src, *img.size)
             rotated = img.getexif().get(0x0112, 1) not in (0, 1)
             if not rotated and (is_jpeg or not force_jpeg):
                 copy_image(src, dst)
@@ -363,6 +365,7 @@ def read_index_png(path: Path) -> np.ndarray:
 
     try:
         with Image.open(path) as img:
+            check_pixels(path, *img.size)
             if img.mode not in ("P", "L", "I", "I;16", "I;16B", "1"):
                 raise FormatError(path, f"expected a palette or greyscale PNG, got mode {img.mode}")
             return np.array(img).astype(np.int64)

@@ -119,3 +119,14 @@ def test_a_hundred_thousand_labels_load_in_order_without_duplicates(tmp_path, su
     copy.move("class 0", n - 2)
     assert copy.index("three") == 1 and copy.index("class 0") == n - 2 and copy.index("class 2") == 0
     assert "class 1" not in copy and "class 3" not in copy and labels.index("class 1") == 1
+
+
+@pytest.mark.parametrize("content, where", [(b"car\x00\nperson\n", "line 1"), (b"car\nper\x1bson\n", "line 2"),
+                                            (b'["car", "a\\u0000b"]', "label #1")])
+def test_a_control_character_in_a_label_names_the_file_and_line(tmp_path, content, where):
+    from samlabel.annotations import AnnotationFileError, LabelSet
+
+    path = tmp_path / ("labels.json" if content.startswith(b"[") else "labels.txt")
+    path.write_bytes(content)
+    with pytest.raises(AnnotationFileError, match=rf"{path.name}: {where}: the label .* control character 0x"):
+        LabelSet.load(path)

@@ -94,3 +94,13 @@ def test_integer_and_float_coordinates_still_read(tmp_path):
     path, _ = _sidecar(tmp_path, f"[{_polygon('[[1, 1.5], [20, 1], [20, 20.25], [1, 20]]')}]")
     exterior = read_sidecar(path).shapes[0].polygons[0].exterior
     assert exterior.tolist() == [[1.0, 1.5], [20.0, 1.0], [20.0, 20.25], [1.0, 20.0]]
+
+
+def test_a_sidecar_nested_too_deeply_is_named_not_a_recursion_error(tmp_path):
+    from samlabel.annotations import AnnotationFileError
+    from samlabel.annotations.sidecar import read_sidecar
+
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100000 + "]" * 100000)
+    with pytest.raises(AnnotationFileError, match=r"deep\.json: the file is nested too deeply"):
+        read_sidecar(path)

@@ -23,9 +23,9 @@ DEEP = "[" * 100_000 + "]" * 100_000  # nested deeper than any parser's recursio
 SQUARE = [[1, 1], [20, 1], [20, 20], [1, 20]]
 
 
-def bomb_png(path: Path, width: int = 20000, height: int = 10000) -> Path:
-    """A ~70-byte PNG whose header claims ``width`` x ``height`` pixels (over Pillow's
-    decompression-bomb limit): a 1-bit 8x8 PNG with its IHDR size patched (and CRC fixed)."""
+def bomb_png(path: Path, width: int = 30000, height: int = 20000) -> Path:
+    """A ~70-byte PNG whose header claims ``width`` x ``height`` pixels (over samlabel's
+    400 MP limit, ``annotations.image_limits``): a 1-bit 8x8 PNG with its IHDR size patched (and CRC fixed)."""
     buf = io.BytesIO()
     Image.new("1", (8, 8)).save(buf, "PNG")
     data = bytearray(buf.getvalue())
@@ -50,10 +50,15 @@ def labelme_json(image_path: str, points=SQUARE) -> str:
 
 
 def test_bomb_png_is_tiny_and_over_the_limit(tmp_path):
+    from samlabel.annotations import ImageTooLargeError, image_size
+
     path = bomb_png(tmp_path / "b.png")
     assert path.stat().st_size < 200
-    with pytest.raises(Image.DecompressionBombError):
-        Image.open(path)
+    with pytest.raises(ImageTooLargeError, match=r"30000 x 20000 pixels \(600 MP\); samlabel opens images up to 400 MP"):
+        image_size(path)
+    # past twice the limit Pillow refuses at open; the message is still ours
+    with pytest.raises(ImageTooLargeError, match=r"the image is 4,295 MP; samlabel opens images up to 400 MP"):
+        image_size(bomb_png(tmp_path / "c.png", 65535, 65535))
 
 
 # --- export ----------------------------------------------------------------------------
@@ -80,8 +85,8 @@ def test_cli_export_names_absurd_inputs_and_exports_the_rest(fmt, hostile_projec
     captured = capsys.readouterr()
     assert code == 2
     assert "Traceback" not in captured.err
-    assert f"{hostile_project / 'huge.png'}: the image is too large to open safely" in captured.err
-    assert "200000000 pixels" in captured.err
+    assert f"{hostile_project / 'huge.png'}: the image is 30000 x 20000 pixels (600 MP); samlabel opens images up to 400 MP" in captured.err
+    assert "30000 x 20000 pixels" in captured.err
     assert f"{hostile_project / 'deep.json'}: the file is nested too deeply to read" in captured.err
     assert f"{hostile_project / 'overflow.json'}:" in captured.err and "too large" in captured.err
     assert "exported 1 image(s)" in captured.out
@@ -120,7 +125,7 @@ def test_cli_import_coco_names_absurd_inputs_and_imports_the_rest(tmp_path, caps
     code = main(["import", "--format", "coco", str(src), str(tmp_path / "p")])
     captured = capsys.readouterr()
     assert code == 2 and "Traceback" not in captured.err
-    assert f"{src.parent / 'images' / 'huge.png'}: the image is too large to open safely" in captured.err
+    assert f"{src.parent / 'images' / 'huge.png'}: the image is 30000 x 20000 pixels (600 MP); samlabel opens images up to 400 MP" in captured.err
     assert f"{src} (image 'big_polygon.png'): annotation 2: int too large to convert to float" in captured.err
     assert f"{src} (image 'big_box.png'): annotation 3: int too large to convert to float" in captured.err
     assert "imported 1 image(s)" in captured.out
@@ -150,7 +155,7 @@ def test_import_labelme_names_absurd_inputs_and_imports_the_rest(tmp_path):
     report = import_dataset("labelme", ds, tmp_path / "p")
     assert report.exported == 1
     problems = "\n".join(report.problems)
-    assert f"{ds / 'huge.png'}: the image is too large to open safely" in problems
+    assert f"{ds / 'huge.png'}: the image is 30000 x 20000 pixels (600 MP); samlabel opens images up to 400 MP" in problems
     assert f"{ds / 'deep.json'}: the file is nested too deeply to read" in problems
     assert f"{ds / 'overflow.json'}:" in problems and "too large" in problems
     assert f"{ds / 'latin1.json'}: cannot read the file (not UTF-8 text: byte 0xe9" in problems
@@ -164,9 +169,8 @@ def test_import_yolo_and_masks_name_a_decompression_bomb(fmt, sample_project, tm
     bomb_png(out / "images" / "huge.png")
     report = import_dataset(fmt, out, tmp_path / "p")
     assert report.exported == 3
-    assert [p for p in report.problems if "huge.png" in p] == [f"{out / 'images' / 'huge.png'}: the image is too large to open safely "
-                                                              "(Image size (200000000 pixels) exceeds limit of 178956970 pixels, "
-                                                              "could be decompression bomb DOS attack.)"]
+    assert [p for p in report.problems if "huge.png" in p] == [f"{out / 'images' / 'huge.png'}: the image is 30000 x 20000 pixels (600 MP); samlabel opens images up to 400 MP "
+                                                              "(e.g. 20000 x 20000): split it into tiles first"]
 
 
 def test_import_voc_names_a_decompression_bomb(sample_project, tmp_path):
@@ -175,7 +179,7 @@ def test_import_voc_names_a_decompression_bomb(sample_project, tmp_path):
     bomb_png(out / "JPEGImages" / "img1.jpg")  # any format: Pillow reads the PNG header
     report = import_dataset("voc", out, tmp_path / "p")
     assert report.exported == 2
-    assert len(report.problems) == 1 and "img1.jpg: the image is too large to open safely" in report.problems[0]
+    assert len(report.problems) == 1 and "img1.jpg: the image is 30000 x 20000 pixels (600 MP); samlabel opens images up to 400 MP" in report.problems[0]
 
 
 # --- imports read only inside the dataset ---------------------------------------------------
