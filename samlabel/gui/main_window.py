@@ -24,6 +24,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QMainWindow, QMessageBox
 
+from samlabel.annotations.sidecar_guard import OutsideEditChoice
 from samlabel.gui.actions import build_actions, label_key_actions
 from samlabel.gui.canvas import Canvas
 from samlabel.gui.decoder_service import DecoderService
@@ -37,19 +38,23 @@ from samlabel.gui.tools import Box, Click, ClickOrDrag, Tool
 from samlabel.gui.model_status import ModelStatus
 from samlabel.gui.window_files import FilesMixin
 from samlabel.gui.window_model import ModelMixin
+from samlabel.gui.window_outside_edits import OutsideEditsMixin
 from samlabel.gui.window_ui import UiMixin
 
 log = logging.getLogger(__name__)
 
 
 
-class MainWindow(FilesMixin, ModelMixin, UiMixin, QMainWindow):
-    """The samlabel window. Signals: ``embeddingReady(str)``, ``predictionShown(object)``."""
+class MainWindow(FilesMixin, OutsideEditsMixin, ModelMixin, UiMixin, QMainWindow):
+    """The samlabel window. Signals: ``embeddingReady(str)``, ``predictionShown(object)``,
+    ``imageOpened(str)`` (the image is shown) and ``annotationsLoaded(str)`` (its document is
+    there to edit: at once for a small sidecar, later for one read in the background)."""
 
     embeddingReady = Signal(str)
     predictionShown = Signal(object)
     documentChanged = Signal()
     imageOpened = Signal(str)
+    annotationsLoaded = Signal(str)
 
     #: replaceable before :meth:`set_model` (tests: slow or blocking fakes)
     embedding_compute = None  # (model, image, cancel=...) -> ImageEmbedding
@@ -230,6 +235,8 @@ class MainWindow(FilesMixin, ModelMixin, UiMixin, QMainWindow):
         self.canvas.viewport().setCursor(cursor)
 
     def _on_press(self, ev) -> None:
+        if self._annotations_unavailable():  # still being read: nothing to edit yet
+            return
         if self.tool is Tool.SAM:
             if not self.sam.ready:
                 state = self._ai_status.text().rstrip("…. ") or "not computed yet"
@@ -327,7 +334,8 @@ class MainWindow(FilesMixin, ModelMixin, UiMixin, QMainWindow):
     def _add_traced(self, doc, path, shape) -> None:
         doc.add_shape(shape, text="Add SAM shape")
         if doc is not self.document and self.project is not None:
-            self.project.autosave(doc, path)  # traced after the user moved on: save that image
+            # traced after the user moved on: save that image (beside it, if changed outside)
+            self._save_document(doc, path, ask=False, unanswered=OutsideEditChoice.SAVE_MINE_BESIDE)
         self.statusBar().showMessage(f"Added {shape.label} ({len(shape.polygons)} part(s))", 5000)
 
     def escape(self) -> None:
@@ -386,7 +394,7 @@ class MainWindow(FilesMixin, ModelMixin, UiMixin, QMainWindow):
     def closeEvent(self, ev) -> None:  # noqa: N802
         self.finish_pending_work()
         try:
-            self.save_now()
+            self.save_now(closing=True)
         except Exception as exc:  # noqa: BLE001 - never lose the window on a failed save
             if QMessageBox.question(self, "samlabel", f"Saving failed: {exc}\nQuit anyway?") != QMessageBox.StandardButton.Yes:
                 ev.ignore()

@@ -7,23 +7,57 @@ image first); otherwise it is a project of that image alone. Its sidecar is besi
 either way, and the file list dock says where. Moving to another image (D / A, file list)
 saves first. Every document change
 is autosaved (atomically, by the project) on the next event-loop turn, except in the middle
-of a vertex drag (saved on release).
+of a vertex drag (saved on release); a save never overwrites a sidecar another program
+changed meanwhile (:mod:`samlabel.gui.window_outside_edits` asks what to keep).
+
+A large sidecar is read in the background (:mod:`samlabel.gui.sidecar_loader`): the image
+shows at once, ``document`` is None until ``annotationsLoaded`` (so nothing can be edited
+or saved), the status bar says what is being read, and a result for an image the user has
+left is dropped.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QFileDialog, QMessageBox  # QMessageBox: only when saving fails
 
+from samlabel.annotations.sidecar_guard import OutsideEditChoice
 from samlabel.gui.image_source import ImageLoadError, ImageSource, hash_bytes, load_image
+from samlabel.gui.sidecar_loader import LoadingIndicator, SidecarLoader
 
 log = logging.getLogger(__name__)
 
 IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.bmp *.tif *.tiff *.webp *.gif);;All files (*)"
 APP_TITLE = "samlabel"
+BESIDE = OutsideEditChoice.SAVE_MINE_BESIDE  # what happens to mine when the window closes unanswered
+
+
+@dataclass(frozen=True)
+class ShownImage:
+    """An open image with its document (restored when the next image fails to open)."""
+
+    index: int
+    path: Path
+    image: ImageSource
+    document: object
+
+
+@dataclass(frozen=True)
+class PendingLoad:
+    """A sidecar being read in the background: for the image ``image``, opened with
+    ``step`` after ``failures``; ``reload_into``: the Document that gets the file's version
+    as one undoable step (an outside edit reloaded), else a new Document; ``restore``: what
+    to go back to if it fails."""
+
+    image: Path
+    step: int = 0
+    failures: tuple[tuple[Path, str], ...] = ()
+    reload_into: object = None
+    restore: ShownImage | None = None
 
 
 def window_title(image_name: str | None, dirty: bool = False) -> str:
@@ -55,6 +89,13 @@ class FilesMixin:
         self._autosave_timer.timeout.connect(self._autosave)
         self._current_label: str | None = None
         self.last_open_failures: list[tuple[Path, str]] = []  # (image, reason) of the last failed open
+        self._pending_load: PendingLoad | None = None
+        self.sidecar_loader = SidecarLoader(self)
+        self.sidecar_loader.loaded.connect(self._on_sidecar_loaded)
+        self.sidecar_loader.failed.connect(self._on_sidecar_failed)
+        self._loading_indicator = LoadingIndicator()
+        self.statusBar().addPermanentWidget(self._loading_indicator)
+        self._init_outside_edits()
 
     # ------------------------------------------------------------------ labels
     @property
@@ -154,7 +195,7 @@ class FilesMixin:
             return None
         return project
 
-    def load_index(self, index: int, step: int = 0) -> bool:
+    def load_index(self, index: int, step: int = 0, *, _pending: "PendingLoad | None" = None) -> bool:
         """Show the project's ``index``-th image (saving the current one first).
 
         An image that cannot be opened (undecodable, empty, not an image, a broken
@@ -163,6 +204,12 @@ class FilesMixin:
         that direction; with ``step=0`` (a click in the file list) the current image stays.
         A broken sidecar is left untouched on disk: its image does not open, so nothing
         can autosave over it.
+
+        A large sidecar is read in the background (:mod:`samlabel.gui.sidecar_loader`):
+        the image shows at once, ``self.document`` is None (nothing can be edited) until
+        ``annotationsLoaded`` is emitted, and a sidecar that turns out broken is handled
+        as above when its failure arrives. ``_pending`` carries a background load's
+        failures on to the next image when it skips one.
         """
         if self.project is None or not 0 <= index < len(self.project.images):
             return False
@@ -174,12 +221,15 @@ class FilesMixin:
             return False
         if not self.save_now():
             return False
-        failures: list[tuple[Path, str]] = []
+        failures: list[tuple[Path, str]] = list(_pending.failures) if _pending is not None else []
+        restore = _pending.restore if _pending is not None else self._shown()
+        loaded = None
         while 0 <= index < len(self.project.images):
             path = self.project.images[index]
             try:
                 source = load_image(path)
-                annotation, notes = self.project.load_with_notes(path)
+                if not self.sidecar_loader.in_background(self.project.sidecar_path(path)):
+                    loaded = self.project.load_stamped(path)
                 break
             except Exception as exc:  # noqa: BLE001 - ImageLoadError, AnnotationError, decode errors
                 reason = str(exc) or type(exc).__name__
@@ -192,35 +242,135 @@ class FilesMixin:
         else:
             source = None
         if failures and (step == 0 or source is None):
+            if _pending is not None:  # the skipped image is shown: back to what was open before
+                self._restore_shown(restore)
             self._report_open_failures(failures, opened=None)
             self.files_dock.set_current(self.image_path)  # the list goes back to the open image
             return False
         self.files_dock.mark_problem(path, None)
         from samlabel.annotations import Document
 
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-        self.index = index
-        self.image = source
-        self.image_path = path
-        self.document = Document(annotation)
-        self._unsubscribe = self.document.subscribe(self._on_document_change)
+        self._show_image(index, path, source)
+        if loaded is not None:
+            self._install_document(Document(loaded.annotation), loaded.guard(), loaded.notes, failures)
+        else:
+            self._start_background_load(PendingLoad(path, step, tuple(failures), restore=restore))
+        self.imageOpened.emit(str(path))
+        return True
+
+    # ------------------------------------------------------------------ showing
+    def _shown(self) -> "ShownImage | None":
+        """What is open now with its document (the image a background load replaced, while
+        one runs), to go back to if the next image cannot be opened."""
+        if self.document is not None and self.image is not None:
+            return ShownImage(self.index, self.image_path, self.image, self.document)
+        pending = self._pending_load
+        return pending.restore if pending is not None else None
+
+    def _show_image(self, index: int, path: Path | None, source: ImageSource | None) -> None:
+        """Show an image without annotations (none editable yet); a background load of
+        another image's sidecar becomes stale."""
+        self.sidecar_loader.cancel()
+        self._pending_load = None
+        self._loading_indicator.done()
+        self._detach_document()
+        self.index, self.image, self.image_path = index, source, path
         self.sam.set_image(None)
-        self.layer.clear()
-        self.canvas.set_image(source.rgb)
-        self.layer.sync(self.document.shapes, self.labels)
+        self.canvas.set_image(source.rgb if source is not None else None)
         self.sam.set_color(self._label_color(self.current_label()))
         self._request_embedding()
         self._update_title()
+        if path is not None:
+            self._show_save_location(path)
+
+    def _detach_document(self) -> None:
+        """No document is shown (loading): nothing can be edited or saved."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self.document = None
+        self.layer.clear()
         self._document_loaded()
-        self._show_save_location(path)
+
+    def _install_document(self, document, guard, notes=(), failures=()) -> None:
+        """Show ``document`` for the open image; ``guard`` watches its sidecar."""
+        self._guards[document] = guard
+        self.document = document
+        self._unsubscribe = document.subscribe(self._on_document_change)
+        self.layer.sync(document.shapes, self.labels)
+        self._update_title()
+        self._document_loaded()
         if failures:
-            self._report_open_failures(failures, opened=path)
+            self._report_open_failures(list(failures), opened=self.image_path)
         elif getattr(self, "_open_problem_label", None) is not None:
             self._open_problem_label.hide()
         if not failures and notes:
-            self._show_repair_notes(path, notes)
-        self.imageOpened.emit(str(path))
+            self._show_repair_notes(self.image_path, list(notes))
+        self.annotationsLoaded.emit(str(self.image_path))
+
+    def _restore_shown(self, shown: "ShownImage | None") -> None:
+        """Go back to ``shown`` (None: no image) after the next image failed to open."""
+        if shown is None:
+            self._show_image(-1, None, None)
+            return
+        self._show_image(shown.index, shown.path, shown.image)
+        self._install_document(shown.document, self._guard_of(shown.document, shown.path))
+
+    # ------------------------------------------------------------------ background loading
+    @property
+    def annotations_loading(self) -> bool:
+        """True while the open image's sidecar is read in the background."""
+        return self._pending_load is not None
+
+    def _start_background_load(self, pending: "PendingLoad") -> None:
+        self._pending_load = pending
+        self.sidecar_loader.start(self.project, pending.image)
+        self._loading_indicator.show_loading(pending.image.name)
+        self.statusBar().showMessage(f"Loading annotations of {pending.image.name}…")
+
+    def _on_sidecar_loaded(self, _generation: int, loaded) -> None:
+        pending = self._pending_load
+        if pending is None or loaded.image != pending.image or pending.image != self.image_path:
+            return  # not for the image shown (the loader drops stale results already)
+        self._pending_load = None
+        self._loading_indicator.done()
+        if pending.reload_into is not None:
+            self._apply_reloaded(pending.reload_into, loaded)
+            return
+        from samlabel.annotations import Document
+
+        self._install_document(Document(loaded.annotation), loaded.guard(), loaded.notes, pending.failures)
+        if not pending.failures and not loaded.notes:
+            self.statusBar().showMessage(f"Annotations of {loaded.image.name} loaded", 3000)
+
+    def _on_sidecar_failed(self, _generation: int, image: Path, reason: str) -> None:
+        pending = self._pending_load
+        if pending is None or image != pending.image:
+            return
+        self._pending_load = None
+        self._loading_indicator.done()
+        log.warning("cannot open %s: %s", image, reason)
+        if pending.reload_into is not None:  # their version is unreadable: mine stays, unsaved
+            self._install_document(pending.reload_into, self._guard_of(pending.reload_into, image))
+            self._say_reload_failed(reason)
+            return
+        self.files_dock.mark_problem(image, reason)
+        failures = (*pending.failures, (image, reason))
+        following = self.index + pending.step
+        if pending.step != 0 and 0 <= following < len(self.project.images):
+            self.load_index(following, pending.step, _pending=replace(pending, failures=failures))
+            return
+        self._restore_shown(pending.restore)
+        self._report_open_failures(list(failures), opened=None)
+        self.files_dock.set_current(self.image_path)
+
+    def _annotations_unavailable(self) -> bool:
+        """True (with a status message) when an image is shown but its annotations are not
+        there to edit yet: the mouse tools ignore the canvas then."""
+        if self.document is not None or self.image is None:
+            return False
+        name = self.image_path.name if self.image_path is not None else "the image"
+        self.statusBar().showMessage(f"Loading annotations of {name}… editing starts when they are read.", 5000)
         return True
 
     def _report_open_failures(self, failures: list[tuple[Path, str]], opened: Path | None, plain: str | None = None) -> None:
@@ -299,22 +449,22 @@ class FilesMixin:
                 self.embeddings.prefetch(key, lambda p=path: load_image(p).rgb)
 
     # ------------------------------------------------------------------ saving
-    def save_now(self) -> bool:
-        """Save the current document if it changed. False (with a message) when saving failed."""
+    def save_now(self, closing: bool = False) -> bool:
+        """Save the current document if it changed. False (with a message) when it stays
+        unsaved: saving failed, or its sidecar was changed by another program and the
+        user has not chosen what to keep (``closing``: then mine is saved beside it)."""
         self._autosave_timer.stop()
         if self.document is None or self.project is None:
             return True
         if self.document.in_group:
             self.document.end_group()
         try:
-            wrote = self.project.autosave(self.document, self.image_path)
+            saved = self._save_document(self.document, self.image_path, unanswered=BESIDE if closing else None)
         except Exception as exc:  # noqa: BLE001 - SaveError names the file and reason
             QMessageBox.critical(self, "samlabel", f"Could not save the annotations:\n{exc}")
             return False
-        if wrote:
-            self._mark_file_annotated(self.image_path)
         self._update_title()
-        return True
+        return saved
 
     def _schedule_autosave(self) -> None:
         self._autosave_timer.start()
@@ -323,8 +473,7 @@ class FilesMixin:
         if self.document is None or self.project is None or self.document.in_group:
             return
         try:
-            if self.project.autosave(self.document, self.image_path):
-                self._mark_file_annotated(self.image_path)
+            self._save_document(self.document, self.image_path)
         except Exception as exc:  # noqa: BLE001 - stays dirty; retried on the next change
             self.statusBar().showMessage(f"Autosave failed: {exc}", 15000)
         self._update_title()
