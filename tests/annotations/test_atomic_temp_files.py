@@ -127,3 +127,26 @@ def test_kill_loop_never_leaves_a_broken_sidecar_or_temp_files(tmp_path):
     )
     print(figure)
     assert (kills, corrupt, leftovers) == (100, 0, 0), figure
+
+
+def test_an_import_of_an_image_with_a_250_byte_name_keeps_its_annotations(tmp_path):
+    from samlabel.formats.batch import export_project, import_dataset
+
+    source = tmp_path / "source"
+    source.mkdir()
+    image = source / ("é" * 123 + ".png")  # 250 bytes; its sidecar name is 251 bytes
+    Image.fromarray(np.zeros((H, W, 3), np.uint8)).save(image)
+    project = Project(source)
+    project.save(project.load(image).with_shapes([Shape.polygon("car", [[1, 1], [9, 1], [9, 9]])]), image)
+    for fmt in ("labelme", "coco"):
+        out = tmp_path / f"export-{fmt}"
+        report = export_project(fmt, source, out)
+        assert report.exported == 1 and not report.problems, report.problems
+        src = next(out.rglob("annotations*.json")) if fmt == "coco" else out  # COCO imports from its JSON
+        target = tmp_path / f"imported-{fmt}"
+        report = import_dataset(fmt, src, target)
+        assert report.exported == 1 and not report.problems, report.problems
+        imported = Project(target)
+        shapes = imported.load(target / image.name).shapes
+        assert len(shapes) == 1 and shapes[0].label == "car", fmt
+        assert _temp_files(target) == []
