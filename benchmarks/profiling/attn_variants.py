@@ -1,6 +1,9 @@
-import time, torch, sys, ctypes, math
+import time
+import torch
+import sys
+import ctypes
 import torch.nn.functional as F
-import sys; sys.path.insert(0, __import__("os").path.dirname(__file__))
+sys.path.insert(0, __import__("os").path.dirname(__file__))
 if "malloc" in sys.argv:
     libc=ctypes.CDLL("libc.so.6"); libc.mallopt(-3, 1<<30); libc.mallopt(-1, 1<<30)
 from segment_anything.modeling.image_encoder import Attention as RefAttn, get_rel_pos

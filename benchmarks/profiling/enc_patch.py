@@ -1,4 +1,8 @@
-import sys, time, numpy as np, torch, copy
+import sys
+import time
+import numpy as np
+import torch
+import copy
 sys.path.insert(0,"benchmarks"); sys.path.insert(0,"benchmarks/profiling"); sys.path.insert(0,"benchmarks/patches")
 from samlabel.sam.runtime import configure_runtime; print(configure_runtime())
 from bench_speed import build_pair

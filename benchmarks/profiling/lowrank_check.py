@@ -1,4 +1,7 @@
-import sys, time, numpy as np, torch
+import sys
+import time
+import numpy as np
+import torch
 sys.path.insert(0,"benchmarks"); sys.path.insert(0,"benchmarks/patches")
 from samlabel.sam.runtime import configure_runtime; print(configure_runtime())
 from bench_speed import build_pair, inject_reference_embedding

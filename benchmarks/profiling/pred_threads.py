@@ -1,7 +1,9 @@
-import sys, time, numpy as np, torch
+import sys
+import time
+import numpy as np
+import torch
 sys.path.insert(0,"benchmarks"); sys.path.insert(0,"benchmarks/profiling")
-from bench_speed import build_pair, random_image, inject_reference_embedding
-from samlabel.sam.embedding import compute_embedding
+from bench_speed import build_pair, inject_reference_embedding
 from samlabel.sam import SamPredictor
 from segment_anything import SamPredictor as RP
 ref, ours = build_pair()

@@ -1,9 +1,12 @@
-import sys, time, numpy as np, torch, os
+import sys
+import time
+import numpy as np
+import torch
 sys.path.insert(0,"benchmarks"); sys.path.insert(0,"benchmarks/profiling")
 if "malloc" in sys.argv:
     from samlabel.sam.runtime import configure_allocator; print("malloc", configure_allocator())
 torch.set_num_threads(2)
-from bench_speed import build_pair, inject_reference_embedding
+from bench_speed import build_pair
 from samlabel.sam import SamPredictor
 from samlabel.sam.interactive import Prompt
 from samlabel.sam.embedding import ImageEmbedding, model_id_of

@@ -1,4 +1,5 @@
-import time, torch, numpy as np
+import torch
+import numpy as np
 from segment_anything import sam_model_registry, SamPredictor
 torch.manual_seed(0)
 sam = sam_model_registry["vit_b"]().eval()

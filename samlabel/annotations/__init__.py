@@ -45,6 +45,10 @@ from samlabel.annotations.shapes import SHAPE_KINDS, Shape, VertexRef, new_uid
 from samlabel.annotations.sidecar import annotation_from_dict, annotation_to_dict, read_sidecar, write_sidecar
 
 __all__ = [
+    "MAX_PIXELS",
+    "ImageTooLargeError",
+    "allow_large_images",
+    "check_pixels",
     "AnnotationError",
     "AnnotationFileError",
     "AnnotationWarning",

@@ -26,7 +26,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QFileDialog, QMessageBox  # QMessageBox: only when saving fails
 
 from samlabel.annotations.sidecar_guard import OutsideEditChoice
-from samlabel.gui.image_source import ImageLoadError, ImageSource, hash_bytes, load_image
+from samlabel.gui.image_source import ImageSource, hash_bytes, load_image
 from samlabel.gui.sidecar_loader import LoadingIndicator, SidecarLoader
 
 log = logging.getLogger(__name__)
@@ -164,7 +164,7 @@ class FilesMixin:
             self._report_open_failures([(path, "contains no images")], opened=None, plain=f"{path} contains no images.")
             return False
         try:
-            project.labels  # a broken label file: refuse (saving labels would overwrite it)
+            _ = project.labels  # a broken label file: refuse (saving labels would overwrite it)
         except AnnotationError as exc:
             self._report_open_failures([(path, str(exc))], opened=None,
                                        plain=f"Cannot open {path}: {exc} — fix or move the label file")
