@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from samlabel.annotations.errors import AnnotationError
@@ -21,13 +22,26 @@ from samlabel.annotations.image_annotation import ImageAnnotation
 from samlabel.annotations.shapes import Shape
 
 
+class ChangeReason(str, Enum):
+    """Why a :class:`DocumentChange` was sent. A ``str``: ``ChangeReason.EDIT == "edit"``."""
+
+    EDIT = "edit"
+    UNDO = "undo"
+    REDO = "redo"
+    CANCEL = "cancel"  # an open group was abandoned
+    RESET = "reset"  # another annotation is shown; the history was cleared
+    SAVED = "saved"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass(frozen=True)
 class DocumentChange:
-    """What changed: ``reason`` is ``"edit"``, ``"undo"``, ``"redo"``, ``"cancel"`` (an open
-    group was abandoned), ``"reset"`` or ``"saved"``; ``text`` the command's text; ``uids`` the shapes it touched (empty when
-    unknown / all)."""
+    """What changed: ``reason`` a :class:`ChangeReason`; ``text`` the command's text; ``uids``
+    the shapes it touched (empty when unknown / all)."""
 
-    reason: str
+    reason: ChangeReason
     text: str = ""
     uids: tuple[str, ...] = ()
 
@@ -74,7 +88,7 @@ class Document:
 
     def mark_saved(self) -> None:
         self._saved = self._annotation
-        self._notify(DocumentChange("saved"))
+        self._notify(DocumentChange(ChangeReason.SAVED))
 
     def reset(self, annotation: ImageAnnotation, saved: bool = True) -> None:
         """Show another image's annotation: clears the history."""
@@ -84,7 +98,7 @@ class Document:
         self._saved = annotation if saved else None
         self._undo.clear()
         self._redo.clear()
-        self._notify(DocumentChange("reset"))
+        self._notify(DocumentChange(ChangeReason.RESET))
 
     # --- listeners ----------------------------------------------------------------
     def subscribe(self, callback: Callable[[DocumentChange], None]) -> Callable[[], None]:
@@ -111,7 +125,7 @@ class Document:
             self._group_uids.extend(u for u in uids if u not in self._group_uids)
         else:
             self._push(_Command(text, before, after, tuple(uids)))
-        self._notify(DocumentChange("edit", text, tuple(uids)))
+        self._notify(DocumentChange(ChangeReason.EDIT, text, tuple(uids)))
 
     def _push(self, command: _Command) -> None:
         self._undo.append(command)
@@ -224,7 +238,7 @@ class Document:
         self._group_before = None
         if before is not None and before is not self._annotation:
             self._annotation = before
-            self._notify(DocumentChange("cancel", self._group_text, uids))
+            self._notify(DocumentChange(ChangeReason.CANCEL, self._group_text, uids))
 
     @contextlib.contextmanager
     def group(self, text: str) -> Iterator["Document"]:
@@ -264,7 +278,7 @@ class Document:
         command = self._undo.pop()
         self._redo.append(command)
         self._annotation = command.before
-        self._notify(DocumentChange("undo", command.text, command.uids))
+        self._notify(DocumentChange(ChangeReason.UNDO, command.text, command.uids))
         return True
 
     def redo(self) -> bool:
@@ -275,7 +289,7 @@ class Document:
         command = self._redo.pop()
         self._undo.append(command)
         self._annotation = command.after
-        self._notify(DocumentChange("redo", command.text, command.uids))
+        self._notify(DocumentChange(ChangeReason.REDO, command.text, command.uids))
         return True
 
     def clear_history(self) -> None:

@@ -25,6 +25,10 @@ Work per call, in order:
    touch themselves at a corner, or that simplification made cross).
 
 Coordinates: pixel ``(i, j)`` covers ``[j, j+1] x [i, i+1]`` (see ``geometry``).
+
+Speck removal is written once, in :func:`despeckle`; :func:`remove_specks` (the SAM tool's
+clean-up of an accepted mask, with a limit relative to its largest region),
+:func:`count_regions` and :func:`trace_shape` (mask -> polygon ``Shape``) serve the GUI.
 """
 
 from __future__ import annotations
@@ -44,7 +48,9 @@ def despeckle(binary: np.ndarray, min_area: float) -> tuple[np.ndarray, np.ndarr
     """``(kept, labels)`` for a ``(H, W)`` uint8 0/1 mask cropped to its bounding box.
 
     Holes (4-connected background not reaching the crop's border) below ``min_area``
-    pixels are filled, then 8-connected components below ``min_area`` pixels dropped.
+    pixels are filled first, then 8-connected components below ``min_area`` pixels
+    (counted with their filled holes) dropped. The crop's border stands for the image's:
+    background on the bounding box's edge is open to the outside.
     ``kept`` is the resulting ``(H, W)`` uint8 0/1 mask and ``labels`` ``(H, W)`` int32
     numbers its components (0 = background).
     """
@@ -222,3 +228,46 @@ def _polygonal(geom) -> list[Polygon]:
     if hasattr(geom, "geoms"):
         return [p for g in geom.geoms for p in _polygonal(g)]
     return []
+
+
+def remove_specks(mask: np.ndarray, min_fraction: float = 0.002, min_pixels: int = 9) -> np.ndarray:
+    """``(H, W)`` bool ``mask`` without the islands and holes smaller than
+    ``max(min_pixels, min_fraction * largest island)`` pixels (:func:`despeckle`'s rules).
+
+    SAM masks often carry single-pixel specks; tracing each one as a polygon part is slow
+    and useless. Returns a new ``(H, W)`` bool array.
+    """
+    full = np.ascontiguousarray(mask, dtype=bool).view(np.uint8)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(full, connectivity=8)
+    out = np.zeros(full.shape, bool)
+    if count <= 1:
+        return out
+    limit = max(min_pixels, int(min_fraction * stats[1:, cv2.CC_STAT_AREA].max()))
+    x0, y0, w, h = cv2.boundingRect(full)  # despeckle works in the mask's box
+    kept, _ = despeckle(np.ascontiguousarray(full[y0 : y0 + h, x0 : x0 + w]), limit)
+    out[y0 : y0 + h, x0 : x0 + w] = kept.view(bool)
+    return out
+
+
+def count_regions(mask: np.ndarray) -> int:
+    """Number of 8-connected foreground regions of ``mask``."""
+    n, _ = cv2.connectedComponents(np.ascontiguousarray(mask, dtype=np.uint8), connectivity=8)
+    return n - 1
+
+
+def trace_shape(mask: np.ndarray, origin, label: str, tolerance: float, progress=None, cancel=None):
+    """A polygon ``Shape`` (holes, parts) labelled ``label`` tracing ``mask``, whose top-left
+    pixel is image pixel ``origin`` ``(x0, y0)``; ``AnnotationError`` if nothing is left.
+
+    ``progress`` and ``cancel`` are accepted (and unused) so that a GUI task can run it.
+    """
+    from samlabel.annotations.errors import AnnotationError
+    from samlabel.annotations.geometry import PolygonWithHoles, mask_to_polygons
+    from samlabel.annotations.shapes import Shape
+
+    x0, y0 = origin
+    polys = mask_to_polygons(mask, tolerance=tolerance)
+    polys = tuple(PolygonWithHoles(p.exterior + (x0, y0), tuple(h + (x0, y0) for h in p.holes)) for p in polys)
+    if not polys:
+        raise AnnotationError("the mask is too small")
+    return Shape.from_polygons(label, polys)

@@ -29,6 +29,8 @@ from samlabel.annotations.sidecar import annotation_from_dict, annotation_to_dic
 from samlabel.annotations.sidecar_guard import SidecarGuard, SidecarStamp
 from samlabel.annotations.sidecar_json import load_json
 
+#: The one list of image file extensions (lower case) that samlabel opens: projects, the
+#: formats' readers and the GUI all use it.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 LABEL_FILE_NAMES = ("labels.json", "labels.txt")
 _EXIF_ORIENTATION = 0x0112

@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -37,6 +38,7 @@ from samlabel.gui.prompt_state import PromptSnapshot
 log = logging.getLogger(__name__)
 
 _ORPHANS: list = []  # worker threads that did not stop in time at shutdown
+DECODED_HISTORY = 1000  # decoded seqs kept for diagnostics (a long session must not grow it)
 
 Region = tuple[int, int, int, int]  # x0, y0, x1, y1 in image pixels (x1, y1 exclusive)
 
@@ -169,7 +171,7 @@ class _Worker(QThread):
                 index = max(0, min(index, len(prediction.scores) - 1))
                 mask = render_mask(prediction, index, req.region, req.out_size)
                 bbox = mask_bbox(mask)
-                svc.decoded_seqs.append(req.seq)
+                svc._decoded_seqs.append(req.seq)
                 self.resultReady.emit(DecodeResult(req, prediction, index, mask, time.perf_counter() - t0, bbox))
             except Exception as exc:  # noqa: BLE001 - reported to the UI
                 log.exception("decoding failed")
@@ -215,11 +217,17 @@ class DecoderService(QObject):
         self._seq = 0
         self._shown_seq = 0
         self._last_shown_time = 0.0
-        self.decoded_seqs: list[int] = []  # diagnostics for tests: every seq the worker decoded
+        self._decoded_seqs: deque[int] = deque(maxlen=DECODED_HISTORY)  # diagnostics: see decoded_seqs
         self._worker = _Worker(self)
         self._worker.resultReady.connect(self._on_result)
         self._worker.failed.connect(self.failed)
         self._worker.start()
+
+    @property
+    def decoded_seqs(self) -> list[int]:
+        """Diagnostics for tests: the seqs the worker decoded, oldest first (the latest
+        ``DECODED_HISTORY`` of them)."""
+        return list(self._decoded_seqs)
 
     @property
     def latest_seq(self) -> int:

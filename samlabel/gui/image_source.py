@@ -13,6 +13,9 @@ Conversions:
   minimum..maximum to 0..255, which is how viewers show microscopy and depth images.
 - Alpha is composited over white, so transparent areas do not turn into random colours.
 
+(These are the app rule, ``samlabel.sam.image_input.pil_to_rgb_uint8``; arrays handed to
+the model API follow that module's other, documented rule.)
+
 The canvas builds its QImage straight from this array (no ``QImageReader``), so very large
 images do not hit Qt's image allocation limit. How large an image opens is
 ``samlabel.annotations.image_limits``' policy (400 MP): a larger one is refused from its
@@ -31,8 +34,10 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from samlabel.annotations.image_limits import ImageTooLargeError, allow_large_images, check_pixels
+from samlabel.annotations.project import IMAGE_EXTENSIONS
+from samlabel.sam.image_input import pil_to_rgb_uint8 as to_rgb_uint8  # the app rule for files
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm")
+IMAGE_SUFFIXES = IMAGE_EXTENSIONS  # the one list, in samlabel.annotations.project
 
 allow_large_images()  # once, process-wide: large photos (8000x6000 = 48 MP) are normal here
 
@@ -73,16 +78,6 @@ class ImageSource:
         return self.path.name if self.path is not None else "image"
 
 
-def is_image_file(path: str | Path) -> bool:
-    return Path(path).suffix.lower() in IMAGE_SUFFIXES
-
-
-def list_images(folder: str | Path) -> list[Path]:
-    """Image files directly inside ``folder``, sorted by name (case-insensitive)."""
-    folder = Path(folder)
-    return sorted((p for p in folder.iterdir() if p.is_file() and is_image_file(p)), key=lambda p: p.name.lower())
-
-
 def hash_bytes(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
@@ -92,37 +87,6 @@ def hash_array(rgb: np.ndarray) -> str:
     h.update(repr((rgb.shape, str(rgb.dtype))).encode())
     h.update(np.ascontiguousarray(rgb).tobytes())
     return h.hexdigest()
-
-
-def to_rgb_uint8(image: Image.Image) -> np.ndarray:
-    """Any Pillow image -> ``(H, W, 3)`` uint8 RGB (see the module docstring for the rules)."""
-    mode = image.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        arr = np.asarray(image).astype(np.float64)
-        return _stretch_to_rgb(arr)
-    if mode == "1":
-        image = image.convert("L")
-        mode = "L"
-    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
-        rgba = np.asarray(image.convert("RGBA")).astype(np.float32)
-        alpha = rgba[..., 3:4] / 255.0
-        rgb = rgba[..., :3] * alpha + 255.0 * (1.0 - alpha)
-        return np.ascontiguousarray(np.clip(np.rint(rgb), 0, 255).astype(np.uint8))
-    if mode != "RGB":
-        image = image.convert("RGB")
-    return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
-
-
-def _stretch_to_rgb(arr: np.ndarray) -> np.ndarray:
-    """``(H, W)`` or ``(H, W, C)`` numbers -> uint8 RGB, min..max stretched to 0..255."""
-    finite = arr[np.isfinite(arr)]
-    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    scale = 255.0 / (hi - lo) if hi > lo else 0.0
-    out = np.nan_to_num((arr - lo) * scale, nan=0.0, posinf=255.0, neginf=0.0)
-    out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
-    if out.ndim == 2:
-        out = np.repeat(out[:, :, None], 3, axis=2)
-    return np.ascontiguousarray(out[..., :3])
 
 
 def hash_file(path: Path, chunk: int = 1 << 20) -> str:

@@ -31,7 +31,7 @@ from samlabel.gui.decoder_service import DecoderService
 from samlabel.gui.edit_controller import EditController
 from samlabel.gui.embedding_cache import EmbeddingCache
 from samlabel.gui.embedding_service import EmbeddingService
-from samlabel.gui.mask_render import count_regions, trace_shape
+from samlabel.annotations.mask_tracing import count_regions, trace_shape
 from samlabel.gui.sam_controller import SamController
 from samlabel.gui.shape_layer import ShapeLayer, label_qcolor
 from samlabel.gui.tools import Box, Click, ClickOrDrag, Tool

@@ -6,9 +6,10 @@ uses. For *display* one bilinear resize of a crop of the ``(256, 256)`` logits s
 the screen pixels of the region is enough: it samples the same bilinear surface (up to the
 reference's intermediate rounding) and OpenCV does it in about 0.2 ms per megapixel.
 
-Accepting: :func:`remove_specks` cleans the full-resolution mask, :func:`trace_shape` turns
-it into a polygon ``Shape`` (run in a background task when :func:`count_regions` says the
-mask is fragmented enough to take a while).
+Accepting is geometry and lives in ``samlabel.annotations.mask_tracing``: ``remove_specks``
+cleans the full-resolution mask, ``trace_shape`` turns it into a polygon ``Shape`` (run in a
+background task when ``count_regions`` says the mask is fragmented enough to take a while).
+They are re-exported here for callers not yet importing them from there.
 
 Coordinates: the low-res grid covers the padded square model input (``input_side``
 pixels, the image occupying the top-left ``input_size``), so original pixel ``x`` sits at
@@ -21,6 +22,7 @@ from typing import Sequence
 
 import cv2
 import numpy as np
+
 
 
 def region_mask(
@@ -107,48 +109,3 @@ def _resize_window(a: float, b: float, n: int, length: int):
     if t0 < 0:
         return None
     return c0, c1, t0
-
-
-def remove_specks(mask: np.ndarray, min_fraction: float = 0.002, min_pixels: int = 9) -> np.ndarray:
-    """Drop islands and fill holes smaller than ``max(min_pixels, min_fraction * largest island)``.
-
-    SAM masks often carry single-pixel specks; tracing each one as a polygon part is slow
-    and useless. Returns a new ``(H, W)`` bool array.
-    """
-    m = np.ascontiguousarray(mask, dtype=np.uint8)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
-    if n <= 1:
-        return m.astype(bool)
-    areas = stats[1:, cv2.CC_STAT_AREA]
-    limit = max(min_pixels, int(min_fraction * areas.max()))
-    keep = np.zeros(n, bool)
-    keep[1:] = areas >= limit
-    out = keep[labels]
-    # holes: background components not touching the border, smaller than the limit
-    inv = np.ascontiguousarray(~out, dtype=np.uint8)
-    n2, labels2, stats2, _ = cv2.connectedComponentsWithStats(inv, connectivity=4)
-    h, w = out.shape
-    small = np.zeros(n2, bool)
-    for i in range(1, n2):
-        x, y, bw, bh, area = stats2[i]
-        touches = x == 0 or y == 0 or x + bw == w or y + bh == h
-        small[i] = area < limit and not touches
-    return out | small[labels2]
-
-
-def count_regions(mask) -> int:
-    """Number of 8-connected foreground regions."""
-    n, _ = cv2.connectedComponents(np.ascontiguousarray(mask, dtype=np.uint8), connectivity=8)
-    return n - 1
-
-
-def trace_shape(mask, origin, label: str, tolerance: float, progress=None, cancel=None):
-    """A polygon ``Shape`` (holes, parts) for ``mask`` whose top-left pixel is ``origin``."""
-    from samlabel.annotations import AnnotationError, PolygonWithHoles, Shape, mask_to_polygons
-
-    x0, y0 = origin
-    polys = mask_to_polygons(mask, tolerance=tolerance)
-    polys = tuple(PolygonWithHoles(p.exterior + (x0, y0), tuple(h + (x0, y0) for h in p.holes)) for p in polys)
-    if not polys:
-        raise AnnotationError("the mask is too small")
-    return Shape.from_polygons(label, polys)

@@ -14,15 +14,18 @@ inside the mask's bounding box, and returns polygons in image pixels.
 from __future__ import annotations
 
 import time
+from collections import deque
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QColor
 
+from samlabel.annotations.mask_tracing import remove_specks
 from samlabel.gui.decoder_service import DecodeResult, DecoderService
-from samlabel.gui.mask_render import remove_specks
 from samlabel.gui.prompt_state import PromptState
 from samlabel.gui.transient_thread import run_on_transient_thread
+
+LATENCY_HISTORY = 1000  # the latest latencies kept for diagnostics (a long session must not grow it)
 
 
 class SamController(QObject):
@@ -42,7 +45,7 @@ class SamController(QObject):
         self.result: DecodeResult | None = None  # what is on screen
         self.enabled = True  # the SAM tool is the active tool
         self.color = QColor(30, 144, 255)
-        self.latencies: list[float] = []  # event -> overlay applied, seconds (diagnostics)
+        self.latencies: deque[float] = deque(maxlen=LATENCY_HISTORY)  # event -> overlay applied, s (diagnostics)
         self._view_timer = QTimer(self)
         self._view_timer.setSingleShot(True)
         self._view_timer.setInterval(40)

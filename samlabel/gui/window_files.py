@@ -25,13 +25,14 @@ from pathlib import Path
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QFileDialog, QMessageBox  # QMessageBox: only when saving fails
 
+from samlabel.annotations.project import IMAGE_EXTENSIONS
 from samlabel.annotations.sidecar_guard import OutsideEditChoice
 from samlabel.gui.image_source import ImageSource, hash_bytes, load_image
 from samlabel.gui.sidecar_loader import LoadingIndicator, SidecarLoader
 
 log = logging.getLogger(__name__)
 
-IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.bmp *.tif *.tiff *.webp *.gif);;All files (*)"
+IMAGE_FILTER = "Images (" + " ".join("*" + e for e in IMAGE_EXTENSIONS) + ");;All files (*)"
 APP_TITLE = "samlabel"
 BESIDE = OutsideEditChoice.SAVE_MINE_BESIDE  # what happens to mine when the window closes unanswered
 

@@ -171,9 +171,6 @@ class UiMixin:
         self.shapes_dock.set_document(self.document, self.labels)
         self.set_proposals(None)
 
-    def _document_changed(self, change) -> None:
-        pass  # the docks follow the document themselves
-
     def _sync_shapes_dock_selection(self, uids) -> None:
         self.shapes_dock.select_uids(list(uids))
 

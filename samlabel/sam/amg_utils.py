@@ -176,6 +176,12 @@ def uncrop_masks(masks: torch.Tensor, crop_box: Sequence[int], orig_h: int, orig
 
 
 # ---------------------------------------------------------------------- RLE
+# Two RLE formats, on purpose (the official generator's two output modes):
+# * COCO *compressed* RLE ``{"size": [H, W], "counts": str}`` (pycocotools), which is what
+#   ``samlabel.annotations.geometry.mask_to_rle`` also makes (one mask at a time there);
+# * *uncompressed* RLE ``{"size": [H, W], "counts": [int, ...]}`` (column-major run lengths,
+#   starting with a run of zeros), the ``output_mode="uncompressed_rle"`` format of
+#   ``segment_anything.utils.amg.mask_to_rle_pytorch``.
 
 
 def encode_coco_rle(masks: np.ndarray) -> List[Dict[str, Any]]:
@@ -202,7 +208,7 @@ def decode_coco_rle(rle: Dict[str, Any]) -> np.ndarray:
     return mask_utils.decode({"size": [h, w], "counts": counts.encode() if isinstance(counts, str) else counts}).astype(bool)
 
 
-def mask_to_rle(mask: np.ndarray) -> Dict[str, Any]:
+def mask_to_uncompressed_rle(mask: np.ndarray) -> Dict[str, Any]:
     """Boolean ``(H, W)`` -> uncompressed RLE ``{"size": [H, W], "counts": [...]}`` (column-major,
     starting with a run of zeros), the format of ``segment_anything.utils.amg.mask_to_rle_pytorch``."""
     h, w = mask.shape
@@ -215,7 +221,7 @@ def mask_to_rle(mask: np.ndarray) -> Dict[str, Any]:
     return {"size": [h, w], "counts": counts}
 
 
-def rle_to_mask(rle: Dict[str, Any]) -> np.ndarray:
+def uncompressed_rle_to_mask(rle: Dict[str, Any]) -> np.ndarray:
     """Uncompressed RLE -> boolean ``(H, W)`` mask."""
     h, w = rle["size"]
     counts = np.asarray(rle["counts"], dtype=np.int64)
@@ -224,7 +230,7 @@ def rle_to_mask(rle: Dict[str, Any]) -> np.ndarray:
     return flat.reshape(w, h).T
 
 
-def area_from_rle(rle: Dict[str, Any]) -> int:
+def uncompressed_rle_area(rle: Dict[str, Any]) -> int:
     """Foreground pixel count of an uncompressed RLE."""
     return int(sum(rle["counts"][1::2]))
 
@@ -236,6 +242,11 @@ def remove_small_regions(mask: np.ndarray, area_thresh: float, mode: str) -> Tup
     """Fill holes (``mode="holes"``) or drop islands (``"islands"``) smaller than ``area_thresh``.
 
     Returns the mask and whether it changed (OpenCV 8-connected components).
+
+    This is the reference ``segment_anything.utils.amg.remove_small_regions``, kept exactly
+    (``min_mask_region_area`` must give the official generator's masks): unlike the app's
+    speck removal (``samlabel.annotations.mask_tracing.despeckle``) it also fills small
+    background regions that touch the image border, and runs as two separate passes.
     """
     import cv2
 

@@ -19,15 +19,16 @@ crops, optional small-region cleanup), arranged to do less work for the same mas
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 
 from samlabel.sam import amg_utils as U
-from samlabel.sam.embedding import compute_embedding, to_rgb_uint8
+from samlabel.sam.embedding import compute_embedding
 from samlabel.sam.errors import Cancelled
+from samlabel.sam.image_input import to_rgb_uint8
 from samlabel.sam.interactive import DecoderSession
 from samlabel.sam.resizer import upscale_full
 
@@ -39,6 +40,9 @@ _UPSCALE_CHUNK_PIXELS = 48_000_000  # float32 elements of full-size logits upsca
 @dataclass(frozen=True)
 class MaskRecords:
     """Masks of one image (or crop) as parallel arrays; ``rles`` are COCO compressed RLEs.
+
+    Never modified once made: :meth:`take`, :meth:`concat` and :meth:`replace_mask` return
+    new records (the arrays and list are not written to).
 
     ``boxes (N, 4)`` xyxy inclusive in image pixels, ``iou_preds (N,)``,
     ``stability (N,)``, ``points (N, 2)`` xy, ``crop_boxes (N, 4)`` xyxy, ``areas (N,)``.
@@ -79,11 +83,14 @@ class MaskRecords:
             values[f.name] = sum(vs, []) if isinstance(vs[0], list) else np.concatenate(vs)
         return MaskRecords(**values)
 
-    def replace_mask(self, i: int, rle: Dict[str, Any], box: np.ndarray, area: int) -> None:
-        """In-place update of one record (used only while building, before it is returned)."""
-        self.rles[i] = rle
-        self.boxes[i] = box
-        self.areas[i] = area
+    def replace_mask(self, i: int, rle: Dict[str, Any], box: np.ndarray, area: int) -> "MaskRecords":
+        """A copy whose record ``i`` has this mask (``rle``, ``box``, ``area``); ``self`` is unchanged."""
+        rles = list(self.rles)
+        rles[i] = rle
+        boxes, areas = self.boxes.copy(), self.areas.copy()
+        boxes[i] = box
+        areas[i] = area
+        return replace(self, rles=rles, boxes=boxes, areas=areas)
 
 
 class SamAutomaticMaskGenerator:
@@ -301,11 +308,11 @@ class SamAutomaticMaskGenerator:
         masks = torch.as_tensor(np.stack(new_masks))
         boxes = U.batched_mask_to_box(masks)
         keep = U.nms(boxes.float(), torch.as_tensor(scores), nms_thresh)
-        out = data.take(np.arange(len(data)))  # private copy to update
-        for i in keep.tolist():
+        out = data.take(keep.numpy())
+        for j, i in enumerate(keep.tolist()):
             if scores[i] == 0.0:
-                out.replace_mask(i, U.encode_coco_rle(new_masks[i][None])[0], boxes[i].numpy(), int(new_masks[i].sum()))
-        return out.take(keep.numpy())
+                out = out.replace_mask(j, U.encode_coco_rle(new_masks[i][None])[0], boxes[i].numpy(), int(new_masks[i].sum()))
+        return out
 
     # ------------------------------------------------------------------ output
     def format_records(self, data: MaskRecords, output_mode: Optional[str] = None) -> List[Dict[str, Any]]:
@@ -328,7 +335,7 @@ class SamAutomaticMaskGenerator:
             elif mode == "binary_mask":
                 seg = U.decode_coco_rle(rle)
             else:
-                seg = U.mask_to_rle(U.decode_coco_rle(rle))
+                seg = U.mask_to_uncompressed_rle(U.decode_coco_rle(rle))
             out.append(
                 {
                     "segmentation": seg,

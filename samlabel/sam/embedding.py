@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from samlabel.sam.errors import EmbeddingError
+from samlabel.sam.image_input import to_rgb_uint8  # the API rule for arrays (see image_input)
 from samlabel.sam.resizer import ImageResizer
 
 FORMAT_NAME = "samlabel-embedding"
@@ -170,52 +171,6 @@ def _parse_size(text: str) -> Tuple[int, int]:
     if h <= 0 or w <= 0:
         raise ValueError(f"bad size {text!r}")
     return h, w
-
-
-# ---------------------------------------------------------------------- images
-def to_rgb_uint8(image: np.ndarray, image_format: str = "RGB", model_format: str = "RGB") -> np.ndarray:
-    """Convert an image to ``(H, W, 3)`` uint8 in ``model_format`` channel order.
-
-    Accepts ``(H, W, 3)`` in ``image_format`` ("RGB" or "BGR"), grayscale ``(H, W)`` or
-    ``(H, W, 1)``, ``(H, W, 4)`` with alpha (dropped), and uint16 (scaled by 255/65535),
-    bool, or float in [0, 1]. Anything else raises ``ValueError`` saying what was expected.
-    """
-    if image_format not in ("RGB", "BGR"):
-        raise ValueError(f"image_format must be 'RGB' or 'BGR', got {image_format!r}")
-    if not isinstance(image, np.ndarray):
-        if isinstance(image, torch.Tensor):
-            image = image.detach().cpu().numpy()
-        else:
-            raise ValueError(f"image must be a numpy array (H, W, 3) uint8, got {type(image).__name__}")
-    if image.ndim == 2:
-        image = image[:, :, None]
-    if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
-        raise ValueError(
-            "image must have shape (H, W, 3) (or grayscale (H, W) / (H, W, 1), or RGBA (H, W, 4)); "
-            f"got shape {image.shape}"
-        )
-    if image.shape[0] == 0 or image.shape[1] == 0:
-        raise ValueError(f"image must not be empty, got shape {image.shape}")
-    if image.dtype == np.uint8:
-        pass
-    elif image.dtype == np.uint16:
-        image = ((image.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
-    elif image.dtype == np.bool_:
-        image = image.astype(np.uint8) * 255
-    elif np.issubdtype(image.dtype, np.floating):
-        if not np.isfinite(image).all() or image.min() < 0 or image.max() > 1:
-            raise ValueError("float images must have values in [0, 1]; use uint8 for [0, 255]")
-        image = np.round(image * 255).astype(np.uint8)
-    else:
-        raise ValueError(f"image dtype must be uint8 (or uint16, bool, float in [0, 1]), got {image.dtype}")
-    channels = image.shape[2]
-    if channels == 1:
-        return np.ascontiguousarray(np.repeat(image, 3, axis=2))
-    if channels == 4:
-        image = image[:, :, :3]
-    if image_format != model_format:
-        image = image[:, :, ::-1]
-    return np.ascontiguousarray(image)
 
 
 @torch.no_grad()

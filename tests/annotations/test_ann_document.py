@@ -142,3 +142,23 @@ def test_cancelled_drag_restores_the_shape_without_an_undo_step():
     assert events[-1].reason == "cancel" and events[-1].uids == (shape.uid,)
     with pytest.raises(AnnotationError):
         doc.cancel_group()
+
+
+def test_change_reasons_are_an_enum_that_still_compares_as_strings():
+    from samlabel.annotations.document import ChangeReason
+
+    doc = fresh()
+    events = []
+    doc.subscribe(events.append)
+    shape = Shape.polygon("car", SQUARE)
+    doc.add_shape(shape)
+    doc.undo()
+    doc.redo()
+    doc.mark_saved()
+    doc.reset(ImageAnnotation("b.jpg", 10, 10))
+    reasons = [e.reason for e in events]
+    assert reasons == [ChangeReason.EDIT, ChangeReason.UNDO, ChangeReason.REDO, ChangeReason.SAVED, ChangeReason.RESET]
+    assert all(isinstance(r, ChangeReason) for r in reasons)
+    assert reasons == ["edit", "undo", "redo", "saved", "reset"] and reasons[0] in ("edit", "undo")
+    assert {r.value for r in ChangeReason} == {"edit", "undo", "redo", "cancel", "reset", "saved"}
+    assert str(ChangeReason.EDIT) == f"{ChangeReason.EDIT}" == "edit"

@@ -57,7 +57,7 @@ def test_bomb_png_is_tiny_and_over_the_limit(tmp_path):
     with pytest.raises(ImageTooLargeError, match=r"30000 x 20000 pixels \(600 MP\); samlabel opens images up to 400 MP"):
         image_size(path)
     # past twice the limit Pillow refuses at open; the message is still ours
-    with pytest.raises(ImageTooLargeError, match=r"the image is 4,295 MP; samlabel opens images up to 400 MP"):
+    with pytest.raises(ImageTooLargeError, match=r"4,295 MP\)?; samlabel opens images up to 400 MP"):
         image_size(bomb_png(tmp_path / "c.png", 65535, 65535))
 
 

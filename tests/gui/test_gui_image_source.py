@@ -86,3 +86,12 @@ def test_from_array_validates():
     with pytest.raises(ValueError, match="uint8"):
         from_array(np.zeros((4, 4), np.uint8))
     assert from_array(np.zeros((4, 4, 3), np.uint8)).size == (4, 4)
+
+
+def test_the_gui_uses_the_one_image_extension_list_and_the_app_conversion_rule():
+    from samlabel.annotations.project import IMAGE_EXTENSIONS
+    from samlabel.gui import image_source
+    from samlabel.sam.image_input import pil_to_rgb_uint8
+
+    assert image_source.IMAGE_SUFFIXES is IMAGE_EXTENSIONS
+    assert image_source.to_rgb_uint8 is pil_to_rgb_uint8

@@ -101,7 +101,7 @@ def test_region_mask_any_view_stays_within_half_a_screen_pixel_of_the_surface():
 
 
 def test_remove_specks_keeps_objects_and_real_holes():
-    from samlabel.gui.mask_render import remove_specks
+    from samlabel.annotations.mask_tracing import remove_specks
 
     m = np.zeros((100, 100), bool)
     m[10:60, 10:60] = True

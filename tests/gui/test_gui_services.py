@@ -225,3 +225,22 @@ def test_prepare_builds_the_session_on_the_worker_before_the_first_request(qtbot
     finally:
         gate.set()
         svc.shutdown()
+
+
+def test_decoded_seqs_keep_only_the_latest(qtbot, monkeypatch):
+    """The diagnostics list is bounded: a long session does not grow it."""
+    import samlabel.gui.decoder_service as decoder_service
+
+    monkeypatch.setattr(decoder_service, "DECODED_HISTORY", 2)
+    decoded, gate, entered = [], threading.Event(), threading.Event()
+    gate.set()
+    svc = DecoderService(FakeModel(), session_factory=lambda m, e: GatedSession(decoded, gate, entered))
+    try:
+        emb = object()
+        for i in range(4):
+            with qtbot.waitSignal(svc.resultReady, timeout=5000):
+                seq = svc.request("img", emb, _prompt(float(i)), (0, 0, 4, 4), (4, 4))
+        assert decoded == [0.0, 1.0, 2.0, 3.0]
+        assert svc.decoded_seqs == [seq - 1, seq]
+    finally:
+        svc.shutdown()

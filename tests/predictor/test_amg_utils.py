@@ -70,10 +70,10 @@ def test_rle_formats_round_trip_and_match_reference():
     ref_rles = ref.mask_to_rle_pytorch(torch.from_numpy(masks))
     coco = U.encode_coco_rle(masks)
     for m, r, c in zip(masks, ref_rles, coco):
-        ours = U.mask_to_rle(m)
+        ours = U.mask_to_uncompressed_rle(m)
         assert ours == r
-        np.testing.assert_array_equal(U.rle_to_mask(ours), m)
-        assert U.area_from_rle(ours) == m.sum()
+        np.testing.assert_array_equal(U.uncompressed_rle_to_mask(ours), m)
+        assert U.uncompressed_rle_area(ours) == m.sum()
         assert c == ref.coco_encode_rle(r)
         np.testing.assert_array_equal(U.decode_coco_rle(c), m)
         np.testing.assert_array_equal(U.decode_coco_rle(r), m)

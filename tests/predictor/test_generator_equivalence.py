@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from segment_anything import SamAutomaticMaskGenerator as RefGenerator
 
-from samlabel.sam.amg_utils import decode_coco_rle, rle_to_mask
+from samlabel.sam.amg_utils import decode_coco_rle
+from samlabel.sam.amg_utils import uncompressed_rle_to_mask as rle_to_mask
 from samlabel.sam.automatic_mask_generator import SamAutomaticMaskGenerator
 from samlabel.sam.errors import Cancelled
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from samlabel.sam.embedding import ImageEmbedding, compute_embedding, to_rgb_uint8
+from samlabel.sam.embedding import ImageEmbedding, compute_embedding
+from samlabel.sam.image_input import to_rgb_uint8
 from samlabel.sam.errors import EmbeddingError
 from samlabel.sam.interactive import DecoderSession, Prediction, Prompt, decode, prepare_context
 from samlabel.sam.predictor import SamPredictor
