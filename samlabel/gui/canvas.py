@@ -6,6 +6,13 @@ emitted as signals that the main window's controllers handle. Panning (middle-dr
 Space held + left-drag) and zooming (wheel towards the cursor, ``F`` fits) are handled here
 and never reach the controllers.
 
+Shapes are drawn at a level of detail for the zoom: :attr:`Canvas.lod_bucket` changes when
+the zoom crosses a power of two, and each shape item then shows its outline simplified to
+half a screen pixel (:mod:`samlabel.gui.shape_lod`). Antialiasing is on only at rest:
+zooming, panning, clicking or dragging turns it off, and it comes back (one repaint)
+:data:`AA_REST_MS` after the last move; then unselected shapes also keep a device pixmap
+(dropped on zoom), so repaints at rest, pans and selections blit.
+
 The picture is converted to a pixmap once per image, straight from the numpy array (no
 ``QImageReader``, so no allocation limit). :meth:`Canvas.visible_region` tells which part
 of the image is on screen and at which size, so the live mask is rendered only there.
@@ -18,14 +25,16 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QFrame, QGraphicsScene, QGraphicsView
 
 from samlabel.gui.overlay import DraftItem, IndexOverlayItem, MaskOverlayItem, PromptItem
+from samlabel.gui.shape_lod import FULL_DETAIL_BUCKET, DenseShapeItem, zoom_bucket
 
 MIN_ZOOM = 0.01
 MAX_ZOOM = 64.0
+AA_REST_MS = 150  # antialiasing comes back this long after the last zoom, pan or drag
 
 
 @dataclass(frozen=True)
@@ -95,6 +104,51 @@ class Canvas(QGraphicsView):
         self._space_down = False
         self._pan_last: QPointF | None = None
         self._fit_on_resize = True
+        self.lod_bucket = FULL_DETAIL_BUCKET + 1
+        self.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        self._rest_timer = QTimer(self)
+        self._rest_timer.setSingleShot(True)
+        self._rest_timer.setInterval(AA_REST_MS)
+        self._rest_timer.timeout.connect(self._at_rest)
+        self._cached = False  # whether the shape items keep their at-rest pixmaps
+
+    # ------------------------------------------------------------ detail
+    def _shape_items(self):
+        return (i for i in self._scene.items() if isinstance(i, DenseShapeItem))
+
+    def _moving(self, drop_caches: bool = False) -> None:
+        """The view moves: antialiasing off until it has been still for AA_REST_MS.
+
+        ``drop_caches`` (a zoom): the shapes' at-rest pixmaps no longer fit the scale, so they
+        are switched off rather than redrawn at every step. A pan, click or drag keeps them.
+        """
+        if self.renderHints() & QPainter.RenderHint.Antialiasing:
+            self.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        if drop_caches and self._cached:
+            self._cached = False
+            for item in self._shape_items():
+                item.set_cached(False)
+        self._rest_timer.start()
+
+    def _at_rest(self) -> None:
+        """Antialiased again; unselected shapes keep a pixmap, so the repaints at rest (a
+        hover mask over the shapes, a pan, a selection) blit instead of filling every
+        outline again."""
+        self.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        self._cached = True
+        for item in self._shape_items():
+            item.set_cached(True)
+        self.viewport().update()
+
+    def _update_lod(self) -> None:
+        """Switch the shape items to the zoom's level of detail when the bucket changed."""
+        b = min(zoom_bucket(self.zoom), FULL_DETAIL_BUCKET + 1)
+        if b == self.lod_bucket:
+            return
+        self.lod_bucket = b
+        for item in self._scene.items():
+            if isinstance(item, DenseShapeItem):
+                item.set_bucket(b)
 
     # ---------------------------------------------------------------- image
     def set_image(self, rgb: np.ndarray | None) -> None:
@@ -140,6 +194,8 @@ class Canvas(QGraphicsView):
             return
         self._fit_on_resize = True
         self.fitInView(QRectF(0, 0, w, h), Qt.AspectRatioMode.KeepAspectRatio)
+        self._moving(drop_caches=True)
+        self._update_lod()
         self.viewChanged.emit()
 
     def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
@@ -154,6 +210,8 @@ class Canvas(QGraphicsView):
         delta = after - before
         self.translate(delta.x(), delta.y())
         self._fit_on_resize = False
+        self._moving(drop_caches=True)
+        self._update_lod()
         self.viewChanged.emit()
 
     def pan_by(self, dx: float, dy: float) -> None:
@@ -162,6 +220,7 @@ class Canvas(QGraphicsView):
         h.setValue(h.value() - int(round(dx)))
         v.setValue(v.value() - int(round(dy)))
         self._fit_on_resize = False
+        self._moving()
         self.viewChanged.emit()
 
     def visible_region(self) -> tuple[tuple[int, int, int, int], tuple[int, int]] | None:
@@ -209,6 +268,7 @@ class Canvas(QGraphicsView):
             ev.accept()
             return
         self.setFocus()
+        self._moving()  # a click's answer (a selection, a point) is painted fast, then at rest
         self.mousePressed.emit(self._event(ev))
         ev.accept()
 
@@ -219,6 +279,8 @@ class Canvas(QGraphicsView):
             self.pan_by(d.x(), d.y())
             ev.accept()
             return
+        if ev.buttons() != Qt.MouseButton.NoButton:  # a drag (a vertex, a box): draw fast
+            self._moving()
         self.mouseMoved.emit(self._event(ev, Qt.MouseButton.NoButton))
         ev.accept()
 

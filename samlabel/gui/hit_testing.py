@@ -7,6 +7,7 @@ canvas converts its screen tolerance by the zoom factor before asking.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -72,6 +73,46 @@ def nearest_edge(shapes: Sequence[Rings], x: float, y: float, tol: float) -> Edg
     return best
 
 
+_BOUNDS: dict[int, tuple] = {}  # id(read-only array) -> (weakref, bounds)
+
+
+def _forget(key: int) -> None:
+    _BOUNDS.pop(key, None)
+
+
+def ring_bounds(ring) -> tuple[float, float, float, float] | None:
+    """``(x0, y0, x1, y1)`` of a ring, None when empty.
+
+    Cached for read-only numpy arrays (the document's shapes are immutable), so testing a
+    point against the box of every shape on a click costs a dictionary look-up per ring.
+    """
+    key = id(ring)
+    hit = _BOUNDS.get(key)
+    if hit is not None and hit[0]() is ring:
+        return hit[1]
+    pts = _ring(ring)
+    if len(pts) == 0:
+        return None
+    x0, y0 = pts.min(axis=0)
+    x1, y1 = pts.max(axis=0)
+    bounds = (float(x0), float(y0), float(x1), float(y1))
+    if isinstance(ring, np.ndarray) and not ring.flags.writeable:
+        try:
+            _BOUNDS[key] = (weakref.ref(ring, lambda _r, k=key: _forget(k)), bounds)
+        except TypeError:  # pragma: no cover - arrays that refuse weak references
+            pass
+    return bounds
+
+
+def _near_box(rings: Rings, x: float, y: float, tol: float) -> bool:
+    """Whether ``(x, y)`` is within ``tol`` of some ring's bounding box (a cheap pre-test)."""
+    for ring in rings:
+        b = ring_bounds(ring)
+        if b is not None and b[0] - tol <= x <= b[2] + tol and b[1] - tol <= y <= b[3] + tol:
+            return True
+    return False
+
+
 def point_in_ring(ring, x: float, y: float) -> bool:
     """Even-odd ray casting."""
     pts = _ring(ring)
@@ -93,6 +134,8 @@ def point_in_shape(rings: Rings, x: float, y: float) -> bool:
 def shape_at(shapes: Sequence[Rings], x: float, y: float, tol: float = 0.0) -> int | None:
     """Index of the topmost (last) shape containing ``(x, y)``, or whose outline is within ``tol``."""
     for s in range(len(shapes) - 1, -1, -1):
+        if not _near_box(shapes[s], x, y, tol):  # nothing of it near: neither inside nor on an edge
+            continue
         if point_in_shape(shapes[s], x, y):
             return s
         if tol > 0 and nearest_edge([shapes[s]], x, y, tol) is not None:

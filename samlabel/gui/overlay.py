@@ -7,8 +7,7 @@ Rendering touches only what changed:
   returns). Only the mask's box becomes a picture (each pixel 0 or the label colour in
   premultiplied ARGB, one vectorised multiply), drawn 1:1 in screen pixels or scaled into
   its part of the region.
-- :class:`ShapeItem` is one accepted shape: a ``QPainterPath`` with every part's exterior
-  and holes, filled with the odd-even rule so holes stay holes.
+- Accepted shapes are drawn by ``shape_lod.DenseShapeItem`` (level-of-detail paths).
 - :class:`PromptItem` draws the clicked points and the box; :class:`DraftItem` the polygon
   or rubber band being drawn. Markers keep their screen size at any zoom.
 """
@@ -19,8 +18,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPainterPath, QPen, QPolygonF
-from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem
+from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen, QPolygonF
+from PySide6.QtWidgets import QGraphicsItem
 
 from samlabel.gui.mask_render import mask_bbox
 
@@ -256,59 +255,6 @@ def polygon_path(parts: Iterable[tuple[np.ndarray, Sequence[np.ndarray]]]) -> QP
                 path.addPolygon(QPolygonF([QPointF(float(x), float(y)) for x, y in pts]))
                 path.closeSubpath()
     return path
-
-
-class ShapeItem(QGraphicsPathItem):
-    """One accepted shape. ``rings`` are the ``(N, 2)`` arrays in drawing order (for handles)."""
-
-    def __init__(self, shape_id, parts, color: QColor, opacity: float) -> None:
-        super().__init__()
-        self.shape_id = shape_id
-        self.setZValue(Z_SHAPES)
-        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
-        self._color = QColor(color)
-        self._opacity = opacity
-        self._selected = False
-        self.rings: list[np.ndarray] = []
-        self.set_parts(parts)
-
-    def set_parts(self, parts) -> None:
-        parts = [(np.asarray(e, dtype=np.float64), [np.asarray(h, dtype=np.float64) for h in holes]) for e, holes in parts]
-        self.rings = [r for e, holes in parts for r in (e, *holes)]
-        self.setPath(polygon_path(parts))
-        self._restyle()
-
-    def set_style(self, color: QColor, opacity: float, selected: bool) -> None:
-        self._color, self._opacity, self._selected = QColor(color), opacity, selected
-        self._restyle()
-
-    def _restyle(self) -> None:
-        fill = QColor(self._color)
-        fill.setAlphaF(min(1.0, self._opacity * (1.3 if self._selected else 0.8)))
-        self.setBrush(QBrush(fill))
-        pen = QPen(QColor("white") if self._selected else self._color.darker(110), 2.5 if self._selected else 1.5)
-        pen.setCosmetic(True)
-        pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
-        self.setPen(pen)
-        self.update()
-
-    def boundingRect(self) -> QRectF:  # noqa: N802 - room for the vertex handles
-        return super().boundingRect().adjusted(-20, -20, 20, 20)
-
-    def paint(self, painter: QPainter, option, widget=None) -> None:  # noqa: D102
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        painter.setPen(self.pen())
-        painter.setBrush(self.brush())
-        painter.drawPath(self.path())
-        if self._selected:
-            r = 3.5 / _screen_scale(painter)
-            handle_pen = QPen(self._color.darker(150), 1)
-            handle_pen.setCosmetic(True)
-            painter.setPen(handle_pen)
-            painter.setBrush(QColor("white"))
-            for ring in self.rings:
-                for x, y in ring:
-                    painter.drawRect(QRectF(x - r, y - r, 2 * r, 2 * r))
 
 
 class PromptItem(QGraphicsItem):
