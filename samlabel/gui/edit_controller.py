@@ -73,10 +73,8 @@ class EditController(QObject):
         return uids[hit.shape], (part, ring, hit.edge + 1), hit.point
 
     def shape_at(self, x: float, y: float) -> str | None:
-        uids = self.layer.visible_uids()
-        rings = [[r for e, holes in self.layer.geometry(u).parts for r in (e, *holes)] for u in uids]
-        idx = hit_testing.shape_at(rings, x, y, tol=self._tol())
-        return None if idx is None else uids[idx]
+        """The topmost visible shape under ``(x, y)``, through the layer's spatial index."""
+        return self.layer.shape_at(x, y, tol=self._tol())
 
     def set_selection(self, uids) -> None:
         uids = [u for u in uids if self.layer.item(u) is not None]
