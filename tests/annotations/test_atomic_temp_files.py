@@ -104,12 +104,15 @@ def test_kill_loop_never_leaves_a_broken_sidecar_or_temp_files(tmp_path):
     kills = corrupt = left_after_kill = leftovers = 0
     started = time.monotonic()
     for round_ in range(100):
+        delay = rng.uniform(0.0005, 0.05)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child
+            # its own timer SIGKILLs it at a random moment, wherever the save has got to
+            signal.signal(signal.SIGALRM, lambda *_: os.kill(os.getpid(), signal.SIGKILL))
+            signal.setitimer(signal.ITIMER_REAL, delay)
             _save_forever(path, texts)
-        time.sleep(rng.uniform(0.0, 0.05))
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+        _, status = os.waitpid(pid, 0)  # returns once the child is dead
+        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
         kills += 1
         text = path.read_text(encoding="utf-8")
         try:
