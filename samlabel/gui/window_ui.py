@@ -73,7 +73,7 @@ class UiMixin:
 
         self._pos_status = QLabel()
         self._ai_status = QLabel()  # embedding state of the open image
-        self._model_status = QLabel()  # the active model, always visible (issue 7)
+        self._model_status = QLabel()  # the active model, always visible
         self._model_status.setObjectName("model_status")
         self.statusBar().addPermanentWidget(self._pos_status)
         self.statusBar().addPermanentWidget(self._ai_status)
