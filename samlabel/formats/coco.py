@@ -41,12 +41,11 @@ from samlabel.formats.common import (
     Reading,
     BaseWriter,
     confined_path,
-    export_image,
     group_instances,
-    image_size,
     load_json,
     shapes_from_mask,
 )
+from samlabel.formats.images import export_image, image_size
 
 JSON_NAME = "annotations.json"
 IMAGES_DIR = "images"

@@ -27,12 +27,10 @@ from samlabel.formats.common import (
     BaseWriter,
     check_labels,
     confined_path,
-    export_image,
-    find_image,
-    image_size,
     input_error,
     load_json,
 )
+from samlabel.formats.images import export_image, find_image, image_size
 
 
 class Writer(BaseWriter):  # <stem>.json: named by stem

@@ -29,15 +29,12 @@ from samlabel.formats.common import (
     Reading,
     BaseWriter,
     dataset_class_names,
-    export_image,
     group_instances,
-    image_size,
     read_class_names,
-    read_index_png,
-    save_palette_png,
     shapes_from_mask,
     write_class_names,
 )
+from samlabel.formats.images import export_image, image_size, read_index_png, save_palette_png
 
 IMAGES_DIR, SEMANTIC_DIR, INSTANCE_DIR = "images", "semantic", "instance"
 MAX_ID = 65535

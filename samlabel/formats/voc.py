@@ -39,16 +39,12 @@ from samlabel.formats.common import (
     BaseWriter,
     confined_path,
     dataset_class_names,
-    export_image,
-    find_image,
     group_instances,
-    image_size,
     read_class_names,
-    read_index_png,
-    save_palette_png,
     shapes_from_mask,
     write_class_names,
 )
+from samlabel.formats.images import export_image, find_image, image_size, read_index_png, save_palette_png
 
 DIRS = ("JPEGImages", "Annotations", "SegmentationClass", "SegmentationObject", "ImageSets/Segmentation")
 MAX_OBJECTS = 254

@@ -29,11 +29,9 @@ from samlabel.formats.common import (
     Reading,
     BaseWriter,
     dataset_class_names,
-    export_image,
-    find_image,
     group_instances,
-    image_size,
 )
+from samlabel.formats.images import export_image, find_image, image_size
 from samlabel.formats.data_yaml import dump_data_yaml, read_names
 
 IMAGES_DIR, LABELS_DIR, YAML_NAME = "images", "labels", "data.yaml"

@@ -11,7 +11,7 @@ from pycocotools import mask as mask_utils
 
 from samlabel.annotations import Project, mask_iou
 from samlabel.formats.batch import import_dataset
-from samlabel.formats.common import save_palette_png
+from samlabel.formats.images import save_palette_png
 
 H, W = 40, 50
 YY, XX = np.mgrid[:H, :W]
