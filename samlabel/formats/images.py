@@ -14,6 +14,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from samlabel.annotations.image_limits import check_pixels
 from samlabel.annotations.project import image_size as _header_size
 from samlabel.formats.common import FormatError, input_error
+from samlabel.sam.image_input import pil_to_rgb_uint8
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
@@ -59,7 +60,7 @@ def export_image(src: Path, dst: Path, force_jpeg: bool = False) -> Path:
             out = ImageOps.exif_transpose(img)
             dst.parent.mkdir(parents=True, exist_ok=True)
             if dst.suffix.lower() in (".jpg", ".jpeg"):
-                _as_8bit_rgb(out).save(dst, quality=95)
+                Image.fromarray(pil_to_rgb_uint8(out)).save(dst, quality=95)  # as the app shows it
             else:
                 out.save(dst)
     except (OSError, UnidentifiedImageError) as exc:
@@ -67,24 +68,6 @@ def export_image(src: Path, dst: Path, force_jpeg: bool = False) -> Path:
     except Image.DecompressionBombError as exc:
         raise input_error(exc, src) from exc
     return dst
-
-
-_HIGH_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
-
-
-def _as_8bit_rgb(img):
-    """The image as 8-bit RGB the way the app shows it: 16-bit and float images stretched
-    from their own min..max (``convert("RGB")`` clips them to white), alpha over white."""
-    if img.mode in _HIGH_BIT_MODES:
-        arr = np.asarray(img, dtype=np.float64)
-        finite = arr[np.isfinite(arr)]
-        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-        scaled = np.nan_to_num((arr - lo) * (255.0 / (hi - lo) if hi > lo else 0.0), nan=0.0, posinf=255.0, neginf=0.0)
-        return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), "L").convert("RGB")
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
-    return img.convert("RGB")
 
 
 def voc_palette(n: int = 256) -> list[int]:
