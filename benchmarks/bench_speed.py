@@ -8,7 +8,7 @@ Both implementations run in ONE process on the SAME random vit_b weights (the re
 model's state dict, saved in the official .pth format and loaded through
 ``samlabel.sam.build_sam``) and the same images; timings are interleaved (ref, ours, ref,
 ours, ...) and the median is reported, so machine-load drift hits both sides alike.
-Process-wide runtime settings (``samlabel.sam.runtime.configure_runtime``: threads = physical
+Process-wide runtime settings (``samlabel.sam.runtime.cpu.configure_runtime``: threads = physical
 cores, one inter-op thread, glibc allocator thresholds) apply to both sides; the ``threads``
 and ``allocator`` rows show what those settings alone are worth. The allocator thresholds
 speed up the *reference* far more than samlabel (its ``set_image`` reuses its buffers), so
@@ -334,7 +334,7 @@ def row_amg(table: Table, ref, ours, points_per_side: int, with_encoder: bool, r
 
 def row_int8(table: Table, ours, reps: int) -> None:
     from samlabel.sam import SamPredictor
-    from samlabel.sam.quantize import quantize_encoder
+    from samlabel.sam.fast.quantize import quantize_encoder
 
     img = random_image(768, 1024, seed=1)
     q = quantize_encoder(copy.deepcopy(ours), "int8")
@@ -359,7 +359,7 @@ def row_int8(table: Table, ours, reps: int) -> None:
 
 def row_threads(table: Table, ours, reps: int) -> None:
     from samlabel.sam import SamPredictor
-    from samlabel.sam.runtime import physical_core_count
+    from samlabel.sam.runtime.cpu import physical_core_count
 
     img = random_image(768, 1024, seed=1)
     op = SamPredictor(ours)
@@ -424,7 +424,7 @@ def child_vit_h_memory(side: str) -> dict:
         predictor = RefPredictor(ref_registry["vit_h"]().eval())
     else:
         from samlabel.sam import SamPredictor, build_sam
-        from samlabel.sam.runtime import configure_runtime
+        from samlabel.sam.runtime.cpu import configure_runtime
 
         configure_runtime()
         predictor = SamPredictor(build_sam("vit_h").eval())
@@ -451,7 +451,7 @@ def child_set_image(reps: int) -> dict:
     from segment_anything import SamPredictor as RefPredictor
 
     from samlabel.sam import SamPredictor
-    from samlabel.sam.runtime import configure_runtime
+    from samlabel.sam.runtime.cpu import configure_runtime
 
     configure_runtime()
     ref, ours = build_pair("vit_b")
@@ -491,7 +491,7 @@ def main(argv=None) -> int:
         rows = tuple(r for r in rows if r not in ("vit_h_memory", "allocator"))
     big_reps = args.reps or (1 if args.quick else 3)
 
-    from samlabel.sam.runtime import configure_runtime, configure_threads
+    from samlabel.sam.runtime.cpu import configure_runtime, configure_threads
 
     if not args.no_runtime_tuning:
         configure_threads()  # before the first parallel op: the inter-op pool is fixed after it

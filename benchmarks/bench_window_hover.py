@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("SAMLABEL_CONFIG_DIR", str(tmp / "config"))
     os.environ.setdefault("SAMLABEL_CACHE_DIR", str(tmp / "cache"))
 
-    from samlabel.sam.openmp_env import configure_openmp_env
+    from samlabel.sam.runtime.openmp_env import configure_openmp_env
 
     configure_openmp_env()  # as the app's entry point does: before torch is imported
     import numpy as np

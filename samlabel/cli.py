@@ -75,8 +75,8 @@ def _download(argv: Sequence[str]) -> int:
     parser.add_argument("--dir", help="destination folder (default: the user cache, or $SAMLABEL_CHECKPOINT_DIR)")
     parser.add_argument("--url", help="download from this URL instead of the official one")
     args = parser.parse_args(argv)
-    from samlabel.sam.download import DownloadError, download_checkpoint
-    from samlabel.sam.official import check_official_file
+    from samlabel.sam.files.download import DownloadError, download_checkpoint
+    from samlabel.sam.files.official import check_official_file
 
     try:
         existing = check_official_file(args.name, args.dir, hashes=False)  # the size: free
@@ -188,7 +188,7 @@ def _gui_paths_problem(path: str | None, checkpoint: str | None) -> str | None:
     is not "no such file"."""
     problem = _inputs_problem((path, "file or folder"))
     if problem is None and checkpoint is not None:
-        from samlabel.sam.checkpoint_path import checkpoint_path_problem
+        from samlabel.sam.files.checkpoint_path import checkpoint_path_problem
 
         problem = checkpoint_path_problem(checkpoint)  # a weights file or a Hugging Face snapshot folder
     return problem
@@ -199,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] in SUBCOMMANDS:
         return SUBCOMMANDS[argv[0]](argv[1:])
     args = _gui_parser().parse_args(argv)
-    from samlabel.sam.openmp_env import configure_openmp_env
+    from samlabel.sam.runtime.openmp_env import configure_openmp_env
 
     configure_openmp_env()  # before torch is imported: libgomp reads it once
     if args.smoke_test:

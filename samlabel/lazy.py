@@ -3,7 +3,7 @@
 A package lists which submodule defines each public name; the name is imported on first
 access, so importing the package stays cheap and each module can be used on its own::
 
-    __getattr__, __dir__, __all__ = lazy_exports(__name__, globals(), {"Sam": "samlabel.sam.model"})
+    __getattr__, __dir__, __all__ = lazy_exports(__name__, globals(), {"Sam": "samlabel.sam.modeling.sam1.sam"})
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
-    from samlabel.sam.openmp_env import configure_openmp_env
+    from samlabel.sam.runtime.openmp_env import configure_openmp_env
 
     configure_openmp_env()  # as the app's entry point does: before torch is imported
     from PIL import Image

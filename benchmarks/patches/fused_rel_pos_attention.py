@@ -1,4 +1,4 @@
-"""Drop-in replacement for ``samlabel.sam.image_encoder.rel_pos_attention`` (prepared patch).
+"""Drop-in replacement for ``samlabel.sam.modeling.sam1.image_encoder.rel_pos_attention`` (prepared patch).
 
 Measured on 2 idle cores (Xeon, torch 2.11, malloc tuned), one vit_b global block
 (1 x 12 heads x 4096 tokens): reference 1.09 s, SDPA-with-float-mask bands 0.71-0.75 s,
@@ -17,7 +17,7 @@ import torch
 
 def fused_rel_pos_attention(q, k, v, rel_pos_h, rel_pos_w, hw, max_bias_elements=1 << 24):
     """``q, k, v`` ``(B, nH, H*W, hd)`` -> ``(B, nH, H*W, hd)``: softmax(q k^T * hd^-0.5 + bias) v."""
-    from samlabel.sam.image_encoder import get_rel_pos
+    from samlabel.sam.modeling.sam1.image_encoder import get_rel_pos
 
     H, W = hw
     B, nH, N, hd = q.shape

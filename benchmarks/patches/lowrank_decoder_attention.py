@@ -1,4 +1,4 @@
-"""Prepared patch for ``samlabel.sam.transformer.Attention.forward``: few-token cross attention
+"""Prepared patch for ``samlabel.sam.modeling.sam1.transformer.Attention.forward``: few-token cross attention
 without projecting the 4096 image tokens.
 
 In the mask decoder's cross attentions one side is the 64x64 = 4096 image tokens and the

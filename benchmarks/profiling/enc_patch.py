@@ -4,10 +4,10 @@ import numpy as np
 import torch
 import copy
 sys.path.insert(0,"benchmarks"); sys.path.insert(0,"benchmarks/profiling"); sys.path.insert(0,"benchmarks/patches")
-from samlabel.sam.runtime import configure_runtime; print(configure_runtime())
+from samlabel.sam.runtime.cpu import configure_runtime; print(configure_runtime())
 from bench_speed import build_pair
 from samlabel.sam import SamPredictor
-import samlabel.sam.image_encoder as enc
+import samlabel.sam.modeling.sam1.image_encoder as enc
 from fused_rel_pos_attention import fused_rel_pos_attention
 from segment_anything import SamPredictor as RP
 ref, ours = build_pair()
@@ -23,7 +23,7 @@ with torch.inference_mode():
         enc.rel_pos_attention=fused_rel_pos_attention; tf=t(lambda: op.set_image(img)); ef=op.get_image_embedding()
         print("ref %.2f A %.2f fused %.2f | ratio A %.2f fused %.2f | diff fused-ref %.1e A-ref %.1e"%(tr,ta,tf,tr/ta,tr/tf,(ef-rp.features).abs().max(),(ea-rp.features).abs().max()), flush=True)
     if "int8" in sys.argv:
-        from samlabel.sam.quantize import quantize_encoder
+        from samlabel.sam.fast.quantize import quantize_encoder
         q=SamPredictor(quantize_encoder(copy.deepcopy(ours)))
         for i in range(2):
             tq=t(lambda: q.set_image(img)); tf=t(lambda: op.set_image(img))

@@ -3,7 +3,7 @@ import time
 import numpy as np
 import torch
 sys.path.insert(0,"benchmarks"); sys.path.insert(0,"benchmarks/profiling")
-from samlabel.sam.runtime import configure_runtime; print(configure_runtime())
+from samlabel.sam.runtime.cpu import configure_runtime; print(configure_runtime())
 from bench_speed import build_pair, colourise, inject_reference_embedding
 from samlabel.sam.interactive import DecoderSession, Prompt
 from samlabel.sam.embedding import ImageEmbedding, model_id_of

@@ -3,12 +3,12 @@ import time
 import numpy as np
 import torch
 sys.path.insert(0,"benchmarks"); sys.path.insert(0,"benchmarks/patches")
-from samlabel.sam.runtime import configure_runtime; print(configure_runtime())
+from samlabel.sam.runtime.cpu import configure_runtime; print(configure_runtime())
 from bench_speed import build_pair, inject_reference_embedding
 from samlabel.sam import SamPredictor
 from samlabel.sam.interactive import Prompt
 from samlabel.sam.embedding import ImageEmbedding, model_id_of
-import samlabel.sam.transformer as T
+import samlabel.sam.modeling.sam1.transformer as T
 from segment_anything import SamPredictor as RP
 import lowrank_decoder_attention as L
 ref, ours = build_pair()

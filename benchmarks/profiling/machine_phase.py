@@ -24,7 +24,7 @@ import torch
 from samlabel.sam.build import build_sam
 from samlabel.sam.embedding import ImageEmbedding, model_id_of
 from samlabel.sam.interactive import DecoderSession, Prompt
-from samlabel.sam.runtime import configure_runtime
+from samlabel.sam.runtime.cpu import configure_runtime
 
 
 def main(seconds: float) -> None:

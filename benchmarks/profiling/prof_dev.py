@@ -4,7 +4,7 @@ import numpy as np
 import torch
 sys.path.insert(0,"benchmarks"); sys.path.insert(0,"benchmarks/profiling")
 if "malloc" in sys.argv:
-    from samlabel.sam.runtime import configure_allocator; print("malloc", configure_allocator())
+    from samlabel.sam.runtime.cpu import configure_allocator; print("malloc", configure_allocator())
 torch.set_num_threads(2)
 from bench_speed import build_pair
 from samlabel.sam import SamPredictor

@@ -117,7 +117,7 @@ def run_app(path=None, model=None, checkpoint=None, device=None, quantize=None) 
     if message is not None:
         print(message, file=sys.stderr)
         return 3
-    from samlabel.sam.runtime import configure_runtime
+    from samlabel.sam.runtime.cpu import configure_runtime
 
     # one torch thread per physical core, one inter-op thread, large freed tensors kept in
     # the heap (see docs/performance.md); the workers then set their own thread counts

@@ -12,7 +12,7 @@ The worker keeps its own :class:`~samlabel.sam.interactive.DecoderSession` per e
 (the embedding is immutable; nothing mutable is shared with the UI thread). Building one
 does the decoder's per-image work (~50 ms for vit_b); :meth:`DecoderService.prepare` has the
 idle worker do it as soon as the embedding arrives, and warm the session's hover path
-(``DecoderSession.warm_hover``: the recorded decoder of :mod:`samlabel.sam.traced_decoder`,
+(``DecoderSession.warm_hover``: the recorded decoder of :mod:`samlabel.sam.fast.traced_decoder`,
 made once per image size, 0.1-0.4 s), so the first hover waits for neither.
 
 Besides the low-res logits the worker upscales the chosen candidate for the displayed

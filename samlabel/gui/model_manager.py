@@ -3,7 +3,7 @@
 :func:`choose_model` resolves the model name (``--model``, else the saved setting, else
 ``default_model_name(device)``) and its checkpoint (``--checkpoint`` or Model ▸ Load
 checkpoint file…: the user's own file, shown as such; else the file at the official download
-location, found by ``samlabel.sam.download.find_checkpoint``). With no checkpoint the choice
+location, found by ``samlabel.sam.files.download.find_checkpoint``). With no checkpoint the choice
 has ``checkpoint=None`` and the app runs with the AI tools disabled (manual tools still
 work). A file at the official location that is not the official checkpoint is never loaded
 as if it were: its size is compared at once (free), and the loader compares its SHA-256
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QThread, Signal
 
-from samlabel.sam.checkpoint_path import checkpoint_path_problem
+from samlabel.sam.files.checkpoint_path import checkpoint_path_problem
 from samlabel.sam.errors import SamError
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class ModelChoice:
     checkpoint: Path | None
     device: str
     message: str  # for the status bar: what was chosen, or why the AI tools are off
-    quantize: str = "fp32"  # "int8": dynamic int8 image encoder (CPU only; see samlabel.sam.quantize)
+    quantize: str = "fp32"  # "int8": dynamic int8 image encoder (CPU only; see samlabel.sam.fast.quantize)
     user_file: bool = False  # a file the user chose (--checkpoint, Load checkpoint file…), not a download
     reason: str = ""  # without a checkpoint: why, in a few words (for "why nothing happened")
     wrong_file: Path | None = None  # a file at the official location that is not the official one
@@ -72,7 +72,7 @@ def default_device() -> str:
 def find_checkpoint(name: str) -> Path | None:
     """The downloaded checkpoint for ``name`` (None when missing or the lookup is unavailable)."""
     try:
-        from samlabel.sam.download import find_checkpoint as _find
+        from samlabel.sam.files.download import find_checkpoint as _find
     except ImportError:
         return None
     try:
@@ -136,7 +136,7 @@ def official_file_problem(name: str, path: Path, known_sha256: str | None = None
     """Why ``path`` (at ``name``'s official location) is not the official checkpoint, with what
     to do; None when it is, as far as checked: its size (free), or its SHA-256 when given."""
     try:
-        from samlabel.sam.official import check_file
+        from samlabel.sam.files.official import check_file
 
         check = check_file(name, path, hashes=False, known_sha256=known_sha256)
     except (ImportError, ValueError):  # no such model in the registry: nothing to compare with
@@ -166,7 +166,7 @@ class ModelLoader(QThread):
                 return
             model = build_sam(self.choice.name, checkpoint=self.choice.checkpoint, device=self.choice.device)
             if self.choice.quantize != "fp32":
-                from samlabel.sam.quantize import quantize_encoder
+                from samlabel.sam.fast.quantize import quantize_encoder
 
                 model = quantize_encoder(model, self.choice.quantize)
         except USER_ERRORS as exc:  # the message names the file and the problem: no traceback
@@ -187,7 +187,7 @@ class ModelLoader(QThread):
         path = self.choice.checkpoint
         if self.choice.user_file or path is None or not Path(path).is_file():
             return None
-        from samlabel.sam.checkpoint import file_sha256
+        from samlabel.sam.files.checkpoint import file_sha256
 
         try:
             digest = file_sha256(path)

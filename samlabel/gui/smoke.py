@@ -151,7 +151,7 @@ def choose_model(model: Optional[str], checkpoint: Optional[str], device: Option
     name = model or configured_model_name() or default_model_name(device)
     if checkpoint is None:
         try:
-            from samlabel.sam.download import find_checkpoint
+            from samlabel.sam.files.download import find_checkpoint
 
             found = find_checkpoint(name)
         except Exception as exc:  # an unknown saved name, or no download module in this build
@@ -164,7 +164,7 @@ def choose_model(model: Optional[str], checkpoint: Optional[str], device: Option
             return sam, f"{TINY_MODEL} (random weights; no checkpoint for {name}: {reason})"
         checkpoint = str(found)
     else:
-        from samlabel.sam.checkpoint_path import checkpoint_path_problem
+        from samlabel.sam.files.checkpoint_path import checkpoint_path_problem
 
         problem = checkpoint_path_problem(checkpoint)  # a file or a Hugging Face snapshot folder
         if problem is not None:

@@ -96,7 +96,7 @@ class ModelMixin:
         self.download_tool_action.setVisible(model is None)
         device, quantized = "", False
         if model is not None:
-            from samlabel.sam.quantize import is_quantized
+            from samlabel.sam.fast.quantize import is_quantized
 
             device = str(getattr(model, "device", "") or "")
             quantized = is_quantized(model)
@@ -126,7 +126,7 @@ class ModelMixin:
 
     def on_checkpoint_downloaded(self, path: str) -> None:
         """A verified download finished: load it (the official file, not "your file")."""
-        from samlabel.sam.official import model_name_for_file
+        from samlabel.sam.files.official import model_name_for_file
 
         name = model_name_for_file(path) or (self.model_choice.name if self.model_choice is not None else None)
         self.load_model(self._choice(name, path, user_file=False))
@@ -144,7 +144,7 @@ class ModelMixin:
         is asked, with ``default_name`` (or the current model) preselected. False when the
         user cancelled.
         """
-        from samlabel.sam.official import model_name_for_file
+        from samlabel.sam.files.official import model_name_for_file
 
         name = model_name_for_file(path)
         if name is None:

@@ -16,7 +16,7 @@ _EXPORTS = {
     # model and checkpoints
     "SamConfig": "samlabel.sam.config",
     "get_config": "samlabel.sam.config",
-    "Sam": "samlabel.sam.model",
+    "Sam": "samlabel.sam.modeling.sam1.sam",
     "build_sam": "samlabel.sam.build",
     "build_sam_vit_b": "samlabel.sam.build",
     "build_sam_vit_l": "samlabel.sam.build",
@@ -24,7 +24,7 @@ _EXPORTS = {
     "build_sam_vit_t": "samlabel.sam.build",
     "sam_model_registry": "samlabel.sam.build",
     "default_model_name": "samlabel.sam.build",
-    "download_checkpoint": "samlabel.sam.download",
+    "download_checkpoint": "samlabel.sam.files.download",
     # prediction
     "ImageResizer": "samlabel.sam.resizer",
     "ImageEmbedding": "samlabel.sam.embedding",

@@ -17,11 +17,11 @@ from typing import Callable, Optional, Union
 import torch
 
 from samlabel.sam.config import SamConfig, TinyViTEncoderConfig, ViTEncoderConfig, config_names, get_config
-from samlabel.sam.image_encoder import ImageEncoderViT
-from samlabel.sam.mask_decoder import MaskDecoder
-from samlabel.sam.model import Sam
-from samlabel.sam.prompt_encoder import PromptEncoder
-from samlabel.sam.transformer import TwoWayTransformer
+from samlabel.sam.modeling.sam1.image_encoder import ImageEncoderViT
+from samlabel.sam.modeling.sam1.mask_decoder import MaskDecoder
+from samlabel.sam.modeling.sam1.sam import Sam
+from samlabel.sam.modeling.sam1.prompt_encoder import PromptEncoder
+from samlabel.sam.modeling.sam1.transformer import TwoWayTransformer
 
 PathLike = Union[str, Path]
 
@@ -49,7 +49,7 @@ def build_image_encoder(cfg: SamConfig) -> torch.nn.Module:
             fixed_input_size=cfg.fixed_input_size,
         )
     if isinstance(enc, TinyViTEncoderConfig):
-        from samlabel.sam.tiny_vit import TinyViT  # MobileSAM's encoder, imported only when used
+        from samlabel.sam.modeling.sam1.tiny_vit import TinyViT  # MobileSAM's encoder, imported only when used
 
         return TinyViT.from_config(enc)
     raise TypeError(f"unknown encoder config type {type(enc).__name__}")
@@ -103,7 +103,7 @@ def build_sam(
     cfg = get_config(name)
     model = build_modules(cfg, model_id=f"{cfg.name}:random-{uuid.uuid4().hex}")
     if checkpoint is not None:
-        from samlabel.sam.checkpoint import load_checkpoint
+        from samlabel.sam.files.checkpoint import load_checkpoint
 
         digest = load_checkpoint(model, checkpoint)
         model.model_id = f"{cfg.name}:{digest[:16]}"

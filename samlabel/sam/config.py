@@ -53,7 +53,7 @@ class ViTEncoderConfig:
 
 @dataclass(frozen=True)
 class TinyViTEncoderConfig:
-    """MobileSAM's TinyViT image encoder (built by ``samlabel.sam.tiny_vit.TinyViT.from_config``)."""
+    """MobileSAM's TinyViT image encoder (built by ``samlabel.sam.modeling.sam1.tiny_vit.TinyViT.from_config``)."""
 
     img_size: int = 1024
     in_chans: int = 3

@@ -36,9 +36,9 @@ import torch.nn.functional as F
 
 from samlabel.sam.embedding import ImageEmbedding, model_id_of, model_input_size
 from samlabel.sam.errors import EmbeddingError
-from samlabel.sam.mask_upscale import binary_masks_full
+from samlabel.sam.fast.mask_upscale import binary_masks_full
 from samlabel.sam.resizer import ImageResizer, image_window, upscale_full
-from samlabel.sam.traced_decoder import traced_decoder_for
+from samlabel.sam.fast.traced_decoder import traced_decoder_for
 
 MASK_INPUT_SIDE = 256
 
@@ -196,7 +196,7 @@ class DecoderSession:
         unchanged, but such logits must not be fed back as ``mask_input``, which reads the
         whole ``256 x 256`` square. Saves ~40% of the decoder's upscaling on a 16:9 image.
         Such previews repeat one prompt shape hundreds of times, so they also run through
-        the model's recorded decoder (:mod:`samlabel.sam.traced_decoder`; same outputs,
+        the model's recorded decoder (:mod:`samlabel.sam.fast.traced_decoder`; same outputs,
         without Python between the ops); :meth:`warm_hover` records it ahead of the first.
         """
         size = self.embedding.original_size
@@ -234,7 +234,7 @@ class DecoderSession:
     ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Batched prompts in the input frame -> ``(B, K, 256, 256)`` logits, ``(B, K)`` scores.
 
-        ``traced=True``: run through the model's :class:`~samlabel.sam.traced_decoder.TracedDecoder`
+        ``traced=True``: run through the model's :class:`~samlabel.sam.fast.traced_decoder.TracedDecoder`
         (recorded on the first call of each prompt shape; the same outputs), where the model has one.
         """
 
@@ -419,7 +419,7 @@ class Prediction:
         """All K candidates at full size ``(K, H, W)`` (bool, or float32 logits).
 
         Logits are the reference's bit for bit; booleans come from
-        :func:`~samlabel.sam.mask_upscale.binary_masks_full` (OpenCV resizes, ~4x faster; a
+        :func:`~samlabel.sam.fast.mask_upscale.binary_masks_full` (OpenCV resizes, ~4x faster; a
         pixel differs only where its logit is within ~1e-4 of the threshold).
         """
         low = torch.from_numpy(np.ascontiguousarray(self.logits))[None]

@@ -22,7 +22,7 @@ from samlabel.sam.embedding import (
     model_input_size,
 )
 from samlabel.sam.interactive import MASK_INPUT_SIDE, DecoderSession, Prompt
-from samlabel.sam.mask_upscale import binary_masks_full
+from samlabel.sam.fast.mask_upscale import binary_masks_full
 from samlabel.sam.resizer import ImageResizer, longest_side_shape, upscale_full
 
 _NOT_SET = "An image must be set with .set_image(...) (or .set_embedding(...)) before mask prediction."

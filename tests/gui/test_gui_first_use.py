@@ -200,7 +200,7 @@ def test_samlabel_image_opens_it_inside_its_folder(monkeypatch, qapp, image_fold
     """run_app (``samlabel IMAGE``) asks for the folder; the window part is tested above."""
     import samlabel.gui.app as gui_app
     import samlabel.gui.main_thread_gc as main_thread_gc
-    import samlabel.sam.runtime as runtime
+    import samlabel.sam.runtime.cpu as runtime
 
     seen = {}
 

@@ -255,7 +255,7 @@ def test_model_from_a_checkpoint_loads_in_the_background(qtbot, make_window, ima
 
 def test_int8_mode_quantises_the_loaded_encoder_and_says_so(qtbot, make_window, image_folder, tiny_model, tmp_path):
     import torch
-    from samlabel.sam.quantize import is_quantized
+    from samlabel.sam.fast.quantize import is_quantized
 
     ckpt = tmp_path / "tiny.pth"
     torch.save(tiny_model.state_dict(), ckpt)

@@ -13,7 +13,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from samlabel.gui.dialogs.download_dialog import DownloadModelDialog, format_bytes, model_info
-from samlabel.sam.download import download_checkpoint
+from samlabel.sam.files.download import download_checkpoint
 
 PAYLOAD = bytes(range(256)) * 12000  # ~3 MB: several 1 MiB chunks, so several progress reports
 # The real download with the expected hashes of our payload instead of Meta's.

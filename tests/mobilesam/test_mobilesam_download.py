@@ -8,7 +8,7 @@ import pytest
 
 from samlabel.cli import main
 from samlabel.sam.config import get_config
-from samlabel.sam.download import download_checkpoint, find_checkpoint
+from samlabel.sam.files.download import download_checkpoint, find_checkpoint
 from samlabel.sam.errors import DownloadError
 
 OFFICIAL_URL = (

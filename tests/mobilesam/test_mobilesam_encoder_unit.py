@@ -11,8 +11,8 @@ import torch
 
 from samlabel.sam.config import get_config
 from samlabel.sam.errors import Cancelled
-from samlabel.sam.tiny_vit import TinyViT
-from samlabel.sam.tiny_vit_blocks import Conv2d_BN, relative_offset_index
+from samlabel.sam.modeling.sam1.tiny_vit import TinyViT
+from samlabel.sam.modeling.sam1.tiny_vit_blocks import Conv2d_BN, relative_offset_index
 
 TINY_CFG = get_config("vit_t").encoder
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from samlabel.sam import image_encoder as enc
-from samlabel.sam.windows import grid_to_windows, windows_to_grid
+from samlabel.sam.modeling.sam1 import image_encoder as enc
+from samlabel.sam.modeling.windows import grid_to_windows, windows_to_grid
 
 
 def _reference_attention(q, k, v, rel_pos_h, rel_pos_w, hw):

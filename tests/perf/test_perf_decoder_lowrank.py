@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from samlabel.sam import transformer as T
+from samlabel.sam.modeling.sam1 import transformer as T
 
 
 def _plain(att, q, k, v):

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from samlabel.sam.build import build_sam
-from samlabel.sam.common import MLP, StackedMLP
+from samlabel.sam.modeling.common import MLP, StackedMLP
 
 
 def _mlps(n=4, seed=0):

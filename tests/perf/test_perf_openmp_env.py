@@ -1,11 +1,11 @@
-"""samlabel.sam.openmp_env: GOMP_SPINCOUNT for the app, set only when it can still take effect."""
+"""samlabel.sam.runtime.openmp_env: GOMP_SPINCOUNT for the app, set only when it can still take effect."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
-from samlabel.sam.openmp_env import DEFAULT_GOMP_SPINCOUNT, configure_openmp_env
+from samlabel.sam.runtime.openmp_env import DEFAULT_GOMP_SPINCOUNT, configure_openmp_env
 
 
 def test_sets_the_spin_count_before_torch_is_imported():
@@ -30,7 +30,7 @@ def test_does_nothing_once_torch_is_loaded():
 def test_the_module_itself_does_not_import_torch():
     """It must be importable first thing, before torch (a fresh interpreter checks)."""
     code = (
-        "import sys; from samlabel.sam.openmp_env import configure_openmp_env; "
+        "import sys; from samlabel.sam.runtime.openmp_env import configure_openmp_env; "
         "ok = configure_openmp_env(); print(ok, 'torch' in sys.modules)"
     )
     env = {k: v for k, v in __import__("os").environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}

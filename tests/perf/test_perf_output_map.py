@@ -1,4 +1,4 @@
-"""The first upscaling product from the two blocks' low-rank updates (samlabel.sam.output_map)
+"""The first upscaling product from the two blocks' low-rank updates (samlabel.sam.fast.output_map)
 equals the product of the materialised output tokens."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import dataclasses
 import pytest
 import torch
 
-from samlabel.sam import output_map as OM
-from samlabel.sam.lowrank import LowRankUpdate
+from samlabel.sam.fast import output_map as OM
+from samlabel.sam.fast.lowrank import LowRankUpdate
 
 
 def _layer_norm(x, norm):

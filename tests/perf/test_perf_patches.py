@@ -37,7 +37,7 @@ def test_fused_rel_pos_attention_equals_the_reference(hw, batch, max_bias):
 @pytest.fixture
 def patched_attention():
     """(original Attention module, the same weights with the low-rank forward)."""
-    from samlabel.sam import transformer
+    from samlabel.sam.modeling.sam1 import transformer
 
     lowrank = _load("lowrank_decoder_attention")
     torch.manual_seed(1)

@@ -1,4 +1,4 @@
-"""samlabel.sam.quantize on a small ViT encoder: what is replaced, and how far int8 deviates."""
+"""samlabel.sam.fast.quantize on a small ViT encoder: what is replaced, and how far int8 deviates."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from samlabel.sam.image_encoder import ImageEncoderViT
-from samlabel.sam.quantize import is_quantized, quantize_encoder
+from samlabel.sam.modeling.sam1.image_encoder import ImageEncoderViT
+from samlabel.sam.fast.quantize import is_quantized, quantize_encoder
 
 # Documented bound (docs/performance.md): relative L2 deviation of int8 embeddings from fp32.
 # Measured ~1e-2 on small random encoders; full vit_b is reported by benchmarks/bench_speed.py.

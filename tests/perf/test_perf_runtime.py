@@ -1,4 +1,4 @@
-"""samlabel.sam.runtime: physical-core counting, idempotent thread settings, allocator tuning."""
+"""samlabel.sam.runtime.cpu: physical-core counting, idempotent thread settings, allocator tuning."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import textwrap
 import pytest
 import torch
 
-from samlabel.sam import runtime
+from samlabel.sam.runtime import cpu as runtime
 
 
 def _fake_topology(root, cores_by_cpu):
@@ -73,7 +73,7 @@ def test_bad_thread_arguments_are_refused(kwargs):
 _RSS_SCRIPT = textwrap.dedent(
     """
     import os, sys, torch
-    from samlabel.sam import runtime
+    from samlabel.sam.runtime import cpu as runtime
     tuned = runtime.configure_allocator()
     def rss():
         with open("/proc/self/statm") as f:

@@ -1,4 +1,4 @@
-"""The decoder's second block computed from the first block's low-rank update (samlabel.sam.second_layer),
+"""The decoder's second block computed from the first block's low-rank update (samlabel.sam.fast.second_layer),
 and its last attention from both blocks' updates (output_map.FinalAttentionCache), equal the plain blocks."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import dataclasses
 import pytest
 import torch
 
-from samlabel.sam import output_map as OM
-from samlabel.sam import second_layer as SL
-from samlabel.sam.transformer import TwoWayTransformer
+from samlabel.sam.fast import output_map as OM
+from samlabel.sam.fast import second_layer as SL
+from samlabel.sam.modeling.sam1.transformer import TwoWayTransformer
 
 
 def _randomise(module: torch.nn.Module, scale: float) -> None:
@@ -69,8 +69,8 @@ def test_factored_second_block_equals_the_plain_blocks(sam_sized, batch, offset,
 def test_second_block_forward_against_block_forward(sam_sized):
     """``SecondLayerCache.forward`` on any update ``K = norm4(D + a m)`` equals ``block.forward(K)``:
     the same queries, and an update whose tokens ``norm4(K + a1 m1)`` are the block's."""
-    from samlabel.sam.norm_stats import NormStatsCache
-    from samlabel.sam.output_map import TwoBlockTokens, output_tokens
+    from samlabel.sam.fast.norm_stats import NormStatsCache
+    from samlabel.sam.fast.output_map import TwoBlockTokens, output_tokens
 
     tr = sam_sized
     first, second = tr.layers

@@ -16,11 +16,11 @@ import pytest
 import torch
 from torch import nn
 
-from samlabel.sam import traced_decoder as td
+from samlabel.sam.fast import traced_decoder as td
 from samlabel.sam.build import build_sam
 from samlabel.sam.embedding import ImageEmbedding, model_id_of
 from samlabel.sam.interactive import DecoderSession, Prompt
-from samlabel.sam.model import DecoderContext
+from samlabel.sam.modeling.sam1.sam import DecoderContext
 
 
 def _model(name="test_tiny", seed=0):

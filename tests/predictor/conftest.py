@@ -63,7 +63,7 @@ def _ours_from(ref, tmp_path, depth: int, embed_dim: int, heads: int, global_att
     path = tmp_path / "random_weights.pth"
     torch.save(ref.state_dict(), path)
     try:
-        import samlabel.sam.checkpoint  # noqa: F401
+        import samlabel.sam.files.checkpoint  # noqa: F401
     except ImportError:  # checkpoint loading not written yet: load the state dict directly
         model = build_sam(cfg)
         model.load_state_dict(ref.state_dict())

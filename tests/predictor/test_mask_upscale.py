@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from samlabel.sam.mask_upscale import binary_masks_full, upscale_error_bound
+from samlabel.sam.fast.mask_upscale import binary_masks_full, upscale_error_bound
 from samlabel.sam.resizer import longest_side_shape, upscale_full
 
 

@@ -144,7 +144,7 @@ def test_hugging_face_file_with_missing_tensor_names_it(tmp_path, tiny_reference
 def test_mapping_matches_transformers_sam_model():
     """With ``transformers`` installed: its ``SamModel`` has exactly our HF names and shapes."""
     transformers = pytest.importorskip("transformers")
-    from samlabel.sam.hf_mapping import official_to_hf_state_dict
+    from samlabel.sam.files.hf_mapping import official_to_hf_state_dict
 
     vision = transformers.SamVisionConfig(
         hidden_size=32, num_hidden_layers=2, num_attention_heads=2, global_attn_indexes=[1],

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from samlabel.sam.download import DownloadError, download_checkpoint, find_checkpoint
+from samlabel.sam.files.download import DownloadError, download_checkpoint, find_checkpoint
 
 PAYLOAD = os.urandom(300_000)
 MD5 = hashlib.md5(PAYLOAD).hexdigest()

@@ -9,9 +9,9 @@ import torch
 
 from samlabel.sam import Cancelled, build_sam, sam_model_registry
 from samlabel.sam.build import build_modules, default_model_name
-from samlabel.sam.checkpoint import state_dict_problems
+from samlabel.sam.files.checkpoint import state_dict_problems
 from samlabel.sam.config import SamConfig, TinyViTEncoderConfig, config_names, get_config
-from samlabel.sam.image_encoder import rel_pos_attention
+from samlabel.sam.modeling.sam1.image_encoder import rel_pos_attention
 
 pytestmark = pytest.mark.reference
 
@@ -249,7 +249,7 @@ def test_point_embeddings_equal_the_reference_bit_for_bit(labels, pad):
     """One label-row lookup replaces the reference's boolean-mask index ops: same floats."""
     from segment_anything.modeling import PromptEncoder as RefPromptEncoder
 
-    from samlabel.sam.prompt_encoder import PromptEncoder
+    from samlabel.sam.modeling.sam1.prompt_encoder import PromptEncoder
 
     torch.manual_seed(0)
     ref = RefPromptEncoder(embed_dim=32, image_embedding_size=(64, 64), input_image_size=(1024, 1024),

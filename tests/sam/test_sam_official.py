@@ -9,8 +9,8 @@ import socket
 import pytest
 
 from samlabel.cli import main
-from samlabel.sam.download import DownloadError, download_checkpoint
-from samlabel.sam.official import check_file, check_official_file, model_name_for_file
+from samlabel.sam.files.download import DownloadError, download_checkpoint
+from samlabel.sam.files.official import check_file, check_official_file, model_name_for_file
 
 WRONG = b"<html>rate limited</html>"  # 25 bytes: what a proxy or a rate limit saves
 

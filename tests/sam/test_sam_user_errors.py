@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import save_file
 
 from samlabel.sam import build_sam
-from samlabel.sam.checkpoint_path import checkpoint_path_problem, resolve_checkpoint_path, snapshot_weights
+from samlabel.sam.files.checkpoint_path import checkpoint_path_problem, resolve_checkpoint_path, snapshot_weights
 from samlabel.sam.errors import CheckpointError
 
 from .test_sam_checkpoint import _hf_state_dict

@@ -1,6 +1,6 @@
 """DownloadModelDialog: fetch a SAM checkpoint with a progress bar and a Cancel button.
 
-The download runs ``samlabel.sam.download.download_checkpoint`` in a :class:`~samlabel.gui.tasks.Task`,
+The download runs ``samlabel.sam.files.download.download_checkpoint`` in a :class:`~samlabel.gui.tasks.Task`,
 so the window stays responsive. Failures show the error's own text (which names the URL
 or file and the reason) in full: a word-wrapped, selectable status line that the dialog
 grows to fit; the user can retry, pick another model, or load a checkpoint file they
@@ -102,7 +102,7 @@ def _default_folder() -> str:
 def _existing_checkpoint(name: str, directory):
     """The size check (free) of the file at ``name``'s download location, or None."""
     try:
-        from samlabel.sam.official import check_official_file
+        from samlabel.sam.files.official import check_official_file
 
         return check_official_file(name, directory, hashes=False)
     except Exception:  # noqa: BLE001 - only a hint in the dialog
@@ -110,7 +110,7 @@ def _existing_checkpoint(name: str, directory):
 
 
 def _default_download(name: str, directory=None, url=None, progress=None) -> Path:
-    from samlabel.sam.download import download_checkpoint
+    from samlabel.sam.files.download import download_checkpoint
 
     return download_checkpoint(name, directory=directory, url=url, progress=progress)
 

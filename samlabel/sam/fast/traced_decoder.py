@@ -11,7 +11,7 @@ What a recording keeps, and what it takes as inputs:
 
 * the prompt encoder's and mask decoder's weights are referenced, not copied (the recorded
   module holds the model's own parameters; in-place weight loads are seen);
-* the per-image :class:`~samlabel.sam.model.DecoderContext` is an *input*: its tensors
+* the per-image :class:`~samlabel.sam.modeling.sam1.sam.DecoderContext` is an *input*: its tensors
   are flattened into the call, so one recording serves every image whose context has the
   same shapes (every image of the same size, with the same model);
 * everything that is not a tensor is fixed by the recording: the shapes of the prompt

@@ -1,8 +1,8 @@
 """What the factored mask decoder's modules share: a block's low-rank image update, and
 the row and head reshapes they all use.
 
-``samlabel.sam.second_layer`` (the second two-way block), ``samlabel.sam.norm_stats`` (both
-LayerNorms' statistics) and ``samlabel.sam.output_map`` (the first upscaling product and the
+``samlabel.sam.fast.second_layer`` (the second two-way block), ``samlabel.sam.fast.norm_stats`` (both
+LayerNorms' statistics) and ``samlabel.sam.fast.output_map`` (the first upscaling product and the
 last attention) each work from :class:`LowRankUpdate` s instead of the ``(h*w, C)`` image
 tokens; see ``second_layer``'s docstring for the algebra.
 """

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from samlabel.sam.config import SamConfig
-from samlabel.sam.prompt_encoder import check_image_tensor, check_prompts, describe
+from samlabel.sam.modeling.sam1.prompt_encoder import check_image_tensor, check_prompts, describe
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,11 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-from samlabel.sam.common import MLPBlock
-from samlabel.sam.norm_stats import NormStatsCache
-from samlabel.sam.output_map import FinalAttentionCache, TwoBlockTokens, output_tokens
-from samlabel.sam.lowrank import LowRankUpdate
-from samlabel.sam.second_layer import SecondLayerCache
+from samlabel.sam.modeling.common import MLPBlock
+from samlabel.sam.fast.norm_stats import NormStatsCache
+from samlabel.sam.fast.output_map import FinalAttentionCache, TwoBlockTokens, output_tokens
+from samlabel.sam.fast.lowrank import LowRankUpdate
+from samlabel.sam.fast.second_layer import SecondLayerCache
 
 
 class TwoWayTransformer(nn.Module):
@@ -86,7 +86,7 @@ class TwoWayTransformer(nn.Module):
     ) -> tuple[Tensor, Optional[Tensor], Optional[TwoBlockTokens]]:
         """:meth:`forward_tokens`, plus the output image tokens in factored form when they are
         ``LN1(LN0(keys + A0 M0) + A1 M1)`` (two blocks, the factored path taken;
-        ``samlabel.sam.output_map`` maps them linearly without the tokens), else ``None``.
+        ``samlabel.sam.fast.output_map`` maps them linearly without the tokens), else ``None``.
         On that path the ``(B, h*w, C)`` tokens are formed only if ``need_keys`` (else ``None``).
         """
         queries = point_embedding
@@ -156,8 +156,8 @@ class FirstLayerCache:
     """Per-image head tensors of the first two-way block, each ``(1 or B, nH, h*w, c)``.
 
     ``second``: the second block's per-image parts (:class:`SecondLayerCache`), ``final``: the
-    last attention's (``samlabel.sam.output_map.FinalAttentionCache``, two blocks only) and
-    ``stats``: the two LayerNorms' (``samlabel.sam.norm_stats``), if any. A cache without
+    last attention's (``samlabel.sam.fast.output_map.FinalAttentionCache``, two blocks only) and
+    ``stats``: the two LayerNorms' (``samlabel.sam.fast.norm_stats``), if any. A cache without
     them gives the same results, computed from the full image tokens.
     """
 

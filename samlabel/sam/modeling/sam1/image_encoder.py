@@ -24,9 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from samlabel.sam.common import LayerNorm2d, MLPBlock
+from samlabel.sam.modeling.common import LayerNorm2d, MLPBlock
 from samlabel.sam.errors import Cancelled
-from samlabel.sam.windows import grid_to_windows, windows_to_grid
+from samlabel.sam.modeling.windows import grid_to_windows, windows_to_grid
 
 # Largest relative-position bias built at once, in elements (2**26 floats = 256 MiB): vit_b's
 # global blocks then build their (12, 4096, 4096) bias in 4 bands of 16 query rows. Smaller

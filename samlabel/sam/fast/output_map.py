@@ -4,7 +4,7 @@ The mask decoder's upscaling starts with a per-token linear map of the transform
 image tokens (``ConvTranspose2d`` with kernel = stride = 2 is ``tokens @ W + b``, ``W`` of
 ``(C, 4 * C/4)``): a ``(tokens under the image) x 256 x 256`` product, the largest single
 product of a hover decode. In the interactive path (no mask input, two blocks; see
-``samlabel.sam.second_layer``) those tokens are::
+``samlabel.sam.fast.second_layer``) those tokens are::
 
     K1 = LN0(D + A0 M0) = rstd0 * (D + A0 M0) P G0 + beta0
     K2 = LN1(K1 + A1 M1) = rstd1 * (K1 + A1 M1) P G1 + beta1
@@ -30,7 +30,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from samlabel.sam.lowrank import LowRankUpdate, centre_rows, heads, heads_t
+from samlabel.sam.fast.lowrank import LowRankUpdate, centre_rows, heads, heads_t
 
 
 def select_window(x: Tensor, dim: int, grid: tuple[int, int], window: Optional[tuple[int, int]]) -> Tensor:
@@ -130,7 +130,7 @@ class FinalAttentionCache:
     """Per-image parts of the transformer's last attention (tokens -> ``K2 + pe``, values ``K2``).
 
     Its keys and values are two maps of ``K2`` (``weights``: ``w = [W_k^T | W_v^T]``), used
-    head by head as in ``samlabel.sam.second_layer``: for each head the scores are
+    head by head as in ``samlabel.sam.fast.second_layer``: for each head the scores are
     ``rstd1 * (rstd0 * Q_h E_k,h^T + (Q_h S_k,h^T) a_t) + Q_h (pe W_k,h^T)^T``, never the
     ``(h*w, C)`` tokens. ``k_base_t``, ``pe_k_t``: ``(1, nH, c, h*w)``; ``v_base``:
     ``(1, nH, h*w, c)``.

@@ -25,9 +25,9 @@ from typing import Any, Callable, Optional, Sequence
 import torch
 from torch import nn
 
-from samlabel.sam.common import LayerNorm2d
+from samlabel.sam.modeling.common import LayerNorm2d
 from samlabel.sam.errors import Cancelled
-from samlabel.sam.tiny_vit_blocks import (
+from samlabel.sam.modeling.sam1.tiny_vit_blocks import (
     Conv2d_BN,
     MBConv,
     PatchMerging,

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from samlabel.sam.windows import grid_to_windows, windows_to_grid
+from samlabel.sam.modeling.windows import grid_to_windows, windows_to_grid
 
 
 def gelu_(x: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,7 @@ both are checked. A file that fails is deleted (never promoted), so a retry star
 A file already at the destination that is not the official one is replaced by a verified
 download; when the download fails, the error says what that file is (size, hashes) and
 what to do, instead of telling the user to save a file where one already is (see
-``samlabel.sam.official``). The default folder is ``samlabel.paths.checkpoint_dir()``
+``samlabel.sam.files.official``). The default folder is ``samlabel.paths.checkpoint_dir()``
 (``$SAMLABEL_CHECKPOINT_DIR``).
 """
 
@@ -25,7 +25,7 @@ from typing import Callable, Optional, Union
 from samlabel import paths
 from samlabel.sam.config import SamConfig, get_config
 from samlabel.sam.errors import DownloadError
-from samlabel.sam.official import FileCheck, check_file, file_hashes
+from samlabel.sam.files.official import FileCheck, check_file, file_hashes
 
 __all__ = ["DownloadError", "download_checkpoint", "find_checkpoint", "verify_file"]
 

@@ -36,11 +36,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from samlabel.sam.lowrank import LowRankUpdate, centre_rows, heads, heads_t
+from samlabel.sam.fast.lowrank import LowRankUpdate, centre_rows, heads, heads_t
 
 if TYPE_CHECKING:  # pragma: no cover
-    from samlabel.sam.norm_stats import NormStatsCache
-    from samlabel.sam.transformer import TwoWayAttentionBlock
+    from samlabel.sam.fast.norm_stats import NormStatsCache
+    from samlabel.sam.modeling.sam1.transformer import TwoWayAttentionBlock
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ class SecondLayerCache:
 
         ``queries``, ``query_pe``: ``(B, T, C)``. Returns ``(queries, this block's update)``:
         its image tokens are ``norm4(keys + a_t^T m)``, whose ``rstd`` comes from ``stats``
-        (``samlabel.sam.norm_stats``); the tokens themselves are never formed.
+        (``samlabel.sam.fast.norm_stats``); the tokens themselves are never formed.
         """
         nH = self.num_heads
         B, T, _ = queries.shape

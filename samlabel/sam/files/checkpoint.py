@@ -21,8 +21,8 @@ from typing import Mapping, Union
 import torch
 from torch import nn
 
-from samlabel.sam import hf_mapping
-from samlabel.sam.checkpoint_path import HF_WEIGHT_FILES, resolve_checkpoint_path  # noqa: F401 - re-exported
+from samlabel.sam.files import hf_mapping
+from samlabel.sam.files.checkpoint_path import HF_WEIGHT_FILES, resolve_checkpoint_path  # noqa: F401 - re-exported
 from samlabel.sam.errors import CheckpointError
 
 PathLike = Union[str, Path]

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from samlabel.sam.common import MLP, LayerNorm2d, StackedMLP
-from samlabel.sam.output_map import OutputMapCache, select_window
+from samlabel.sam.modeling.common import MLP, LayerNorm2d, StackedMLP
+from samlabel.sam.fast.output_map import OutputMapCache, select_window
 
 
 class MaskDecoder(nn.Module):
@@ -113,7 +113,7 @@ class MaskDecoder(nn.Module):
         ``valid_size``: see :meth:`upscale_masks`.
         ``output_map``: :meth:`precompute_output_map` of these ``src`` (with ``first_layer``):
         the first upscaling product is then computed from the transformer's low-rank updates
-        when it took that path (``samlabel.sam.output_map``).
+        when it took that path (``samlabel.sam.fast.output_map``).
         ``hypernetworks``: :meth:`stack_hypernetworks`, to run the wanted mask tokens' MLPs as
         one batched product per layer.
         """

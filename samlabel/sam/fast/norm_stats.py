@@ -1,6 +1,6 @@
 """The two blocks' LayerNorm statistics of the image tokens, without forming the tokens.
 
-In the factored decoder path (``samlabel.sam.second_layer``, ``samlabel.sam.output_map``)
+In the factored decoder path (``samlabel.sam.fast.second_layer``, ``samlabel.sam.fast.output_map``)
 every use of the image tokens goes through a linear map, except the two ``norm4``
 LayerNorms, which need each token's standard deviation. The tokens are (rows; ``P`` centres
 a row, ``G = diag(g)``)::
@@ -30,11 +30,11 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from samlabel.sam.lowrank import centre_rows, heads_t
+from samlabel.sam.fast.lowrank import centre_rows, heads_t
 
 if TYPE_CHECKING:  # pragma: no cover
-    from samlabel.sam.lowrank import LowRankUpdate
-    from samlabel.sam.transformer import TwoWayAttentionBlock
+    from samlabel.sam.fast.lowrank import LowRankUpdate
+    from samlabel.sam.modeling.sam1.transformer import TwoWayAttentionBlock
 
 
 def _values_map(v: Tensor, l_wo_t: Tensor) -> Tensor:

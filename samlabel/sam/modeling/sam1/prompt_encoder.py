@@ -12,7 +12,7 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
-from samlabel.sam.common import LayerNorm2d
+from samlabel.sam.modeling.common import LayerNorm2d
 
 
 class PromptEncoder(nn.Module):

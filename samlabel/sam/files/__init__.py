@@ -1,0 +1,1 @@
+"""Model files: checkpoint paths and strict loading, official downloads and hashes, Hugging Face key maps."""

@@ -1,0 +1,1 @@
+"""SAM 1 and MobileSAM: image encoders (ViT, TinyViT), prompt encoder, mask decoder, ``Sam``."""
