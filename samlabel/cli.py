@@ -2,8 +2,9 @@
 
     samlabel [IMAGE_OR_FOLDER] [--model NAME] [--checkpoint FILE_OR_HF_FOLDER] [--device cpu|cuda]
     samlabel download NAME [--dir DIR] [--url URL]
-    samlabel export --format {coco,labelme,yolo,voc,masks} PROJECT_DIR OUT_DIR [--labels FILE] [--simplify PX]
-    samlabel import --format {coco,labelme,yolo,voc,masks} SRC PROJECT_DIR [--labels FILE]
+    samlabel export --format {coco,labelme,yolo,voc,masks,cvat,sa1b} PROJECT_DIR OUT_DIR [--labels FILE]
+                    [--simplify PX] [--subset NAME] [--split FILE]
+    samlabel import --format {coco,labelme,yolo,voc,masks,cvat,sa1b} SRC PROJECT_DIR [--labels FILE]
     samlabel --version | --smoke-test
 
 Heavy modules (torch, Qt) are imported only by the subcommand that needs them, so
@@ -18,7 +19,7 @@ from typing import Callable, Sequence
 
 from samlabel import __version__
 
-FORMATS = ("coco", "labelme", "yolo", "voc", "masks")
+FORMATS = ("coco", "labelme", "yolo", "voc", "masks", "cvat", "sa1b")
 MODEL_CHOICES = ("vit_t", "vit_b", "vit_l", "vit_h")
 
 
@@ -124,17 +125,25 @@ def _export(argv: Sequence[str]) -> int:
     parser.add_argument("out_dir")
     parser.add_argument("--labels", help="label file (one name per line, or JSON); defaults to the project's labels")
     parser.add_argument("--simplify", type=float, default=None, metavar="PX", help="polygon simplification tolerance in pixels")
+    parser.add_argument(
+        "--subset", metavar="NAME", help="subset of the images (coco, voc, cvat; default: coco/cvat 'default', voc 'trainval')"
+    )
+    parser.add_argument(
+        "--split", metavar="FILE", help="split file, one 'SUBSET IMAGE_FILE_NAME' per line (coco, voc, cvat); "
+        "images it does not list go to --subset"
+    )
     args = parser.parse_args(argv)
     from samlabel.formats.batch import BatchError, export_project
 
-    problem = _inputs_problem((args.project_dir, "folder"), (args.labels, "file"))
+    problem = _inputs_problem((args.project_dir, "folder"), (args.labels, "file"), (args.split, "file"))
     if problem is not None:
         print(f"samlabel export: {problem}", file=sys.stderr)
         return 1
     progress = _TqdmProgress(f"export {args.format}", unit="image")
     try:
         report = export_project(
-            args.format, args.project_dir, args.out_dir, labels_file=args.labels, simplify=args.simplify, progress=progress
+            args.format, args.project_dir, args.out_dir, labels_file=args.labels, simplify=args.simplify, progress=progress,
+            subset=args.subset, split_file=args.split,
         )
     except BatchError as exc:
         progress.close()
@@ -149,7 +158,9 @@ def _export(argv: Sequence[str]) -> int:
 def _import(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="samlabel import", description="Import a dataset into a project folder.")
     parser.add_argument("--format", required=True, choices=FORMATS)
-    parser.add_argument("src", help="what 'samlabel export' wrote (for COCO, the JSON file)")
+    parser.add_argument(
+        "src", help="the dataset: its folder (for COCO and CVAT, or one of their JSON / XML files; every subset is read)"
+    )
     parser.add_argument("project_dir")
     parser.add_argument("--labels", help="label file for formats that store only class ids")
     args = parser.parse_args(argv)

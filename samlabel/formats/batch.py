@@ -23,6 +23,11 @@ Export policy:
   else the labels used in the exported annotations (in order of first use). With a label
   file, a shape whose label is missing from it makes its image a problem.
 - One pass over the images; ``progress(done, total, image_name)`` after each.
+- Subsets (formats whose ``Writer.SUBSETS``: COCO, VOC, CVAT): ``subset`` names the subset
+  of every image (default: the format's, e.g. COCO's ``default``), ``split_file`` assigns
+  images to subsets by file name (:func:`samlabel.formats.subsets.read_split`; images it
+  does not list go to ``subset``). Either one for a format without subsets, a bad subset
+  name or a split file naming an image the project does not have raise BatchError.
 
 Import policy (progress runs twice over the images: reading, then saving): ``SRC`` is
 read completely first (a broken dataset raises BatchError and
@@ -58,6 +63,7 @@ from samlabel.annotations.project import check_image_decodes, sidecar_path_for
 from samlabel.annotations.sidecar import write_sidecar
 from samlabel.formats import FORMAT_NAMES
 from samlabel.formats.common import INPUT_ERRORS, input_error, report_progress
+from samlabel.formats.subsets import check_subset_name, read_split
 from samlabel.path_kinds import kind_of, os_error_problem, stat_problem
 
 Progress = Callable[..., None]
@@ -238,6 +244,24 @@ def _orphan_sidecars(project: Project) -> list[str]:
     return problems
 
 
+def _subsets(module: ModuleType, fmt: str, project: Project, subset: str | None, split_file) -> dict[str, str]:
+    """``{image file name: subset}`` for every image of ``project`` (see the module doc)."""
+    if subset is None and split_file is None:
+        return {}
+    if not module.Writer.SUBSETS:
+        raise BatchError(f"the {fmt} format has no subsets; --subset and --split are for coco, voc and cvat")
+    try:
+        default = check_subset_name(subset, "--subset") if subset is not None else module.Writer.DEFAULT_SUBSET
+        split = read_split(split_file) if split_file is not None else {}
+    except AnnotationError as exc:
+        raise BatchError(str(exc)) from exc
+    names = {image.name for image in project.images}
+    unknown = [name for name in split if name not in names]
+    if unknown:
+        raise BatchError(f"{split_file}: {', '.join(map(repr, unknown[:5]))} not in the project {project.root}")
+    return {name: split.get(name, default) for name in names}
+
+
 def export_project(
     fmt: str,
     project_dir: str | os.PathLike,
@@ -245,6 +269,8 @@ def export_project(
     labels_file: str | os.PathLike | None = None,
     simplify: float | None = None,
     progress: Progress | None = None,
+    subset: str | None = None,
+    split_file: str | os.PathLike | None = None,
 ) -> BatchReport:
     """Export every image of ``project_dir`` to ``out_dir`` in format ``fmt`` (see module doc)."""
     module = format_module(fmt)
@@ -258,6 +284,7 @@ def export_project(
     if simplify is not None and simplify < 0:
         raise BatchError(f"--simplify must be >= 0 pixels, got {simplify}")
     out, out_notes = _output_folder(out)
+    subset_of = _subsets(module, fmt, project, subset, split_file)
     labels = _load_labels(labels_file)
     if labels is None and any((project.root / n).is_file() for n in ("labels.txt", "labels.json")):
         try:
@@ -284,6 +311,7 @@ def export_project(
                     annotation = _load_image(project, image)
                 check_image_decodes(image)  # a truncated image must not go into the dataset
                 notes = [str(w.message) for w in caught if issubclass(w.category, AnnotationWarning)]
+                writer.subset = subset_of.get(image.name, writer.DEFAULT_SUBSET)
                 if not strict:  # labels in order of first use; kept only if the image exports
                     writer.labels = labels.copy()
                     for name in annotation.labels_used():

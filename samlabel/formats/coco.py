@@ -1,19 +1,30 @@
 """COCO instances JSON (export and import).
 
-Export layout: ``OUT/annotations.json`` and ``OUT/images/<file>``; ``file_name`` is the
-image's file name (relative to ``images/``). One annotation per instance (shapes sharing a
-label and group id are merged). Segmentation is a list of polygons (clipped to the image),
-or compressed RLE when an instance has a hole, is a mask or is a crowd region (COCO wants
-crowd regions as RLE); ``area`` and ``bbox`` are computed from that
-segmentation by pycocotools, so they agree with ``COCO.annToMask``. The instance's group id
-is kept in an added ``group_id`` key that other tools ignore. Points cannot be expressed
-and are left out (noted).
+Export layout (the one pycocotools, Detectron2/mmdet configs, CVAT and Datumaro take)::
 
-Import: ``SRC`` is the JSON file; images are looked up beside it, in ``images/`` beside
-it, and in ``../images``. A ``file_name`` that is absolute or climbs out with ``..`` is
-refused (named with the JSON) before anything is opened: an import reads only inside the
-dataset. Polygons become polygon shapes (one part per COCO polygon), RLE
-becomes a polygon traced with holes (``iscrowd`` is kept in the shape's extra keys).
+    OUT/annotations/instances_<subset>.json
+    OUT/images/<subset>/<file>
+
+``<subset>`` is ``default`` unless the export is split (one JSON per subset); ``file_name``
+is the image's file name (relative to ``images/<subset>/``). One annotation per instance
+(shapes sharing a label and group id are merged). Segmentation is a list of polygons
+(clipped to the image), or compressed RLE when an instance has a hole, is a mask or is a
+crowd region (COCO wants crowd regions as RLE); ``area`` and ``bbox`` are computed from
+that segmentation by pycocotools, so they agree with ``COCO.annToMask``. The instance's
+group id is kept in an added ``group_id`` key that other tools ignore. Points cannot be
+expressed and are left out (noted).
+
+Import: ``SRC`` is a JSON file, or a folder holding ``annotations/*.json`` (every
+``instances_*.json`` in it, else every JSON there) or ``annotations.json`` (samlabel's
+older single-file layout). The dataset folder is the parent of ``annotations/`` when the
+JSON is in a folder of that name, else the JSON's folder; images are looked up only
+inside it, in the layouts CVAT, Datumaro and Roboflow write: ``images/<subset>/``,
+``images/``, beside the JSON, and the dataset folder itself (``<subset>`` from
+``instances_<subset>.json`` or ``<task>_<subset>.json``). A ``file_name`` that is absolute
+or climbs out with ``..`` is refused (named with the JSON) before anything is opened: an
+import reads only inside the dataset. Polygons become polygon shapes (one part per COCO
+polygon), RLE becomes a polygon traced with holes (``iscrowd`` is kept in the shape's
+extra keys).
 """
 
 from __future__ import annotations
@@ -47,8 +58,14 @@ from samlabel.formats.common import (
 )
 from samlabel.formats.images import export_image, image_size
 
-JSON_NAME = "annotations.json"
+JSON_NAME = "annotations.json"  # the older single-file layout, still imported
+ANNOTATIONS_DIR = "annotations"
 IMAGES_DIR = "images"
+
+
+def json_name(subset: str) -> str:
+    """``annotations/instances_<subset>.json``, relative to the dataset folder."""
+    return f"{ANNOTATIONS_DIR}/instances_{subset}.json"
 
 
 def category_ids(labels: LabelSet) -> dict[str, int]:
@@ -68,14 +85,16 @@ def category_ids(labels: LabelSet) -> dict[str, int]:
 
 
 class Writer(BaseWriter):
-    DIRS = (IMAGES_DIR,)
+    DIRS = (ANNOTATIONS_DIR, IMAGES_DIR)
     NAMED_BY_STEM = False  # images keep their file names
+    SUBSETS = True
 
     def __init__(self, out_dir: Path, labels: LabelSet, simplify: float | None = None):
         super().__init__(out_dir, labels, simplify)
         self.cat_ids = category_ids(labels)
-        self.images: list[dict] = []
+        self.images: list[dict] = []  # every subset's (ids are unique across subsets)
         self.annotations: list[dict] = []
+        self.subset_of: dict[int, str] = {}  # image id -> subset
 
     def add(self, image: Path, annotation: ImageAnnotation) -> list[str]:
         """Add one image; raises (writing nothing) if it cannot be exported."""
@@ -94,8 +113,9 @@ class Writer(BaseWriter):
                 notes.append(f"{image}: {instance.label!r} has no area, left out")
                 continue
             records.append(record)
-        export_image(image, self.out_dir / IMAGES_DIR / image.name)
+        export_image(image, self.out_dir / IMAGES_DIR / self.subset / image.name)
         self.images.append({"id": image_id, "file_name": image.name, "height": h, "width": w})
+        self.subset_of[image_id] = self.subset
         for record in records:
             record.update(id=len(self.annotations) + 1, image_id=image_id)
             self.annotations.append(record)
@@ -141,14 +161,16 @@ class Writer(BaseWriter):
     def finish(self) -> None:
         self.cat_ids = category_ids(self.labels)
         categories = [{"id": self.cat_ids[label.name], "name": label.name, "supercategory": ""} for label in self.labels]
-        data = {
-            "info": {"description": "exported by samlabel"},
-            "licenses": [],
-            "images": self.images,
-            "annotations": self.annotations,
-            "categories": categories,
-        }
-        (self.out_dir / JSON_NAME).write_text(dumps(data), encoding="utf-8")
+        subsets = list(dict.fromkeys(self.subset_of.values())) or [self.subset]
+        for subset in subsets:
+            data = {
+                "info": {"description": "exported by samlabel"},
+                "licenses": [],
+                "images": [e for e in self.images if self.subset_of[e["id"]] == subset],
+                "annotations": [a for a in self.annotations if self.subset_of[a["image_id"]] == subset],
+                "categories": categories,
+            }
+            (self.out_dir / json_name(subset)).write_text(dumps(data), encoding="utf-8")
 
 
 # --- import -----------------------------------------------------------------------
@@ -159,22 +181,65 @@ def _load_json(src: Path) -> dict:
     return data
 
 
+def dataset_root(src: Path) -> Path:
+    """The folder a COCO JSON file belongs to: the parent of ``annotations/``, else its own."""
+    return src.parent.parent if src.parent.name == ANNOTATIONS_DIR else src.parent
+
+
+def subset_name(src: Path) -> str:
+    """The subset a JSON file holds: ``instances_train.json`` -> ``train``,
+    ``person_keypoints_val.json`` -> ``val``; Roboflow's ``train/_annotations.coco.json``
+    -> ``train``; else the file's stem."""
+    stem = src.name[: -len(".json")] if src.name.endswith(".json") else src.stem
+    if stem in ("annotations", "_annotations.coco", "_annotations"):
+        return src.parent.name if src.parent.name != ANNOTATIONS_DIR else "default"
+    return stem.rsplit("_", 1)[-1] if "_" in stem else stem
+
+
+def image_folders(src: Path) -> list[Path]:
+    """Where the images of JSON ``src`` may be, in order; all inside its dataset folder."""
+    root, subset = dataset_root(src), subset_name(src)
+    folders = [root / IMAGES_DIR / subset, root / IMAGES_DIR, src.parent, root]
+    return list(dict.fromkeys(folders))
+
+
 def _find_image(src: Path, file_name: str) -> Path | None:
     """The image ``file_name`` (already confined) in the folders COCO datasets use."""
-    for folder in (src.parent, src.parent / IMAGES_DIR, src.parent.parent / IMAGES_DIR, src.parent.parent):
+    for folder in image_folders(src):
         candidate = folder / file_name
         if candidate.is_file():
             return candidate
     return None
 
 
+def json_files(src: Path) -> list[Path]:
+    """The COCO JSON files a dataset ``src`` (a file or a folder) is made of."""
+    if not src.is_dir():
+        return [src]
+    folder = src / ANNOTATIONS_DIR
+    if not folder.is_dir() and src.name == ANNOTATIONS_DIR:
+        folder = src
+    if folder.is_dir():
+        found = sorted(folder.glob("instances_*.json")) or sorted(p for p in folder.glob("*.json") if p.is_file())
+        if found:
+            return found
+    for name in (JSON_NAME, "_annotations.coco.json"):
+        if (src / name).is_file():
+            return [src / name]
+    raise FormatError(src, f"no COCO JSON found (looked for {ANNOTATIONS_DIR}/instances_*.json, {ANNOTATIONS_DIR}/*.json and {JSON_NAME})")
+
+
 def read(src: Path, labels: LabelSet | None = None, progress=None) -> Reading:
-    """Read a COCO instances JSON file (see module docstring)."""
-    src = Path(src)
-    if src.is_dir():
-        src = src / JSON_NAME
-    data = _load_json(src)
+    """Read a COCO dataset: a JSON file or a folder of them (see module docstring)."""
     reading = Reading()
+    for path in json_files(Path(src)):
+        _read_json(path, labels, reading, progress)
+    return reading
+
+
+def _read_json(src: Path, labels: LabelSet | None, reading: Reading, progress=None) -> None:
+    """Add what the COCO JSON file ``src`` holds to ``reading``."""
+    data = _load_json(src)
     names: dict[int, str] = {}
     for cat in data["categories"]:
         if not isinstance(cat, dict) or not isinstance(cat.get("id"), int) or not isinstance(cat.get("name"), str) or not cat["name"].strip():
@@ -197,7 +262,6 @@ def read(src: Path, labels: LabelSet | None = None, progress=None) -> Reading:
         lambda entry: str(entry.get("file_name", "")),
         progress,
     )
-    return reading
 
 
 def _is_key(value) -> bool:
@@ -219,7 +283,8 @@ def _read_image(src: Path, entry: dict, anns: list[dict], names: dict[int, str],
         raise FormatError(src, f"image {file_name!r}: the path is absolute or leaves the dataset folder; not read")
     image = _find_image(src, confined)
     if image is None:
-        raise FormatError(src, f"image {file_name!r} not found beside the JSON file or in images/")
+        where = ", ".join(str(p.relative_to(dataset_root(src))) + "/" if p != dataset_root(src) else "the dataset folder" for p in image_folders(src))
+        raise FormatError(src, f"image {file_name!r} not found (looked in {where})")
     h, w = image_size(image)
     if (entry.get("height"), entry.get("width")) != (h, w):
         raise FormatError(src, f"image {file_name!r} is {w}x{h} but the JSON says width {entry.get('width')!r}, height {entry.get('height')!r}")
@@ -287,4 +352,4 @@ def _shape(ann: dict, label: str, h: int, w: int, where: str, notes: list[str]) 
     raise FormatError(where, f"annotation {ann.get('id')} has neither a segmentation nor a bbox")
 
 
-__all__ = ["JSON_NAME", "Writer", "category_ids", "read"]
+__all__ = ["ANNOTATIONS_DIR", "JSON_NAME", "Writer", "category_ids", "dataset_root", "image_folders", "json_files", "json_name", "read", "subset_name"]

@@ -186,6 +186,8 @@ class BaseWriter:
     ``DIRS``: folders made in ``out_dir``; ``MAX_CLASSES``: how many labels the format can
     index (None: any); ``NAMED_BY_STEM``: the format names its files after the image's
     stem, so ``a.png`` and ``a.jpg`` would overwrite each other (the second is refused).
+    ``SUBSETS``: the format has subsets (train, val...); the batch sets ``subset`` before
+    each ``add`` (``DEFAULT_SUBSET`` when the export is not split).
     A writer's ``add`` starts with :meth:`check` (raises FormatError, nothing written) and
     ends with :meth:`written`. ``labels`` may grow during a batch (labels in order of use).
     """
@@ -193,12 +195,15 @@ class BaseWriter:
     DIRS: tuple[str, ...] = ("",)
     MAX_CLASSES: int | None = None
     NAMED_BY_STEM = True
+    SUBSETS = False
+    DEFAULT_SUBSET = "default"
 
     def __init__(self, out_dir: Path, labels: LabelSet, simplify: float | None = None):
         self.out_dir = out_dir
         self.labels = labels
         self.simplify = simplify
         self.stems: list[str] = []  # the names files were written under, in order
+        self.subset = self.DEFAULT_SUBSET  # the subset of the image being added
         self._source_stems: set[str] = set()  # the stems of the images written
         self._check_class_count(out_dir, "the label set has")
         for folder in self.DIRS:

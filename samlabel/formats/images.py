@@ -108,6 +108,40 @@ def read_index_png(path: Path) -> np.ndarray:
         raise input_error(exc, path) from exc
 
 
+def voc_colors(n: int = 256) -> dict[tuple[int, int, int], int]:
+    """``{(r, g, b): index}`` of the VOC colour map (how CVAT and Datumaro colour the
+    instances of an RGB ``SegmentationObject`` PNG)."""
+    flat = voc_palette(n)
+    return {tuple(flat[3 * i : 3 * i + 3]): i for i in range(n)}  # type: ignore[misc]
+
+
+def read_label_png(path: Path, colors: dict[tuple[int, int, int], int] | None) -> np.ndarray:
+    """``(H, W)`` int class or instance values of a segmentation PNG: a palette or
+    greyscale PNG's values as they are, an RGB(A) PNG's colours mapped through ``colors``
+    (``{(r, g, b): value}``). FormatError naming the PNG for an RGB PNG without ``colors``
+    or with a colour ``colors`` does not have."""
+    try:
+        with Image.open(path) as img:
+            check_pixels(path, *img.size)
+            if img.mode not in ("RGB", "RGBA"):
+                return read_index_png(path)
+            rgb = np.asarray(img.convert("RGB"), dtype=np.int64)
+    except (OSError, UnidentifiedImageError) as exc:
+        raise FormatError(path, f"cannot read the PNG ({exc})") from exc
+    except Image.DecompressionBombError as exc:
+        raise input_error(exc, path) from exc
+    if colors is None:
+        raise FormatError(path, "an RGB-coloured PNG needs labelmap.txt to map its colours to classes")
+    codes = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+    found, inverse = np.unique(codes, return_inverse=True)
+    table = {(r << 16) | (g << 8) | b: v for (r, g, b), v in colors.items()}
+    unknown = [int(c) for c in found if int(c) not in table]
+    if unknown:
+        shown = ", ".join(f"({c >> 16}, {(c >> 8) & 255}, {c & 255})" for c in unknown[:5])
+        raise FormatError(path, f"colour(s) {shown} are not in labelmap.txt")
+    return np.array([table[int(c)] for c in found], dtype=np.int64)[inverse].reshape(codes.shape)
+
+
 def find_image(folder: Path, stem: str, preferred: Sequence[str] = ()) -> Path | None:
     """An image named ``stem`` + a known extension in ``folder``."""
     from samlabel.annotations.project import IMAGE_EXTENSIONS

@@ -21,7 +21,7 @@ def _jpeg_bytes(progressive: bool = False) -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize("fmt", ["coco", "labelme", "yolo", "voc", "masks"])
+@pytest.mark.parametrize("fmt", ["coco", "labelme", "yolo", "voc", "masks", "cvat", "sa1b"])
 def test_export_skips_broken_images_by_name(fmt, sample_project, tmp_path, capsys):
     root = sample_project.root
     data = _jpeg_bytes()

@@ -27,7 +27,7 @@ def _leftovers(folder: Path) -> list[str]:
     return [p.name for p in folder.iterdir() if ".partial-" in p.name]
 
 
-@pytest.mark.parametrize("fmt", ["coco", "labelme", "yolo", "voc", "masks"])
+@pytest.mark.parametrize("fmt", ["coco", "labelme", "yolo", "voc", "masks", "cvat", "sa1b"])
 def test_cli_export_with_one_bad_file_exports_the_rest(fmt, sample_project, tmp_path, capsys):
     before = _break_sidecar(sample_project.root, "img1", '{"shapes": [')
     out = tmp_path / "out"
@@ -58,7 +58,7 @@ def test_cli_export_success_and_simplify(sample_project, tmp_path, capsys):
     assert code == 0 and "exported 3 image(s)" in capsys.readouterr().out
     main(["export", "--format", "coco", str(sample_project.root), str(tmp_path / "b"), "--simplify", "3"])
     count = lambda p: sum(len(s) for a in json.loads(p.read_text())["annotations"] if isinstance(a["segmentation"], list) for s in a["segmentation"])  # noqa: E731
-    assert count(tmp_path / "b" / "annotations.json") < count(tmp_path / "a" / "annotations.json")
+    assert count(tmp_path / "b" / "annotations" / "instances_default.json") < count(tmp_path / "a" / "annotations" / "instances_default.json")
 
 
 def test_non_empty_out_dir_is_refused_and_left_alone(sample_project, tmp_path, capsys):
@@ -71,7 +71,7 @@ def test_non_empty_out_dir_is_refused_and_left_alone(sample_project, tmp_path, c
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main(["export", "--format", "coco", str(sample_project.root), str(empty)]) == 0
-    assert (empty / "annotations.json").is_file()
+    assert (empty / "annotations" / "instances_default.json").is_file()
 
 
 def test_failure_during_export_leaves_nothing(sample_project, tmp_path, monkeypatch):
@@ -114,7 +114,7 @@ def test_mask_of_wrong_size_is_reported_on_export(fmt, sample_project, tmp_path)
     report = export_project(fmt, sample_project.root, tmp_path / "out")
     assert report.exported == 2 and len(report.problems) == 1
     assert "img2.json" in report.problems[0] and "the mask is 10x10 but the image is 160x120" in report.problems[0]
-    written = "".join(p.read_text() for p in (tmp_path / "out").glob("*.*") if p.suffix in (".json", ".yaml"))
+    written = "".join(p.read_text() for p in (tmp_path / "out").glob("**/*.*") if p.suffix in (".json", ".yaml"))
     assert "zebra" not in written and "tree" in written
 
 
@@ -197,7 +197,7 @@ def test_import_malformed_coco_is_fatal_and_writes_nothing(tmp_path, capsys):
 
 def test_import_coco_bad_annotations_are_reported_per_image(sample_project, tmp_path):
     export_project("coco", sample_project.root, tmp_path / "c")
-    path = tmp_path / "c" / "annotations.json"
+    path = tmp_path / "c" / "annotations" / "instances_default.json"
     data = json.loads(path.read_text())
     first = next(a for a in data["annotations"] if a["image_id"] == 2 and isinstance(a["segmentation"], list))
     first["segmentation"] = [[1, 2, 3, 4]]
@@ -246,7 +246,7 @@ def test_exported_folder_is_not_private(sample_project, tmp_path):
     assert (out.stat().st_mode & 0o777) == 0o777 & ~UMASK
 
 
-@pytest.mark.parametrize("fmt, names_file", [("yolo", "data.yaml"), ("masks", "class_names.txt"), ("voc", "class_names.txt")])
+@pytest.mark.parametrize("fmt, names_file", [("yolo", "data.yaml"), ("masks", "class_names.txt"), ("voc", "labelmap.txt")])
 def test_import_class_names_must_be_in_the_label_file(fmt, names_file, sample_project, tmp_path):
     out = tmp_path / "out"
     export_project(fmt, sample_project.root, out)

@@ -16,12 +16,12 @@ def test_coco_export_loads_in_pycocotools(sample_project, tmp_path):
     report = export_project("coco", sample_project.root, out)
     assert report.exported == 3 and report.problems == []
     assert any("point 'cat' left out" in n for n in report.notes)
-    coco = COCO(str(out / "annotations.json"))
+    coco = COCO(str(out / "annotations" / "instances_default.json"))
     names = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
     assert sorted(names.values()) == sorted(sample_project.labels)
     assert sorted(img["file_name"] for img in coco.loadImgs(coco.getImgIds())) == ["img0.png", "img1.jpg", "img2.png"]
     for img in coco.loadImgs(coco.getImgIds()):
-        assert (out / "images" / img["file_name"]).is_file()
+        assert (out / "images" / "default" / img["file_name"]).is_file()
         expected = sample_project.expected[img["file_name"].rsplit(".", 1)[0]]
         anns = coco.loadAnns(coco.getAnnIds(imgIds=[img["id"]]))
         assert len(anns) == len(expected)
@@ -39,12 +39,12 @@ def test_coco_export_loads_in_pycocotools(sample_project, tmp_path):
 def test_holes_survive_as_rle_and_plain_polygons_stay_polygons(sample_project, tmp_path):
     out = tmp_path / "coco"
     export_project("coco", sample_project.root, out)
-    data = json.loads((out / "annotations.json").read_text())
+    data = json.loads((out / "annotations" / "instances_default.json").read_text())
     cats = {c["name"]: c["id"] for c in data["categories"]}
     by_cat = {a["category_id"]: a for a in data["annotations"] if a["image_id"] == 1}
     ring = by_cat[cats["car"]]
     assert isinstance(ring["segmentation"], dict)  # RLE, because of the hole
-    coco = COCO(str(out / "annotations.json"))
+    coco = COCO(str(out / "annotations" / "instances_default.json"))
     mask = coco.annToMask(ring)
     assert mask[45, 40] == 0 and mask[45, 15] == 1  # centre of the hole empty, the ring filled
     dog = by_cat[cats["dog"]]

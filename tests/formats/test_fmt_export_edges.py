@@ -45,12 +45,12 @@ def test_coco_polygons_are_clipped_and_crowd_regions_are_rle(tmp_path):
         Shape.polygon("crowd", [[25, 5], [45, 5], [45, 30], [25, 30]], extra={"iscrowd": 1}),
     ])
     export_project("coco", root, tmp_path / "out")
-    data = json.loads((tmp_path / "out" / "annotations.json").read_text())
+    data = json.loads((tmp_path / "out" / "annotations" / "instances_default.json").read_text())
     box, crowd = data["annotations"]
     xs, ys = box["segmentation"][0][0::2], box["segmentation"][0][1::2]
     assert min(xs) == 0 and min(ys) == 0 and box["bbox"] == [0, 0, 20, 15] and box["area"] == 300
     assert crowd["iscrowd"] == 1 and isinstance(crowd["segmentation"], dict)
-    coco = COCO(str(tmp_path / "out" / "annotations.json"))
+    coco = COCO(str(tmp_path / "out" / "annotations" / "instances_default.json"))
     assert coco.annToMask(coco.loadAnns([crowd["id"]])[0]).sum() == 20 * 25 == crowd["area"]
 
 

@@ -78,7 +78,7 @@ def hostile_project(tmp_path) -> Path:
     return root
 
 
-@pytest.mark.parametrize("fmt", ["coco", "labelme", "yolo", "voc", "masks"])
+@pytest.mark.parametrize("fmt", ["coco", "labelme", "yolo", "voc", "masks", "cvat", "sa1b"])
 def test_cli_export_names_absurd_inputs_and_exports_the_rest(fmt, hostile_project, tmp_path, capsys):
     out = tmp_path / "out"
     code = main(["export", "--format", fmt, str(hostile_project), str(out)])
@@ -98,7 +98,7 @@ def test_api_export_reports_absurd_inputs(hostile_project, tmp_path):
     report = export_project("coco", hostile_project, tmp_path / "out")
     assert report.exported == 1 and len(report.problems) == 3
     assert sorted(Path(p.split(": ", 1)[0]).name for p in report.problems) == ["deep.json", "huge.png", "overflow.json"]
-    data = json.loads((tmp_path / "out" / "annotations.json").read_text())
+    data = json.loads((tmp_path / "out" / "annotations" / "instances_default.json").read_text())
     assert [entry["file_name"] for entry in data["images"]] == ["good.png"]
 
 

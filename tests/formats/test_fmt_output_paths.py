@@ -54,7 +54,7 @@ def test_export_into_a_link_to_an_empty_folder_writes_into_that_folder(sample_pr
     assert main(["export", "--format", "coco", str(sample_project.root), str(link)]) == 0
     err = capsys.readouterr().err
     assert link.is_symlink() and link.resolve() == target.resolve()
-    assert (target / "annotations.json").is_file()
+    assert (target / "annotations" / "instances_default.json").is_file()
     assert f"{link}: a symbolic link to {target.resolve()}; the dataset is written there" in err
     _no_partials(tmp_path)
     _no_partials(target.parent)
@@ -155,7 +155,7 @@ def test_import_from_a_source_that_is_no_dataset(tmp_path, capsys, kind, problem
 ])
 def test_import_into_a_project_that_is_not_a_folder(dataset, tmp_path, capsys, kind, problem):
     project = _make(tmp_path / "into", kind)
-    _fails(["import", "--format", "coco", str(dataset / "annotations.json"), str(project)], capsys,
+    _fails(["import", "--format", "coco", str(dataset / "annotations" / "instances_default.json"), str(project)], capsys,
            f"samlabel import: {project}: {problem}")
 
 
@@ -164,7 +164,7 @@ def test_import_into_a_link_to_a_folder(dataset, tmp_path, capsys):
     target.mkdir()
     link = tmp_path / "into"
     link.symlink_to(target)
-    assert main(["import", "--format", "coco", str(dataset / "annotations.json"), str(link)]) == 0
+    assert main(["import", "--format", "coco", str(dataset / "annotations" / "instances_default.json"), str(link)]) == 0
     assert link.is_symlink()
     assert sorted(p.name for p in target.iterdir()) == ["img0.json", "img0.png", "img1.jpg", "img1.json", "img2.json",
                                                         "img2.png", "labels.txt"]

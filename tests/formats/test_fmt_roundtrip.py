@@ -13,9 +13,9 @@ from samlabel.formats.common import group_instances
 
 H, W = 120, 160  # the sample project's image size (tests/formats/conftest.py)
 # what each format can express
-KEEPS_GROUP_IDS = {"coco", "labelme", "masks"}
-KEEPS_RECTANGLES = {"labelme", "voc"}
-SRC = {"coco": "annotations.json"}
+KEEPS_GROUP_IDS = {"coco", "labelme", "masks", "cvat", "sa1b"}
+KEEPS_RECTANGLES = {"labelme", "voc", "cvat"}
+SRC = {"coco": "annotations/instances_default.json"}
 
 
 def _imported(project_dir: Path) -> dict[str, list]:
@@ -23,7 +23,7 @@ def _imported(project_dir: Path) -> dict[str, list]:
     return {image.stem: project.load(image) for image in project.images}
 
 
-@pytest.mark.parametrize("fmt", ["coco", "labelme", "yolo", "voc", "masks"])
+@pytest.mark.parametrize("fmt", ["coco", "labelme", "yolo", "voc", "masks", "cvat", "sa1b"])
 def test_export_import_round_trip(fmt, sample_project, tmp_path):
     out = tmp_path / f"out_{fmt}"
     report = export_project(fmt, sample_project.root, out)

@@ -48,7 +48,7 @@ def test_killed_exports_are_cleaned_up_by_the_next_export(sample_project, tmp_pa
     assert sorted(n for n in report.notes if "partial output" in n) == sorted(
         f"{p}: removed the partial output of an export that was interrupted" for p in (dead, legacy_old)
     )
-    assert (parent / "out" / "annotations.json").is_file()
+    assert (parent / "out" / "annotations" / "instances_default.json").is_file()
     assert not [p for p in parent.iterdir() if p.name.startswith(".out.partial-")]
 
 

@@ -4,6 +4,8 @@ does not resolve to an image is reported on import."""
 
 from __future__ import annotations
 
+import shutil
+
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +73,7 @@ def test_lists_written_by_older_exports_with_a_space_still_import(tmp_path):
     for folder, ext in (("JPEGImages", "jpg"), ("Annotations", "xml"), ("SegmentationClass", "png"), ("SegmentationObject", "png")):
         (out / folder / f"a.{ext}").rename(out / folder / f"old name.{ext}")
     (out / "ImageSets" / "Segmentation" / "trainval.txt").write_text("old name\n")
+    shutil.rmtree(out / "ImageSets" / "Main")  # older exports wrote no detection lists
     report = import_dataset("voc", out, tmp_path / "back")
     assert report.exported == 1 and report.problems == []
     assert (tmp_path / "back" / "old name.jpg").is_file()

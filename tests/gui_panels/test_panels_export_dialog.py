@@ -56,7 +56,7 @@ def test_export_writes_coco_with_progress_and_lists_problems(qtbot, project_dir,
         dialog.task.progress.connect(lambda done, total, message: reports.append((done, total)))  # queued: none missed
     report = blocker.args[0]
     assert report.exported == 2 and len(report.problems) == 1 and "b.json" in report.problems[0]
-    data = json.loads((out / "annotations.json").read_text())
+    data = json.loads((out / "annotations" / "instances_default.json").read_text())
     assert len(data["annotations"]) == 1 and len(data["images"]) == 2
     assert len(reports) >= 2 and reports[0][0] < reports[-1][0] == reports[-1][1]
     assert dialog.progress_bar.value() == 1000

@@ -1,4 +1,5 @@
-"""ExportDialog: export the project to COCO / labelme / YOLO / VOC / mask PNGs with progress.
+"""ExportDialog: export the project to COCO / labelme / YOLO / VOC / mask PNGs / CVAT XML /
+SA-1B with progress.
 
 Runs ``samlabel.formats.batch.export_project`` in a :class:`~samlabel.gui.tasks.Task`.
 The export reads the sidecar files on disk, so the main window saves the open document
@@ -22,7 +23,9 @@ remembers the format, folder and simplification; ``export_fn`` replaces ``export
 Signals: ``exported(object report)`` (a ``BatchReport``: ``.exported``, ``.problems``,
 ``.notes``, ``.out_dir``), ``failed(str message)``.
 Methods: ``start()`` (the Export button), ``cancel()``, ``set_format(name)``,
-``set_out_dir(path)``, ``report`` (the last report or None), ``task``.
+``set_out_dir(path)``, ``set_subset(name)``, ``set_split_file(path)``, ``report`` (the last
+report or None), ``task``. The subset and split file (formats with subsets: COCO, VOC,
+CVAT) are passed to ``export_fn`` as ``subset=`` / ``split_file=`` only when given.
 """
 
 from __future__ import annotations
@@ -47,12 +50,16 @@ from samlabel.gui.dialogs.task_dialog import TaskDialog
 from samlabel.gui.tasks import Task
 
 FORMATS = {
-    "coco": "COCO instances JSON (annotations.json + images/)",
+    "coco": "COCO instances JSON (annotations/instances_<subset>.json + images/<subset>/)",
     "labelme": "labelme JSON beside each image",
     "yolo": "YOLO segmentation (labels/*.txt + data.yaml)",
-    "voc": "Pascal VOC (Annotations/ XML + segmentation PNGs)",
+    "voc": "Pascal VOC (Annotations/ XML + segmentation PNGs + labelmap.txt)",
     "masks": "Mask PNGs (semantic and instance)",
+    "cvat": "CVAT for images 1.1 XML (annotations.xml + images/<subset>/)",
+    "sa1b": "SA-1B / Segment Anything (per-image JSON with RLE masks)",
 }
+SUBSET_FORMATS = ("coco", "voc", "cvat")
+"""The formats with subsets (train, val...): the subset and split file apply to them."""
 
 
 def suggest_out_dir(project_dir: str | Path, fmt: str) -> Path:
@@ -66,10 +73,12 @@ def suggest_out_dir(project_dir: str | Path, fmt: str) -> Path:
     return candidate
 
 
-def _default_export(fmt, project_dir, out_dir, labels_file=None, simplify=None, progress=None):
+def _default_export(fmt, project_dir, out_dir, labels_file=None, simplify=None, progress=None, **subsets):
     from samlabel.formats.batch import export_project
 
-    return export_project(fmt, project_dir, out_dir, labels_file=labels_file, simplify=simplify, progress=progress)
+    return export_project(
+        fmt, project_dir, out_dir, labels_file=labels_file, simplify=simplify, progress=progress, **subsets
+    )
 
 
 class ExportDialog(TaskDialog):
@@ -107,6 +116,14 @@ class ExportDialog(TaskDialog):
         self.simplify_spin.setDecimals(1)
         self.simplify_spin.setSuffix(" px")
         self.simplify_spin.setToolTip("Polygon simplification tolerance in image pixels (0 keeps every vertex)")
+        self.subset_edit = QLineEdit(self)
+        self.subset_edit.setPlaceholderText("default")
+        self.subset_edit.setToolTip("The subset every image goes to (COCO, VOC, CVAT), e.g. train")
+        self.split_edit = QLineEdit(self)
+        self.split_edit.setPlaceholderText("none")
+        self.split_edit.setToolTip("A split file: one 'SUBSET IMAGE_FILE_NAME' per line (COCO, VOC, CVAT); "
+                                   "images it does not list go to the subset above")
+        self.split_browse_button = QPushButton("Browse…", self)
         self.problems_view = QPlainTextEdit(self)
         self.problems_view.setReadOnly(True)
         self.problems_view.setVisible(False)
@@ -123,6 +140,11 @@ class ExportDialog(TaskDialog):
         form.addRow("Format:", self.format_combo)
         form.addRow("Output folder:", out_row)
         form.addRow("Simplify:", self.simplify_spin)
+        split_row = QHBoxLayout()
+        split_row.addWidget(self.split_edit, 1)
+        split_row.addWidget(self.split_browse_button)
+        form.addRow("Subset:", self.subset_edit)
+        form.addRow("Split file:", split_row)
         self._lay_out(form, self.export_button, below=self.problems_view, left_buttons=(self.open_button,))
 
         fmt = settings.export_format if settings is not None else "coco"
@@ -133,6 +155,9 @@ class ExportDialog(TaskDialog):
         self._suggest()
 
         self.format_combo.currentIndexChanged.connect(lambda _i: self._suggest())
+        self.format_combo.currentIndexChanged.connect(lambda _i: self._enable_subsets())
+        self.split_browse_button.clicked.connect(self._browse_split)
+        self._enable_subsets()
         self.out_edit.textEdited.connect(self._on_out_edited)
         self.browse_button.clicked.connect(self._browse)
         self.export_button.clicked.connect(self.start)
@@ -146,6 +171,33 @@ class ExportDialog(TaskDialog):
         if name not in FORMATS:
             raise ValueError(f"unknown export format {name!r} (expected one of {', '.join(FORMATS)})")
         self.format_combo.setCurrentIndex(list(FORMATS).index(name))
+
+    def set_subset(self, name: str) -> None:
+        self.subset_edit.setText(name)
+
+    def set_split_file(self, path: str | Path) -> None:
+        self.split_edit.setText(str(path))
+
+    def _subset_options(self) -> dict:
+        """``subset=`` / ``split_file=`` for the export, those given, for formats with subsets."""
+        if self.format() not in SUBSET_FORMATS:
+            return {}
+        options = {}
+        if self.subset_edit.text().strip():
+            options["subset"] = self.subset_edit.text().strip()
+        if self.split_edit.text().strip():
+            options["split_file"] = Path(self.split_edit.text().strip()).expanduser()
+        return options
+
+    def _enable_subsets(self) -> None:
+        on = self.format() in SUBSET_FORMATS and not self.is_running()
+        for widget in (self.subset_edit, self.split_edit, self.split_browse_button):
+            widget.setEnabled(on)
+
+    def _browse_split(self) -> None:
+        chosen, _filter = QFileDialog.getOpenFileName(self, "Split file", str(self.project_dir))
+        if chosen:
+            self.set_split_file(chosen)
 
     def out_dir(self) -> Path:
         return Path(self.out_edit.text().strip()).expanduser()
@@ -185,9 +237,10 @@ class ExportDialog(TaskDialog):
         self._set_busy(True)
         self._set_status(f"Exporting to {out}…")
         export, project_dir, labels_file = self._export_fn, self.project_dir, self._labels_file
+        subsets = self._subset_options()
 
         def work(*, progress, cancel):  # worker thread; cancel reaches it through progress()
-            return export(fmt, project_dir, out, labels_file=labels_file, simplify=simplify, progress=progress)
+            return export(fmt, project_dir, out, labels_file=labels_file, simplify=simplify, progress=progress, **subsets)
 
         return self._watch(Task(work, parent=self)).start()
 
@@ -195,6 +248,8 @@ class ExportDialog(TaskDialog):
         for widget in (self.export_button, self.format_combo, self.out_edit, self.browse_button, self.simplify_spin):
             widget.setEnabled(not busy)
         self.cancel_button.setEnabled(busy)
+        for widget in (self.subset_edit, self.split_edit, self.split_browse_button):
+            widget.setEnabled(not busy and self.format() in SUBSET_FORMATS)
 
     def _on_progress(self, done: int, total: int, message: str) -> None:
         self._show_progress(done, total)
