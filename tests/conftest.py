@@ -53,3 +53,10 @@ def pytest_runtest_teardown(item, nextitem):
             QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
         gc.collect()
         gc.enable()
+
+
+@pytest.fixture(scope="session", params=["fast", "plain"])
+def compute_path(request):
+    """Both computation paths (``samlabel.sam.compute_path``): the equivalence tests take this
+    fixture, so the plain, reference-shaped path and the fast one are each held to the reference."""
+    return request.param

@@ -1,6 +1,7 @@
 """ruff and the import contracts (pyproject.toml's [tool.ruff] and [tool.importlinter]) pass over the tree.
 
-The contracts: the layers gui > formats > annotations > sam, and no Qt below the GUI.
+The contracts: the layers gui > formats > annotations > sam, no Qt below the GUI, and the plain
+model (``samlabel.sam.modeling``) imports no fast path.
 Each check is also shown to fail on a planted violation, so a passing run means something.
 """
 
@@ -9,6 +10,8 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -33,18 +36,23 @@ def test_ruff_with_our_settings_catches_an_unused_import(tmp_path):
 def test_import_contracts_hold():
     result = _run([BIN / "lint-imports", "--no-cache"])
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 kept, 0 broken" in result.stdout
+    assert "3 kept, 0 broken" in result.stdout
 
 
-def test_import_contracts_catch_a_model_that_imports_the_gui(tmp_path):
+@pytest.mark.parametrize(
+    "importer,imported",
+    [("sam.model", "gui.window"), ("sam.modeling.transformer", "sam.fast.attention")],
+    ids=["model-imports-gui", "plain-model-imports-fast-path"],
+)
+def test_import_contracts_catch_a_planted_violation(tmp_path, importer, imported):
     package = tmp_path / "fakelabel"
-    for layer in ("gui", "formats", "annotations", "sam"):
-        (package / layer).mkdir(parents=True)
-        (package / layer / "__init__.py").write_text("")
-    for module in ("__init__", "paths", "path_kinds"):  # the modules the contracts name
-        (package / f"{module}.py").write_text("")
-    (package / "sam" / "model.py").write_text("from fakelabel.gui import window  # noqa\n")
-    (package / "gui" / "window.py").write_text("")
+    for folder in ("gui", "formats", "annotations", "sam", "sam/modeling", "sam/fast"):
+        (package / folder).mkdir(parents=True)
+        (package / folder / "__init__.py").write_text("")
+    for module in ("__init__", "paths", "path_kinds", "sam/compute_path", "sam/interactive", "sam/predictor",
+                   "gui/window", "sam/fast/attention", "sam/model", "sam/modeling/transformer"):
+        (package / f"{module}.py").write_text("")  # the modules the contracts name, and the two ends
+    (package / (importer.replace(".", "/") + ".py")).write_text(f"from fakelabel.{imported} import x  # noqa\n")
     import tomllib
 
     ours = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
@@ -52,7 +60,7 @@ def test_import_contracts_catch_a_model_that_imports_the_gui(tmp_path):
     result = _run([BIN / "lint-imports", "--no-cache", tmp_path / ".importlinter"], cwd=tmp_path,
                   env={"PYTHONPATH": str(tmp_path), "PATH": str(BIN)})
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "BROKEN" in result.stdout and "fakelabel.sam.model -> fakelabel.gui" in result.stdout, result.stdout
+    assert "BROKEN" in result.stdout and f"fakelabel.{importer} -> fakelabel.{imported}" in result.stdout, result.stdout
 
 
 def _as_ini(data: dict) -> str:

@@ -83,7 +83,7 @@ with torch.inference_mode():
     print(name,"sdpa nomask",bench(lambda: F.scaled_dot_product_attention(q,k,v)))
     ya=augmented(q,k,v,Rh,Rw,H,W,ref.scale)
     print(name,"augmented",bench(lambda: augmented(q,k,v,Rh,Rw,H,W,ref.scale)), (ya-yr).abs().max().item())
-    from samlabel.sam.modeling.sam1.image_encoder import rel_pos_attention
+    from samlabel.sam.fast.vit_encoder import rel_pos_attention
     for mbe in [1<<22, 1<<24, 1<<26]:
         yA=rel_pos_attention(q,k,v,ref.rel_pos_h,ref.rel_pos_w,(H,W),mbe)
         print(name,"A mbe",mbe,bench(lambda: rel_pos_attention(q,k,v,ref.rel_pos_h,ref.rel_pos_w,(H,W),mbe)), (yA-yr).abs().max().item())

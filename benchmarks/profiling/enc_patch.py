@@ -7,7 +7,7 @@ sys.path.insert(0,"benchmarks"); sys.path.insert(0,"benchmarks/profiling"); sys.
 from samlabel.sam.runtime.cpu import configure_runtime; print(configure_runtime())
 from bench_speed import build_pair
 from samlabel.sam import SamPredictor
-import samlabel.sam.modeling.sam1.image_encoder as enc
+import samlabel.sam.fast.vit_encoder as enc
 from fused_rel_pos_attention import fused_rel_pos_attention
 from segment_anything import SamPredictor as RP
 ref, ours = build_pair()

@@ -30,8 +30,8 @@ from typing import Callable
 import numpy as np
 from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
-from samlabel.gui.embedding_cache import EmbeddingCache
-from samlabel.gui.image_source import ImageLoadError
+from samlabel.sam.embedding_cache import EmbeddingCache
+from samlabel.annotations.image_source import ImageLoadError
 from samlabel.gui.transient_thread import run_on_transient_thread
 from samlabel.sam.embedding import ImageEmbedding, compute_embedding, model_id_of
 from samlabel.sam.errors import Cancelled
@@ -173,7 +173,7 @@ class EmbeddingService(QObject):
         return self._current_key
 
     def key_for(self, content_hash: str) -> str:
-        from samlabel.gui.embedding_cache import cache_key
+        from samlabel.sam.embedding_cache import cache_key
 
         return cache_key(self.model_id, content_hash)
 

@@ -29,7 +29,7 @@ from samlabel.gui.actions import build_actions, label_key_actions
 from samlabel.gui.canvas import Canvas
 from samlabel.gui.decoder_service import DecoderService
 from samlabel.gui.edit_controller import EditController
-from samlabel.gui.embedding_cache import EmbeddingCache
+from samlabel.sam.embedding_cache import EmbeddingCache
 from samlabel.gui.embedding_service import EmbeddingService
 from samlabel.annotations.mask_tracing import count_regions, trace_shape
 from samlabel.gui.sam_controller import SamController

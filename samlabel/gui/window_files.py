@@ -27,7 +27,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox  # QMessageBox: only when
 
 from samlabel.annotations.project import IMAGE_EXTENSIONS
 from samlabel.annotations.sidecar_guard import OutsideEditChoice
-from samlabel.gui.image_source import ImageSource, hash_bytes, load_image
+from samlabel.annotations.image_source import ImageSource, hash_bytes, load_image
 from samlabel.gui.sidecar_loader import LoadingIndicator, SidecarLoader
 
 log = logging.getLogger(__name__)

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from samlabel.sam import amg_utils as U
+from samlabel.sam.compute_path import resolve_path
 from samlabel.sam.embedding import compute_embedding
 from samlabel.sam.errors import Cancelled
 from samlabel.sam.image_input import to_rgb_uint8
@@ -97,7 +98,8 @@ class SamAutomaticMaskGenerator:
     """Generates masks for a whole image from a grid of point prompts.
 
     Parameters are those of ``segment_anything.SamAutomaticMaskGenerator`` (see its
-    documentation), plus ``sort_by`` in ``(None, "area", "predicted_iou", "stability_score")``.
+    documentation), plus ``sort_by`` in ``(None, "area", "predicted_iou", "stability_score")``
+    and ``path`` (``"fast"`` or ``"plain"``, see ``samlabel.sam.compute_path``).
     """
 
     def __init__(
@@ -117,7 +119,9 @@ class SamAutomaticMaskGenerator:
         min_mask_region_area: int = 0,
         output_mode: str = "binary_mask",
         sort_by: Optional[str] = None,
+        path: Optional[str] = None,
     ) -> None:
+        self.path = resolve_path(path)
         if (points_per_side is None) == (point_grids is None):
             raise ValueError("Exactly one of points_per_side or point_grids must be provided.")
         if points_per_side is not None:
@@ -207,7 +211,7 @@ class SamAutomaticMaskGenerator:
         crop = np.ascontiguousarray(image[y0:y1, x0:x1, :])
         if cancel is not None and cancel():
             raise Cancelled("mask generation cancelled")
-        session = DecoderSession(self.model, compute_embedding(self.model, crop, cancel=cancel))
+        session = DecoderSession(self.model, compute_embedding(self.model, crop, cancel=cancel, path=self.path), path=self.path)
         crop_size = crop.shape[:2]
         points_for_image = self.point_grids[layer_idx] * np.array(crop_size)[None, ::-1]
         parts = []

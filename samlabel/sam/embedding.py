@@ -24,6 +24,7 @@ from typing import Callable, Optional, Tuple, Union
 import numpy as np
 import torch
 
+from samlabel.sam.compute_path import encode_image
 from samlabel.sam.errors import EmbeddingError
 from samlabel.sam.image_input import to_rgb_uint8  # the API rule for arrays (see image_input)
 from samlabel.sam.resizer import ImageResizer
@@ -179,18 +180,21 @@ def compute_embedding(
     image: np.ndarray,
     cancel: Optional[Callable[[], bool]] = None,
     image_format: str = "RGB",
+    path: Optional[str] = None,
 ) -> ImageEmbedding:
     """Run the image encoder on ``image`` and return its :class:`ImageEmbedding`.
 
     ``image`` is anything :func:`to_rgb_uint8` accepts. ``cancel`` is polled by the encoder
-    between blocks and makes it raise :class:`samlabel.sam.errors.Cancelled`. The function
-    reads ``model`` only, so several threads may call it with their own images.
+    between blocks and makes it raise :class:`samlabel.sam.errors.Cancelled`. ``path``:
+    ``"fast"`` or ``"plain"`` (``samlabel.sam.compute_path``; both give the same embedding up
+    to float rounding). The function reads ``model`` only, so several threads may call it
+    with their own images.
     """
     rgb = to_rgb_uint8(image, image_format, getattr(model, "image_format", "RGB"))
     resizer = ImageResizer(model_input_size(model))
     resized = resizer.scale_image(rgb)
     x = torch.as_tensor(resized, device=model.device).permute(2, 0, 1).contiguous()[None]
-    return embed_input_tensor(model, x, rgb.shape[:2], cancel)
+    return embed_input_tensor(model, x, rgb.shape[:2], cancel, path)
 
 
 def embed_input_tensor(
@@ -198,8 +202,11 @@ def embed_input_tensor(
     transformed: torch.Tensor,
     original_size: Tuple[int, int],
     cancel: Optional[Callable[[], bool]] = None,
+    path: Optional[str] = None,
 ) -> ImageEmbedding:
-    """Encode an already-resized ``(1, 3, h, w)`` image (long side = input size)."""
+    """Encode an already-resized ``(1, 3, h, w)`` image (long side = input size).
+
+    ``path``: ``"fast"`` or ``"plain"`` (``samlabel.sam.compute_path``)."""
     size = model_input_size(model)
     if transformed.ndim != 4 or transformed.shape[:2] != (1, 3) or max(transformed.shape[2:]) != size:
         raise ValueError(
@@ -207,9 +214,5 @@ def embed_input_tensor(
         )
     input_size = (int(transformed.shape[2]), int(transformed.shape[3]))
     with torch.no_grad():
-        x = model.preprocess(transformed)
-        if cancel is None:
-            features = model.image_encoder(x)
-        else:
-            features = model.image_encoder(x, cancel=cancel)
+        features = encode_image(model, model.preprocess(transformed), cancel, path)
     return ImageEmbedding(features, tuple(original_size), input_size, model_id_of(model))

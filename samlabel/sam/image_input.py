@@ -9,7 +9,7 @@ There are two rules, on purpose, because their inputs mean different things:
   channels). The embedding of an array therefore never depends on its content range, and
   a uint8 RGB array (the reference ``segment_anything`` input) passes through unchanged.
 - :func:`pil_to_rgb_uint8` is the **app rule** for *image files* opened by the GUI
-  (``samlabel.gui.image_source``): what a viewer shows. 16-bit and float images
+  (``samlabel.annotations.image_source``): what a viewer shows. 16-bit and float images
   (``I;16``, ``I``, ``F``) are stretched from their own minimum..maximum to 0..255 (how
   microscopy and depth images are viewed), alpha is composited over white (transparent
   areas do not turn into random colours), grayscale, palette and CMYK become RGB.

@@ -9,8 +9,8 @@ This is the call the GUI uses for hover, click and drag prompts::
     next_prompt = Prompt(..., mask_input=pred.logits[k][None])      # refine with a click
 
 * ``DecoderSession`` computes the prompt-independent decoder work once per image
-  (``model.prepare_decoder``: dense positional encoding, image embedding + no-mask
-  embedding, ...), so each hover only runs the prompt-dependent part of the decoder.
+  (``prepare`` of the path's decoder, see ``samlabel.sam.compute_path``), so each hover
+  only runs the prompt-dependent part of the decoder.
   It keeps a reference to an immutable :class:`~samlabel.sam.embedding.ImageEmbedding`
   and nothing mutable is shared: one session per thread, or a session per request.
 * ``Prediction`` holds the K low-res ``(K, 256, 256)`` logits and scores only. ``mask`` and
@@ -21,8 +21,7 @@ This is the call the GUI uses for hover, click and drag prompts::
   square, crop, bilinear to the original size) at the selected pixels, within float
   rounding, at a cost proportional to the output size.
 
-``SamPredictor.predict`` and the automatic mask generator decode through the same
-``decode_input_frame`` function.
+``SamPredictor.predict`` and the automatic mask generator decode through ``DecoderSession`` too.
 """
 
 from __future__ import annotations
@@ -35,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from samlabel.sam.embedding import ImageEmbedding, model_id_of, model_input_size
+from samlabel.sam.compute_path import decoder_for
 from samlabel.sam.errors import EmbeddingError
 from samlabel.sam.fast.mask_upscale import binary_masks_full
 from samlabel.sam.resizer import ImageResizer, image_window, upscale_full
@@ -115,53 +115,9 @@ class Prompt:
 
 
 # ---------------------------------------------------------------------- decoding
-def prepare_context(model: torch.nn.Module, features: torch.Tensor) -> Any:
-    """The per-image decoder context (``model.prepare_decoder``), or the features themselves."""
-    prepare = getattr(model, "prepare_decoder", None)
-    with torch.no_grad():
-        return prepare(features) if prepare is not None else features
-
-
-@torch.no_grad()
-def decode_input_frame(
-    model: torch.nn.Module,
-    context: Any,
-    point_coords: Optional[torch.Tensor],
-    point_labels: Optional[torch.Tensor],
-    boxes: Optional[torch.Tensor] = None,
-    mask_input: Optional[torch.Tensor] = None,
-    multimask_output: bool = True,
-    valid_size: Optional[Tuple[int, int]] = None,
-) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Decode batched prompts already in the model's input frame.
-
-    Arguments: ``point_coords (B, N, 2)``, ``point_labels (B, N)``, ``boxes (B, 4)``,
-    ``mask_input (B, 1, 256, 256)``; any may be None. Returns low-res logits
-    ``(B, K, 256, 256)`` and predicted IoUs ``(B, K)``. ``valid_size=(rows, cols)``: only
-    that top-left corner of the logits is needed (``Sam.decode_prompts``; others ignore it).
-    """
-    decode = getattr(model, "decode_prompts", None)
-    if decode is not None:
-        extra = {} if valid_size is None else {"valid_size": valid_size}
-        return decode(
-            context,
-            point_coords=point_coords,
-            point_labels=point_labels,
-            boxes=boxes,
-            mask_input=mask_input,
-            multimask_output=multimask_output,
-            **extra,
-        )
-    # Fallback for models without a decoder cache (the official module layout).
-    points = (point_coords, point_labels) if point_coords is not None else None
-    sparse, dense = model.prompt_encoder(points=points, boxes=boxes, masks=mask_input)
-    return model.mask_decoder(
-        image_embeddings=context,
-        image_pe=model.prompt_encoder.get_dense_pe(),
-        sparse_prompt_embeddings=sparse,
-        dense_prompt_embeddings=dense,
-        multimask_output=multimask_output,
-    )
+def prepare_context(model: torch.nn.Module, features: torch.Tensor, path: Optional[str] = None) -> Any:
+    """The per-image decoder context of ``model`` on the chosen path (``compute_path``)."""
+    return decoder_for(model, path).prepare(features)
 
 
 class DecoderSession:
@@ -171,7 +127,9 @@ class DecoderSession:
     with a decode: one pass over the prompt-independent decoder parts).
     """
 
-    def __init__(self, model: torch.nn.Module, embedding: ImageEmbedding, context: Any = None) -> None:
+    def __init__(
+        self, model: torch.nn.Module, embedding: ImageEmbedding, context: Any = None, path: Optional[str] = None
+    ) -> None:
         expected = model_id_of(model)
         if embedding.model_id != expected:
             raise EmbeddingError(
@@ -181,7 +139,8 @@ class DecoderSession:
         self.embedding = embedding.to(model.device)
         self.resizer = ImageResizer(model_input_size(model))
         self.mask_threshold = float(getattr(model, "mask_threshold", 0.0))
-        self.context = context if context is not None else prepare_context(model, self.embedding.features)
+        self.decoder = decoder_for(model, path)
+        self.context = context if context is not None else self.decoder.prepare(self.embedding.features)
 
     def image_window(self) -> Tuple[int, int]:
         """Low-res rows and columns ``(r, c)`` that cover the image (``resizer.image_window``)."""
@@ -239,11 +198,11 @@ class DecoderSession:
         """
 
         def eager() -> Tuple[torch.Tensor, torch.Tensor]:
-            return decode_input_frame(
-                self.model, self.context, point_coords, point_labels, boxes, mask_input, multimask_output, valid_size
+            return self.decoder.decode(
+                self.context, point_coords, point_labels, boxes, mask_input, multimask_output, valid_size
             )
 
-        recorder = traced_decoder_for(self.model) if traced else None
+        recorder = traced_decoder_for(self.model) if traced and self.decoder.path == "fast" else None
         if recorder is None:
             return eager()
         return recorder(self.context, point_coords, point_labels, boxes, mask_input, multimask_output, valid_size,

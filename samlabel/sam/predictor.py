@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from samlabel.sam.compute_path import resolve_path
 from samlabel.sam.embedding import (
     ImageEmbedding,
     compute_embedding,
@@ -33,10 +34,13 @@ class SamPredictor:
 
     Arguments:
       sam_model: a ``samlabel.sam.Sam`` (or any module with the official layout).
+      path: ``"fast"`` or ``"plain"``; default ``$SAMLABEL_COMPUTE_PATH``, else ``"fast"``
+        (``samlabel.sam.compute_path``). Both give the same results up to float rounding.
     """
 
-    def __init__(self, sam_model: torch.nn.Module) -> None:
+    def __init__(self, sam_model: torch.nn.Module, path: Optional[str] = None) -> None:
         self.model = sam_model
+        self.path = resolve_path(path)
         self.transform = ImageResizer(model_input_size(sam_model))
         self.reset_image()
 
@@ -55,17 +59,19 @@ class SamPredictor:
         ``predict`` raises instead of silently answering for the previous image.
         """
         self.reset_image()
-        self.set_embedding(compute_embedding(self.model, image, cancel=cancel, image_format=image_format))
+        self.set_embedding(compute_embedding(self.model, image, cancel=cancel, image_format=image_format,
+                                             path=self.path))
 
     @torch.no_grad()
     def set_torch_image(self, transformed_image: torch.Tensor, original_image_size: Tuple[int, ...]) -> None:
         """Set an already resized ``(1, 3, h, w)`` image (long side = model input size)."""
         self.reset_image()
-        self.set_embedding(embed_input_tensor(self.model, transformed_image, tuple(original_image_size)))
+        self.set_embedding(embed_input_tensor(self.model, transformed_image, tuple(original_image_size),
+                                               path=self.path))
 
     def set_embedding(self, embedding: ImageEmbedding) -> None:
         """Install a precomputed embedding (raises EmbeddingError if another model made it)."""
-        session = DecoderSession(self.model, embedding)
+        session = DecoderSession(self.model, embedding, path=self.path)
         self._session = session
 
     @property

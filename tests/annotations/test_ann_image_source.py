@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from samlabel.gui.image_source import ImageLoadError, from_array, load_image
+from samlabel.annotations.image_source import ImageLoadError, from_array, load_image
 
 
 def _save(tmp_path, name, img, **kw):
@@ -90,7 +90,7 @@ def test_from_array_validates():
 
 def test_the_gui_uses_the_one_image_extension_list_and_the_app_conversion_rule():
     from samlabel.annotations.project import IMAGE_EXTENSIONS
-    from samlabel.gui import image_source
+    from samlabel.annotations import image_source
     from samlabel.sam.image_input import pil_to_rgb_uint8
 
     assert image_source.IMAGE_SUFFIXES is IMAGE_EXTENSIONS

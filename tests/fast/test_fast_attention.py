@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from samlabel.sam.fast import vit_encoder as fast_enc
 from samlabel.sam.modeling.sam1 import image_encoder as enc
 from samlabel.sam.modeling.windows import grid_to_windows, windows_to_grid
 
@@ -33,7 +34,7 @@ def test_chunked_rel_pos_attention_equals_reference(hw, batch, max_bias_elements
     rel_h = torch.randn(2 * H - 1, hd) * 0.5
     rel_w = torch.randn(2 * W - 1, hd) * 0.5
     expected = _reference_attention(q, k, v, rel_h, rel_w, hw)
-    got = enc.rel_pos_attention(q, k, v, rel_h, rel_w, hw, max_bias_elements)
+    got = fast_enc.rel_pos_attention(q, k, v, rel_h, rel_w, hw, max_bias_elements)
     assert got.shape == expected.shape
     torch.testing.assert_close(got, expected, atol=2e-6, rtol=1e-5)
 
@@ -46,12 +47,12 @@ def test_non_contiguous_qkv_views_give_the_same_result():
     q, k, v = qkv.unbind(0)
     rel_h, rel_w = torch.randn(2 * H - 1, hd), torch.randn(2 * W - 1, hd)
     expected = _reference_attention(q.contiguous(), k.contiguous(), v.contiguous(), rel_h, rel_w, (H, W))
-    got = enc.rel_pos_attention(q, k, v, rel_h, rel_w, (H, W), 64)
+    got = fast_enc.rel_pos_attention(q, k, v, rel_h, rel_w, (H, W), 64)
     torch.testing.assert_close(got, expected, atol=2e-6, rtol=1e-5)
 
 
 def test_attention_block_matches_reference_module():
-    """A whole global-attention module with the official parameter names and weights."""
+    """A whole global-attention module with the official parameter names and weights, plain and fast."""
     from segment_anything.modeling.image_encoder import Attention as RefAttention
 
     torch.manual_seed(2)
@@ -61,10 +62,12 @@ def test_attention_block_matches_reference_module():
             p.normal_(0, 0.1)
     ours = enc.Attention(dim=48, num_heads=4, qkv_bias=True, use_rel_pos=True, input_size=(10, 12)).eval()
     ours.load_state_dict(ref.state_dict())
-    ours.max_bias_elements = 500  # several bands
     x = torch.randn(2, 10, 12, 48)
     with torch.no_grad():
-        torch.testing.assert_close(ours(x), ref(x), atol=1e-5, rtol=1e-5)
+        expected = ref(x)
+        torch.testing.assert_close(ours(x), expected, atol=1e-5, rtol=1e-5)
+        fast = fast_enc.global_attention(ours, x, max_bias_elements=500)  # several bands
+        torch.testing.assert_close(fast, expected, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -72,7 +75,7 @@ def test_attention_block_matches_reference_module():
     [((10, 12), 4, True, 2), ((9, 7), 4, False, 1), ((8, 8), 4, True, 1), ((5, 6), 14, True, 1)],
 )
 def test_windowed_block_matches_reference_block(hw, window, qkv_bias, batch):
-    """Windowed blocks skip qkv/proj on the padding and fill padded keys/values with the qkv bias.
+    """Plain and fast blocks equal the reference; fast windowed blocks skip qkv/proj on the padding and fill padded keys/values with the qkv bias.
 
     Grids that are not a multiple of the window (10x12 / 4, 9x7 / 4, 5x6 / 14) pad; the
     official block zero-pads the normalised input, so its padded keys are ``qkv(0) = bias``.
@@ -88,7 +91,9 @@ def test_windowed_block_matches_reference_block(hw, window, qkv_bias, batch):
     ours.load_state_dict(ref.state_dict())
     x = torch.randn(batch, *hw, 48)
     with torch.no_grad():
-        torch.testing.assert_close(ours(x), ref(x), atol=1e-5, rtol=1e-5)
+        expected = ref(x)
+        torch.testing.assert_close(ours(x), expected, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(fast_enc.block_forward(ours, x), expected, atol=1e-5, rtol=1e-5)
 
 
 def test_window_partition_round_trip_and_fill():

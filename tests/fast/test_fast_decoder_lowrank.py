@@ -1,4 +1,4 @@
-"""The decoder's low-rank cross attention (transformer.Attention._few_queries/_few_keys) equals plain attention."""
+"""The decoder's fast attention (``fast.attention``: the low-rank forms) and mask head equal the plain modules."""
 
 from __future__ import annotations
 
@@ -7,6 +7,11 @@ import math
 import pytest
 import torch
 
+from samlabel.sam.fast import mask_head
+from samlabel.sam.fast.attention import attend, project
+from samlabel.sam.fast.decoder import FastDecoder
+from samlabel.sam.fast.prompt_embed import embed_sparse
+from samlabel.sam.fast.two_way import forward_tokens
 from samlabel.sam.modeling.sam1 import transformer as T
 
 
@@ -38,22 +43,22 @@ def test_tokens_to_image_and_image_to_tokens(att, batch, image_batch):
     tokens, image = torch.randn(batch, 5, 64), torch.randn(image_batch, 200, 64)  # 4 heads x 5 < 32
     with torch.no_grad():
         expected_t2i = _plain(att, tokens, image.expand(batch, -1, -1), image.expand(batch, -1, -1))
-        torch.testing.assert_close(att(q=tokens, k=image, v=image), expected_t2i, atol=2e-5, rtol=1e-5)
+        torch.testing.assert_close(attend(att, tokens, image, image), expected_t2i, atol=2e-5, rtol=1e-5)
         expected_i2t = _plain(att, image.expand(batch, -1, -1), tokens, tokens)
-        torch.testing.assert_close(att(q=image, k=tokens, v=tokens), expected_i2t, atol=2e-5, rtol=1e-5)
-        pre_q = att.project(image, "q")
-        torch.testing.assert_close(att(q=None, k=tokens, v=tokens, heads=(pre_q, None, None)), expected_i2t,
+        torch.testing.assert_close(attend(att, image, tokens, tokens), expected_i2t, atol=2e-5, rtol=1e-5)
+        pre_q = project(att, image, "q")
+        torch.testing.assert_close(attend(att, None, tokens, tokens, heads=(pre_q, None, None)), expected_i2t,
                                    atol=2e-5, rtol=1e-5)
 
 
 def test_many_tokens_and_cached_keys_take_the_plain_path(att):
     tokens, image = torch.randn(2, 9, 64), torch.randn(1, 120, 64)  # 4 heads x 9 >= 32
     with torch.no_grad():
-        torch.testing.assert_close(att(q=tokens, k=image, v=image),
+        torch.testing.assert_close(attend(att, tokens, image, image),
                                    _plain(att, tokens, image.expand(2, -1, -1), image.expand(2, -1, -1)),
                                    atol=2e-5, rtol=1e-5)
-        pre_k, pre_v = att.project(image, "k"), att.project(image, "v")
-        torch.testing.assert_close(att(q=tokens, k=None, v=image, heads=(None, pre_k, pre_v)),
+        pre_k, pre_v = project(att, image, "k"), project(att, image, "v")
+        torch.testing.assert_close(attend(att, tokens, None, image, heads=(None, pre_k, pre_v)),
                                    _plain(att, tokens, image.expand(2, -1, -1), image.expand(2, -1, -1)),
                                    atol=2e-5, rtol=1e-5)
 
@@ -66,14 +71,14 @@ def test_residual_is_added_on_every_path(att, batch, image_batch):
     res_img, res_tok = torch.randn(image_batch, 200, 64), torch.randn(batch, 5, 64)
     with torch.no_grad():
         i2t = _plain(att, image.expand(batch, -1, -1), tokens, tokens)
-        torch.testing.assert_close(att(q=image, k=tokens, v=tokens, residual=res_img), res_img + i2t,
+        torch.testing.assert_close(attend(att, image, tokens, tokens, residual=res_img), res_img + i2t,
                                    atol=2e-5, rtol=1e-5)
         t2i = _plain(att, tokens, image.expand(batch, -1, -1), image.expand(batch, -1, -1))
-        torch.testing.assert_close(att(q=tokens, k=image, v=image, residual=res_tok), res_tok + t2i,
+        torch.testing.assert_close(attend(att, tokens, image, image, residual=res_tok), res_tok + t2i,
                                    atol=2e-5, rtol=1e-5)
         plain = _plain(att, many, image.expand(batch, -1, -1), image.expand(batch, -1, -1))
         res_many = torch.randn(batch, 9, 64)
-        torch.testing.assert_close(att(q=many, k=image, v=image, residual=res_many), res_many + plain,
+        torch.testing.assert_close(attend(att, many, image, image, residual=res_many), res_many + plain,
                                    atol=2e-5, rtol=1e-5)
 
 
@@ -92,26 +97,27 @@ def tiny_decoder():
 @pytest.mark.parametrize("multimask", [True, False])
 def test_decoder_computes_only_the_selected_outputs_with_the_same_values(tiny_decoder, multimask):
     """``decode(multimask_output=...)`` leaves out unread tokens and masks, and equals
-    ``select`` applied to all ``1 + M`` outputs (which is the official ``forward`` path)."""
+    the plain ``forward``'s selection applied to all ``1 + M`` outputs (which is the official ``forward`` path)."""
     model = tiny_decoder
     dec = model.mask_decoder
     c = model.prompt_encoder.embed_dim
     h, w = model.grid_size()
-    ctx = model.prepare_decoder(torch.randn(1, c, h, w))
+    ctx = FastDecoder(model).prepare(torch.randn(1, c, h, w))
     pts = torch.tensor([[[10.0, 20.0], [40.0, 5.0]], [[3.0, 3.0], [60.0, 60.0]]])
     lbl = torch.tensor([[1, 0], [1, 1]])
     with torch.no_grad():
-        tokens = dec.output_tokens(model.prompt_encoder.embed_sparse((pts, lbl), None))
-        all_masks, all_iou = dec.decode(ctx.keys_no_mask, ctx.pe_tokens, tokens, (h, w), ctx.first_layer)
+        tokens = mask_head.output_tokens(dec, embed_sparse(model.prompt_encoder, (pts, lbl), None))
+        all_masks, all_iou = mask_head.decode(dec, ctx.keys_no_mask, ctx.pe_tokens, tokens, (h, w), ctx.first_layer)
         assert all_masks.shape[1] == all_iou.shape[1] == dec.num_mask_tokens
-        want_masks, want_iou = dec.select(all_masks, all_iou, multimask)
-        masks, iou = dec.decode(ctx.keys_no_mask, ctx.pe_tokens, tokens, (h, w), ctx.first_layer, multimask)
+        keep_outputs = slice(1, None) if multimask else slice(0, 1)  # what the plain forward selects
+        want_masks, want_iou = all_masks[:, keep_outputs], all_iou[:, keep_outputs]
+        masks, iou = mask_head.decode(dec, ctx.keys_no_mask, ctx.pe_tokens, tokens, (h, w), ctx.first_layer, multimask)
         torch.testing.assert_close(masks, want_masks, atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(iou, want_iou, atol=1e-6, rtol=1e-5)
         # the token subset of the last attention: the kept rows of the full output, exactly
-        hs_all, _ = dec.transformer.forward_tokens(ctx.keys_no_mask, ctx.pe_tokens, tokens, ctx.first_layer)
+        hs_all = forward_tokens(dec.transformer, ctx.keys_no_mask, ctx.pe_tokens, tokens, ctx.first_layer)[0]
         keep = [0, 2, 4]
-        hs_keep, _ = dec.transformer.forward_tokens(ctx.keys_no_mask, ctx.pe_tokens, tokens, ctx.first_layer, keep)
+        hs_keep = forward_tokens(dec.transformer, ctx.keys_no_mask, ctx.pe_tokens, tokens, ctx.first_layer, keep)[0]
         torch.testing.assert_close(hs_keep, hs_all[:, keep], atol=1e-5, rtol=1e-5)
         # and the flattened path equals the official module layout
         sparse, dense = model.prompt_encoder(points=(pts, lbl), boxes=None, masks=None)
@@ -131,4 +137,4 @@ def test_upscale_masks_equals_the_official_upscaling(tiny_decoder):
         up = dec.output_upscaling(src.transpose(1, 2).reshape(2, c, h, w))  # (B, C/8, 4h, 4w)
         b, cc, H, W = up.shape
         expected = (hyper_in @ up.view(b, cc, H * W)).view(b, -1, H, W)
-        torch.testing.assert_close(dec.upscale_masks(src, hyper_in, (h, w)), expected, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(mask_head.upscale_masks(dec, src, hyper_in, (h, w)), expected, atol=1e-5, rtol=1e-5)

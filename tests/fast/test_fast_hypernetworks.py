@@ -1,4 +1,4 @@
-"""The mask tokens' hypernetwork MLPs as one batched product per layer (common.StackedMLP)
+"""The mask tokens' hypernetwork MLPs as one batched product per layer (fast.stacked_mlp.StackedMLP)
 give what the MLPs give one by one, and the decoder uses them."""
 
 from __future__ import annotations
@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from samlabel.sam.build import build_sam
-from samlabel.sam.modeling.common import MLP, StackedMLP
+from samlabel.sam.fast.stacked_mlp import StackedMLP
+from samlabel.sam.modeling.common import MLP
+from samlabel.sam.fast.decoder import FastDecoder
 
 
 def _mlps(n=4, seed=0):
@@ -44,15 +46,15 @@ def test_decoder_uses_the_stack_and_gets_the_same_masks(monkeypatch, multimask):
     with torch.no_grad():
         for p in model.parameters():
             p.normal_(0, 0.2)
-    ctx = model.prepare_decoder(torch.randn(1, 32, 64, 64))
+    ctx = FastDecoder(model).prepare(torch.randn(1, 32, 64, 64))
     assert isinstance(ctx.hypernetworks, StackedMLP)
     calls = []
     real = StackedMLP.__call__
     monkeypatch.setattr(StackedMLP, "__call__", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
     pts, labels = torch.tensor([[[300.0, 200.0], [500.0, 700.0]]]), torch.tensor([[1, 0]])
-    masks, iou = model.decode_prompts(ctx, pts, labels, multimask_output=multimask)
+    masks, iou = FastDecoder(model).decode(ctx, pts, labels, multimask_output=multimask)
     assert calls
-    plain_masks, plain_iou = model.decode_prompts(dataclasses.replace(ctx, hypernetworks=None), pts, labels,
+    plain_masks, plain_iou = FastDecoder(model).decode(dataclasses.replace(ctx, hypernetworks=None), pts, labels,
                                                   multimask_output=multimask)
     assert len(calls) == 1  # the plain context took the per-MLP path
     torch.testing.assert_close(masks, plain_masks, rtol=1e-4, atol=1e-4)

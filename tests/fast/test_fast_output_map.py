@@ -10,6 +10,7 @@ import torch
 
 from samlabel.sam.fast import output_map as OM
 from samlabel.sam.fast.lowrank import LowRankUpdate
+from samlabel.sam.fast.decoder import FastDecoder
 
 
 def _layer_norm(x, norm):
@@ -75,7 +76,7 @@ def test_decode_with_the_output_map_equals_decode_without(tiny, valid_size, mult
     model = tiny
     c = model.prompt_encoder.embed_dim
     h, w = model.grid_size()
-    ctx = model.prepare_decoder(torch.randn(1, c, h, w) + 1.0)
+    ctx = FastDecoder(model).prepare(torch.randn(1, c, h, w) + 1.0)
     assert ctx.output_map is not None
     calls = []
     original = OM.OutputMapCache.apply
@@ -85,11 +86,11 @@ def test_decode_with_the_output_map_equals_decode_without(tiny, valid_size, mult
     pts = torch.tensor([[[100.0, 200.0]], [[700.0, 30.0]]])
     lbl = torch.tensor([[1], [1]])
     with torch.no_grad():
-        got = model.decode_prompts(ctx, pts, lbl, multimask_output=multimask, valid_size=valid_size)
+        got = FastDecoder(model).decode(ctx, pts, lbl, multimask_output=multimask, valid_size=valid_size)
         assert calls == [True]  # the decoder's output map, and no output tokens formed
-        want = model.decode_prompts(dataclasses.replace(ctx, output_map=None), pts, lbl,
+        want = FastDecoder(model).decode(dataclasses.replace(ctx, output_map=None), pts, lbl,
                                     multimask_output=multimask, valid_size=valid_size)
-        plain = model.decode_prompts(dataclasses.replace(ctx, output_map=None, first_layer=None), pts, lbl,
+        plain = FastDecoder(model).decode(dataclasses.replace(ctx, output_map=None, first_layer=None), pts, lbl,
                                      multimask_output=multimask, valid_size=valid_size)
     assert calls.count(True) == 1
     for other in (want, plain):

@@ -10,7 +10,14 @@ import torch
 
 from samlabel.sam.fast import output_map as OM
 from samlabel.sam.fast import second_layer as SL
+from samlabel.sam.fast.attention import values_out
+from samlabel.sam.fast.two_way import forward_tokens, precompute_first_layer
 from samlabel.sam.modeling.sam1.transformer import TwoWayTransformer
+
+
+def _fwd(tr, *args):
+    """The fast transformer's queries and image tokens."""
+    return forward_tokens(tr, *args)[:2]
 
 
 def _randomise(module: torch.nn.Module, scale: float) -> None:
@@ -50,15 +57,15 @@ def test_factored_second_block_equals_the_plain_blocks(sam_sized, batch, offset,
     keys = torch.randn(1, 4096, 256) + offset  # image embedding + no-mask embedding
     pe = torch.randn(1, 4096, 256)
     tokens = torch.randn(batch, 7, 256)  # IoU + 4 mask tokens + point + padding point
-    cache = tr.precompute_first_layer(keys, pe)
+    cache = precompute_first_layer(tr, keys, pe)
     assert cache.second is not None
     calls = _spy(monkeypatch)
     final_calls = _spy(monkeypatch, OM.FinalAttentionCache)
     with torch.no_grad():
-        hs, out_keys = tr.forward_tokens(keys, pe, tokens, cache)
+        hs, out_keys = _fwd(tr, keys, pe, tokens, cache)
         assert len(calls) == len(final_calls) == 1  # the factored block and last attention ran
-        hs_cached, keys_cached = tr.forward_tokens(keys, pe, tokens, dataclasses.replace(cache, second=None))
-        hs_plain, keys_plain = tr.forward_tokens(keys.expand(batch, -1, -1), pe, tokens)  # no cache at all
+        hs_cached, keys_cached = _fwd(tr, keys, pe, tokens, dataclasses.replace(cache, second=None))
+        hs_plain, keys_plain = _fwd(tr, keys.expand(batch, -1, -1), pe, tokens)  # no cache at all
     assert len(calls) == len(final_calls) == 1
     for got in (hs_cached, hs_plain):
         torch.testing.assert_close(hs, got, atol=2e-5, rtol=1e-5)
@@ -80,7 +87,7 @@ def test_second_block_forward_against_block_forward(sam_sized):
     a_t = torch.softmax(torch.randn(2, 8, 3, 4096), dim=2).reshape(2, 24, 4096)
     v = torch.randn(2, 8, 3, 16) + 0.5
     with torch.no_grad():
-        m = att0.values_out(v)
+        m = values_out(att0, v)
         x = d + a_t.transpose(1, 2) @ m
         keys, _, rstd = torch.native_layer_norm(x, first.norm4.normalized_shape, first.norm4.weight,
                                                 first.norm4.bias, first.norm4.eps)
@@ -102,11 +109,11 @@ def test_many_tokens_take_the_plain_blocks(sam_sized, monkeypatch):
     torch.manual_seed(6)
     keys, pe = torch.randn(1, 4096, 256), torch.randn(1, 4096, 256)
     tokens = torch.randn(1, 16, 256)  # 8 heads x 16 = 128
-    cache = tr.precompute_first_layer(keys, pe)
+    cache = precompute_first_layer(tr, keys, pe)
     calls = _spy(monkeypatch)
     with torch.no_grad():
-        hs, out_keys = tr.forward_tokens(keys, pe, tokens, cache)
-        hs_plain, keys_plain = tr.forward_tokens(keys, pe, tokens)
+        hs, out_keys = _fwd(tr, keys, pe, tokens, cache)
+        hs_plain, keys_plain = _fwd(tr, keys, pe, tokens)
     assert calls == []
     torch.testing.assert_close(hs, hs_plain, atol=2e-5, rtol=1e-5)
     torch.testing.assert_close(out_keys, keys_plain, atol=2e-5, rtol=1e-5)
@@ -116,8 +123,8 @@ def test_one_block_transformer_has_no_second_layer_cache():
     torch.manual_seed(7)
     tr = TwoWayTransformer(depth=1, embedding_dim=32, num_heads=2, mlp_dim=64).eval()
     keys, pe, tokens = torch.randn(1, 64, 32), torch.randn(1, 64, 32), torch.randn(2, 5, 32)
-    cache = tr.precompute_first_layer(keys, pe)
+    cache = precompute_first_layer(tr, keys, pe)
     assert cache.second is None
     with torch.no_grad():
-        torch.testing.assert_close(tr.forward_tokens(keys, pe, tokens, cache)[0], tr.forward_tokens(keys, pe, tokens)[0],
+        torch.testing.assert_close(_fwd(tr, keys, pe, tokens, cache)[0], _fwd(tr, keys, pe, tokens)[0],
                                    atol=1e-5, rtol=1e-5)

@@ -20,7 +20,8 @@ from samlabel.sam.fast import traced_decoder as td
 from samlabel.sam.build import build_sam
 from samlabel.sam.embedding import ImageEmbedding, model_id_of
 from samlabel.sam.interactive import DecoderSession, Prompt
-from samlabel.sam.modeling.sam1.sam import DecoderContext
+from samlabel.sam.fast.decoder import DecoderContext
+from samlabel.sam.fast.decoder import FastDecoder
 
 
 def _model(name="test_tiny", seed=0):
@@ -38,7 +39,7 @@ def _features(model, seed):
 
 
 def _eager(model, ctx, *args):
-    return model.decode_prompts(ctx, *args)
+    return FastDecoder(model).decode(ctx, *args)
 
 
 def _run(recorder, model, ctx, coords, labels, boxes=None, mask=None, multimask=True, valid=None):
@@ -56,7 +57,7 @@ def _assert_equal(got, expected):
 # ------------------------------------------------------------------ flattening
 def test_flatten_round_trips_the_decoder_context():
     model = _model()
-    ctx = model.prepare_decoder(_features(model, 1))
+    ctx = FastDecoder(model).prepare(_features(model, 1))
     leaves, spec = td.flatten(ctx)
     assert len(leaves) > 20 and all(isinstance(t, torch.Tensor) for t in leaves)
     rebuilt = td.unflatten(spec, leaves)
@@ -69,10 +70,10 @@ def test_flatten_round_trips_the_decoder_context():
 
 def test_contexts_of_one_size_share_a_spec_and_other_sizes_do_not():
     model = _model()
-    _, a = td.flatten(model.prepare_decoder(_features(model, 1)))
-    _, b = td.flatten(model.prepare_decoder(_features(model, 2)))
+    _, a = td.flatten(FastDecoder(model).prepare(_features(model, 1)))
+    _, b = td.flatten(FastDecoder(model).prepare(_features(model, 2)))
     assert a == b and hash(a) == hash(b)
-    ctx = model.prepare_decoder(_features(model, 3))
+    ctx = FastDecoder(model).prepare(_features(model, 3))
     _, c = td.flatten(dataclasses.replace(ctx, keys_no_mask=ctx.keys_no_mask[:, :-1]))  # one shape differs
     assert c != a
     _, d = td.flatten(dataclasses.replace(ctx, keys_no_mask=ctx.keys_no_mask.double()))  # one dtype differs
@@ -84,8 +85,10 @@ def test_flatten_refuses_values_it_cannot_record():
     class Holder:
         x: object
 
-    with pytest.raises(td.UnsupportedContext, match="dict"):
+    with pytest.raises(td.UnsupportedContext, match="Holder"):  # a dataclass pytree does not know
         td.flatten(Holder({"a": torch.zeros(1)}))
+    with pytest.raises(td.UnsupportedContext, match="object"):
+        td.flatten((torch.zeros(1), object()))
     assert td.flatten((None, 1, 2.5, "s", [torch.zeros(2)]))[1] == td.flatten((None, 1, 2.5, "s", [torch.ones(2)]))[1]
 
 
@@ -118,7 +121,7 @@ def _tensors(spec, shift=0.0, flip=False):
 def test_replays_equal_the_eager_decoder_bit_for_bit(name):
     spec = PROMPTS[name]
     model = _model()
-    ctx = model.prepare_decoder(_features(model, 1))
+    ctx = FastDecoder(model).prepare(_features(model, 1))
     recorder = td.TracedDecoder(model)
     multimask, valid = spec.get("multimask", True), spec.get("valid")
     for step in range(4):  # the first call records; the others replay, each prompt different
@@ -134,7 +137,7 @@ def test_one_recording_serves_every_image_of_that_size():
     coords, labels, *_ = _tensors(PROMPTS["hover"])
     outs = []
     for seed in (1, 2, 3):
-        ctx = model.prepare_decoder(_features(model, seed))
+        ctx = FastDecoder(model).prepare(_features(model, seed))
         got = _run(recorder, model, ctx, coords, labels, valid=(145, 256))
         _assert_equal(got, _eager(model, ctx, coords, labels, None, None, True, (145, 256)))
         outs.append(got[0])
@@ -145,7 +148,7 @@ def test_one_recording_serves_every_image_of_that_size():
 def test_each_prompt_shape_gets_its_own_recording_and_old_ones_are_evicted(monkeypatch):
     monkeypatch.setattr(td, "MAX_RECORDINGS", 2)
     model = _model()
-    ctx = model.prepare_decoder(_features(model, 1))
+    ctx = FastDecoder(model).prepare(_features(model, 1))
     recorder = td.TracedDecoder(model)
     for n in (1, 2, 3):
         coords = torch.arange(2.0 * n).reshape(1, n, 2) * 50
@@ -160,7 +163,7 @@ def test_each_prompt_shape_gets_its_own_recording_and_old_ones_are_evicted(monke
 def test_vit_b_hover_replay_equals_the_eager_decoder():
     model = build_sam("vit_b")
     recorder = td.TracedDecoder(model)
-    ctx = model.prepare_decoder(_features(model, 3))
+    ctx = FastDecoder(model).prepare(_features(model, 3))
     for step in range(3):
         coords = torch.tensor([[[300.0 + 91 * step, 200.0 + 13 * step]]])
         labels = torch.ones(1, 1, dtype=torch.int)
@@ -190,7 +193,7 @@ def test_fold_shapes_replaces_shape_reads_by_the_recorded_numbers():
 
 def test_recordings_replay_without_reading_shapes():
     model = _model()
-    ctx = model.prepare_decoder(_features(model, 1))
+    ctx = FastDecoder(model).prepare(_features(model, 1))
     recorder = td.TracedDecoder(model)
     coords, labels, *_ = _tensors(PROMPTS["two points"])
     for step in range(2):
@@ -209,7 +212,7 @@ def test_a_failed_shape_fold_keeps_the_unfolded_recording(monkeypatch):
 
     monkeypatch.setattr(td, "fold_shapes", broken)
     model = _model()
-    ctx = model.prepare_decoder(_features(model, 1))
+    ctx = FastDecoder(model).prepare(_features(model, 1))
     recorder = td.TracedDecoder(model)
     coords, labels, *_ = _tensors(PROMPTS["hover"])
     for step in range(3):
@@ -223,7 +226,7 @@ def test_a_failed_shape_fold_keeps_the_unfolded_recording(monkeypatch):
 # ------------------------------------------------------------------ weights
 def test_in_place_weight_loads_are_seen_without_a_new_recording():
     model = _model()
-    ctx = model.prepare_decoder(_features(model, 1))
+    ctx = FastDecoder(model).prepare(_features(model, 1))
     recorder = td.TracedDecoder(model)
     coords, labels, *_ = _tensors(PROMPTS["two points"])
     other = _model(seed=9)  # built first: building registers parameters, which starts new recordings
@@ -237,7 +240,7 @@ def test_in_place_weight_loads_are_seen_without_a_new_recording():
 
 def test_a_replaced_parameter_makes_a_new_recording():
     model = _model()
-    ctx = model.prepare_decoder(_features(model, 1))
+    ctx = FastDecoder(model).prepare(_features(model, 1))
     recorder = td.TracedDecoder(model)
     coords, labels, *_ = _tensors(PROMPTS["two points"])
     _run(recorder, model, ctx, coords, labels)
@@ -251,7 +254,7 @@ def test_a_replaced_parameter_makes_a_new_recording():
 # ------------------------------------------------------------------ fallbacks
 def test_a_failed_recording_falls_back_to_the_eager_path_once_and_for_all(monkeypatch, caplog):
     model = _model()
-    ctx = model.prepare_decoder(_features(model, 1))
+    ctx = FastDecoder(model).prepare(_features(model, 1))
     recorder = td.TracedDecoder(model)
     tries = []
 
@@ -273,7 +276,7 @@ def test_a_recording_that_froze_a_value_is_not_used(monkeypatch, caplog):
     """A recording that ignores its prompt (as one would that froze the example's values)
     is caught by the first-use check, which runs it on another prompt than it was made with."""
     model = _model()
-    ctx = model.prepare_decoder(_features(model, 1))
+    ctx = FastDecoder(model).prepare(_features(model, 1))
     recorder = td.TracedDecoder(model)
     real_trace = torch.jit.trace
 
@@ -297,7 +300,7 @@ def test_the_environment_switch_turns_recording_off(monkeypatch):
     monkeypatch.setenv(td.ENV_SWITCH, "0")
     assert not td.tracing_enabled()
     model = _model()
-    ctx = model.prepare_decoder(_features(model, 1))
+    ctx = FastDecoder(model).prepare(_features(model, 1))
     recorder = td.TracedDecoder(model)
     coords, labels, *_ = _tensors(PROMPTS["hover"])
     for _ in range(2):
@@ -312,7 +315,7 @@ def test_models_without_the_fast_path_have_no_recorder_and_the_registry_does_not
     model = _model()
     recorder = td.traced_decoder_for(model)
     assert recorder is td.traced_decoder_for(model)
-    ctx = model.prepare_decoder(_features(model, 1))
+    ctx = FastDecoder(model).prepare(_features(model, 1))
     coords, labels, *_ = _tensors(PROMPTS["hover"])
     _run(recorder, model, ctx, coords, labels)
     _run(recorder, model, ctx, coords, labels)
@@ -345,21 +348,21 @@ def test_the_recorder_does_not_keep_an_old_images_context_alive():
     model = _model()
     recorder = td.TracedDecoder(model)
     coords, labels, *_ = _tensors(PROMPTS["hover"])
-    ctx = model.prepare_decoder(_features(model, 1))
+    ctx = FastDecoder(model).prepare(_features(model, 1))
     for _ in range(2):
         _run(recorder, model, ctx, coords, labels)
     tensor_ref = weakref.ref(ctx.keys_no_mask)
     del ctx
     gc.collect()
     assert tensor_ref() is None  # the per-image tensors went with their context
-    ctx = model.prepare_decoder(_features(model, 2))
+    ctx = FastDecoder(model).prepare(_features(model, 2))
     _run(recorder, model, ctx, coords, labels)
     assert recorder.recorded == 1 and recorder.replayed == 2
 
 
 def test_replays_from_two_threads_at_once_give_each_its_own_result():
     model = _model()
-    ctx = model.prepare_decoder(_features(model, 1))
+    ctx = FastDecoder(model).prepare(_features(model, 1))
     recorder = td.TracedDecoder(model)
     _, labels, *_ = _tensors(PROMPTS["hover"])
     _run(recorder, model, ctx, torch.zeros(1, 1, 2), labels)  # records
@@ -384,3 +387,26 @@ def test_replays_from_two_threads_at_once_give_each_its_own_result():
     assert recorder.recorded == 1 and recorder.replayed == 12
     for coords, got in results.values():
         _assert_equal(got, _eager(model, ctx, coords, labels, None, None, True, None))
+
+
+def test_the_parameter_hook_is_installed_on_first_use_not_on_import():
+    """Importing the module changes nothing process-wide; the first ``traced_decoder_for`` does."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch.nn as nn\n"
+        "import samlabel.sam.fast.traced_decoder as td\n"
+        "from samlabel.sam import build_sam\n"
+        "assert not td._hook_installed\n"
+        "before = td._param_generation\n"
+        "nn.Linear(2, 2)\n"
+        "assert td._param_generation == before, 'a hook ran before first use'\n"
+        "assert td.traced_decoder_for(build_sam('test_tiny')) is not None\n"
+        "assert td._hook_installed\n"
+        "nn.Linear(2, 2)\n"
+        "assert td._param_generation > before\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from samlabel.annotations.image_limits import MAX_PIXELS, ImageTooLargeError, check_pixels
-from samlabel.gui.image_source import ImageLoadError, load_image
+from samlabel.annotations.image_source import ImageLoadError, load_image
 
 
 def png_header_claiming(path, width, height):
@@ -90,7 +90,7 @@ def test_a_fifo_is_refused_without_blocking(tmp_path):
 
 
 def test_a_normal_image_still_loads_with_the_same_hash_as_its_bytes(tmp_path):
-    from samlabel.gui.image_source import hash_bytes
+    from samlabel.annotations.image_source import hash_bytes
 
     Image.fromarray(np.arange(48, dtype=np.uint8).reshape(4, 4, 3)).save(tmp_path / "a.png")
     source = load_image(tmp_path / "a.png")

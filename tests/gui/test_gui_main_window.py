@@ -229,7 +229,7 @@ def test_zooming_renders_the_mask_again_for_the_visible_region(qtbot, make_windo
 
 
 def test_the_next_image_is_prefetched_and_opens_without_encoder_time(qtbot, make_window, image_folder, tiny_model):
-    from samlabel.gui.image_source import hash_bytes
+    from samlabel.annotations.image_source import hash_bytes
 
     win = make_window(image_folder, sam_model=tiny_model)
     wait_ready(qtbot, win)

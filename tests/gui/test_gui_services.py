@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from samlabel.gui.decoder_service import DecoderService
-from samlabel.gui.embedding_cache import EmbeddingCache
+from samlabel.sam.embedding_cache import EmbeddingCache
 from samlabel.gui.embedding_service import EmbeddingService
 from samlabel.gui.prompt_state import PromptState
 

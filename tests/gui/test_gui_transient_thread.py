@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from samlabel.gui.embedding_cache import EmbeddingCache
+from samlabel.sam.embedding_cache import EmbeddingCache
 from samlabel.gui.embedding_service import EmbeddingService
 from samlabel.gui.transient_thread import run_on_transient_thread
 from samlabel.sam.embedding import ImageEmbedding, model_id_of

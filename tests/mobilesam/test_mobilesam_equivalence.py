@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 import torch
 
+from samlabel.sam.compute_path import decoder_for
+
 pytestmark = [pytest.mark.slow, pytest.mark.reference]
 
 EMB_TOL, LOGIT_TOL, IOU_TOL = 1e-4, 1e-3, 1e-4
@@ -80,8 +82,8 @@ def _assert_close(logits, iou, ref_logits, ref_iou, k):
 
 @pytest.mark.parametrize("multimask", [True, False])
 @pytest.mark.parametrize("case", CASES)
-def test_decoding_matches_reference(mobilesam_pair, prompt_cases, case, multimask):
-    """Both samlabel paths: the official module API and the per-image fast path."""
+def test_decoding_matches_reference(mobilesam_pair, prompt_cases, compute_path, case, multimask):
+    """The official module API, and the per-image decoder of each path (plain and fast)."""
     ref, ours, _image, _x, ref_emb, our_emb = mobilesam_pair
     prompt = prompt_cases[case]
     k = 3 if multimask else 1
@@ -89,7 +91,8 @@ def test_decoding_matches_reference(mobilesam_pair, prompt_cases, case, multimas
     assert ref_logits.std() > 0.01  # the decoder output is not degenerate
     logits, iou = _decode_modules(ours, our_emb, prompt, multimask)
     _assert_close(logits, iou, ref_logits, ref_iou, k)
-    logits, iou = ours.decode_prompts(ours.prepare_decoder(our_emb), multimask_output=multimask, **prompt)
+    decoder = decoder_for(ours, compute_path)
+    logits, iou = decoder.decode(decoder.prepare(our_emb), multimask_output=multimask, **prompt)
     _assert_close(logits, iou, ref_logits, ref_iou, k)
 
 
@@ -107,7 +110,7 @@ def test_end_to_end_forward_matches_reference(mobilesam_pair, prompt_cases):
 
 # --------------------------------------------------------------------------- predictor
 @pytest.fixture(scope="module")
-def predictors(mobilesam_pair, make_smooth_image):
+def predictors(mobilesam_pair, make_smooth_image, compute_path):
     """Reference and samlabel ``SamPredictor`` with the same weights, on a 600x900 image."""
     from mobile_sam import SamPredictor as RefPredictor
 
@@ -115,7 +118,7 @@ def predictors(mobilesam_pair, make_smooth_image):
 
     ref_model, our_model, *_ = mobilesam_pair
     image = make_smooth_image(600, 900, seed=7).permute(1, 2, 0).round().to(torch.uint8).numpy()
-    ref, ours = RefPredictor(ref_model), SamPredictor(our_model)
+    ref, ours = RefPredictor(ref_model), SamPredictor(our_model, path=compute_path)
     ref.set_image(image)
     ours.set_image(image)
     return ref, ours, image.shape[:2]

@@ -49,12 +49,12 @@ def _match(ref_records, our_records):
 COMMON = dict(points_per_side=8, pred_iou_thresh=0.0, stability_score_thresh=0.0, box_nms_thresh=0.99, crop_nms_thresh=0.99)
 
 
-def test_generator_matches_reference_with_cleanup_and_all_output_modes(narrow_pair, make_image):
+def test_generator_matches_reference_with_cleanup_and_all_output_modes(narrow_pair, make_image, compute_path):
     ref_model, our_model = narrow_pair
     image = make_image(256, 320, seed=3)
     kw = dict(COMMON, min_mask_region_area=40)
     ref = RefGenerator(ref_model, **kw).generate(image)
-    gen = SamAutomaticMaskGenerator(our_model, **kw)
+    gen = SamAutomaticMaskGenerator(our_model, path=compute_path, **kw)
     records = gen.generate_records(image)
     ours = gen.format_records(records)
     _match(ref, ours)
@@ -74,13 +74,13 @@ def test_generator_matches_reference_with_cleanup_and_all_output_modes(narrow_pa
     assert areas == sorted(areas, reverse=True) and sorted(areas) == sorted(r["area"] for r in ours)
 
 
-def test_generator_matches_reference_with_a_crop_layer(narrow_pair, make_image):
+def test_generator_matches_reference_with_a_crop_layer(narrow_pair, make_image, compute_path):
     ref_model, our_model = narrow_pair
     image = make_image(256, 320, seed=4)
     kw = dict(COMMON, points_per_side=4, crop_n_layers=1, crop_n_points_downscale_factor=2)
     ref = RefGenerator(ref_model, **kw).generate(image)
     calls = []
-    ours = SamAutomaticMaskGenerator(our_model, **kw).generate(image, progress=lambda d, t: calls.append((d, t)))
+    ours = SamAutomaticMaskGenerator(our_model, path=compute_path, **kw).generate(image, progress=lambda d, t: calls.append((d, t)))
     _match(ref, ours)
     assert len({tuple(r["crop_box"]) for r in ref}) >= 1
     assert calls[-1] == (16 + 4 * 4, 16 + 4 * 4) and all(a[0] < b[0] for a, b in zip(calls, calls[1:]))

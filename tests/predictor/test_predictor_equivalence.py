@@ -13,11 +13,11 @@ SIZES = [(600, 900), (1000, 400)]
 
 
 @pytest.fixture(scope="module", params=SIZES, ids=["600x900", "1000x400"])
-def predictors(request, small_pair, make_image):
+def predictors(request, small_pair, make_image, compute_path):
     ref_model, our_model = small_pair
     h, w = request.param
     image = make_image(h, w, seed=h)
-    ref, ours = RefPredictor(ref_model), SamPredictor(our_model)
+    ref, ours = RefPredictor(ref_model), SamPredictor(our_model, path=compute_path)
     ref.set_image(image)
     ours.set_image(image)
     return ref, ours, (h, w)
@@ -101,11 +101,11 @@ def test_predict_torch_several_boxes_and_point_sets(predictors):
 
 
 @pytest.mark.slow
-def test_predict_matches_reference_with_vit_b_width_encoder(vitb2_pair, make_image):
+def test_predict_matches_reference_with_vit_b_width_encoder(vitb2_pair, make_image, compute_path):
     """vit_b widths (768, 12 heads) with 2 blocks, one global: the encoder path end to end."""
     ref_model, our_model = vitb2_pair
     image = make_image(600, 900, seed=5)
-    ref, ours = RefPredictor(ref_model), SamPredictor(our_model)
+    ref, ours = RefPredictor(ref_model), SamPredictor(our_model, path=compute_path)
     ref.set_image(image)
     ours.set_image(image)
     assert (ours.features - ref.features).abs().max().item() <= 1e-4

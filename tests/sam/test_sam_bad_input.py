@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from samlabel.sam import build_sam
+from samlabel.sam.compute_path import decoder_for
 
 
 @pytest.fixture(scope="module")
@@ -14,8 +15,13 @@ def model():
 
 
 @pytest.fixture(scope="module")
-def ctx(model):
-    return model.prepare_decoder(torch.zeros(1, 32, 64, 64))
+def decoder(model, compute_path):
+    return decoder_for(model, compute_path)
+
+
+@pytest.fixture(scope="module")
+def ctx(decoder):
+    return decoder.prepare(torch.zeros(1, 32, 64, 64))
 
 
 @pytest.mark.parametrize(
@@ -75,9 +81,9 @@ def test_encoder_rejects_bad_input(model, x, match):
         (dict(point_coords=torch.zeros(2, 1, 2), point_labels=torch.ones(2, 1), mask_input=torch.zeros(3, 1, 256, 256)), "mask_input has batch 3"),
     ],
 )
-def test_decode_prompts_rejects_bad_prompts(model, ctx, kwargs, match):
+def test_decoder_rejects_bad_prompts(decoder, ctx, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        model.decode_prompts(ctx, **kwargs)
+        decoder.decode(ctx, **kwargs)
 
 
 def test_forward_rejects_bad_prompt_shapes(model):
@@ -87,16 +93,16 @@ def test_forward_rejects_bad_prompt_shapes(model):
 
 
 @pytest.mark.parametrize("emb", [torch.zeros(1, 16, 64, 64), torch.zeros(2, 32, 64, 64), torch.zeros(1, 32, 32, 32), "x"])
-def test_prepare_decoder_rejects_bad_embeddings(model, emb):
+def test_decoder_prepare_rejects_bad_embeddings(decoder, emb):
     with pytest.raises(ValueError, match=r"image_embeddings must have shape \(1, 32, 64, 64\)"):
-        model.prepare_decoder(emb)
+        decoder.prepare(emb)
 
 
-def test_valid_prompt_variants_are_accepted(model, ctx):
+def test_valid_prompt_variants_are_accepted(decoder, ctx):
     """Integer coordinates, (B, 1, 4) boxes and a prompt of only a mask all work."""
-    logits, iou = model.decode_prompts(ctx, torch.tensor([[[10, 20]]]), torch.tensor([[1]]), torch.tensor([[[0, 0, 50, 50]]]))
+    logits, iou = decoder.decode(ctx, torch.tensor([[[10, 20]]]), torch.tensor([[1]]), torch.tensor([[[0, 0, 50, 50]]]))
     assert logits.shape == (1, 3, 256, 256) and iou.shape == (1, 3)
-    logits, _ = model.decode_prompts(ctx, mask_input=torch.zeros(2, 1, 256, 256), multimask_output=False)
+    logits, _ = decoder.decode(ctx, mask_input=torch.zeros(2, 1, 256, 256), multimask_output=False)
     assert logits.shape == (2, 1, 256, 256)
-    logits, _ = model.decode_prompts(ctx)  # no prompt at all: one empty prompt, as the official model
+    logits, _ = decoder.decode(ctx)  # no prompt at all: one empty prompt, as the official model
     assert logits.shape == (1, 3, 256, 256)

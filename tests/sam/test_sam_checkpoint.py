@@ -11,6 +11,7 @@ from safetensors.torch import save_file
 
 from samlabel.sam import CheckpointError, build_sam
 from samlabel.sam.config import get_config
+from samlabel.sam.fast.decoder import FastDecoder
 
 TINY = get_config("test_tiny")
 
@@ -35,7 +36,7 @@ def _outputs(model, tiny_inputs):
     emb, coords, labels, box, mask = tiny_inputs
     with torch.no_grad():
         patch = model.image_encoder.patch_embed(torch.ones(1, 3, 32, 32))
-    logits, iou = model.decode_prompts(model.prepare_decoder(emb), coords, labels, box, mask)
+    logits, iou = FastDecoder(model).decode(FastDecoder(model).prepare(emb), coords, labels, box, mask)
     return patch, logits, iou
 
 

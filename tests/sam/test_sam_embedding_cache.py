@@ -2,7 +2,7 @@
 
 import torch
 
-from samlabel.gui.embedding_cache import EmbeddingCache, cache_key
+from samlabel.sam.embedding_cache import EmbeddingCache, cache_key
 from samlabel.sam.embedding import ImageEmbedding
 
 

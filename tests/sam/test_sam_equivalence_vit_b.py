@@ -2,8 +2,9 @@
 
 The reference model's state dict goes through samlabel's loader (a .pth file and
 ``build_sam("vit_b", checkpoint=...)``). Embeddings of one 1024x1024 input are computed once
-per module (they take most of the time); prompts are then compared through the end-to-end
-``forward`` of both models and through ``prepare_decoder`` / ``decode_prompts``.
+per module and path (they take most of the time); prompts are then compared through the
+end-to-end ``forward`` of both models and through the per-image decoder of each path
+(``compute_path``: the plain modules and the fast path).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import pytest
 import torch
 
 from samlabel.sam import build_sam
+from samlabel.sam.compute_path import PATHS, decoder_for, encode_image
 from samlabel.sam.config import get_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.reference]
@@ -33,8 +35,9 @@ def pair(tmp_path_factory, reference_factory):
     with torch.no_grad():
         x = ref.preprocess(image)[None]
         ref_emb = ref.image_encoder(x)
-        our_emb = ours.image_encoder(ours.preprocess(image)[None])
-    return ref, ours, image, x, ref_emb, our_emb
+        xo = ours.preprocess(image)[None]
+        our_embs = {path: encode_image(ours, xo, path=path) for path in PATHS}
+    return ref, ours, image, x, ref_emb, our_embs
 
 
 def test_weights_loaded_and_identified(pair):
@@ -45,8 +48,9 @@ def test_weights_loaded_and_identified(pair):
     assert ours.model_id.startswith("vit_b:") and "random" not in ours.model_id
 
 
-def test_image_embeddings_match(pair):
-    *_, ref_emb, our_emb = pair
+def test_image_embeddings_match(pair, compute_path):
+    *_, ref_emb, our_embs = pair
+    our_emb = our_embs[compute_path]
     assert our_emb.shape == (1, 256, 64, 64)
     assert our_emb.abs().mean() > 0.1  # random weights give a non-trivial embedding
     assert (ref_emb - our_emb).abs().max().item() <= EMB_TOL
@@ -86,12 +90,12 @@ def _reference_decode(ref, ref_emb, prompt, multimask):
 
 @pytest.mark.parametrize("multimask", [True, False])
 @pytest.mark.parametrize("case", CASES)
-def test_decode_prompts_matches_reference(pair, case, multimask):
-    ref, ours, _image, _x, ref_emb, our_emb = pair
+def test_decoder_matches_reference(pair, compute_path, case, multimask):
+    ref, ours, _image, _x, ref_emb, our_embs = pair
     prompt = _prompt_cases(ref, ref_emb)[case]
     ref_logits, ref_iou = _reference_decode(ref, ref_emb, prompt, multimask)
-    ctx = ours.prepare_decoder(our_emb)
-    logits, iou = ours.decode_prompts(ctx, multimask_output=multimask, **prompt)
+    decoder = decoder_for(ours, compute_path)
+    logits, iou = decoder.decode(decoder.prepare(our_embs[compute_path]), multimask_output=multimask, **prompt)
     k = 3 if multimask else 1
     assert logits.shape == ref_logits.shape and logits.shape[1:] == (k, 256, 256)
     assert iou.shape == ref_iou.shape
@@ -102,7 +106,8 @@ def test_decode_prompts_matches_reference(pair, case, multimask):
 @pytest.mark.parametrize("multimask", [True, False])
 @pytest.mark.parametrize("case", ["single_point", "pos_neg_points", "box", "box_and_points", "previous_logits"])
 def test_forward_matches_reference(pair, cached_encoder_factory, case, multimask):
-    ref, ours, image, x, ref_emb, our_emb = pair
+    ref, ours, image, x, ref_emb, our_embs = pair
+    our_emb = our_embs["plain"]  # Sam.forward runs the plain modules
     prompt = _prompt_cases(ref, ref_emb)[case]
     record = {"image": image, "original_size": (1500, 1500)}
     for key, value in prompt.items():

@@ -11,7 +11,9 @@ from samlabel.sam import Cancelled, build_sam, sam_model_registry
 from samlabel.sam.build import build_modules, default_model_name
 from samlabel.sam.files.checkpoint import state_dict_problems
 from samlabel.sam.config import SamConfig, TinyViTEncoderConfig, config_names, get_config
-from samlabel.sam.modeling.sam1.image_encoder import rel_pos_attention
+from samlabel.sam.compute_path import decoder_for, encode_image
+from samlabel.sam.fast.decoder import FastDecoder
+from samlabel.sam.fast.vit_encoder import rel_pos_attention
 
 pytestmark = pytest.mark.reference
 
@@ -81,7 +83,7 @@ def test_config_rejects_inconsistent_values():
 
 
 # ---------------------------------------------------------------- equivalence on small models
-def test_tiny_model_matches_reference_end_to_end(reference_factory, cached_encoder_factory):
+def test_tiny_model_matches_reference_end_to_end(reference_factory, cached_encoder_factory, compute_path):
     cfg = get_config("test_tiny")
     ref = reference_factory(cfg, seed=3)
     ours = _load_same(cfg, ref)
@@ -90,7 +92,7 @@ def test_tiny_model_matches_reference_end_to_end(reference_factory, cached_encod
         x = ref.preprocess(image)[None]
         assert torch.equal(x, ours.preprocess(image)[None]) and x.shape == (1, 3, 1024, 1024)
         ref_emb = ref.image_encoder(x)
-        our_emb = ours.image_encoder(x)
+        our_emb = encode_image(ours, x, path=compute_path)
     assert (ref_emb - our_emb).abs().max() <= 1e-4
     # encoders compared: the end-to-end calls below reuse their outputs
     ref.image_encoder = cached_encoder_factory(ref.image_encoder, x, ref_emb)
@@ -108,16 +110,16 @@ def test_tiny_model_matches_reference_end_to_end(reference_factory, cached_encod
         assert (r["low_res_logits"] - o["low_res_logits"]).abs().max() <= 1e-3
         assert (r["iou_predictions"] - o["iou_predictions"]).abs().max() <= 1e-4
         assert o["masks"].shape == (2, 3 if multimask else 1, 350, 512)
-        ctx = ours.prepare_decoder(our_emb)
-        logits, iou = ours.decode_prompts(
-            ctx, record["point_coords"], record["point_labels"], record["boxes"], multimask_output=multimask
+        decoder = decoder_for(ours, compute_path)
+        logits, iou = decoder.decode(
+            decoder.prepare(our_emb), record["point_coords"], record["point_labels"], record["boxes"], multimask_output=multimask
         )
         assert (logits - r["low_res_logits"]).abs().max() <= 1e-3
         assert (iou - r["iou_predictions"]).abs().max() <= 1e-4
 
 
 @pytest.mark.parametrize("name,width", [("vit_l", 1024), ("vit_h", 1280)])
-def test_depth_reduced_large_models_match_reference(reference_factory, name, width):
+def test_depth_reduced_large_models_match_reference(reference_factory, name, width, compute_path):
     """Same widths/heads as the official vit_l/vit_h, 2 blocks, 256-pixel input (16x16 grid)."""
     full = get_config(name)
     cfg = dataclasses.replace(
@@ -131,12 +133,13 @@ def test_depth_reduced_large_models_match_reference(reference_factory, name, wid
     image = _image(256, 200, seed=5)
     with torch.no_grad():
         ref_emb = ref.image_encoder(ref.preprocess(image)[None])
-        our_emb = ours.image_encoder(ours.preprocess(image)[None])
+        our_emb = encode_image(ours, ours.preprocess(image)[None], path=compute_path)
         assert (ref_emb - our_emb).abs().max() <= 1e-4
         coords, labels = torch.tensor([[[30.0, 40.0], [150.0, 100.0]]]), torch.tensor([[1, 0]])
         sparse, dense = ref.prompt_encoder(points=(coords, labels), boxes=None, masks=None)
         r_logits, r_iou = ref.mask_decoder(ref_emb, ref.prompt_encoder.get_dense_pe(), sparse, dense, True)
-    logits, iou = ours.decode_prompts(ours.prepare_decoder(our_emb), coords, labels)
+    decoder = decoder_for(ours, compute_path)
+    logits, iou = decoder.decode(decoder.prepare(our_emb), coords, labels)
     assert logits.shape == (1, 3, 64, 64)
     assert (logits - r_logits).abs().max() <= 1e-3 and (iou - r_iou).abs().max() <= 1e-4
 
@@ -158,7 +161,7 @@ def test_chunked_rel_pos_attention_matches_reference_formula():
         assert (out - expected).abs().max() <= 1e-5
 
 
-def test_other_input_size_interpolates_position_tables(reference_factory):
+def test_other_input_size_interpolates_position_tables(reference_factory, compute_path):
     """fixed_input_size=False: a 512 input with 1024-pretrained tables equals a reference 512 model
     given the bicubically resized absolute and linearly resized relative tables."""
     tiny = get_config("test_tiny")
@@ -180,15 +183,15 @@ def test_other_input_size_interpolates_position_tables(reference_factory):
     image = _image(512, 400, seed=8)
     with torch.no_grad():
         ref_emb = ref.image_encoder(ref.preprocess(image)[None])
-        our_emb = ours.image_encoder(ours.preprocess(image)[None])
+        our_emb = encode_image(ours, ours.preprocess(image)[None], path=compute_path)
     assert our_emb.shape == (1, 32, 32, 32) and ours.grid_size() == (32, 32) and ours.mask_size() == (128, 128)
     assert (ref_emb - our_emb).abs().max() <= 1e-4
 
 
-def test_fixed_input_size_rejects_other_sizes():
+def test_fixed_input_size_rejects_other_sizes(compute_path):
     model = build_sam("test_tiny")
     with pytest.raises(ValueError, match="1024x1024"):
-        model.image_encoder(torch.zeros(1, 3, 512, 512))
+        encode_image(model, torch.zeros(1, 3, 512, 512), path=compute_path)
 
 
 # ---------------------------------------------------------------- interface details
@@ -201,7 +204,7 @@ def test_model_attributes_and_ids():
     assert a.config is get_config("test_tiny")
 
 
-def test_cancel_stops_the_encoder_between_blocks():
+def test_cancel_stops_the_encoder_between_blocks(compute_path):
     model = build_sam("test_tiny")
     calls = []
 
@@ -210,30 +213,31 @@ def test_cancel_stops_the_encoder_between_blocks():
         return len(calls) >= 2  # let the first block run, stop before the second
 
     with pytest.raises(Cancelled):
-        model.image_encoder(torch.zeros(1, 3, 1024, 1024), cancel=cancel)
+        encode_image(model, torch.zeros(1, 3, 1024, 1024), cancel, path=compute_path)
     assert len(calls) == 2
-    out = model.image_encoder(torch.zeros(1, 3, 1024, 1024), cancel=lambda: False)
+    out = encode_image(model, torch.zeros(1, 3, 1024, 1024), lambda: False, path=compute_path)
     assert out.shape == (1, 32, 64, 64)
 
 
 def test_decoder_context_is_reused_and_batch_one_embedding_is_not_repeated():
     model = build_sam("test_tiny")
     emb = torch.randn(1, 32, 64, 64)
-    ctx = model.prepare_decoder(emb)
+    decoder = FastDecoder(model)
+    ctx = decoder.prepare(emb)
     assert ctx.keys_no_mask.shape == (1, 64 * 64, 32) and ctx.pe_tokens.shape == (1, 64 * 64, 32)
     with pytest.raises(dataclasses.FrozenInstanceError):
         ctx.image_embedding = emb  # type: ignore[misc]
     coords = torch.rand(5, 1, 2) * 1024
     labels = torch.ones(5, 1, dtype=torch.int64)
-    batched, batched_iou = model.decode_prompts(ctx, coords, labels, multimask_output=False)
+    batched, batched_iou = decoder.decode(ctx, coords, labels, multimask_output=False)
     assert batched.shape == (5, 1, 256, 256) and batched_iou.shape == (5, 1)
     assert ctx.first_layer is not None  # the first decoder block's image projections, done once
-    uncached, uncached_iou = model.decode_prompts(
+    uncached, uncached_iou = decoder.decode(
         dataclasses.replace(ctx, first_layer=None), coords, labels, multimask_output=False
     )
     assert (uncached - batched).abs().max() <= 1e-5 and (uncached_iou - batched_iou).abs().max() <= 1e-6
     for i in range(5):  # each prompt of the batch equals the same prompt decoded alone
-        single, single_iou = model.decode_prompts(ctx, coords[i : i + 1], labels[i : i + 1], multimask_output=False)
+        single, single_iou = decoder.decode(ctx, coords[i : i + 1], labels[i : i + 1], multimask_output=False)
         assert (single - batched[i : i + 1]).abs().max() <= 1e-4
         assert (single_iou - batched_iou[i : i + 1]).abs().max() <= 1e-5
 
@@ -246,7 +250,9 @@ def test_decoder_context_is_reused_and_batch_one_embedding_is_not_repeated():
     ids=["mixed", "padding", "batch", "odd-float"],
 )
 def test_point_embeddings_equal_the_reference_bit_for_bit(labels, pad):
-    """One label-row lookup replaces the reference's boolean-mask index ops: same floats."""
+    """The plain module's point embedding, and the fast path's one label-row lookup instead of
+    the reference's boolean-mask index ops: the same floats."""
+    from samlabel.sam.fast.prompt_embed import embed_points
     from segment_anything.modeling import PromptEncoder as RefPromptEncoder
 
     from samlabel.sam.modeling.sam1.prompt_encoder import PromptEncoder
@@ -261,6 +267,6 @@ def test_point_embeddings_equal_the_reference_bit_for_bit(labels, pad):
     lab = torch.tensor(labels)
     pts = torch.rand(lab.shape[0], lab.shape[1], 2) * 1024
     expected = ref._embed_points(pts, lab, pad)
-    got = ours._embed_points(pts, lab, pad)
-    assert got.shape == expected.shape
-    assert torch.equal(got, expected)
+    for got in (ours._embed_points(pts, lab, pad), embed_points(ours, pts, lab, pad)):
+        assert got.shape == expected.shape
+        assert torch.equal(got, expected)

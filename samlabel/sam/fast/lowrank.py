@@ -22,7 +22,7 @@ class LowRankUpdate:
     ``a_t``: ``(B, R, h*w)`` attention weights (keys first, as computed), ``R = heads x
     tokens``: each head's weights sum to 1 per image token, so every column of ``a_t``
     sums to ``heads``; ``m``: ``(B, R, C)``; ``rstd``: ``(B, h*w, 1)``; ``v``: the value heads
-    ``(B, heads, tokens, c)`` whose rows of ``out_proj`` make ``m`` (``Attention.values_out``).
+    ``(B, heads, tokens, c)`` whose rows of ``out_proj`` make ``m`` (``samlabel.sam.fast.attention.values_out``).
     """
 
     a_t: Tensor

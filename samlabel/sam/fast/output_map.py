@@ -30,6 +30,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
+from samlabel.sam.fast.attention import project
 from samlabel.sam.fast.lowrank import LowRankUpdate, centre_rows, heads, heads_t
 
 
@@ -162,7 +163,7 @@ class FinalAttentionCache:
     def forward(self, attention: nn.Module, q: Tensor, tokens: TwoBlockTokens) -> Tensor:
         """``attention(q=q, k=K2 + pe, v=K2)`` for tokens ``q (B, T, C)`` -> ``(B, T, C)``."""
         nH = self.num_heads
-        qh = attention.project(q, "q")  # (B, nH, T, c)
+        qh = project(attention, q, "q")  # (B, nH, T, c)
         B, _, T, c = qh.shape
         qh = qh * (1.0 / math.sqrt(c))
         n = self.k_base_t.shape[-1]

@@ -2,7 +2,7 @@
 
 Why. In the interactive path (no mask input) the first block reads the per-image tokens
 ``D`` (``(h*w, C)``, 4096 x 256) through projections cached once per image, and updates them
-by a low-rank product (``Attention.few_keys_factors``)::
+by a low-rank product (``samlabel.sam.fast.attention.few_keys_factors``)::
 
     X = D + A M        A (h*w, R) attention weights, M (R, C), R = heads x tokens (~56)
     K = LayerNorm(X) = rstd * (X - mean(X)) * g + beta        (row by row)
@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from samlabel.sam.fast.attention import attend, project, values_out
 from samlabel.sam.fast.lowrank import LowRankUpdate, centre_rows, heads, heads_t
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -124,11 +125,11 @@ class SecondLayerCache:
         rstd_row = upd.rstd.transpose(1, 2)  # (B, 1, h*w)
 
         q = queries + query_pe
-        queries = block.norm1(queries + block.self_attn(q=q, k=q, v=queries))
+        queries = block.norm1(queries + attend(block.self_attn, q, q, queries))
 
         # tokens -> image: softmax(Q K^T / sqrt(c)) V with K, V from the factors
         att = block.cross_attn_token_to_image
-        qh = att.project(queries + query_pe, "q")
+        qh = project(att, queries + query_pe, "q")
         qh = qh * (1.0 / math.sqrt(qh.shape[-1]))
         p = torch.softmax(self._scores(qh, self.k_base_t, self.k_pe_t, s_k, upd), dim=-1)  # (B, nH*T, h*w)
         pr = p * rstd_row
@@ -141,11 +142,11 @@ class SecondLayerCache:
 
         # image -> tokens: keys first, softmax over the T tokens
         att = block.cross_attn_image_to_token
-        kh = att.project(queries + query_pe, "k")
+        kh = project(att, queries + query_pe, "k")
         kh = kh * (1.0 / math.sqrt(kh.shape[-1]))
         scores_t = self._scores(kh, self.q_base_t, self.q_const_t, s_q, upd).view(B, nH, T, n)
         attn_t = torch.softmax(scores_t, dim=-2).view(B, nH * T, n)
-        values = att.project(queries, "v")  # (B, nH, T, c)
-        m1 = att.values_out(values)
+        values = project(att, queries, "v")  # (B, nH, T, c)
+        m1 = values_out(att, values)
         rstd = stats.rstd1(upd, attn_t, m1, values, nH)
         return queries, LowRankUpdate(a_t=attn_t, m=m1, rstd=rstd, heads=nH, v=values)

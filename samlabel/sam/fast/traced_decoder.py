@@ -1,17 +1,17 @@
 """The decoder's per-prompt path, recorded once per prompt shape and replayed without Python.
 
-A vit_b hover decode (:meth:`Sam.decode_prompts` on one point) is about 600 tensor ops,
+A vit_b hover decode (:meth:`FastDecoder.decode <samlabel.sam.fast.decoder.FastDecoder.decode>` on one point) is about 600 tensor ops,
 most of them small. Run eagerly, the Python code and the dispatch between them cost about
 3.5 ms of a 17-22 ms decode on the 2-core benchmark machine (docs/performance.md).
 :func:`torch.jit.trace` records the ops of one call; replaying the recording runs the same
 kernels in the same order from C++, so its outputs equal the eager ones bit for bit
-(``tests/perf/test_perf_traced_decoder.py``).
+(``tests/fast/test_fast_traced_decoder.py``).
 
 What a recording keeps, and what it takes as inputs:
 
 * the prompt encoder's and mask decoder's weights are referenced, not copied (the recorded
   module holds the model's own parameters; in-place weight loads are seen);
-* the per-image :class:`~samlabel.sam.modeling.sam1.sam.DecoderContext` is an *input*: its tensors
+* the per-image :class:`~samlabel.sam.fast.decoder.DecoderContext` is an *input*: its tensors
   are flattened into the call, so one recording serves every image whose context has the
   same shapes (every image of the same size, with the same model);
 * everything that is not a tensor is fixed by the recording: the shapes of the prompt
@@ -40,7 +40,6 @@ the eager path is used.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import threading
@@ -50,7 +49,11 @@ from collections import OrderedDict
 from typing import Any, Callable, Hashable, Optional
 
 import torch
+import torch.utils._pytree as pytree
 from torch import nn
+
+from samlabel.sam.fast.decoder import FastDecoder
+from samlabel.sam.modeling.sam1.mask_decoder import MaskDecoder
 
 log = logging.getLogger(__name__)
 
@@ -66,61 +69,69 @@ def tracing_enabled() -> bool:
 
 
 class UnsupportedContext(TypeError):
-    """The decoder context holds a value :func:`flatten` cannot record (not a tensor,
-    plain number, string, None, tuple, list or dataclass)."""
+    """The decoder context holds a value :func:`flatten` cannot record (a leaf that is not a
+    tensor, plain number, string or None, e.g. a dataclass not registered with pytree)."""
 
 
 # ------------------------------------------------------------------ flattening
+_CONTEXT_TYPES_REGISTERED = False
+_CONTEXT_LOCK = threading.Lock()
+
+
+def _register_context_types() -> None:
+    """Make the fast decoder's per-image dataclasses pytree nodes (once, on first use)."""
+    global _CONTEXT_TYPES_REGISTERED
+    with _CONTEXT_LOCK:
+        if _CONTEXT_TYPES_REGISTERED:
+            return
+        from samlabel.sam.fast.decoder import DecoderContext
+        from samlabel.sam.fast.lowrank import LowRankUpdate
+        from samlabel.sam.fast.norm_stats import NormStatsCache
+        from samlabel.sam.fast.output_map import FinalAttentionCache, MapWeights, OutputMapCache, TwoBlockTokens
+        from samlabel.sam.fast.second_layer import SecondLayerCache
+        from samlabel.sam.fast.stacked_mlp import StackedMLP
+        from samlabel.sam.fast.two_way import FirstLayerCache
+
+        for cls in (DecoderContext, FirstLayerCache, SecondLayerCache, FinalAttentionCache, NormStatsCache,
+                    OutputMapCache, MapWeights, TwoBlockTokens, LowRankUpdate, StackedMLP):
+            pytree.register_dataclass(cls)
+        _CONTEXT_TYPES_REGISTERED = True
+
+
 def flatten(obj: Any) -> tuple[list[torch.Tensor], Hashable]:
     """``obj`` -> (its tensors in a fixed order, a hashable spec of everything else).
 
-    The spec holds each tensor's shape, dtype and device, and every plain value, so equal
-    specs mean a recording made for one object replays correctly for the other.
-    Raises :class:`UnsupportedContext` for values of other types.
+    ``torch.utils._pytree`` walks the structure (tuples, lists, dicts and the fast decoder's
+    registered dataclasses). The spec holds the tree's structure, each tensor's shape, dtype
+    and device, and every plain value, so equal specs mean a recording made for one object
+    replays correctly for the other. Raises :class:`UnsupportedContext` for other leaves.
     """
-    leaves: list[torch.Tensor] = []
-
-    def walk(x: Any) -> Hashable:
-        if isinstance(x, torch.Tensor):
-            leaves.append(x)
-            return ("T", tuple(x.shape), x.dtype, str(x.device))
-        if x is None or isinstance(x, (bool, int, float, str)):
-            return ("C", type(x).__name__, x)
-        if dataclasses.is_dataclass(x) and not isinstance(x, type):
-            return ("D", type(x), tuple((f.name, walk(getattr(x, f.name))) for f in dataclasses.fields(x)))
-        if isinstance(x, (tuple, list)):
-            return ("L" if isinstance(x, list) else "U", tuple(walk(v) for v in x))
-        raise UnsupportedContext(f"cannot record a decoder context holding {type(x).__name__}")
-
-    spec = walk(obj)
-    return leaves, spec
+    _register_context_types()
+    leaves, treespec = pytree.tree_flatten(obj)
+    tensors: list[torch.Tensor] = []
+    signature = []
+    for leaf in leaves:
+        if isinstance(leaf, torch.Tensor):
+            tensors.append(leaf)
+            signature.append(("T", tuple(leaf.shape), leaf.dtype, str(leaf.device)))
+        elif leaf is None or isinstance(leaf, (bool, int, float, str)):
+            signature.append(("C", type(leaf).__name__, leaf))
+        else:
+            raise UnsupportedContext(f"cannot record a decoder context holding {type(leaf).__name__}")
+    return tensors, (treespec, tuple(signature))
 
 
-def unflatten(spec: Hashable, leaves: list[torch.Tensor]) -> Any:
-    """Inverse of :func:`flatten`: rebuilds the object from ``spec`` with ``leaves``."""
-    it = iter(leaves)
-
-    def build(s: Any) -> Any:
-        kind = s[0]
-        if kind == "T":
-            return next(it)
-        if kind == "C":
-            return s[2]
-        if kind == "D":
-            cls, fields = s[1], s[2]
-            obj = cls.__new__(cls)  # frozen dataclasses too, and no __post_init__ side effects
-            for name, sub in fields:
-                object.__setattr__(obj, name, build(sub))
-            return obj
-        items = [build(v) for v in s[1]]
-        return items if kind == "L" else tuple(items)
-
-    return build(spec)
+def unflatten(spec: Hashable, tensors: list[torch.Tensor]) -> Any:
+    """Inverse of :func:`flatten`: rebuilds the object from ``spec`` with ``tensors``."""
+    treespec, signature = spec
+    it = iter(tensors)
+    leaves = [next(it) if s[0] == "T" else s[2] for s in signature]
+    return pytree.tree_unflatten(leaves, treespec)
 
 
 # ------------------------------------------------------------------ recording
 class _DecodeCall(nn.Module):
-    """One ``decode_prompts`` call shape as a module, so that :func:`torch.jit.trace`
+    """One ``FastDecoder.decode`` call shape as a module, so that :func:`torch.jit.trace`
     references the prompt encoder's and mask decoder's parameters instead of freezing them."""
 
     def __init__(self, sam: nn.Module, n_ctx: int, ctx_spec: Hashable, prompt_spec: Hashable,
@@ -128,7 +139,7 @@ class _DecodeCall(nn.Module):
         super().__init__()
         self.prompt_encoder = sam.prompt_encoder
         self.mask_decoder = sam.mask_decoder
-        self._decode = sam.decode_prompts  # a bound method: not a submodule, not traced as one
+        self._decode = FastDecoder(sam).decode  # a bound method: not a submodule, not traced as one
         self._n_ctx = n_ctx  # the first n_ctx inputs are the context's tensors, the rest the prompt's
         self._ctx_spec, self._prompt_spec = ctx_spec, prompt_spec
         self._multimask, self._valid_size = multimask, valid_size
@@ -152,14 +163,21 @@ def _bump_generation(module, name, param):  # noqa: ARG001 - the hook's signatur
 
 
 _register_hook = getattr(nn.modules.module, "register_module_parameter_registration_hook", None)
-if _register_hook is not None:
-    _register_hook(_bump_generation)
+_hook_installed = False
+
+
+def _install_hook() -> None:
+    """Install the process-wide parameter hook on first use of a recording, not on import."""
+    global _hook_installed
+    if _register_hook is not None and not _hook_installed:
+        _register_hook(_bump_generation)
+        _hook_installed = True
 
 
 def _weights_token(sam: nn.Module) -> Hashable:
     """Changes when a parameter may have been replaced (see ``_param_generation``); where this
     torch has no registration hook, the parameters' identities (slower: ~0.2 ms)."""
-    if _register_hook is not None:
+    if _hook_installed:
         return _param_generation
     return tuple(id(p) for p in sam.prompt_encoder.parameters()) + tuple(id(p) for p in sam.mask_decoder.parameters())
 
@@ -168,7 +186,7 @@ _OFF = object()  # a key whose recording failed or did not match: use the eager 
 
 
 class TracedDecoder:
-    """Recordings of ``sam.decode_prompts``, one per call shape (see the module docstring).
+    """Recordings of ``FastDecoder(sam).decode``, one per call shape (see the module docstring).
 
     Use :func:`traced_decoder_for` to share one per model. Thread-safe: a lock guards the
     table (so a shape is recorded once), and replays run outside it, from any thread at once
@@ -332,11 +350,12 @@ _REGISTRY_LOCK = threading.Lock()
 
 
 def traced_decoder_for(sam: nn.Module) -> Optional[TracedDecoder]:
-    """The model's shared :class:`TracedDecoder`, or None for a model without the
-    ``decode_prompts`` fast path (the official module layout)."""
-    if not all(hasattr(sam, a) for a in ("decode_prompts", "prompt_encoder", "mask_decoder")):
+    """The model's shared :class:`TracedDecoder`, or None for a model the fast decoder does
+    not run (one without SAM 1's prompt encoder and mask decoder)."""
+    if not isinstance(getattr(sam, "mask_decoder", None), MaskDecoder) or not hasattr(sam, "prompt_encoder"):
         return None
     with _REGISTRY_LOCK:
+        _install_hook()
         traced = _REGISTRY.get(sam)
         if traced is None:
             traced = _REGISTRY[sam] = TracedDecoder(sam)

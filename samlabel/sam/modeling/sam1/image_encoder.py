@@ -1,19 +1,15 @@
-"""SAM's ViT image encoder (ViTDet backbone), with fused attention.
+"""SAM's ViT image encoder (ViTDet backbone), as Meta's ``segment_anything.modeling.image_encoder``.
 
-Same module and parameter names as Meta's ``segment_anything.modeling.image_encoder``, so the
-official state dict loads strictly. Differences, all numerically equivalent:
+Same modules, parameter names and maths, so the official state dict loads strictly and a
+reader can hold this file next to Meta's. Additions, none of which changes a result:
 
-* attention runs through ``F.scaled_dot_product_attention`` with the decomposed relative
-  position bias passed as the float mask;
-* that bias is built a band of query rows at a time (``max_bias_elements``), so a global
-  block of vit_b never holds the full ``(heads, 4096, 4096)`` bias (~800 MB) at once;
-* windowed blocks run ``qkv`` and ``proj`` on the real tokens only and fill the padded
-  keys and values with the ``qkv`` bias (what the official code's zero padding gives),
-  see ``Attention.forward_windowed``;
-* ``forward(x, cancel)`` checks ``cancel()`` between blocks and raises ``Cancelled``;
-* with ``fixed_input_size=False`` other input sizes work: the absolute position embedding
-  is resized bicubically, the global blocks' relative tables linearly (as the official
-  ``get_rel_pos`` already does).
+* ``forward`` checks its input and polls an optional ``cancel()`` between blocks (raising
+  ``Cancelled``), so the app can stop an encoding it no longer needs;
+* with ``fixed_input_size=False`` other input sizes work: the absolute position embedding is
+  resized bicubically (``get_rel_pos`` already resizes the relative tables linearly).
+
+``samlabel.sam.fast.vit_encoder`` computes the same from these weights with fused attention,
+a banded relative-position bias and windowed projections of the real tokens only.
 """
 
 from __future__ import annotations
@@ -24,14 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from samlabel.sam.modeling.common import LayerNorm2d, MLPBlock
 from samlabel.sam.errors import Cancelled
-from samlabel.sam.modeling.windows import grid_to_windows, windows_to_grid
-
-# Largest relative-position bias built at once, in elements (2**26 floats = 256 MiB): vit_b's
-# global blocks then build their (12, 4096, 4096) bias in 4 bands of 16 query rows. Smaller
-# bands save memory but cost time (the fused kernel is less efficient on short query bands).
-DEFAULT_MAX_BIAS_ELEMENTS = 1 << 26
+from samlabel.sam.modeling.common import LayerNorm2d, MLPBlock
 
 
 class ImageEncoderViT(nn.Module):
@@ -91,6 +81,10 @@ class ImageEncoderViT(nn.Module):
             LayerNorm2d(out_chans),
         )
 
+    def check_input(self, x: torch.Tensor) -> None:
+        """``ValueError`` unless ``x`` is a float ``(B, in_chans, S, S)`` batch this encoder takes."""
+        self._check_input(x)
+
     def _check_input(self, x: torch.Tensor) -> None:
         if not isinstance(x, torch.Tensor) or x.dim() != 4:
             raise ValueError(f"image encoder input must be a (B, {self.in_chans}, S, S) tensor, got {_describe(x)}")
@@ -108,10 +102,7 @@ class ImageEncoderViT(nn.Module):
 
     def forward(self, x: torch.Tensor, cancel: Optional[Callable[[], bool]] = None) -> torch.Tensor:
         self._check_input(x)
-        # (B, H, W, C). The patch embedding is a permuted view of the conv output: make it
-        # contiguous once, or every LayerNorm / Linear / residual add of every block would
-        # work on (and copy) a channels-first strided tensor.
-        x = self.patch_embed(x).contiguous()
+        x = self.patch_embed(x)  # (B, H, W, C)
         if self.pos_embed is not None:
             x = x + resize_abs_pos(self.pos_embed, x.shape[1:3])
         for blk in self.blocks:
@@ -165,14 +156,22 @@ class Block(nn.Module):
         self.window_size = window_size
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, H, W, C)`` -> ``(B, H, W, C)``."""
         shortcut = x
-        x = self.norm1(x)  # (B, H, W, C)
+        x = self.norm1(x)
+        # Window partition
         if self.window_size > 0:
-            x = self.attn.forward_windowed(x, self.window_size)
-        else:
-            x = self.attn(x)
+            H, W = x.shape[1], x.shape[2]
+            x, pad_hw = window_partition(x, self.window_size)
+
+        x = self.attn(x)
+        # Reverse window partition
+        if self.window_size > 0:
+            x = window_unpartition(x, self.window_size, pad_hw, (H, W))
+
         x = shortcut + x
-        return x + self.mlp(self.norm2(x))
+        x = x + self.mlp(self.norm2(x))
+        return x
 
 
 class Attention(nn.Module):
@@ -185,100 +184,66 @@ class Attention(nn.Module):
         qkv_bias: bool = True,
         use_rel_pos: bool = False,
         input_size: Optional[tuple[int, int]] = None,
-        max_bias_elements: int = DEFAULT_MAX_BIAS_ELEMENTS,
     ) -> None:
         super().__init__()
         self.num_heads = num_heads
         head_dim = dim // num_heads
         self.scale = head_dim**-0.5
-        self.max_bias_elements = max_bias_elements
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
         self.use_rel_pos = use_rel_pos
         if use_rel_pos:
-            assert input_size is not None, "relative positions need the input size"
+            assert input_size is not None, "Input size must be provided if using relative positional encoding."
             self.rel_pos_h = nn.Parameter(torch.zeros(2 * input_size[0] - 1, head_dim))
             self.rel_pos_w = nn.Parameter(torch.zeros(2 * input_size[1] - 1, head_dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, H, W, C)`` -> ``(B, H, W, C)``, attention over all ``H*W`` tokens of each item."""
-        B, H, W, C = x.shape
-        out = self._attend(self.qkv(x).view(B, H * W, 3 * C), (H, W))  # (B, nH, N, hd)
-        return self.proj(out.transpose(1, 2).reshape(B, H, W, C))
+        B, H, W, _ = x.shape
+        # qkv with shape (3, B, nHead, H * W, C)
+        qkv = self.qkv(x).reshape(B, H * W, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
+        # q, k, v with shape (B * nHead, H * W, C)
+        q, k, v = qkv.reshape(3, B * self.num_heads, H * W, -1).unbind(0)
 
-    def forward_windowed(self, x: torch.Tensor, window_size: int) -> torch.Tensor:
-        """Windowed attention over ``(B, H, W, C)``, as the official partition -> attention -> unpartition.
+        attn = (q * self.scale) @ k.transpose(-2, -1)
 
-        The official block zero-pads the *normalised input* to a multiple of the window and
-        runs ``qkv`` and ``proj`` on the padded grid (64x64 tokens -> 70x70 for vit_b). Both
-        are per token, so here they run on the real tokens only: the padded keys and values
-        are filled with ``qkv`` of one zero token (its bias, for float and int8 layers), and the
-        padded queries' outputs, which the official code computes and then crops, are never
-        projected (vit_b: 4096 instead of 4900 rows, a sixth less GEMM work in 8 of 12 blocks).
-        The padding and the window partition are one copy, of ``qkv``'s output.
-        Returns ``(B, H, W, C)``.
-        """
-        B, H, W, C = x.shape
-        qkv = self.qkv(x)  # (B, H, W, 3C)
-        pad = self.qkv(x.new_zeros(1, C))[0]  # a padded token's q, k, v: the bias (any Linear, int8 too)
-        windows = grid_to_windows(qkv, window_size, pad)  # (B, nh, nw, ws, ws, 3C)
-        b, nh, nw, ws = windows.shape[:4]
-        out = self._attend(windows.view(b * nh * nw, ws * ws, 3 * C), (ws, ws))  # (B*nW, nH, ws*ws, hd)
-        out = windows_to_grid(out.view(b, nh, nw, self.num_heads, ws, ws, -1), (H, W))  # (B, H, W, C)
-        return self.proj(out)
-
-    def _attend(self, qkv: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
-        """``(B, N, 3C)`` projected tokens of an ``hw`` grid -> ``(B, nH, N, hd)`` attention output."""
-        B, N, _ = qkv.shape
-        # (B, N, 3 * C) -> (3, B, nH, N, hd)
-        q, k, v = qkv.view(B, N, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
         if self.use_rel_pos:
-            return rel_pos_attention(q, k, v, self.rel_pos_h, self.rel_pos_w, hw, self.max_bias_elements)
-        return F.scaled_dot_product_attention(q, k, v)
+            attn = add_decomposed_rel_pos(attn, q, self.rel_pos_h, self.rel_pos_w, (H, W), (H, W))
+
+        attn = attn.softmax(dim=-1)
+        x = (attn @ v).view(B, self.num_heads, H, W, -1).permute(0, 2, 3, 1, 4).reshape(B, H, W, -1)
+        x = self.proj(x)
+        return x
 
 
-def rel_pos_attention(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    rel_pos_h: torch.Tensor,
-    rel_pos_w: torch.Tensor,
-    hw: tuple[int, int],
-    max_bias_elements: int = DEFAULT_MAX_BIAS_ELEMENTS,
+def window_partition(x: torch.Tensor, window_size: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """``(B, H, W, C)`` -> windows ``(B * nW, ws, ws, C)`` (zero-padded to a multiple of ``ws``), ``(Hp, Wp)``."""
+    B, H, W, C = x.shape
+
+    pad_h = (window_size - H % window_size) % window_size
+    pad_w = (window_size - W % window_size) % window_size
+    if pad_h > 0 or pad_w > 0:
+        x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
+    Hp, Wp = H + pad_h, W + pad_w
+
+    x = x.view(B, Hp // window_size, window_size, Wp // window_size, window_size, C)
+    windows = x.permute(0, 1, 3, 2, 4, 5).contiguous().view(-1, window_size, window_size, C)
+    return windows, (Hp, Wp)
+
+
+def window_unpartition(
+    windows: torch.Tensor, window_size: int, pad_hw: tuple[int, int], hw: tuple[int, int]
 ) -> torch.Tensor:
-    """Softmax attention with the decomposed relative position bias of MViTv2 / SAM.
-
-    ``q, k, v``: ``(B, nH, H*W, hd)``. The bias for query ``(i, j)`` and key ``(m, n)`` is
-    ``q . Rh[i, m] + q . Rw[j, n]`` (unscaled ``q``, as in the official code). It is built for a
-    band of query rows at a time, each band's bias at most ``max_bias_elements`` elements.
-    Returns ``(B, nH, H*W, hd)``.
-    """
+    """Windows ``(B * nW, ws, ws, C)`` -> ``(B, H, W, C)``, the padding removed."""
+    Hp, Wp = pad_hw
     H, W = hw
-    B, nH, N, hd = q.shape
-    Rh = get_rel_pos(H, H, rel_pos_h).to(q.dtype)  # (H, H, hd)
-    Rw = get_rel_pos(W, W, rel_pos_w).to(q.dtype)  # (W, W, hd)
-    rows = max(1, min(H, max_bias_elements // max(1, B * nH * W * N)))
-    rows = -(-H // -(-H // rows))  # same number of bands, balanced sizes
-    outs = []
-    buffer = None  # one bias buffer for all bands: fresh 100+ MB allocations cost page faults
-    for r0 in range(0, H, rows):
-        r1 = min(H, r0 + rows)
-        qc = q[:, :, r0 * W : r1 * W]  # (B, nH, R*W, hd)
-        r_q = qc.reshape(B, nH, r1 - r0, W, hd)
-        rel_h = torch.einsum("bnhwc,hkc->bnhwk", r_q, Rh[r0:r1])  # (B, nH, R, W, H)
-        rel_w = torch.einsum("bnhwc,wkc->bnhwk", r_q, Rw)  # (B, nH, R, W, W)
-        # written into a contiguous buffer: einsum returns permuted views, and a plain "+"
-        # would follow their layout, so the reshape to (B, nH, R*W, N) would copy it again
-        if torch.is_grad_enabled() and (rel_h.requires_grad or rel_w.requires_grad):
-            bias = (rel_h[..., :, None] + rel_w[..., None, :]).reshape(B, nH, (r1 - r0) * W, N)
-        else:  # inference: out= (not differentiable) into a contiguous buffer
-            if buffer is None:
-                buffer = torch.empty(B * nH * rows * W * N, dtype=q.dtype, device=q.device)
-            bias = buffer[: B * nH * (r1 - r0) * W * N].view(B, nH, r1 - r0, W, H, W)
-            torch.add(rel_h[..., :, None], rel_w[..., None, :], out=bias)
-            bias = bias.view(B, nH, (r1 - r0) * W, N)
-        outs.append(F.scaled_dot_product_attention(qc, k, v, attn_mask=bias))
-    return outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
+    B = windows.shape[0] // (Hp * Wp // window_size // window_size)
+    x = windows.view(B, Hp // window_size, Wp // window_size, window_size, window_size, -1)
+    x = x.permute(0, 1, 3, 2, 4, 5).contiguous().view(B, Hp, Wp, -1)
+
+    if Hp > H or Wp > W:
+        x = x[:, :H, :W, :].contiguous()
+    return x
 
 
 def get_rel_pos(q_size: int, k_size: int, rel_pos: torch.Tensor) -> torch.Tensor:
@@ -295,6 +260,31 @@ def get_rel_pos(q_size: int, k_size: int, rel_pos: torch.Tensor) -> torch.Tensor
     k_coords = torch.arange(k_size, device=rel_pos.device)[None, :] * max(q_size / k_size, 1.0)
     relative_coords = (q_coords - k_coords) + (k_size - 1) * max(q_size / k_size, 1.0)
     return rel_pos_resized[relative_coords.long()]
+
+
+def add_decomposed_rel_pos(
+    attn: torch.Tensor,
+    q: torch.Tensor,
+    rel_pos_h: torch.Tensor,
+    rel_pos_w: torch.Tensor,
+    q_size: tuple[int, int],
+    k_size: tuple[int, int],
+) -> torch.Tensor:
+    """Decomposed relative positions of MViTv2: ``attn (B, q_h*q_w, k_h*k_w)`` plus the bias of ``q (B, q_h*q_w, C)``."""
+    q_h, q_w = q_size
+    k_h, k_w = k_size
+    Rh = get_rel_pos(q_h, k_h, rel_pos_h)
+    Rw = get_rel_pos(q_w, k_w, rel_pos_w)
+
+    B, _, dim = q.shape
+    r_q = q.reshape(B, q_h, q_w, dim)
+    rel_h = torch.einsum("bhwc,hkc->bhwk", r_q, Rh)
+    rel_w = torch.einsum("bhwc,wkc->bhwk", r_q, Rw)
+
+    attn = (
+        attn.view(B, q_h, q_w, k_h, k_w) + rel_h[:, :, :, :, None] + rel_w[:, :, :, None, :]
+    ).view(B, q_h * q_w, k_h * k_w)
+    return attn
 
 
 class PatchEmbed(nn.Module):

@@ -1,20 +1,15 @@
-"""SAM's mask decoder: two-way transformer, upscaling, hypernetwork MLPs and the IoU head.
+"""SAM's mask decoder, as Meta's ``segment_anything.modeling.mask_decoder``.
 
-Official names and maths (``segment_anything.modeling.mask_decoder``), plus ``decode``, the
-flattened entry point ``Sam.decode_prompts`` uses so that the per-image tensors (flattened
-embedding, positional encoding) are computed once and broadcast over the prompts.
+Two-way transformer, upscaling, hypernetwork MLPs and the IoU head, with the official names
+and maths. ``samlabel.sam.fast.mask_head`` computes the same from these weights, faster.
 """
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from samlabel.sam.modeling.common import MLP, LayerNorm2d, StackedMLP
-from samlabel.sam.fast.output_map import OutputMapCache, select_window
+from samlabel.sam.modeling.common import MLP, LayerNorm2d
 
 
 class MaskDecoder(nn.Module):
@@ -55,26 +50,23 @@ class MaskDecoder(nn.Module):
         dense_prompt_embeddings: torch.Tensor,
         multimask_output: bool,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Returns masks ``(B, K, 4h, 4w)`` and IoU predictions ``(B, K)``; K = 3 or 1."""
+        """Image ``(1, C, h, w)``, PE ``(1, C, h, w)``, sparse ``(B, N, C)``, dense ``(B, C, h, w)``
+        -> masks ``(B, K, 4h, 4w)`` and IoU predictions ``(B, K)``; K = 3 or 1."""
         masks, iou_pred = self.predict_masks(
             image_embeddings=image_embeddings,
             image_pe=image_pe,
             sparse_prompt_embeddings=sparse_prompt_embeddings,
             dense_prompt_embeddings=dense_prompt_embeddings,
         )
-        return self.select(masks, iou_pred, multimask_output)
 
-    @staticmethod
-    def select(masks: torch.Tensor, iou_pred: torch.Tensor, multimask_output: bool):
-        """Keep the 3 multimask outputs, or only the single-mask output 0."""
-        mask_slice = slice(1, None) if multimask_output else slice(0, 1)
-        return masks[:, mask_slice, :, :], iou_pred[:, mask_slice]
-
-    def output_tokens(self, sparse_prompt_embeddings: torch.Tensor) -> torch.Tensor:
-        """IoU and mask tokens followed by the prompt tokens, ``(B, 1 + M + N, C)``."""
-        output_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)
-        output_tokens = output_tokens.unsqueeze(0).expand(sparse_prompt_embeddings.size(0), -1, -1)
-        return torch.cat((output_tokens, sparse_prompt_embeddings), dim=1)
+        # Select the correct mask or masks for output
+        if multimask_output:
+            mask_slice = slice(1, None)
+        else:
+            mask_slice = slice(0, 1)
+        masks = masks[:, mask_slice, :, :]
+        iou_pred = iou_pred[:, mask_slice]
+        return masks, iou_pred
 
     def predict_masks(
         self,
@@ -83,153 +75,33 @@ class MaskDecoder(nn.Module):
         sparse_prompt_embeddings: torch.Tensor,
         dense_prompt_embeddings: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """All ``1 + M`` masks and IoU predictions, as the official ``predict_masks``."""
-        tokens = self.output_tokens(sparse_prompt_embeddings)
+        """All ``1 + M`` masks and IoU predictions. See :meth:`forward`."""
+        # Concatenate output tokens
+        output_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)
+        output_tokens = output_tokens.unsqueeze(0).expand(sparse_prompt_embeddings.size(0), -1, -1)
+        tokens = torch.cat((output_tokens, sparse_prompt_embeddings), dim=1)
+
+        # Expand per-image data in batch direction to be per-mask
         src = torch.repeat_interleave(image_embeddings, tokens.shape[0], dim=0)
         src = src + dense_prompt_embeddings
         pos_src = torch.repeat_interleave(image_pe, tokens.shape[0], dim=0)
-        h, w = src.shape[-2:]
-        return self.decode(src.flatten(2).permute(0, 2, 1), pos_src.flatten(2).permute(0, 2, 1), tokens, (h, w))
+        b, c, h, w = src.shape
 
-    def decode(
-        self,
-        src: torch.Tensor,
-        pos_src: torch.Tensor,
-        tokens: torch.Tensor,
-        hw: tuple[int, int],
-        first_layer=None,
-        multimask_output: Optional[bool] = None,
-        valid_size: Optional[tuple[int, int]] = None,
-        output_map: Optional[OutputMapCache] = None,
-        hypernetworks: Optional[StackedMLP] = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Flattened image ``(B or 1, h*w, C)``, PE ``(B or 1, h*w, C)``, tokens ``(B, T, C)``
-        -> masks ``(B, K, 4h, 4w)`` and IoU predictions ``(B, K)``.
-
-        ``first_layer``: the transformer's ``precompute_first_layer(src, pos_src)``, if known.
-        ``multimask_output``: None returns all ``K = 1 + M`` outputs; True or False returns
-        only those ``select`` keeps (3 or 1), and then only their tokens go through the last
-        attention, the hypernetworks and the mask product (same values, less work).
-        ``valid_size``: see :meth:`upscale_masks`.
-        ``output_map``: :meth:`precompute_output_map` of these ``src`` (with ``first_layer``):
-        the first upscaling product is then computed from the transformer's low-rank updates
-        when it took that path (``samlabel.sam.fast.output_map``).
-        ``hypernetworks``: :meth:`stack_hypernetworks`, to run the wanted mask tokens' MLPs as
-        one batched product per layer.
-        """
-        wanted = list(range(self.num_mask_tokens))
-        if multimask_output is not None:
-            wanted = wanted[1:] if multimask_output else wanted[:1]
-        keep = [0] + [1 + i for i in wanted]  # the IoU token and the wanted mask tokens
-        factored = getattr(self.transformer, "forward_tokens_factored", None)
-        updates = None
-        if factored is not None:
-            # (B, 1 + K, C), (B, h*w, C) (None when the output map replaces the tokens)
-            hs, src, updates = factored(src, pos_src, tokens, first_layer, keep, need_keys=output_map is None)
-        else:
-            hs, src = self.transformer.forward_tokens(src, pos_src, tokens, first_layer, keep)
+        # Run the transformer
+        hs, src = self.transformer(src, pos_src, tokens)
         iou_token_out = hs[:, 0, :]
-        mask_tokens_out = hs[:, 1:, :]
+        mask_tokens_out = hs[:, 1 : (1 + self.num_mask_tokens), :]
 
-        if hypernetworks is not None:  # wanted is a run of indices: 0..M-1, 1..M-1 or 0
-            hyper_in = hypernetworks(mask_tokens_out, first=wanted[0])  # (B, K, C/8)
-        else:
-            hyper_in = torch.stack(
-                [self.output_hypernetworks_mlps[i](mask_tokens_out[:, j, :]) for j, i in enumerate(wanted)], dim=1
-            )  # (B, K, C/8)
-        if output_map is not None and updates is not None:
-            window = self._window(hw, valid_size)
-            first = output_map.apply(updates, hw, window)  # (B, rows*cols, 4*c1)
-            masks = self._pad_masks(self._upscale_first(first, hyper_in, window), hw, window)
-        else:
-            masks = self.upscale_masks(src, hyper_in, hw, valid_size)
-        iou_pred = self.iou_prediction_head(iou_token_out)[:, wanted]
+        # Upscale mask embeddings and predict masks using the mask tokens
+        src = src.transpose(1, 2).view(b, c, h, w)
+        upscaled_embedding = self.output_upscaling(src)
+        hyper_in_list: list[torch.Tensor] = []
+        for i in range(self.num_mask_tokens):
+            hyper_in_list.append(self.output_hypernetworks_mlps[i](mask_tokens_out[:, i, :]))
+        hyper_in = torch.stack(hyper_in_list, dim=1)
+        b, c, h, w = upscaled_embedding.shape
+        masks = (hyper_in @ upscaled_embedding.view(b, c, h * w)).view(b, -1, h, w)
+
+        # Generate mask quality predictions
+        iou_pred = self.iou_prediction_head(iou_token_out)
         return masks, iou_pred
-
-    def _first_map(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The first ``ConvTranspose2d`` (kernel = stride = 2) as ``tokens @ w + b``:
-        ``w (C, (di, dj, c1))``, ``b ((di, dj, c1),)``."""
-        up1 = self.output_upscaling[0]
-        return up1.weight.permute(0, 2, 3, 1).reshape(up1.in_channels, 4 * up1.out_channels), up1.bias.repeat(4)
-
-    def stack_hypernetworks(self) -> Optional[StackedMLP]:
-        """The mask tokens' hypernetwork MLPs as one :class:`StackedMLP` (for :meth:`decode`)."""
-        return StackedMLP.of(list(self.output_hypernetworks_mlps))
-
-    @torch.no_grad()
-    def precompute_output_map(self, keys: torch.Tensor) -> Optional[OutputMapCache]:
-        """Per-image parts of the first upscaling product for :meth:`decode`'s ``output_map``.
-
-        ``keys``: ``(1, h*w, C)``, the transformer's input image tokens (embedding + no-mask
-        embedding). ``None`` when the transformer is not the two-block SAM one.
-        """
-        layers = getattr(self.transformer, "layers", ())
-        if len(layers) != 2 or not hasattr(self.transformer, "forward_tokens_factored"):
-            return None
-        w, b = self._first_map()
-        return OutputMapCache.build(layers[0].norm4, layers[1].norm4, keys, w, b)
-
-    @staticmethod
-    def _window(hw: tuple[int, int], valid_size: Optional[tuple[int, int]]) -> tuple[int, int]:
-        """Token rows and columns under the top-left ``valid_size`` corner of the ``(4h, 4w)`` masks."""
-        h, w = hw
-        if valid_size is None:
-            return h, w
-        return min(h, max(1, -(-int(valid_size[0]) // 4))), min(w, max(1, -(-int(valid_size[1]) // 4)))
-
-    @staticmethod
-    def _pad_masks(masks: torch.Tensor, hw: tuple[int, int], window: tuple[int, int]) -> torch.Tensor:
-        """Masks of the window -> ``(B, K, 4h, 4w)``, repeating the last computed row and column."""
-        (h, w), (rows, cols) = hw, window
-        if (rows, cols) == (h, w):
-            return masks
-        return F.pad(masks, (0, 4 * (w - cols), 0, 4 * (h - rows)), mode="replicate")
-
-    def upscale_masks(
-        self,
-        src: torch.Tensor,
-        hyper_in: torch.Tensor,
-        hw: tuple[int, int],
-        valid_size: Optional[tuple[int, int]] = None,
-    ) -> torch.Tensor:
-        """``output_upscaling`` then the hypernetwork product, computed as per-pixel products.
-
-        ``valid_size=(rows, cols)``: only the top-left ``rows x cols`` of the ``(4h, 4w)`` masks
-        are wanted (the part covering the image; the rest of the square input is padding).
-        Every step below is per image token, so only the tokens under that corner are
-        upscaled; the other mask values repeat the nearest computed row and column.
-
-        ``src``: ``(B, h*w, C)`` image tokens; ``hyper_in``: ``(B, K, C/8)``. Returns ``(B, K, 4h, 4w)``.
-        A ``ConvTranspose2d`` with kernel = stride = 2 maps each pixel on its own to a 2x2 block,
-        so both are per-token matrix products, and LayerNorm2d and GELU are per pixel too:
-
-        * the first product gives ``(B, h, w, di, dj, c1)``; one copy puts it in raster order
-          ``(B, h, di, w, dj, c1)`` of the ``2h x 2w`` grid (runs of ``c1`` floats);
-        * the second gives, for each of those pixels, its ``(ei, ej, c2)`` block; after GELU,
-          ``that @ hyper_in^T`` is ``(B, 2h, 2w, ei, ej, K)`` and one small copy of the masks
-          (``K`` floats per pixel) puts them in ``(B, K, 4h, 4w)`` raster order.
-
-        No NCHW/NHWC copies of the features and no channel-wise LayerNorm passes.
-        """
-        window = self._window(hw, valid_size)
-        if window != tuple(hw):
-            part = select_window(src, 1, hw, window)  # (B, rows*cols, C)
-            return self._pad_masks(self.upscale_masks(part, hyper_in, window), hw, window)
-        w1, b1 = self._first_map()
-        x = torch.addmm(b1, src.reshape(-1, src.shape[-1]), w1)  # (B*h*w, (di, dj, c1))
-        return self._upscale_first(x.view(src.shape[0], -1, w1.shape[1]), hyper_in, hw)
-
-    def _upscale_first(self, x: torch.Tensor, hyper_in: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
-        """The rest of :meth:`upscale_masks` after the first product ``x (B, h*w, (di, dj, c1))``."""
-        h, w = hw
-        _, norm, act1, up2, act2 = self.output_upscaling
-        b = x.shape[0]
-        c1, c2 = up2.in_channels, up2.out_channels
-        k = hyper_in.shape[1]
-        x = x.view(b, h, w, 2, 2, c1).permute(0, 1, 3, 2, 4, 5)  # (B, h, di, w, dj, c1)
-        x = act1(F.layer_norm(x, (c1,), norm.weight, norm.bias, norm.eps))  # contiguous, raster order
-        w2 = up2.weight.permute(0, 2, 3, 1).reshape(c1, 4 * c2)  # (c1, (ei, ej, c2))
-        y = act2(torch.addmm(up2.bias.repeat(4), x.reshape(-1, c1), w2))  # (B*4hw, (ei, ej, c2))
-        masks = torch.matmul(y.view(b, -1, c2), hyper_in.transpose(1, 2))  # (B, (2h, 2w, ei, ej), K)
-        masks = masks.view(b, 2 * h, 2 * w, 2, 2, k).permute(0, 5, 1, 3, 2, 4)  # (B, K, 2h, ei, 2w, ej)
-        return masks.reshape(b, k, 4 * h, 4 * w)

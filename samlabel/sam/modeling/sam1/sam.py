@@ -1,17 +1,13 @@
 """``Sam``: image encoder + prompt encoder + mask decoder, assembled from injected parts.
 
-Mirrors ``segment_anything.modeling.Sam`` (same attributes, ``preprocess``,
-``postprocess_masks`` and end-to-end ``forward``) and adds the per-image fast path used
-for interactive work::
-
-    emb = model.image_encoder(model.preprocess(image)[None])     # (1, C, 64, 64), once per image
-    ctx = model.prepare_decoder(emb)                              # once per image
-    logits, iou = model.decode_prompts(ctx, point_coords=pts, point_labels=lbl)  # per prompt
+Mirrors ``segment_anything.modeling.Sam``: same attributes, ``preprocess``,
+``postprocess_masks`` and end-to-end ``forward`` (with its inputs checked). Per-image
+decoding for interactive work goes through ``samlabel.sam.decoders``, on the plain or the
+fast path.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Optional
 
 import torch
@@ -19,34 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from samlabel.sam.config import SamConfig
-from samlabel.sam.modeling.sam1.prompt_encoder import check_image_tensor, check_prompts, describe
-
-
-@dataclass(frozen=True)
-class DecoderContext:
-    """Per-image decoder inputs, computed once by ``Sam.prepare_decoder``.
-
-    ``image_embedding``: ``(1, C, h, w)``; ``image_pe``: ``(1, C, h, w)`` dense positional
-    encoding; ``keys_no_mask``: ``(1, h*w, C)`` embedding + no-mask embedding, flattened;
-    ``pe_tokens``: ``(1, h*w, C)`` flattened positional encoding; ``first_layer``: the
-    decoder's first-block projections of ``keys_no_mask`` (used when there is no mask input);
-    ``output_map``: the per-image part of the decoder's first upscaling product
-    (``MaskDecoder.precompute_output_map``, also only without a mask input);
-    ``hypernetworks``: the mask decoder's hypernetwork MLPs stacked
-    (``MaskDecoder.stack_hypernetworks``).
-    """
-
-    image_embedding: torch.Tensor
-    image_pe: torch.Tensor
-    keys_no_mask: torch.Tensor
-    pe_tokens: torch.Tensor
-    first_layer: Any = None
-    output_map: Any = None
-    hypernetworks: Any = None
-
-    @property
-    def grid_size(self) -> tuple[int, int]:
-        return tuple(self.image_embedding.shape[-2:])
+from samlabel.sam.modeling.sam1.input_checks import check_image_tensor, check_prompts
 
 
 class Sam(nn.Module):
@@ -150,91 +119,3 @@ class Sam(nn.Module):
         h, w = x.shape[-2:]
         size = self.image_encoder.img_size
         return F.pad(x, (0, size - w, 0, size - h))
-
-    # ------------------------------------------------------------------ per-image fast path
-    @torch.no_grad()
-    def prepare_decoder(self, image_embeddings: torch.Tensor) -> DecoderContext:
-        """``(1, C, h, w)`` image embedding -> the per-image ``DecoderContext``."""
-        c = self.prompt_encoder.embed_dim
-        h, w = self.grid_size()
-        if (
-            not isinstance(image_embeddings, torch.Tensor)
-            or image_embeddings.dim() not in (3, 4)
-            or tuple(image_embeddings.shape[-3:]) != (c, h, w)
-            or (image_embeddings.dim() == 4 and image_embeddings.shape[0] != 1)
-        ):
-            raise ValueError(
-                f"image_embeddings must have shape (1, {c}, {h}, {w}), got {describe(image_embeddings)}"
-            )
-        emb = image_embeddings.reshape(1, c, h, w).to(device=self.device, dtype=self.pixel_mean.dtype)
-        pe = self.prompt_encoder.get_dense_pe()  # (1, C, h, w)
-        no_mask = self.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)
-        keys = (emb + no_mask).flatten(2).transpose(1, 2).contiguous()  # (1, h*w, C)
-        pe_tokens = pe.flatten(2).transpose(1, 2).contiguous()  # (1, h*w, C)
-        first_layer = output_map = None
-        stack = getattr(self.mask_decoder, "stack_hypernetworks", None)
-        hypernetworks = stack() if stack is not None else None
-        transformer = self.mask_decoder.transformer
-        if hasattr(transformer, "precompute_first_layer"):
-            first_layer = transformer.precompute_first_layer(keys, pe_tokens)
-            precompute = getattr(self.mask_decoder, "precompute_output_map", None)
-            output_map = precompute(keys) if precompute is not None else None
-        return DecoderContext(
-            image_embedding=emb,
-            image_pe=pe,
-            keys_no_mask=keys,
-            pe_tokens=pe_tokens,
-            first_layer=first_layer,
-            output_map=output_map,
-            hypernetworks=hypernetworks,
-        )
-
-    @torch.no_grad()
-    def decode_prompts(
-        self,
-        ctx: DecoderContext,
-        point_coords: Optional[torch.Tensor] = None,
-        point_labels: Optional[torch.Tensor] = None,
-        boxes: Optional[torch.Tensor] = None,
-        mask_input: Optional[torch.Tensor] = None,
-        multimask_output: bool = True,
-        valid_size: Optional[tuple[int, int]] = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Decode B prompts against one image.
-
-        ``point_coords`` ``(B, N, 2)`` float (x, y) and ``point_labels`` ``(B, N)`` (1 fg, 0 bg,
-        -1 padding) in input-frame pixels; ``boxes`` ``(B, 4)`` xyxy input frame;
-        ``mask_input`` ``(B, 1, 256, 256)`` logits. Returns low-res logits ``(B, K, 256, 256)``
-        and IoU predictions ``(B, K)``, K = 3 if ``multimask_output`` else 1.
-        ``valid_size=(rows, cols)``: only the top-left corner of the logits is needed (the
-        image's part; see ``MaskDecoder.upscale_masks``); the rest repeats its edges.
-        """
-        coords, labels, boxes, mask_input = check_prompts(
-            point_coords, point_labels, boxes, mask_input, self.mask_size(), require_labels=point_coords is not None
-        )
-        dev = self.device
-        coords = None if coords is None else coords.to(dev)
-        labels = None if labels is None else labels.to(dev)
-        boxes = None if boxes is None else boxes.to(dev)
-        points = (coords, labels) if coords is not None else None
-        if points is None and boxes is None:
-            bs = mask_input.shape[0] if mask_input is not None else 1
-            sparse = torch.empty((bs, 0, self.prompt_encoder.embed_dim), device=dev)
-        else:
-            sparse = self.prompt_encoder.embed_sparse(points, boxes)  # (B, N, C)
-        if mask_input is not None and mask_input.shape[0] != sparse.shape[0]:
-            raise ValueError(
-                f"mask_input has batch {mask_input.shape[0]} but the points/boxes have batch {sparse.shape[0]}"
-            )
-        first_layer = output_map = None
-        if mask_input is None:
-            keys = ctx.keys_no_mask  # (1, h*w, C), broadcast over the prompts
-            first_layer, output_map = ctx.first_layer, ctx.output_map
-        else:
-            dense = self.prompt_encoder._embed_masks(mask_input.to(dev))  # (B, C, h, w)
-            keys = (ctx.image_embedding + dense).flatten(2).transpose(1, 2)  # (B, h*w, C)
-        tokens = self.mask_decoder.output_tokens(sparse)
-        return self.mask_decoder.decode(
-            keys, ctx.pe_tokens, tokens, ctx.grid_size, first_layer, bool(multimask_output), valid_size, output_map,
-            ctx.hypernetworks,
-        )

@@ -1,0 +1,58 @@
+"""The one switch between the plain and the fast computation of the same model.
+
+``"fast"`` (the default) runs ``samlabel.sam.fast``; ``"plain"`` runs the reference-shaped
+modules of ``samlabel.sam.modeling`` as Meta's code does. Both give the same results up to
+float rounding; the plain path is what the fast one is checked against.
+
+Chosen, first match wins, by the ``path=`` argument of ``SamPredictor``,
+``SamAutomaticMaskGenerator``, ``DecoderSession`` and ``compute_embedding``, then by the
+environment variable ``SAMLABEL_COMPUTE_PATH``, then ``"fast"``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+ENV_VAR = "SAMLABEL_COMPUTE_PATH"
+PATHS = ("fast", "plain")
+
+
+def resolve_path(path: Optional[str] = None) -> str:
+    """``path``, else ``$SAMLABEL_COMPUTE_PATH``, else ``"fast"``; anything else is a ``ValueError``."""
+    if path is None:
+        path = os.environ.get(ENV_VAR, "").strip().lower() or "fast"
+        source = f"the environment variable {ENV_VAR}"
+    else:
+        source = "path="
+    if path not in PATHS:
+        raise ValueError(f"{source} must be one of {', '.join(map(repr, PATHS))}, got {path!r}")
+    return path
+
+
+def decoder_for(model, path: Optional[str] = None):
+    """The per-image decoder of ``model`` on the chosen path (``FastDecoder`` or ``PlainDecoder``)."""
+    if resolve_path(path) == "plain":
+        from samlabel.sam.plain_decoder import PlainDecoder
+
+        return PlainDecoder(model)
+    from samlabel.sam.fast.decoder import FastDecoder
+
+    return FastDecoder(model)
+
+
+def encode_image(model, x, cancel=None, path: Optional[str] = None):
+    """``model.image_encoder(x)`` on the chosen path; ``cancel()`` is polled between blocks.
+
+    ``x``: ``(B, 3, S, S)`` normalised, padded images. The fast path exists for the ViT
+    encoders; MobileSAM's TinyViT runs its own modules on both paths.
+    """
+    encoder = model.image_encoder
+    if resolve_path(path) == "fast":
+        from samlabel.sam.modeling.sam1.image_encoder import ImageEncoderViT
+
+        if isinstance(encoder, ImageEncoderViT):
+            from samlabel.sam.fast.vit_encoder import encode
+
+            return encode(encoder, x, cancel)
+    return encoder(x) if cancel is None else encoder(x, cancel=cancel)
