@@ -84,12 +84,16 @@ class ShapeLayer:
         self._geometry: dict[str, ShapeGeometry] = {}
         self.order: list[str] = []
         self.opacity = 0.45
-        self.hidden_labels: set[str] = set()
+        self.label_state = None  # the window's LabelState: which labels are hidden (read, never copied)
         self.selected: set[str] = set()
         self._index = None  # (uids, ShapeIndex) of the visible shapes, built on demand
         self._z: dict[str, int] = {}  # stacking position last given to each item
         self._applied: dict[str, tuple] = {}  # (rgba, opacity, selected, visible) last applied
         self._synced_state = None  # (labels, opacity, hidden, selected) of the last full pass
+
+    @property
+    def hidden_labels(self) -> frozenset[str]:
+        return self.label_state.hidden if self.label_state is not None else frozenset()
 
     def item(self, uid: str) -> ShapeItem | None:
         return self._items.get(uid)

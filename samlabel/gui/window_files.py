@@ -77,18 +77,17 @@ class FilesMixin:
     """Mixed into :class:`MainWindow`; expects ``canvas``, ``sam``, ``layer``, ``embeddings``."""
 
     def _init_files(self) -> None:
-        self.project = None
-        self.index = -1
-        self.image: ImageSource | None = None
-        self.image_path: Path | None = None
-        self.document = None
+        from samlabel.gui.workspace import Workspace
+
+        # what the user works on lives in the Qt-free workspace; the window binds to it
+        self.workspace = Workspace()
+        self.label_state = self.workspace.labels  # the one owner of labels, current and hidden
+        self.layer.label_state = self.label_state
         self._unsubscribe = None
-        self._labels = None
         self._autosave_timer = QTimer(self)
         self._autosave_timer.setSingleShot(True)
         self._autosave_timer.setInterval(0)
         self._autosave_timer.timeout.connect(self._autosave)
-        self._current_label: str | None = None
         self.last_open_failures: list[tuple[Path, str]] = []  # (image, reason) of the last failed open
         self._pending_load: PendingLoad | None = None
         self.sidecar_loader = SidecarLoader(self)
@@ -98,35 +97,28 @@ class FilesMixin:
         self.statusBar().addPermanentWidget(self._loading_indicator)
         self._init_outside_edits()
 
+    # ------------------------------------------------------------------ the workspace's state
+    project = property(lambda self: self.workspace.project, doc="The open Project (or None).")
+    index = property(lambda self: self.workspace.index, doc="The open image's index in the project, or -1.")
+    image = property(lambda self: self.workspace.image, doc="The open image's ImageSource (or None).")
+    image_path = property(lambda self: self.workspace.image_path, doc="The open image's path (or None).")
+    document = property(lambda self: self.workspace.document, doc="The open image's Document (None while loading).")
+
     # ------------------------------------------------------------------ labels
     @property
     def labels(self):
-        if self._labels is None:
-            from samlabel.annotations import LabelSet
-
-            self._labels = self.project.labels if self.project is not None else LabelSet.default()
-        return self._labels
+        return self.label_state.labels
 
     def current_label(self) -> str:
-        """The label new shapes get (the labels dock's current row)."""
-        dock = getattr(self, "labels_dock", None)
-        name = dock.current_label() if dock is not None else None
-        if name:
-            return name
-        if self._current_label:
-            return self._current_label
-        names = self.labels.names
-        return names[0] if names else "object"
+        """The label new shapes get (``label_state.current``)."""
+        return self.label_state.current
 
     def set_current_label(self, name: str) -> None:
         """Make ``name`` current (a new name is added to the project's labels)."""
         if name not in self.labels:
-            self.labels_dock.add_label(name, make_current=True)
+            self.label_state.add(name, make_current=True)
         else:
-            self.labels_dock.set_current_label(name)
-        self._current_label = name
-        self.sam.set_color(self._label_color(name))
-        self._show_current_label()
+            self.label_state.set_current(name)
         self.statusBar().showMessage(f"Label: {name}", 3000)
 
     def choose_label_index(self, n: int) -> None:
@@ -170,10 +162,8 @@ class FilesMixin:
             self._report_open_failures([(path, str(exc))], opened=None,
                                        plain=f"Cannot open {path}: {exc} — fix or move the label file")
             return False
-        self.project = project
+        self.workspace.open_project(project)
         self._index_after_rename = None
-        self._labels = None
-        self._current_label = None
         if self.settings is not None:
             self.settings.last_folder = str(project.root)
         self._labels_changed()
@@ -275,7 +265,7 @@ class FilesMixin:
         self._pending_load = None
         self._loading_indicator.done()
         self._detach_document()
-        self.index, self.image, self.image_path = index, source, path
+        self.workspace.show_image(index, path, source)
         self.sam.set_image(None)
         self.canvas.set_image(source.rgb if source is not None else None)
         self.sam.set_color(self._label_color(self.current_label()))
@@ -289,14 +279,14 @@ class FilesMixin:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        self.document = None
+        self.workspace.set_document(None)
         self.layer.clear()
         self._document_loaded()
 
     def _install_document(self, document, guard, notes=(), failures=()) -> None:
         """Show ``document`` for the open image; ``guard`` watches its sidecar."""
         self._guards[document] = guard
-        self.document = document
+        self.workspace.set_document(document)
         self._unsubscribe = document.subscribe(self._on_document_change)
         self.layer.sync(document.shapes, self.labels)
         self._update_title()

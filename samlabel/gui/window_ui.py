@@ -34,6 +34,9 @@ class UiMixin:
         for k in ("tool_ai", "tool_polygon", "tool_rectangle", "tool_select", None, "accept", "clear_prompt",
                   "remove_last_point", "cycle_candidates", "toggle_refine", None, "segment_everything"):
             m.addSeparator() if k is None else m.addAction(a[k])
+        self.autolabel_action = m.addAction("&Auto-label folder…")  # samlabel.gui.dialogs.autolabel_dialog
+        self.autolabel_action.setObjectName("action_autolabel")
+        self.autolabel_action.triggered.connect(self.autolabel_folder)
         m = mb.addMenu("&View")
         for k in ("fit_window", "zoom_in", "zoom_out", None, "opacity_up", "opacity_down"):
             m.addSeparator() if k is None else m.addAction(a[k])
@@ -94,10 +97,9 @@ class UiMixin:
     def _build_docks(self) -> None:
         from samlabel.gui.docks import FileListDock, LabelsDock, ProposalsDock, ShapesDock
 
-        self.labels_dock = LabelsDock(self.labels, parent=self)
-        self.labels_dock.currentLabelChanged.connect(self._on_dock_label)
-        self.labels_dock.visibilityChanged.connect(self._on_label_visibility)
-        self.labels_dock.labelsChanged.connect(self._on_labels_edited)
+        self.labels_dock = LabelsDock(self.label_state, parent=self)
+        self.labels_dock.renames.jobStarted.connect(self.workspace.add_job)
+        self.label_state.subscribe(self._on_label_state)
         self.shapes_dock = ShapesDock(parent=self)
         self.shapes_dock.selectionChanged.connect(self._on_shapes_dock_selection)
         self.shapes_dock.shapeActivated.connect(self.center_on_shape)
@@ -121,26 +123,27 @@ class UiMixin:
 
     # ------------------------------------------------------------------ hooks from FilesMixin
     def _labels_changed(self) -> None:
-        """A project (label set) was opened: show its labels."""
+        """The label set changed (edited, or another project's): refill the toolbar's box."""
         from samlabel.gui.dialogs.label_picker import swatch_icon
 
-        if self.labels_dock.labels is not self.labels:
-            self.labels_dock.set_labels(self.labels)
         self.label_combo.clear()
         for label in self.labels:
             self.label_combo.addItem(swatch_icon(tuple(label.color)), label.name)
         self._show_current_label()
 
-    def _on_labels_edited(self) -> None:
-        """Labels added, renamed, recoloured or removed in the dock."""
-        self._save_labels()
-        self.layer.restyle(self.labels)
-        self._labels_changed()
-        self.sam.set_color(self._label_color(self.current_label()))
+    def _on_label_state(self, change) -> None:
+        """The label state changed (from the dock, the toolbar, a key or a dialog)."""
+        from samlabel.gui.label_state import LabelChangeKind
 
-    def _on_dock_label(self, name: str) -> None:
-        self._current_label = name
-        self.sam.set_color(self._label_color(name))
+        if change.kind is LabelChangeKind.VISIBILITY:
+            self.layer.restyle(self.labels)
+            return
+        if change.kind in (LabelChangeKind.EDITED, LabelChangeKind.RENAMED):
+            if self.project is not None and change.name is not None:
+                self._save_labels()  # an edit of the set (not another project's set arriving)
+            self.layer.restyle(self.labels)
+            self._labels_changed()
+        self.sam.set_color(self._label_color(self.current_label()))
         self._show_current_label()
 
     def _show_current_label(self) -> None:
@@ -148,14 +151,9 @@ class UiMixin:
         if i >= 0:
             self.label_combo.setCurrentIndex(i)
 
-    def _on_label_visibility(self, name: str, visible: bool) -> None:
-        (self.layer.hidden_labels.discard if visible else self.layer.hidden_labels.add)(name)
-        self.layer.restyle(self.labels)
-
     def set_label_visible(self, name: str, visible: bool) -> None:
         """Hide or show every shape with label ``name`` (the labels dock's checkbox)."""
-        self.labels_dock.set_label_visible(name, visible)
-        self._on_label_visibility(name, visible)
+        self.label_state.set_visible(name, visible)
 
     def _files_changed(self) -> None:
         self.files_dock.set_project(self.project)
@@ -169,7 +167,9 @@ class UiMixin:
         self.files_dock.set_current(self.image_path)
         self.labels_dock.set_document(self.document)
         self.shapes_dock.set_document(self.document, self.labels)
-        self.set_proposals(None)
+        from samlabel.gui.dialogs.autolabel_dialog import stored_proposal_set  # proposals an auto-label run stored
+
+        self.set_proposals(stored_proposal_set(self.document.annotation, str(self.image_path)) if self.document else None)
 
     def _sync_shapes_dock_selection(self, uids) -> None:
         self.shapes_dock.select_uids(list(uids))
@@ -276,6 +276,11 @@ class UiMixin:
         dialog.exported.connect(lambda r: self.statusBar().showMessage(f"Exported {r.exported} image(s) to {r.out_dir}", 10000))
         dialog.open()
         self._export_dialog = dialog
+
+    def autolabel_folder(self) -> None:
+        from samlabel.gui.dialogs.autolabel_dialog import open_autolabel_dialog
+
+        self._autolabel_dialog = open_autolabel_dialog(self)
 
     def segment_everything(self) -> None:
         if not self.require_model("Segment everything (Ctrl+Shift+A)"):

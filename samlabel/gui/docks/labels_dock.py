@@ -1,33 +1,19 @@
 """LabelsDock: the label list with colour swatches, shape counts, visibility and 1-9 keys.
 
-D1 wiring::
+The dock shows a :class:`~samlabel.gui.label_state.LabelState` (the one owner of the label
+set, the current label and the hidden labels) and edits it; whoever else changes the state
+(the toolbar's box, keys 1-9, the label picker) is shown too. Wiring::
 
-    dock = LabelsDock(project.labels, parent=main_window)        # a LabelSet (edited in place)
-    main_window.addDockWidget(Qt.RightDockWidgetArea, dock)      # objectName "labels_dock"
-    dock.set_document(document)          # after every image switch (or once, if the Document
-                                         # object is reused with reset()); counts follow its changes
-    dock.currentLabelChanged.connect(canvas_controller.set_current_label)      # (str)
-    dock.visibilityChanged.connect(canvas.set_label_visible)                     # (str label, bool)
-    dock.labelsChanged.connect(lambda: (project.save_labels(), canvas.update_colors()))
-    # the "label_1_9" shortcut (keys 1..9): dock.choose_number(n)
-    # the "choose_label" shortcut (L): LabelPickerDialog.get_label(...) then dock.add_label()/
-    #                                   dock.set_current_label(name)
-    dock.set_labels(other_label_set)     # when another project opens
+    dock = LabelsDock(window.label_state, parent=window)   # or a LabelSet: it gets a state of its own
+    dock.set_document(document)          # after every image switch; counts follow its changes
     dock.set_project(project)            # enables "rename in every image" (None: open image only)
     dock.projectRenameFinished.connect(lambda report: files_dock.refresh())   # optional
 
-Constructor: ``LabelsDock(labels: LabelSet, parent=None, title="Labels")``.
-
-Signals:
-
-- ``currentLabelChanged(str name)`` -- the label new shapes get;
-- ``visibilityChanged(str name, bool visible)`` -- the row's checkbox;
-- ``labelsChanged()`` -- the LabelSet was edited (add / rename / recolour / remove): save
-  the label file, repaint colours;
-- ``labelRenamed(str old, str new)`` -- also emitted on rename (after ``labelsChanged``);
-- ``projectRenameFinished(object report)`` -- a project-wide rename ended: the
-  :class:`~samlabel.annotations.RenameReport` (files rewritten, shapes, problems; problems
-  are also shown in a message box).
+Signals (forwarded from the state, for widgets that do not listen to it themselves):
+``currentLabelChanged(str)``, ``visibilityChanged(str, bool)``, ``labelsChanged()`` (added,
+renamed, recoloured, removed, or another set), ``labelRenamed(str old, str new)`` (after
+``labelsChanged``), ``projectRenameFinished(object report)`` (a project-wide rename ended:
+the :class:`~samlabel.annotations.RenameReport`; problems are also shown in a message box).
 
 Methods: ``current_label()``, ``set_current_label(name)``, ``choose_number(n)`` (1-based,
 returns False when there is no such row), ``hidden_labels()``, ``set_label_visible(name,
@@ -40,7 +26,8 @@ With a project set (``set_project``), the Rename button's dialog offers "Rename 
 image of the project" (on by default): ``rename_label(old, new, everywhere=True)`` then
 also rewrites every other image's sidecar with ``Project.rename_label`` in a background
 :class:`~samlabel.gui.tasks.Task` (returned, so its ``progress`` can be shown; the open
-image's sidecar is left to the document's autosave). Without it, other images keep the
+image's sidecar is left to the document's autosave). The rename jobs live in
+:class:`~samlabel.gui.label_renames.LabelRenames` (``dock.renames``), not in the widget. Without it, other images keep the
 old name (they show up as extra rows when opened).
 The buttons ask with QInputDialog / QColorDialog / QMessageBox through ``_ask_text``,
 ``_ask_rename``, ``_ask_color`` and ``_confirm`` (tests replace those).
@@ -48,7 +35,6 @@ The buttons ask with QInputDialog / QColorDialog / QMessageBox through ``_ask_te
 
 from __future__ import annotations
 
-import threading
 from typing import Callable
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
@@ -69,10 +55,11 @@ from PySide6.QtWidgets import (
 from samlabel.gui.dialogs.label_picker import swatch_icon
 from samlabel.gui.docks.binding import bind
 from samlabel.gui.docks.models import LabelRow, label_rows
+from samlabel.gui.label_renames import LabelRenames
+from samlabel.gui.label_state import LabelChange, LabelChangeKind, LabelState
 from samlabel.gui.tasks import Task
 
 NAME_ROLE = Qt.ItemDataRole.UserRole
-_PROJECT_RENAMES = threading.Lock()
 _NUMBER_KEYS = {getattr(Qt.Key, f"Key_{n}"): n for n in range(1, 10)}
 
 
@@ -86,14 +73,16 @@ class LabelsDock(QDockWidget):
     def __init__(self, labels, parent: QWidget | None = None, title: str = "Labels"):
         super().__init__(title, parent)
         self.setObjectName("labels_dock")
-        self._labels = labels
+        # the one owner of the labels, the current label and the hidden ones (a LabelSet
+        # given here gets a state of its own); the dock shows it and forwards its changes
+        self.state = labels if isinstance(labels, LabelState) else LabelState(labels)
+        self._unsubscribe_state = bind(self, self.state, self._on_state_change)
+        self.renames = LabelRenames(self)
+        self.renames.finished.connect(self.projectRenameFinished)
+        self.renames.warning.connect(lambda text: self._warn(text))
         self._document = None
         self._project = None
-        self._rename_task: Task | None = None  # the latest project-wide rename
-        self._rename_tasks: list[Task] = []  # every one not ended yet (they queue on a lock)
         self._unsubscribe: Callable[[], None] | None = None
-        self._hidden: set[str] = set()
-        self._current: str | None = None
         self._updating = False
         self._rows: list[LabelRow] = []
 
@@ -120,8 +109,6 @@ class LabelsDock(QDockWidget):
         self.list.itemChanged.connect(self._on_item_changed)
         self.list.itemDoubleClicked.connect(lambda _item: self._on_rename())
         self.refresh()
-        if self._rows:
-            self.set_current_label(self._rows[0].name)
 
     def _button(self, text: str, tip: str, slot) -> QToolButton:
         button = QToolButton(self)
@@ -134,15 +121,24 @@ class LabelsDock(QDockWidget):
     # ---------------------------------------------------------------- model binding
     @property
     def labels(self):
-        return self._labels
+        return self.state.labels
 
     def set_labels(self, labels) -> None:
         """Show another label set (another project)."""
-        self._labels = labels
-        self._hidden &= set(labels.names)
+        self.state.set_labels(labels)
+
+    def _on_state_change(self, change: LabelChange) -> None:
+        """Show the state's change and tell the window (the dock's signals)."""
         self.refresh()
-        if self._current not in [r.name for r in self._rows] and self._rows:
-            self.set_current_label(self._rows[0].name)
+        kind = change.kind
+        if kind is LabelChangeKind.CURRENT:
+            self.currentLabelChanged.emit(change.name)
+        elif kind is LabelChangeKind.VISIBILITY:
+            self.visibilityChanged.emit(change.name, change.visible)
+        else:
+            self.labelsChanged.emit()
+            if kind is LabelChangeKind.RENAMED:
+                self.labelRenamed.emit(change.old, change.name)
 
     def set_project(self, project) -> None:
         """The :class:`~samlabel.annotations.Project` a rename may cover entirely (or None)."""
@@ -159,7 +155,7 @@ class LabelsDock(QDockWidget):
         self.refresh()
 
     def _on_document_change(self, _change) -> None:
-        if label_rows(self._labels, self._shapes()) != self._rows:  # a vertex drag changes no count
+        if label_rows(self.labels, self._shapes()) != self._rows:  # a vertex drag changes no count
             self.refresh()
 
     def _shapes(self):
@@ -171,7 +167,8 @@ class LabelsDock(QDockWidget):
 
     def refresh(self) -> None:
         """Re-read the label set and the counts (keeps the current label and checkboxes)."""
-        rows = label_rows(self._labels, self._shapes())
+        rows = label_rows(self.labels, self._shapes())
+        hidden, current = self.state.hidden, self.state.current
         self._updating = True
         try:
             same_names = [r.name for r in rows] == [r.name for r in self._rows] and self.list.count() == len(rows)
@@ -184,7 +181,7 @@ class LabelsDock(QDockWidget):
                 item.setData(NAME_ROLE, row.name)
                 item.setIcon(swatch_icon(row.color))
                 item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsUserCheckable)
-                item.setCheckState(Qt.CheckState.Unchecked if row.name in self._hidden else Qt.CheckState.Checked)
+                item.setCheckState(Qt.CheckState.Unchecked if row.name in hidden else Qt.CheckState.Checked)
                 font = item.font()
                 font.setItalic(not row.in_set)
                 item.setFont(font)
@@ -194,7 +191,7 @@ class LabelsDock(QDockWidget):
                 )
             self._rows = rows
             names = [r.name for r in rows]
-            self.list.setCurrentRow(names.index(self._current) if self._current in names else -1)
+            self.list.setCurrentRow(names.index(current) if current in names else -1)
         finally:
             self._updating = False
         has_row = self.list.currentRow() >= 0
@@ -203,15 +200,12 @@ class LabelsDock(QDockWidget):
 
     # ---------------------------------------------------------------- current label
     def current_label(self) -> str | None:
-        return self._current
+        return self.state.current if self._rows else None
 
     def set_current_label(self, name: str) -> None:
-        names = [r.name for r in self._rows]
-        if name not in names:
+        if name not in [r.name for r in self._rows]:
             raise KeyError(f"label {name!r} is not in the list")
-        self.list.setCurrentRow(names.index(name))  # emits through _on_current_row
-        if self._current != name:  # the row was already current
-            self._set_current(name)
+        self.state.set_current(name)
 
     def choose_number(self, number: int) -> bool:
         """Make the ``number``-th label (1-based) current; False when there is none."""
@@ -220,28 +214,19 @@ class LabelsDock(QDockWidget):
         self.set_current_label(self._rows[number - 1].name)
         return True
 
-    def _set_current(self, name: str | None) -> None:
-        if name is not None and name != self._current:
-            self._current = name
-            self.currentLabelChanged.emit(name)
-
     def _on_current_row(self, row: int) -> None:
         if self._updating or row < 0:
             return
-        self._set_current(self.list.item(row).data(NAME_ROLE))
+        self.state.set_current(self.list.item(row).data(NAME_ROLE))
         for button in (self.rename_button, self.color_button, self.remove_button):
             button.setEnabled(True)
 
     # ---------------------------------------------------------------- visibility
     def hidden_labels(self) -> set[str]:
-        return set(self._hidden)
+        return set(self.state.hidden)
 
     def set_label_visible(self, name: str, visible: bool) -> None:
-        if (name not in self._hidden) == visible:
-            return
-        (self._hidden.discard if visible else self._hidden.add)(name)
-        self.refresh()
-        self.visibilityChanged.emit(name, visible)
+        self.state.set_visible(name, visible)
 
     def _on_item_changed(self, item: QListWidgetItem) -> None:
         if self._updating:
@@ -251,12 +236,7 @@ class LabelsDock(QDockWidget):
     # ---------------------------------------------------------------- editing
     def add_label(self, name: str, color: tuple[int, int, int] | None = None, make_current: bool = True):
         """Add a label (or return the existing one of that name); by default make it current."""
-        label = self._labels.add(name, color=color)
-        self.refresh()
-        if make_current:
-            self.set_current_label(label.name)
-        self.labelsChanged.emit()
-        return label
+        return self.state.add(name, color=color, make_current=make_current)
 
     def rename_label(self, old: str, new: str, everywhere: bool = False) -> Task | None:
         """Rename in the label set and relabel the document's shapes (one undo step).
@@ -264,76 +244,19 @@ class LabelsDock(QDockWidget):
         With ``everywhere`` and a project set, also start (and return) the background task
         renaming the label in every other image's sidecar; see the module docstring.
         """
-        new = new.strip()
-        if new == old:
-            return None
-        if old in self._labels:
-            self._labels.rename(old, new)
-        elif new not in self._labels:  # a label only shapes use: adopt it under the new name
-            self._labels.add(new, color=self._labels.color_of(old))
-        uids = [s.uid for s in self._shapes() if s.label == old]
-        if uids:
-            self._document.set_label(uids, new, text=f"Rename label {old} → {new}")
-        if old in self._hidden:
-            self._hidden.discard(old)
-            self._hidden.add(new)
-        was_current = self._current == old
-        if was_current:
-            self._current = new
-        self.refresh()
-        self.labelsChanged.emit()
-        self.labelRenamed.emit(old, new)
-        if was_current:
-            self.currentLabelChanged.emit(new)
-        if everywhere and self._project is not None:
-            return self._rename_in_project(old, new)
-        return None
-
-    def _rename_in_project(self, old: str, new: str) -> Task:
-        project = self._project
-        exclude = []
-        if self._document is not None and self._document.annotation.image_path:
-            exclude.append(project.root / self._document.annotation.image_path)
-
-        def work(progress, cancel):
-            with _PROJECT_RENAMES:  # one at a time: two renames must not edit a sidecar at once
-                return project.rename_label(old, new, progress=progress, exclude=exclude, update_labels=False)
-
-        task = Task(work, parent=self)
-        task.finished.connect(self._on_project_renamed)
-        task.failed.connect(lambda message: self._warn(f"Renaming “{old}” in the project failed: {message}"))
-        self._rename_task = task
-        self._rename_tasks = [t for t in self._rename_tasks if t.is_running()] + [task]
-        return task.start()
+        return self.renames.rename(self.state, self._document, self._project, old, new, everywhere)
 
     def pending_renames(self) -> list[Task]:
         """Project-wide renames still rewriting sidecars (the window waits for them before
         switching images: an image opened half-way could autosave the old name back)."""
-        self._rename_tasks = [t for t in self._rename_tasks if t.is_running()]
-        return list(self._rename_tasks)
-
-    def _on_project_renamed(self, report) -> None:
-        if report.problems:
-            self._warn("Some annotation files could not be renamed and keep the old name:\n" + "\n".join(report.problems))
-        self.projectRenameFinished.emit(report)
+        return self.renames.pending()
 
     def recolor_label(self, name: str, color: tuple[int, int, int]) -> None:
-        if name not in self._labels:
-            self._labels.add(name, color=color)
-        else:
-            self._labels.recolor(name, color)
-        self.refresh()
-        self.labelsChanged.emit()
+        self.state.recolor(name, color)
 
     def remove_label(self, name: str) -> None:
         """Drop the label from the list; shapes that use it keep it (shown as an extra row)."""
-        self._labels.remove(name)
-        self.refresh()
-        if self._current == name:
-            self._current = None
-            if self._rows:
-                self.set_current_label(self._rows[0].name)
-        self.labelsChanged.emit()
+        self.state.remove(name)
 
     # ---------------------------------------------------------------- buttons and keys
     def _selected_name(self) -> str | None:
@@ -389,13 +312,13 @@ class LabelsDock(QDockWidget):
         name = self._selected_name()
         if name is None:
             return
-        color = self._ask_color(self._labels.color_of(name), f"Colour of “{name}”")
+        color = self._ask_color(self.labels.color_of(name), f"Colour of “{name}”")
         if color is not None:
             self.recolor_label(name, color)
 
     def _on_remove(self) -> None:
         name = self._selected_name()
-        if name is None or name not in self._labels:
+        if name is None or name not in self.labels:
             return
         count = next((r.count for r in self._rows if r.name == name), 0)
         if count and not self._confirm(
