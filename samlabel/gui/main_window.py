@@ -2,9 +2,11 @@
 
 The window owns no model logic and no document logic. It wires:
 
-- the :class:`~samlabel.gui.canvas.Canvas` (drawing, zoom, pan) and its mouse signals to
-  the active tool's controller (:class:`SamController` for SAM prompting,
-  :class:`EditController` for selecting, editing and the manual polygon/rectangle tools);
+- the :class:`~samlabel.gui.canvas.Canvas` (drawing, zoom, pan) and its mouse signals to the
+  active tool (``self.tools``, one :class:`~samlabel.gui.canvas_tools.CanvasTool` each:
+  :class:`~samlabel.gui.sam_tool.SamTool` over the :class:`SamController`, and
+  :class:`~samlabel.gui.canvas_tools.EditTool` over the :class:`EditController` for the
+  polygon, rectangle and select tools); Enter, Escape and Backspace go to the same tool;
 - the :class:`EmbeddingService` and :class:`DecoderService` worker threads (created when a
   model is set: :meth:`set_model`);
 - the :class:`~samlabel.annotations.Document` of the current image (undo history,
@@ -31,10 +33,11 @@ from samlabel.gui.decoder_service import DecoderService
 from samlabel.gui.edit_controller import EditController
 from samlabel.sam.embedding_cache import EmbeddingCache
 from samlabel.gui.embedding_service import EmbeddingService
-from samlabel.annotations.mask_tracing import count_regions, trace_shape
 from samlabel.gui.sam_controller import SamController
 from samlabel.gui.shape_layer import ShapeLayer, label_qcolor
-from samlabel.gui.tools import Box, Click, ClickOrDrag, Tool
+from samlabel.gui.canvas_tools import EditTool
+from samlabel.gui.sam_tool import SamTool
+from samlabel.gui.tools import Tool
 from samlabel.gui.model_status import ModelStatus
 from samlabel.gui.window_files import FilesMixin
 from samlabel.gui.window_model import ModelMixin
@@ -74,7 +77,10 @@ class MainWindow(FilesMixin, OutsideEditsMixin, ModelMixin, UiMixin, QMainWindow
         self.sam = SamController(self.canvas, self)
         self.editor = EditController(self.canvas, self.layer, lambda: self.document, self.current_label, self)
         self.tool = Tool.POLYGON
-        self._ai_drag = ClickOrDrag()
+        self.tools = {  # the canvas tools behind one protocol (canvas_tools.CanvasTool)
+            Tool.SAM: SamTool(self, self.sam, self.canvas),
+            **{t: EditTool(self.editor, t, self._schedule_autosave) for t in (Tool.POLYGON, Tool.RECTANGLE, Tool.SELECT)},
+        }
         self._embedding_started = 0.0
         self._init_files()
         self._init_model_status()
@@ -222,66 +228,40 @@ class MainWindow(FilesMixin, OutsideEditsMixin, ModelMixin, UiMixin, QMainWindow
     def set_tool(self, tool: Tool) -> None:
         if tool is Tool.SAM and not self.require_model("The SAM tool (S)"):
             tool = Tool.POLYGON if self.tool is Tool.SAM else self.tool
-        if tool is not Tool.SAM:
-            self.sam.reset_prompt()
-        self._ai_drag.cancel()
+        for other, handler in self.tools.items():
+            if other is not tool:
+                handler.deactivate()
         self.tool = tool
-        self.sam.enabled = tool is Tool.SAM
         self.editor.set_tool(tool)
+        self.tools[tool].activate()
         for t, key in ((Tool.SAM, "tool_ai"), (Tool.POLYGON, "tool_polygon"),
                        (Tool.RECTANGLE, "tool_rectangle"), (Tool.SELECT, "tool_select")):
             self.actions_by_id[key].setChecked(t is tool)
         cursor = Qt.CursorShape.ArrowCursor if tool is Tool.SELECT else Qt.CursorShape.CrossCursor
         self.canvas.viewport().setCursor(cursor)
 
+    @property
+    def active_tool(self):
+        """The :class:`~samlabel.gui.canvas_tools.CanvasTool` of the current tool."""
+        return self.tools[self.tool]
+
     def _on_press(self, ev) -> None:
         if self._annotations_unavailable():  # still being read: nothing to edit yet
             return
-        if self.tool is Tool.SAM:
-            if not self.sam.ready:
-                state = self._ai_status.text().rstrip("…. ") or "not computed yet"
-                self.statusBar().showMessage(f"The SAM tool is waiting for this image's embedding ({state}).", 5000)
-                return
-            if ev.button == Qt.MouseButton.LeftButton:
-                self._ai_drag.press(ev.x, ev.y, ev.sx, ev.sy, positive=not ev.shift)
-            elif ev.button == Qt.MouseButton.RightButton:
-                self.sam.click(ev.x, ev.y, positive=False, t=ev.t)
-            return
-        self.editor.press(ev)
+        self.active_tool.press(ev)
 
     def _on_move(self, ev) -> None:
         self._pos_status.setText(f"{ev.x:.0f}, {ev.y:.0f}")
-        if self.tool is Tool.SAM:
-            if self._ai_drag.active:
-                box = self._ai_drag.move(ev.x, ev.y, ev.sx, ev.sy)
-                if box is not None:
-                    self.canvas.draft_item.set_draft(box=(box.x0, box.y0, box.x1, box.y1))
-                return
-            if self.embeddings is not None:
-                self.embeddings.note_interaction()
-            self.sam.hover(ev.x, ev.y, ev.t)
-            return
-        self.editor.move(ev)
+        self.active_tool.move(ev)
 
     def _on_release(self, ev) -> None:
-        if self.tool is Tool.SAM:
-            out = self._ai_drag.release(ev.x, ev.y, ev.sx, ev.sy)
-            self.canvas.draft_item.set_draft()
-            if isinstance(out, Click):
-                self.sam.click(out.x, out.y, out.positive, t=ev.t)
-            elif isinstance(out, Box):
-                self.sam.box(out.x0, out.y0, out.x1, out.y1, t=ev.t)
-            return
-        self.editor.release(ev)
-        self._schedule_autosave()
+        self.active_tool.release(ev)
 
     def _on_double_click(self, ev) -> None:
-        if self.tool is not Tool.SAM:
-            self.editor.double_click(ev)
+        self.active_tool.double_click(ev)
 
     def _on_leave(self) -> None:
-        if self.tool is Tool.SAM:
-            self.sam.leave()
+        self.active_tool.leave()
 
     # ------------------------------------------------------------------ prompting API
     def prompt_points(self, points, labels, box=None) -> None:
@@ -293,64 +273,21 @@ class MainWindow(FilesMixin, OutsideEditsMixin, ModelMixin, UiMixin, QMainWindow
             self.set_tool(Tool.SAM)
         self.sam.set_prompt(points, labels, box)
 
-    #: masks with more separate regions than this are traced in a background task
-    trace_in_background_above = 25
-
     def accept(self) -> bool:
-        """Enter: turn the shown mask (SAM) or the polygon being drawn into a shape.
+        """Enter: the active tool's accept step (the shown mask, the polygon being drawn)."""
+        return self.active_tool.accept()
 
-        Simple masks are traced at once; masks with many regions (which take seconds to
-        trace) are traced in a background task and added to the image they came from.
-        """
-        if self.tool is Tool.POLYGON:
-            return self.editor.finish_polygon()
-        if self.tool is not Tool.SAM or self.document is None:
-            return False
-        out = self.sam.accepted_mask()
-        if out is None:
-            self.statusBar().showMessage("Nothing to accept: hover or click on an object first.", 5000)
-            return False
-        mask, origin = out
-        label, doc, path = self.current_label(), self.document, self.image_path
-        self.sam.reset_prompt()
-        if count_regions(mask) <= self.trace_in_background_above:
-            try:
-                shape = trace_shape(mask, origin, label, self.simplify_tolerance)
-            except Exception as exc:  # noqa: BLE001 - AnnotationError: nothing to add
-                self.statusBar().showMessage(f"Mask not accepted: {exc}", 8000)
-                return False
-            self._add_traced(doc, path, shape)
-            return True
-        from samlabel.gui.tasks import Task
-
-        self.statusBar().showMessage("Tracing the mask…")
-        task = Task(trace_shape, mask, origin, label, self.simplify_tolerance, parent=self)
-        task.finished.connect(lambda shape: self._add_traced(doc, path, shape))
-        task.failed.connect(lambda msg: self.statusBar().showMessage(f"Mask not accepted: {msg}", 8000))
-        self._trace_tasks = [t for t in getattr(self, "_trace_tasks", []) if t.state == "running"] + [task]
-        task.start()
-        return True
-
-    def _add_traced(self, doc, path, shape) -> None:
-        doc.add_shape(shape, text="Add SAM shape")
-        if doc is not self.document and self.project is not None:
-            # traced after the user moved on: save that image (beside it, if changed outside)
+    def save_left_document(self, doc, path) -> None:
+        """Save the document of an image the user has left (a mask traced after the switch),
+        beside the sidecar if that was changed outside."""
+        if self.project is not None:
             self._save_document(doc, path, ask=False, unanswered=OutsideEditChoice.SAVE_MINE_BESIDE)
-        self.statusBar().showMessage(f"Added {shape.label} ({len(shape.polygons)} part(s))", 5000)
 
     def escape(self) -> None:
-        if self.tool is Tool.SAM:
-            self._ai_drag.cancel()
-            self.canvas.draft_item.set_draft()
-            self.sam.reset_prompt()
-        elif not self.editor.cancel():
-            self.editor.set_selection([])
+        self.active_tool.cancel()
 
     def remove_last(self) -> None:
-        if self.tool is Tool.SAM:
-            self.sam.remove_last_point()
-        elif self.tool is Tool.POLYGON:
-            self.editor.remove_last_vertex()
+        self.active_tool.remove_last()
 
     def toggle_refine(self) -> None:
         if not self.require_model("Refine with the previous mask (R)"):
@@ -420,8 +357,7 @@ class MainWindow(FilesMixin, OutsideEditsMixin, ModelMixin, UiMixin, QMainWindow
         then deliver their results so that the final save includes them."""
         from PySide6.QtCore import QCoreApplication
 
-        tasks = [t for t in getattr(self, "_trace_tasks", []) if t.is_running()]
-        tasks += self.labels_dock.pending_renames()
+        tasks = self.workspace.pending_jobs()  # masks being traced, project-wide renames
         if not tasks:
             return
         self.statusBar().showMessage("Finishing background work before closing…")

@@ -315,7 +315,7 @@ def test_a_fragmented_mask_is_traced_in_the_background_and_lands_on_its_image(
 
     win = make_window(image_folder, before_model=lambda w: setattr(w, "decoder_session_factory", ManyBlobsSession),
                       sam_model=tiny_model)
-    win.trace_in_background_above = 10
+    win.tools[Tool.SAM].trace_in_background_above = 10
     wait_ready(qtbot, win)
     with qtbot.waitSignal(win.predictionShown, timeout=20000) as blocker:
         win.prompt_points([(20, 16)], [1])

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import threading
 
+from samlabel.gui.tools import Tool
+
 
 
 
@@ -72,7 +74,7 @@ def test_closing_waits_for_a_mask_being_traced(qtbot, make_window, image_folder,
 
     win = make_window(image_folder, before_model=lambda w: setattr(w, "decoder_session_factory", ManyBlobsSession),
                       sam_model=tiny_model)
-    win.trace_in_background_above = 10
+    win.tools[Tool.SAM].trace_in_background_above = 10
     qtbot.waitUntil(lambda: win.sam.ready, timeout=60000)
     with qtbot.waitSignal(win.predictionShown, timeout=20000):
         win.prompt_points([(20, 16)], [1])
