@@ -172,6 +172,9 @@ class SamPredictor:
         low, iou = session.decode_torch(point_coords, point_labels, boxes, mask_input, multimask_output)
         assert low.shape[0] == b
         emb = session.embedding
+        if self.path == "plain":  # the reference's upscaling, as Sam.postprocess_masks does it
+            masks = self.model.postprocess_masks(low, emb.input_size, emb.original_size)
+            return (masks if return_logits else masks > self.model.mask_threshold), iou, low
         if not return_logits and low.device.type == "cpu":
             masks = torch.from_numpy(binary_masks_full(low, self.transform.target_length, emb.input_size,
                                                        emb.original_size, self.model.mask_threshold))

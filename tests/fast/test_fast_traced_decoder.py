@@ -1,4 +1,4 @@
-"""The recorded decoder (sam/traced_decoder.py) gives the eager decoder's outputs bit for bit,
+"""The recorded decoder (sam/fast/traced_decoder.py) gives the eager decoder's outputs bit for bit,
 serves every image of one size with one recording, and falls back to the eager path when a
 recording cannot be made or does not match."""
 
