@@ -19,7 +19,7 @@ sides (``bench_speed.build_pair``):
   a thread that ends with the block, as the app runs its model jobs, so no OpenMP team is
   left beside the decoder's;
 * samlabel: ``--moves`` isolated hover moves in the real main window over a 1920x1080 image
-  (``samlabel.gui.latency.measure_hover_latency``: mouse event -> decoder worker -> overlay
+  (``window_latency.measure_hover_latency``: mouse event -> decoder worker -> overlay
   -> end of the canvas paint), after one discarded move.
 
 It prints each block and the totals: the window's median and p95, the reference's
@@ -74,7 +74,7 @@ def main(argv=None) -> int:
 
     from bench_speed import build_pair, colourise, inject_reference_embedding, random_image
     from samlabel.gui.app import create_main_window
-    from samlabel.gui.latency import LatencyReport, measure_hover_latency, wait_for_signal
+    from window_latency import LatencyReport, measure_hover_latency, wait_for_signal
     from samlabel.gui.settings import AppSettings
     from samlabel.gui.tools import Tool
     from samlabel.gui.transient_thread import run_on_transient_thread

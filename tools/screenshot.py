@@ -71,7 +71,8 @@ def main(argv=None) -> int:
     from PySide6.QtTest import QTest
 
     from samlabel.gui.app import create_main_window, default_image
-    from samlabel.gui.latency import measure_hover_latency, measure_hover_stream, wait_for_signal
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from window_latency import measure_hover_latency, measure_hover_stream, wait_for_signal
     from samlabel.gui.settings import AppSettings
     from samlabel.gui.tools import Tool
     from samlabel.gui.transient_thread import run_on_transient_thread

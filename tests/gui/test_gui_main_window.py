@@ -384,7 +384,7 @@ def test_the_decoder_session_is_built_when_the_embedding_arrives(qtbot, make_win
 
 
 def test_hover_latency_probe_pairs_each_move_with_its_paint(qtbot, make_window, image_folder, tiny_model):
-    from samlabel.gui.latency import measure_hover_latency
+    measure_hover_latency = _window_latency().measure_hover_latency
 
     win = make_window(image_folder, sam_model=tiny_model)
     wait_ready(qtbot, win)
@@ -398,7 +398,7 @@ def test_hover_latency_probe_pairs_each_move_with_its_paint(qtbot, make_window, 
 
 def test_hover_latency_probe_can_rest_before_each_move(qtbot, make_window, image_folder, tiny_model, monkeypatch):
     """rest_ms: the event loop runs that long before every move (a hand pausing)."""
-    from samlabel.gui import latency
+    latency = _window_latency()
 
     rests = []
     real_spin = latency._spin
@@ -414,7 +414,7 @@ def test_wait_for_signal_returns_the_arguments_or_names_the_signal_on_timeout(qt
     import pytest
     from PySide6.QtCore import QObject, QTimer, Signal
 
-    from samlabel.gui.latency import wait_for_signal
+    wait_for_signal = _window_latency().wait_for_signal
 
     class Emitter(QObject):
         fired = Signal(int, str)
@@ -425,3 +425,19 @@ def test_wait_for_signal_returns_the_arguments_or_names_the_signal_on_timeout(qt
     with pytest.raises(TimeoutError, match="fired"):
         wait_for_signal(emitter.fired, 0.05)
     emitter.fired.emit(1, "late")  # the helper's slot is gone: nothing is collected after a return
+
+
+def _window_latency():
+    """benchmarks/window_latency.py, the hover-latency harness (a benchmark tool, not part of the app)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    name = "samlabel_bench_window_latency"
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parents[2] / "benchmarks" / "window_latency.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]

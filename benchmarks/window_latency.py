@@ -5,7 +5,7 @@ move after the previous overlay was painted) and returns the time from the mouse
 the end of the canvas paint that showed its mask. ``measure_hover_stream`` moves the mouse
 at a fixed rate regardless of the decoder (as a real hand does) and measures, for each mask
 that was shown, the time from its own mouse event to its paint. Used by
-``tools/screenshot.py`` and the benchmarks.
+``tools/screenshot.py``, ``bench_window_hover.py`` and the window tests; not part of the app.
 """
 
 from __future__ import annotations
