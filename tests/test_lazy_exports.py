@@ -7,7 +7,7 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("package", ["samlabel.sam", "samlabel.gui.docks", "samlabel.gui.dialogs"])
+@pytest.mark.parametrize("package", ["samlabel.sam", "samlabel.sam.compat", "samlabel.gui.docks", "samlabel.gui.dialogs"])
 def test_every_advertised_name_resolves(package):
     pkg = importlib.import_module(package)
     assert pkg.__all__ and sorted(dir(pkg)) == sorted(pkg.__all__)

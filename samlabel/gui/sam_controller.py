@@ -158,22 +158,23 @@ class SamController(QObject):
         s = self.state
         self.canvas.prompt_item.set_prompt(s.points, s.labels, s.box)
         self.promptChanged.emit()
-        if s.snapshot().empty:
+        snapshot = s.snapshot()
+        if snapshot.empty:
             if self.decoder is not None:
                 self.decoder.invalidate()
             self._clear_mask()
             return
-        self._request(t)
+        self._request(t, snapshot=snapshot)
 
     def _inside(self, x: float, y: float) -> bool:
         w, h = self.canvas.image_size
         return 0 <= x < w and 0 <= y < h
 
     # ---------------------------------------------------------------- decoding
-    def _request(self, t: float | None, candidate: int | None = None, prediction=None) -> int | None:
+    def _request(self, t: float | None, candidate: int | None = None, prediction=None, snapshot=None) -> int | None:
         if not self.enabled or not self.ready:
             return None
-        snapshot = self.state.snapshot()
+        snapshot = snapshot if snapshot is not None else self.state.snapshot()
         if snapshot.empty:
             return None
         view = self.canvas.visible_region()
