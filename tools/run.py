@@ -31,6 +31,10 @@ MIN_PYTHON = (3, 10)
 # PyTorch's own index of CPU-only wheels: no CUDA libraries (about 3 GB less on Linux).
 CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 EXTRAS = {"app": "", "test": "[dev]"}
+# Meta's SAM 2 reference (tests only) builds a CUDA extension unless told not to, and must be
+# built against the torch already installed (no isolated build environment with its own torch).
+SAM2_EXTRA = "[reference-sam2]"
+SAM2_ENV = {"SAM2_BUILD_CUDA": "0"}
 
 
 class SetupError(Exception):
@@ -101,10 +105,10 @@ def create_venv(venv: Path = VENV) -> None:
         raise SetupError(f"could not make the virtual environment {venv}:\n{detail}{hint}")
 
 
-def pip(*args: str, venv: Path = VENV) -> None:
+def pip(*args: str, venv: Path = VENV, env: dict | None = None) -> None:
     command = [str(venv_python(venv)), "-m", "pip", *args]
     say("running " + " ".join(command[1:]))
-    if subprocess.run(command).returncode != 0:
+    if subprocess.run(command, env={**os.environ, **env} if env else None).returncode != 0:
         raise SetupError(f"'{' '.join(command[1:])}' failed (see pip's message above); nothing else was changed")
 
 
@@ -120,6 +124,8 @@ def install(mode: str, cpu_torch: bool, venv: Path = VENV) -> None:
     say("installing samlabel and its dependencies" + (" with the test tools" if mode == "test" else "")
         + " (the first time takes several minutes: PyTorch is large)")
     pip("install", "-e", f"{ROOT}{EXTRAS[mode]}", venv=venv)
+    if mode == "test":
+        pip("install", "--no-build-isolation", "-e", f"{ROOT}{SAM2_EXTRA}", venv=venv, env=SAM2_ENV)
     modes = set(stamp.get("modes", [])) if stamp.get("fingerprint") == fingerprint else set()
     modes.add(mode)
     if mode == "test":

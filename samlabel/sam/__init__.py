@@ -32,6 +32,9 @@ _EXPORTS = {
     "Prompt": "samlabel.sam.interactive",
     "Prediction": "samlabel.sam.interactive",
     "SamAutomaticMaskGenerator": "samlabel.sam.automatic_mask_generator",
+    # SAM 2 / 2.1 image models
+    "build_sam2": "samlabel.sam.modeling.sam2.build",
+    "SAM2ImagePredictor": "samlabel.sam.sam2_image_predictor",
     # errors
     "SamError": "samlabel.sam.errors",
     "CheckpointError": "samlabel.sam.errors",

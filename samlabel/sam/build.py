@@ -98,8 +98,16 @@ def build_sam(
     Checkpoints may be Meta's official ``.pth``/``.pt`` state dicts (possibly wrapped in
     ``{"model": ...}``/``{"state_dict": ...}``) or Hugging Face ``facebook/sam-vit-*`` weights
     (``model.safetensors`` / ``pytorch_model.bin``). A file that does not fit raises
-    ``CheckpointError`` naming the file and what is wrong.
+    ``CheckpointError`` naming the file and what is wrong. Names starting ``sam2``
+    (``sam2.1_hiera_tiny`` ...) build a SAM 2 / 2.1 image model
+    (:func:`samlabel.sam.modeling.sam2.build.build_sam2`), used through
+    :class:`~samlabel.sam.sam2_image_predictor.SAM2ImagePredictor`.
     """
+    if isinstance(name, str) and name.startswith("sam2"):
+        # SAM 2 / 2.1 image models: a model family of their own (samlabel.sam.modeling.sam2)
+        from samlabel.sam.modeling.sam2.build import build_sam2
+
+        return build_sam2(name, checkpoint=checkpoint, device=device if device is not None else "cpu")
     cfg = get_config(name)
     model = build_modules(cfg, model_id=f"{cfg.name}:random-{uuid.uuid4().hex}")
     if checkpoint is not None:

@@ -44,14 +44,16 @@ def test_the_fingerprint_follows_pyproject(run, monkeypatch, tmp_path):
 
 def test_install_writes_the_stamp_and_skips_next_time(run, monkeypatch, tmp_path):
     calls = []
-    monkeypatch.setattr(run, "pip", lambda *args, venv: calls.append(args))
+    monkeypatch.setattr(run, "pip", lambda *args, venv, env=None: calls.append(args + ((env,) if env else ())))
     run.install("app", cpu_torch=False, venv=tmp_path)
     assert calls == [("install", "-e", str(run.ROOT))]
     assert json.loads((tmp_path / run.STAMP_NAME).read_text())["modes"] == ["app"]
     run.install("app", cpu_torch=False, venv=tmp_path)
     assert len(calls) == 1  # reused
     run.install("test", cpu_torch=False, venv=tmp_path)
-    assert calls[-1] == ("install", "-e", f"{run.ROOT}[dev]")
+    assert calls[-2] == ("install", "-e", f"{run.ROOT}[dev]")
+    # then Meta's SAM 2 reference, built against that torch and without its CUDA extension
+    assert calls[-1] == ("install", "--no-build-isolation", "-e", f"{run.ROOT}[reference-sam2]", {"SAM2_BUILD_CUDA": "0"})
     assert json.loads((tmp_path / run.STAMP_NAME).read_text())["modes"] == ["app", "test"]
     run.install("app", cpu_torch=True, venv=tmp_path)  # asked for: the CPU wheels first, then the project
     assert calls[-2] == ("install", "--index-url", run.CPU_TORCH_INDEX, "torch")

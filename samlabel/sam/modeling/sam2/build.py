@@ -1,0 +1,143 @@
+"""Building SAM 2 image models from their configs and loading official checkpoints strictly.
+
+``build_sam2("sam2.1_hiera_tiny", checkpoint="sam2.1_hiera_tiny.pt")`` builds the model of
+:mod:`~samlabel.sam.modeling.sam2.config`, loads Meta's ``{"model": state_dict}`` file
+(read with ``torch.load(weights_only=True)``) and returns it in eval mode. Every key of the
+image model must be in the file with its shape; the file's keys of the video-only modules
+(memory attention and encoder, object pointers...) are accepted and listed in
+``model.ignored_keys``; anything else missing, extra or of another shape raises
+``CheckpointError`` naming the file and the keys. Hugging Face ``Sam2Model`` weights are
+renamed through :mod:`~samlabel.sam.modeling.sam2.hf_mapping` first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Optional, Union
+
+import torch
+
+from samlabel.sam.errors import CheckpointError
+from samlabel.sam.files.checkpoint import _few, read_state_dict, state_dict_problems
+from samlabel.sam.modeling.sam2.config import Sam2Config, get_sam2_config
+from samlabel.sam.modeling.sam2.hieradet import Hiera
+from samlabel.sam.modeling.sam2.image_encoder import FpnNeck, ImageEncoder
+from samlabel.sam.modeling.sam2.position_encoding import PositionEmbeddingSine
+from samlabel.sam.modeling.sam2.sam2_image import SAM2Image
+
+PathLike = Union[str, Path]
+
+# Top-level names in ``SAM2Base``'s state dict that only the video model uses.
+VIDEO_ONLY_MODULES = (
+    "memory_attention",
+    "memory_encoder",
+    "maskmem_tpos_enc",
+    "no_mem_pos_enc",
+    "no_obj_ptr",
+    "obj_ptr_proj",
+    "obj_ptr_tpos_proj",
+    "mask_downsample",
+    "no_obj_embed_spatial",
+)
+
+
+def is_video_only_key(key: str) -> bool:
+    """Whether a checkpoint key belongs to a module the image model does not have."""
+    return key.split(".", 1)[0] in VIDEO_ONLY_MODULES
+
+
+def build_sam2_model(config: Sam2Config) -> SAM2Image:
+    """The model of ``config`` with freshly initialised (untrained) weights, in train mode."""
+    t, n, d = config.trunk, config.neck, config.decoder
+    trunk = Hiera(
+        embed_dim=t.embed_dim,
+        num_heads=t.num_heads,
+        q_pool=t.q_pool,
+        q_stride=t.q_stride,
+        stages=t.stages,
+        dim_mul=t.dim_mul,
+        head_mul=t.head_mul,
+        window_pos_embed_bkg_spatial_size=t.window_pos_embed_bkg_spatial_size,
+        window_spec=t.window_spec,
+        global_att_blocks=t.global_att_blocks,
+    )
+    neck = FpnNeck(
+        position_encoding=PositionEmbeddingSine(n.d_model, temperature=n.pos_temperature, normalize=n.pos_normalize),
+        d_model=n.d_model,
+        backbone_channel_list=list(t.channel_list),
+        kernel_size=n.kernel_size,
+        stride=n.stride,
+        padding=n.padding,
+        fpn_interp_model=n.fpn_interp_model,
+        fuse_type=n.fuse_type,
+        fpn_top_down_levels=n.fpn_top_down_levels,
+    )
+    return SAM2Image(
+        ImageEncoder(trunk=trunk, neck=neck, scalp=n.scalp),
+        image_size=config.image_size,
+        backbone_stride=config.backbone_stride,
+        use_high_res_features_in_sam=config.use_high_res_features_in_sam,
+        directly_add_no_mem_embed=config.directly_add_no_mem_embed,
+        mask_in_chans=d.mask_in_chans,
+        transformer_kwargs={"depth": d.transformer_depth, "mlp_dim": d.transformer_mlp_dim, "num_heads": d.transformer_num_heads},
+        decoder_kwargs={
+            "num_multimask_outputs": d.num_multimask_outputs,
+            "iou_head_depth": d.iou_head_depth,
+            "iou_head_hidden_dim": d.iou_head_hidden_dim,
+            "iou_prediction_use_sigmoid": d.iou_prediction_use_sigmoid,
+            "pred_obj_scores": d.pred_obj_scores,
+            "pred_obj_scores_mlp": d.pred_obj_scores_mlp,
+            "use_multimask_token_for_obj_ptr": d.use_multimask_token_for_obj_ptr,
+            "dynamic_multimask_via_stability": d.dynamic_multimask_via_stability,
+            "dynamic_multimask_stability_delta": d.dynamic_multimask_stability_delta,
+            "dynamic_multimask_stability_thresh": d.dynamic_multimask_stability_thresh,
+        },
+        config=config,
+    )
+
+
+def load_sam2_state_dict(model: SAM2Image, state_dict: Mapping[str, torch.Tensor], path: PathLike) -> list[str]:
+    """Copy ``state_dict`` into ``model`` strictly; returns (and sets ``model.ignored_keys`` to)
+    the sorted video-only keys it skipped. ``CheckpointError`` naming ``path`` otherwise."""
+    from samlabel.sam.modeling.sam2 import hf_mapping
+
+    kind = "checkpoint"
+    if hf_mapping.is_hf_sam2_state_dict(state_dict):
+        state_dict = hf_mapping.hf_to_official(state_dict)
+        kind = "Hugging Face SAM 2 checkpoint"
+    expected = model.state_dict()
+    ignored = sorted(k for k in state_dict if k not in expected and is_video_only_key(k))
+    rest = {k: v for k, v in state_dict.items() if k not in set(ignored)}
+    if not set(rest) & set(expected):
+        raise CheckpointError(
+            f"{kind} {path} is not a SAM 2 checkpoint: none of its {len(state_dict)} tensor names matches the model's "
+            f"(e.g. it has {_few(sorted(state_dict))}; expected names like {_few(list(expected)[:3])})"
+        )
+    missing, unexpected, mismatched = state_dict_problems(expected, rest)
+    if missing or unexpected or mismatched:
+        name = getattr(model.config, "name", type(model).__name__)
+        problems = []
+        if missing:
+            problems.append(f"missing keys: {_few(missing)}")
+        if unexpected:
+            problems.append(f"unexpected keys: {_few(unexpected)}")
+        if mismatched:
+            problems.append(f"shape mismatch: {_few(mismatched)} - is it a checkpoint for another model size?")
+        raise CheckpointError(f"{kind} {path} does not fit model {name!r}: " + "; ".join(problems))
+    with torch.no_grad():
+        for k, v in expected.items():
+            v.copy_(rest[k])
+    model.ignored_keys = ignored
+    return ignored
+
+
+def build_sam2(
+    name_or_config: Union[str, Sam2Config], checkpoint: Optional[PathLike] = None, device: Union[str, torch.device] = "cpu"
+) -> SAM2Image:
+    """The SAM 2 image model ``name_or_config`` (e.g. ``"sam2.1_hiera_tiny"``), with the
+    weights of ``checkpoint`` if given, on ``device``, in eval mode."""
+    config = get_sam2_config(name_or_config)
+    model = build_sam2_model(config)
+    if checkpoint is not None:
+        load_sam2_state_dict(model, read_state_dict(checkpoint), Path(checkpoint))
+    return model.to(device).eval()
