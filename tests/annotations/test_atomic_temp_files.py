@@ -145,7 +145,7 @@ def test_an_import_of_an_image_with_a_250_byte_name_keeps_its_annotations(tmp_pa
         out = tmp_path / f"export-{fmt}"
         report = export_project(fmt, source, out)
         assert report.exported == 1 and not report.problems, report.problems
-        src = next(out.rglob("annotations*.json")) if fmt == "coco" else out  # COCO imports from its JSON
+        src = out / "annotations" / "instances_default.json" if fmt == "coco" else out  # COCO imports from its JSON
         target = tmp_path / f"imported-{fmt}"
         report = import_dataset(fmt, src, target)
         assert report.exported == 1 and not report.problems, report.problems
