@@ -1,10 +1,11 @@
-"""The ``samlabel`` command: the GUI by default, plus download / export / import.
+"""The ``samlabel`` command: the GUI by default, plus download / export / import / autolabel.
 
     samlabel [IMAGE_OR_FOLDER] [--model NAME] [--checkpoint FILE_OR_HF_FOLDER] [--device cpu|cuda]
     samlabel download NAME [--dir DIR] [--url URL]
     samlabel export --format {coco,labelme,yolo,voc,masks,cvat,sa1b} PROJECT_DIR OUT_DIR [--labels FILE]
                     [--simplify PX] [--subset NAME] [--split FILE]
     samlabel import --format {coco,labelme,yolo,voc,masks,cvat,sa1b} SRC PROJECT_DIR [--labels FILE]
+    samlabel autolabel PROJECT_DIR --from boxes|everything [--model NAME] [--engine local|ray] [--dry-run] ...
     samlabel --version | --smoke-test
 
 Heavy modules (torch, Qt) are imported only by the subcommand that needs them, so
@@ -51,7 +52,7 @@ def _gui_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="samlabel",
         description="Label images with masks and polygons; Segment Anything draws. "
-        "Subcommands: download, export, import (see 'samlabel SUBCOMMAND --help').",
+        "Subcommands: download, export, import, autolabel (see 'samlabel SUBCOMMAND --help').",
     )
     parser.add_argument("path", nargs="?", help="an image or a folder of images to open (default: the sample image)")
     parser.add_argument("--model", choices=MODEL_CHOICES, help="SAM model (default: vit_t on CPU, vit_b with CUDA)")
@@ -186,10 +187,45 @@ def _import(argv: Sequence[str]) -> int:
     return 2 if report.problems else 0
 
 
+def _autolabel(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="samlabel autolabel",
+        description="Auto-label a project: rectangles -> SAM masks (--from boxes), or the automatic mask "
+        "generator's masks as proposals (--from everything). Resumable: run it again to finish the rest.",
+    )
+    from samlabel.autolabel.command import add_arguments, ray_options_from_args, spec_from_args
+
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    problem = _inputs_problem((args.project_dir, "folder"), (args.checkpoint, "file"))
+    if problem is not None:
+        print(f"samlabel autolabel: {problem}", file=sys.stderr)
+        return 1
+    from samlabel.autolabel.errors import AutolabelError
+    from samlabel.autolabel.job import run
+
+    progress = _TqdmProgress(f"autolabel {args.mode}", unit="image")
+    try:
+        spec = spec_from_args(args)
+        options = ray_options_from_args(args) if args.engine == "ray" else None
+        report = run(spec, engine=args.engine, progress=progress, ray_options=options)
+    except AutolabelError as exc:
+        progress.close()
+        print(f"samlabel autolabel: {exc}", file=sys.stderr)
+        return 1
+    progress.close()
+    _print_report("autolabel", report)
+    for line in report.plan:
+        print(f"would change {line}")
+    print(("dry run: " if spec.dry_run else "") + report.summary())
+    return 2 if report.problems else 0
+
+
 SUBCOMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "download": _download,
     "export": _export,
     "import": _import,
+    "autolabel": _autolabel,
 }
 
 

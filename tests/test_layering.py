@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-QT_FREE = ["samlabel.sam", "samlabel.annotations", "samlabel.formats"]
+QT_FREE = ["samlabel.sam", "samlabel.annotations", "samlabel.formats", "samlabel.autolabel"]
 
 
 @pytest.mark.parametrize("package", QT_FREE)

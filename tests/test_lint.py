@@ -1,6 +1,6 @@
 """ruff and the import contracts (pyproject.toml's [tool.ruff] and [tool.importlinter]) pass over the tree.
 
-The contracts: the layers gui > formats > annotations > sam, no Qt below the GUI, and the plain
+The contracts: the layers gui > autolabel > formats > annotations > sam, no Qt below the GUI, and the plain
 model (``samlabel.sam.modeling``) imports no fast path.
 Each check is also shown to fail on a planted violation, so a passing run means something.
 """
@@ -46,7 +46,7 @@ def test_import_contracts_hold():
 )
 def test_import_contracts_catch_a_planted_violation(tmp_path, importer, imported):
     package = tmp_path / "fakelabel"
-    for folder in ("gui", "formats", "annotations", "sam", "sam/modeling", "sam/fast"):
+    for folder in ("gui", "autolabel", "formats", "annotations", "sam", "sam/modeling", "sam/fast"):
         (package / folder).mkdir(parents=True)
         (package / folder / "__init__.py").write_text("")
     for module in ("__init__", "paths", "path_kinds", "sam/compute_path", "sam/interactive", "sam/predictor",

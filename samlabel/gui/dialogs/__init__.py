@@ -7,8 +7,10 @@
 - :class:`ExportDialog` (``export_dialog``): export the project with progress and problems.
 - :class:`SegmentEverythingDialog` (``segment_everything``): run the automatic mask
   generator with progress/cancel and hand back a ``ProposalSet``.
+- :class:`AutolabelDialog` (``autolabel_dialog``): auto-label the project folder (boxes to
+  masks, or segment-everything proposals) with progress/cancel.
 
-The three dialogs that run background work share :class:`~samlabel.gui.dialogs.task_dialog.TaskDialog`
+The dialogs that run background work share :class:`~samlabel.gui.dialogs.task_dialog.TaskDialog`
 (progress bar, status line, cancel on Close / Esc).
 
 Names are imported lazily so that one dialog's optional dependency (the export code,
@@ -26,6 +28,7 @@ _EXPORTS = {
     "DownloadModelDialog": "samlabel.gui.dialogs.download_dialog",
     "ExportDialog": "samlabel.gui.dialogs.export_dialog",
     "SegmentEverythingDialog": "samlabel.gui.dialogs.segment_everything",
+    "AutolabelDialog": "samlabel.gui.dialogs.autolabel_dialog",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, globals(), _EXPORTS)

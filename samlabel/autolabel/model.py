@@ -1,0 +1,83 @@
+"""Build the model of a :class:`~samlabel.autolabel.spec.ModelSpec` (once per process or
+Ray actor) and wrap it with the predictor and generator the job uses."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+from samlabel.autolabel.errors import ModelUnavailableError
+from samlabel.autolabel.spec import AutolabelSpec, ModelSpec
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _factory(path: str):
+    module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        raise ModelUnavailableError(f"--model-factory {path!r}: expected 'module:function'")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ModelUnavailableError(f"--model-factory {path!r}: cannot import it ({exc})") from exc
+
+
+def build_model(spec: ModelSpec) -> Any:
+    """The Sam of ``spec``, in eval mode on its device.
+
+    Raises:
+        ModelUnavailableError: no checkpoint was found or given, the file is not a
+        checkpoint of that model (the message names it), or the factory cannot be imported.
+    """
+    from samlabel.sam.errors import SamError
+
+    device = spec.device or default_device()
+    if spec.factory:
+        return _factory(spec.factory)(checkpoint=spec.checkpoint, device=device)
+    name = spec.name or ("vit_b" if device == "cuda" else "vit_t")
+    checkpoint = spec.checkpoint
+    if checkpoint is None:
+        from samlabel.sam.files.download import find_checkpoint
+
+        found = find_checkpoint(name)
+        if found is None:
+            raise ModelUnavailableError(
+                f"no {name} checkpoint: run 'samlabel download {name}' or pass --checkpoint FILE")
+        checkpoint = str(found)
+    from samlabel.sam.build import build_sam
+
+    try:
+        return build_sam(name, checkpoint=checkpoint, device=device)
+    except (SamError, OSError) as exc:
+        raise ModelUnavailableError(f"cannot load {name} from {checkpoint}: {exc}") from exc
+
+
+@dataclass
+class Runner:
+    """What one process needs to label images: the model, its predictor, the model's
+    short name for provenance. Built once (per actor on Ray), reused for every image."""
+
+    sam: Any
+    predictor: Any
+    model_label: str
+
+    @classmethod
+    def for_spec(cls, spec: AutolabelSpec, sam: Any = None) -> "Runner":
+        from samlabel.sam.predictor import SamPredictor
+
+        if spec.model.threads:
+            import torch
+
+            torch.set_num_threads(int(spec.model.threads))
+        sam = build_model(spec.model) if sam is None else sam
+        return cls(sam=sam, predictor=SamPredictor(sam), model_label=spec.model.label())
+
+    def generator(self, spec: AutolabelSpec):
+        from samlabel.sam.automatic_mask_generator import SamAutomaticMaskGenerator
+
+        return SamAutomaticMaskGenerator(self.sam, output_mode="coco_rle", **spec.everything.as_kwargs())
