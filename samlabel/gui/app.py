@@ -117,11 +117,11 @@ def run_app(path=None, model=None, checkpoint=None, device=None, quantize=None) 
     if message is not None:
         print(message, file=sys.stderr)
         return 3
-    from samlabel.sam.runtime.cpu import configure_runtime
+    from samlabel.sam.runtime.cpu import configure_allocator
 
-    # one torch thread per physical core, one inter-op thread, large freed tensors kept in
-    # the heap (see docs/performance.md); the workers then set their own thread counts
-    configure_runtime()
+    # large freed tensors kept in the heap (see docs/performance.md); torch's threads are set
+    # when a model loads (ModelLoader), so a window without a model never imports torch
+    configure_allocator()
     app = _ensure_app()
     if path is None:
         path = default_image()

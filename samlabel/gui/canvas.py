@@ -8,10 +8,11 @@ and never reach the controllers.
 
 Shapes are drawn at a level of detail for the zoom: :attr:`Canvas.lod_bucket` changes when
 the zoom crosses a power of two, and each shape item then shows its outline simplified to
-half a screen pixel (:mod:`samlabel.gui.shape_lod`). Antialiasing is on only at rest:
-zooming, panning, clicking or dragging turns it off, and it comes back (one repaint)
-:data:`AA_REST_MS` after the last move; then unselected shapes also keep a device pixmap
-(dropped on zoom), so repaints at rest, pans and selections blit.
+half a screen pixel (:mod:`samlabel.gui.shape_lod`). Unselected shapes are drawn into one
+viewport-sized pixmap (:class:`~samlabel.gui.shape_lod.ShapeRaster`), so a repaint, a pan,
+a selection or a vertex drag blits it and draws only what changed. Antialiasing is on only
+at rest: zooming, panning, clicking or dragging turns it off, and it comes back (one
+repaint) :data:`AA_REST_MS` after the last move.
 
 The picture is converted to a pixmap once per image, straight from the numpy array (no
 ``QImageReader``, so no allocation limit). :meth:`Canvas.visible_region` tells which part
@@ -30,7 +31,7 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QFrame, QGraphicsScene, QGraphicsView
 
 from samlabel.gui.overlay import DraftItem, IndexOverlayItem, MaskOverlayItem, PromptItem
-from samlabel.gui.shape_lod import FULL_DETAIL_BUCKET, DenseShapeItem, zoom_bucket
+from samlabel.gui.shape_lod import FULL_DETAIL_BUCKET, ShapeRaster, zoom_bucket
 
 MIN_ZOOM = 0.01
 MAX_ZOOM = 64.0
@@ -63,6 +64,24 @@ def rgb_to_qimage(rgb: np.ndarray) -> QImage:
     return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
+MIN_LEVEL_PX = 256  # no halved copy of the picture smaller than this (its longer side)
+
+
+def picture_levels(rgb: np.ndarray) -> list[tuple[float, QPixmap]]:
+    """Halved copies of the picture (``cv2.INTER_AREA``), 1/2, 1/4, ... for drawing zoomed out."""
+    import cv2
+
+    levels = []
+    h, w = rgb.shape[:2]
+    cur, scale = rgb, 1.0
+    while max(cur.shape[:2]) // 2 >= MIN_LEVEL_PX:
+        scale /= 2
+        cur = cv2.resize(cur, (max(1, int(round(w * scale))), max(1, int(round(h * scale)))),
+                         interpolation=cv2.INTER_AREA)
+        levels.append((cur.shape[1] / w, QPixmap.fromImage(rgb_to_qimage(cur))))
+    return levels
+
+
 class Canvas(QGraphicsView):
     """Signals carry :class:`CanvasEvent`; ``viewChanged`` fires after zoom, pan or resize."""
 
@@ -93,12 +112,14 @@ class Canvas(QGraphicsView):
         # The picture is the view's *background*, cached by Qt at the current zoom, so a
         # new mask repaints only the mask over a cached copy (no rescaling of the image).
         self._pixmap = QPixmap()
+        self._levels: list[tuple[float, QPixmap]] = []  # (scale, picture at that scale), halving
         self.setCacheMode(QGraphicsView.CacheModeFlag.CacheBackground)
         self.mask_item = MaskOverlayItem()
         self.prompt_item = PromptItem()
         self.draft_item = DraftItem()
         self.proposal_item = IndexOverlayItem()
-        for item in (self.proposal_item, self.mask_item, self.prompt_item, self.draft_item):
+        self.shape_raster = ShapeRaster()  # every unselected shape, one pixmap (the shape layer fills it)
+        for item in (self.shape_raster, self.proposal_item, self.mask_item, self.prompt_item, self.draft_item):
             self._scene.addItem(item)
         self.image_size: tuple[int, int] = (0, 0)  # (w, h)
         self._space_down = False
@@ -110,34 +131,24 @@ class Canvas(QGraphicsView):
         self._rest_timer.setSingleShot(True)
         self._rest_timer.setInterval(AA_REST_MS)
         self._rest_timer.timeout.connect(self._at_rest)
-        self._cached = False  # whether the shape items keep their at-rest pixmaps
 
     # ------------------------------------------------------------ detail
-    def _shape_items(self):
-        return (i for i in self._scene.items() if isinstance(i, DenseShapeItem))
-
-    def _moving(self, drop_caches: bool = False) -> None:
+    def _moving(self) -> None:
         """The view moves: antialiasing off until it has been still for AA_REST_MS.
 
-        ``drop_caches`` (a zoom): the shapes' at-rest pixmaps no longer fit the scale, so they
-        are switched off rather than redrawn at every step. A pan, click or drag keeps them.
+        The shapes' pixmap (:class:`ShapeRaster`) is drawn again whole after a zoom (then
+        without antialiasing), moved after a pan, and kept for a click or a drag.
         """
         if self.renderHints() & QPainter.RenderHint.Antialiasing:
             self.setRenderHint(QPainter.RenderHint.Antialiasing, False)
-        if drop_caches and self._cached:
-            self._cached = False
-            for item in self._shape_items():
-                item.set_cached(False)
+        self.shape_raster.set_antialiased(False)
         self._rest_timer.start()
 
     def _at_rest(self) -> None:
-        """Antialiased again; unselected shapes keep a pixmap, so the repaints at rest (a
-        hover mask over the shapes, a pan, a selection) blit instead of filling every
-        outline again."""
+        """Antialiased again: selected shapes and overlays at once; what the shapes' pixmap
+        drew without antialiasing is drawn again with it, band by band (ShapeRaster)."""
         self.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        self._cached = True
-        for item in self._shape_items():
-            item.set_cached(True)
+        self.shape_raster.set_antialiased(True)
         self.viewport().update()
 
     def _update_lod(self) -> None:
@@ -146,9 +157,9 @@ class Canvas(QGraphicsView):
         if b == self.lod_bucket:
             return
         self.lod_bucket = b
-        for item in self._scene.items():
-            if isinstance(item, DenseShapeItem):
-                item.set_bucket(b)
+        self.shape_raster.bucket = b
+        for item in self.shape_raster.items:
+            item.set_bucket(b)
 
     # ---------------------------------------------------------------- image
     def set_image(self, rgb: np.ndarray | None) -> None:
@@ -159,12 +170,14 @@ class Canvas(QGraphicsView):
         self.draft_item.set_draft()
         if rgb is None:
             self._pixmap = QPixmap()
+            self._levels = []
             self.image_size = (0, 0)
             self.resetCachedContent()
             self.viewport().update()
             return
         h, w = rgb.shape[:2]
         self._pixmap = QPixmap.fromImage(rgb_to_qimage(rgb))
+        self._levels = picture_levels(rgb)
         self.image_size = (w, h)
         self.resetCachedContent()
         margin = max(w, h) * 0.5
@@ -179,8 +192,16 @@ class Canvas(QGraphicsView):
         painter.fillRect(rect, self.backgroundBrush())
         if not self._pixmap.isNull():
             w, h = self.image_size
-            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.zoom < 2.0)
-            painter.drawPixmap(QRectF(0, 0, w, h), self._pixmap, QRectF(0, 0, w, h))
+            zoom = self.zoom
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, zoom < 2.0)
+            # zoomed out, the smallest halved copy still at least as large as the screen's
+            # pixels: a quarter or a sixteenth of the pixels to filter, and less aliasing
+            pix, pw, ph = self._pixmap, w, h
+            for scale, level in self._levels:
+                if scale < zoom:
+                    break
+                pix, pw, ph = level, level.width(), level.height()
+            painter.drawPixmap(QRectF(0, 0, w, h), pix, QRectF(0, 0, pw, ph))
 
     # ------------------------------------------------------------------ view
     @property
@@ -194,7 +215,7 @@ class Canvas(QGraphicsView):
             return
         self._fit_on_resize = True
         self.fitInView(QRectF(0, 0, w, h), Qt.AspectRatioMode.KeepAspectRatio)
-        self._moving(drop_caches=True)
+        self._moving()
         self._update_lod()
         self.viewChanged.emit()
 
@@ -210,7 +231,7 @@ class Canvas(QGraphicsView):
         delta = after - before
         self.translate(delta.x(), delta.y())
         self._fit_on_resize = False
-        self._moving(drop_caches=True)
+        self._moving()
         self._update_lod()
         self.viewChanged.emit()
 

@@ -50,7 +50,7 @@ class EditController(QObject):
         return HANDLE_PX / max(1e-6, self.canvas.zoom)
 
     def _selected_geometry(self):
-        uids = [u for u in self.layer.visible_uids() if u in self.layer.selected]
+        uids = self.layer.visible_selected()
         geoms = [self.layer.geometry(u) for u in uids]
         return uids, geoms
 

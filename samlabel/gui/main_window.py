@@ -29,10 +29,7 @@ from PySide6.QtWidgets import QMainWindow, QMessageBox
 from samlabel.annotations.sidecar_guard import OutsideEditChoice
 from samlabel.gui.actions import build_actions, label_key_actions
 from samlabel.gui.canvas import Canvas
-from samlabel.gui.decoder_service import DecoderService
 from samlabel.gui.edit_controller import EditController
-from samlabel.sam.embedding_cache import EmbeddingCache
-from samlabel.gui.embedding_service import EmbeddingService
 from samlabel.gui.sam_controller import SamController
 from samlabel.gui.shape_layer import ShapeLayer, label_qcolor
 from samlabel.gui.canvas_tools import EditTool
@@ -69,8 +66,8 @@ class MainWindow(FilesMixin, OutsideEditsMixin, ModelMixin, UiMixin, QMainWindow
         self.settings = settings
         self.model_choice = model_choice
         self.model = None
-        self.embeddings: EmbeddingService | None = None
-        self.decoder: DecoderService | None = None
+        self.embeddings = None  # an EmbeddingService once a model is set (imported then: torch)
+        self.decoder = None  # a DecoderService, likewise
         self.canvas = Canvas(self)
         self.setCentralWidget(self.canvas)
         self.layer = ShapeLayer(self.canvas.scene())
@@ -154,7 +151,9 @@ class MainWindow(FilesMixin, OutsideEditsMixin, ModelMixin, UiMixin, QMainWindow
         if model is not None:
             from samlabel.paths import embedding_cache_dir
 
-            from samlabel.gui.decoder_service import default_session_factory
+            from samlabel.gui.decoder_service import DecoderService, default_session_factory
+            from samlabel.gui.embedding_service import EmbeddingService
+            from samlabel.sam.embedding_cache import EmbeddingCache
             from samlabel.sam.embedding import compute_embedding
 
             cache = EmbeddingCache(embedding_cache_dir())

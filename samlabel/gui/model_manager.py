@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,7 +62,19 @@ class ModelChoice:
         return f"official checkpoint {self.checkpoint}"
 
 
+def nvidia_driver_present() -> bool:
+    """Whether an NVIDIA driver is installed, asked without importing torch (CUDA cannot be
+    available without one, and a window with no model to run should not load torch)."""
+    if sys.platform == "darwin":
+        return False
+    if sys.platform.startswith("win"):
+        return (Path(os.environ.get("SystemRoot", r"C:\Windows")) / "System32" / "nvcuda.dll").exists()
+    return Path("/proc/driver/nvidia/version").exists() or Path("/dev/nvidiactl").exists()
+
+
 def default_device() -> str:
+    if not nvidia_driver_present():
+        return "cpu"
     try:
         import torch
 
@@ -84,12 +98,9 @@ def find_checkpoint(name: str) -> Path | None:
 
 
 def default_model_name(device: str) -> str:
-    try:
-        from samlabel.sam.build import default_model_name as _default
-
-        return _default(device)
-    except ImportError:
-        return "vit_b"
+    """``"vit_b"`` on CUDA, MobileSAM's ``"vit_t"`` otherwise (as ``samlabel.sam.build``'s,
+    without importing torch)."""
+    return "vit_b" if str(device).startswith("cuda") else "vit_t"
 
 
 def choose_model(model_name: str | None = None, checkpoint: str | Path | None = None, device: str | None = None,
@@ -159,6 +170,11 @@ class ModelLoader(QThread):
     def run(self) -> None:  # noqa: D102
         try:
             from samlabel.sam.build import build_sam
+            from samlabel.sam.runtime.cpu import configure_threads
+
+            # torch loads with the first model, not with the window: one intra-op thread per
+            # physical core and one inter-op thread, set before torch does any work
+            configure_threads()
 
             problem = self._official_problem()
             if problem is not None:

@@ -29,9 +29,14 @@ def rings_bounds(rings) -> tuple[float, float, float, float]:
 class ShapeIndex:
     """Bounding boxes of ``shapes`` (each a list of rings), bottom to top."""
 
-    def __init__(self, shapes: Sequence[Sequence[np.ndarray]]) -> None:
+    def __init__(self, shapes: Sequence[Sequence[np.ndarray]], boxes=None) -> None:
+        """``boxes``: the shapes' ``(x0, y0, x1, y1)`` when the caller already knows them."""
         self.shapes = list(shapes)
-        self.boxes = np.array([rings_bounds(r) for r in self.shapes], dtype=np.float64).reshape(-1, 4)
+        if boxes is None:
+            boxes = [rings_bounds(r) for r in self.shapes]
+        self.boxes = np.array(boxes, dtype=np.float64).reshape(-1, 4)
+        if len(self.boxes) != len(self.shapes):
+            raise ValueError("one box per shape")
 
     def __len__(self) -> int:
         return len(self.shapes)

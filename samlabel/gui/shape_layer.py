@@ -13,17 +13,25 @@ changed, not the whole layer), and :meth:`ShapeLayer.shape_at` asks a
 :class:`~samlabel.gui.shape_index.ShapeIndex` of bounding boxes, rebuilt only after a sync
 that changed geometry, order or visibility. The items draw a per-zoom simplified copy of
 each outline (:mod:`samlabel.gui.shape_lod`); the geometry here keeps every vertex.
+
+Unselected shapes are painted by the scene's :class:`~samlabel.gui.shape_lod.ShapeRaster`
+(one pixmap for all of them) and are not scene items themselves; a selected shape's item is
+in the scene, above the pixmap, with its vertex handles. The layer tells the raster which
+scene rectangles to draw again when a shape changes, appears, goes, is hidden or (de)selected.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import compress
+from operator import attrgetter, is_not
 
 import numpy as np
 from PySide6.QtGui import QColor
 
 from samlabel.gui.shape_index import ShapeIndex
 from samlabel.gui.shape_lod import DenseShapeItem as ShapeItem
+from samlabel.gui.shape_lod import ShapeRaster
 
 VertexRef = tuple[int, int, int]
 
@@ -79,6 +87,11 @@ class ShapeLayer:
 
     def __init__(self, scene) -> None:
         self._scene = scene
+        raster = next((i for i in scene.items() if isinstance(i, ShapeRaster)), None)
+        if raster is None:  # a scene without a Canvas (tests): bring one
+            raster = ShapeRaster()
+            scene.addItem(raster)
+        self.raster = raster
         self._items: dict[str, ShapeItem] = {}
         self._shapes: dict[str, object] = {}
         self._geometry: dict[str, ShapeGeometry] = {}
@@ -89,7 +102,9 @@ class ShapeLayer:
         self._index = None  # (uids, ShapeIndex) of the visible shapes, built on demand
         self._z: dict[str, int] = {}  # stacking position last given to each item
         self._applied: dict[str, tuple] = {}  # (rgba, opacity, selected, visible) last applied
-        self._synced_state = None  # (labels, opacity, hidden, selected) of the last full pass
+        self._synced_state = None  # (colours, opacity, hidden, selected) of the last full pass
+        self._styled_selection: frozenset[str] = frozenset()  # the selection the items show
+        self._synced_shapes: list = []  # the shapes of the last sync, bottom to top
 
     @property
     def hidden_labels(self) -> frozenset[str]:
@@ -103,7 +118,14 @@ class ShapeLayer:
 
     def visible_uids(self) -> list[str]:
         """Visible shapes, bottom to top."""
-        return [u for u in self.order if self._items[u].isVisible()]
+        items = self._items
+        return [u for u in self.order if items[u].shown]
+
+    def visible_selected(self) -> list[str]:
+        """Visible selected shapes, bottom to top (no pass over every shape)."""
+        z, items = self._z, self._items
+        return [u for u in sorted((u for u in self.selected if u in items), key=lambda u: z.get(u, 0))
+                if items[u].shown]
 
     def _colors(self, labels):
         """``label -> (QColor, rgba)``, each label looked up once per pass."""
@@ -118,32 +140,73 @@ class ShapeLayer:
 
         return color
 
-    def _apply(self, uid: str, item: ShapeItem, shape, color) -> None:
+    def _style_state(self, labels) -> tuple:
+        """What every item's style depends on besides its own label and selection: the label
+        colours (a recolour in place changes it), the opacity and the hidden labels."""
+        try:
+            colours = tuple((lab.name, tuple(lab.color)) for lab in labels)
+        except TypeError:  # not iterable (a bare stand-in): compare by identity
+            colours = id(labels)
+        return (colours, self.opacity, frozenset(self.hidden_labels))
+
+    def _apply(self, uid: str, item: ShapeItem, shape, color, hidden=None) -> None:
         """Style and visibility, touching the item only when one of them changed."""
         qcolor, rgba = color(shape.label)
-        visible = shape.label not in self.hidden_labels
+        visible = shape.label not in (self.hidden_labels if hidden is None else hidden)
         key = (rgba, self.opacity, uid in self.selected, visible)
         if self._applied.get(uid) == key:
             return
+        old = self._applied.get(uid)
         self._applied[uid] = key
         item.set_style(qcolor, self.opacity, key[2])
         if item.isVisible() != visible:
             item.setVisible(visible)
             self._index = None
+        item.shown = visible
+        self._place(item)
+        if old is None or old[:2] != key[:2] or old[3] != key[3] or old[2] != key[2]:
+            self.raster.invalidate(item.data_rect())  # drawn, recoloured, hidden or (de)selected
+
+    def _place(self, item: ShapeItem) -> None:
+        """A selected shape is a scene item (drawn above the raster, with handles); others not."""
+        in_scene = item.scene() is not None
+        if item.is_selected_style() and not in_scene:
+            self._scene.addItem(item)
+        elif not item.is_selected_style() and in_scene:
+            self._scene.removeItem(item)
 
     def sync(self, shapes, labels) -> None:
         """Make the items match ``shapes`` (bottom to top)."""
         seen = set()
         color = self._colors(labels)
-        order = [s.uid for s in shapes]
-        if order != self.order:
+        shapes = list(shapes)
+        prev = self._synced_shapes
+        # A vertex drag replaces one shape object: find the replaced positions by identity in
+        # C-level loops (no Python per shape), and skip rebuilding the uid order when each
+        # replaced shape keeps its uid.
+        changed = None
+        if len(prev) == len(shapes):
+            changed = list(compress(range(len(shapes)), map(is_not, prev, shapes)))
+            if any(shapes[i].uid != prev[i].uid for i in changed):
+                changed = None
+        order = self.order if changed is not None else list(map(attrgetter("uid"), shapes))
+        reordered = order != self.order
+        if reordered:
             self._index = None
         items, known, zs, apply = self._items, self._shapes, self._z, self._apply
-        # Between two syncs with the same labels object, opacity, hidden labels and selection,
-        # an unchanged shape needs no restyle (recolouring labels in place goes through restyle).
-        state = (id(labels), self.opacity, frozenset(self.hidden_labels), frozenset(self.selected))
+        # Between two syncs with the same label colours, opacity, hidden labels and selection,
+        # an unchanged shape needs no restyle.
+        style = self._style_state(labels)
+        hidden = style[2]
+        state = (style, frozenset(self.selected))
         same_style = state == self._synced_state
-        for z, shape in enumerate(shapes):
+        todo = enumerate(shapes)
+        if same_style and not reordered:  # an edit (a vertex drag): only the changed shapes
+            if changed is None:
+                changed = [z for z, s in enumerate(shapes) if known.get(s.uid) is not s]
+            todo = [(z, shapes[z]) for z in changed]
+            seen = set(order)
+        for z, shape in todo:
             uid = shape.uid
             seen.add(uid)
             item = items.get(uid)
@@ -153,54 +216,83 @@ class ShapeLayer:
                 geom = shape_geometry(shape)
                 self._geometry[uid] = geom
                 if item is None:
-                    item = ShapeItem(uid, geom.parts, color(shape.label)[0], self.opacity)
-                    self._scene.addItem(item)
+                    item = ShapeItem(uid, geom.parts, color(shape.label)[0], self.opacity, self.raster.bucket)
                     items[uid] = item
                     self._applied.pop(uid, None)
                 else:
+                    if not item.is_selected_style():
+                        self.raster.invalidate(item.data_rect())  # where it was
                     item.set_parts(geom.parts)
+                    if not item.is_selected_style():
+                        self.raster.invalidate(item.data_rect())  # where it is
+                self.raster.geometry_changed()
                 known[uid] = shape
                 self._index = None
             if zs.get(uid) != z:
                 zs[uid] = z
                 item.setZValue(10 + z * 1e-4)
-            apply(uid, item, shape, color)
+            apply(uid, item, shape, color, hidden)
         if len(seen) != len(items):
             for uid in [u for u in items if u not in seen]:
-                self._scene.removeItem(items.pop(uid))
+                gone = items.pop(uid)
+                if gone.scene() is not None:
+                    self._scene.removeItem(gone)
+                else:
+                    self.raster.invalidate(gone.data_rect())
                 for d in (known, self._geometry, zs, self._applied):
                     d.pop(uid, None)
             self._index = None
+            reordered = True
         self.selected &= seen
         self.order = order
-        self._synced_state = (id(labels), self.opacity, frozenset(self.hidden_labels), frozenset(self.selected))
+        self._synced_shapes = shapes
+        if reordered or len(self.raster.items) != len(order):
+            self.raster.set_items([items[u] for u in order])
+        self._styled_selection = frozenset(self.selected)
+        self._synced_state = (style, self._styled_selection)
 
     def restyle(self, labels) -> None:
-        """Bring colours, selection and visibility up to date (unchanged items are not touched)."""
+        """Bring colours, selection and visibility up to date (unchanged items are not touched).
+
+        When only the selection changed since the last pass (a click), only the items whose
+        selection changed are looked at, not the whole layer.
+        """
         color = self._colors(labels)
-        for uid, item in self._items.items():
-            self._apply(uid, item, self._shapes[uid], color)
-        self._synced_state = None  # the next sync checks every item again
+        style = self._style_state(labels)
+        selected = frozenset(self.selected)
+        if self._synced_state is not None and self._synced_state[0] == style:
+            uids = (selected ^ self._styled_selection) & self._items.keys()
+        else:
+            uids = self._items.keys()
+        hidden = style[2]
+        for uid in list(uids):
+            self._apply(uid, self._items[uid], self._shapes[uid], color, hidden)
+        self._styled_selection = selected
+        self._synced_state = (style, selected)
 
     def shape_at(self, x: float, y: float, tol: float = 0.0) -> str | None:
         """The topmost visible shape containing ``(x, y)`` or within ``tol`` of its outline."""
         if self._index is None:
             uids = self.visible_uids()
-            rings = [[r for e, holes in self._geometry[u].parts for r in (e, *holes)] for u in uids]
-            self._index = (uids, ShapeIndex(rings))
+            rings = [self._items[u].rings for u in uids]  # every ring of every part
+            self._index = (uids, ShapeIndex(rings, [self._items[u].bounds() for u in uids]))
         uids, index = self._index
         i = index.shape_at(x, y, tol)
         return None if i is None else uids[i]
 
     def clear(self) -> None:
         for item in self._items.values():
-            self._scene.removeItem(item)
+            if item.scene() is not None:
+                self._scene.removeItem(item)
+        self.raster.set_items([])
         self._items.clear()
         self._shapes.clear()
         self._geometry.clear()
         self._z.clear()
         self._applied.clear()
         self._synced_state = None
+        self._styled_selection = frozenset()
+        self._synced_shapes = []
         self.order = []
         self.selected = set()
         self._index = None

@@ -1,6 +1,6 @@
 """Small random SAM models: Meta's reference and samlabel's with the same weights.
 
-Copied from the pattern of ``tests/predictor/conftest.py`` (seeded Meta ``Sam``, noise in
+Copied from the pattern of ``tests/sam/conftest.py`` (seeded Meta ``Sam``, noise in
 the zero-initialised position tables, saved as an official ``.pth`` and loaded through
 ``samlabel.sam.build_sam(cfg, checkpoint=...)``). :func:`build` is also the
 ``--model-factory autolabel_small_model:build`` factory the CLI tests use in a

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import make_project
+from autolabel_testing import make_project
 
 pytest.importorskip("segment_anything", reason="Meta's segment_anything is the reference")
 
@@ -59,7 +59,7 @@ def test_box_masks_match_the_reference_per_object(tmp_path, model_spec, referenc
 
 def test_one_batch_equals_one_box_at_a_time(runner):
     """All boxes of an image through the decoder in one batch give the masks each box alone gives."""
-    from conftest import random_boxes, structured_image
+    from autolabel_testing import random_boxes, structured_image
     from samlabel.autolabel.work import predict_box_masks
 
     image = structured_image(80, 100, seed=3)

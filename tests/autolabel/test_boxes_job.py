@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import FACTORY, make_project, read_json
+from autolabel_testing import FACTORY, make_project, read_json
 
 
 def _spec(root, model_spec, **kw):

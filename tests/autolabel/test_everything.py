@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from conftest import make_project, read_json
+from autolabel_testing import make_project, read_json
 
 PARAMS = dict(points_per_side=6, pred_iou_thresh=0.0, stability_score_thresh=0.0)  # random weights score low
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import make_project, read_json
+from autolabel_testing import make_project, read_json
 
 pytest.importorskip("pytestqt")
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FACTORY, HERE, make_project
+from autolabel_testing import FACTORY, HERE, make_project
 
 N_IMAGES = 12
 KILL_AFTER = 3

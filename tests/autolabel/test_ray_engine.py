@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from conftest import HERE, make_project
+from autolabel_testing import HERE, make_project
 
 ray = pytest.importorskip("ray", reason="Ray is optional: pip install 'samlabel[cluster]' (or 'ray[data]')")
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]  # Ray's own

@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from conftest import make_project
+from autolabel_testing import make_project
 
 
 def test_command_options_make_the_spec():

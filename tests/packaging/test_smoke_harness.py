@@ -147,7 +147,7 @@ def test_an_explicit_snapshot_folder_is_loaded(fake_app, capsys, tmp_path):
 
     from samlabel.sam.build import build_sam
 
-    from ..sam.test_sam_checkpoint import _hf_state_dict
+    from ..sam.files.test_files_checkpoint import _hf_state_dict
 
     torch.manual_seed(3)
     weights = build_sam("test_tiny")

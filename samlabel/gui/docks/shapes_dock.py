@@ -20,13 +20,18 @@ never for :meth:`select_uids`), ``shapeActivated(str uid)``, ``deleteRequested(l
 Methods: ``set_document(document_or_None, labels=None)``, ``set_labels(labels)``,
 ``select_uids(uids)``, ``selected_uids()``, ``uids()`` (row order = document order),
 ``refresh()``. Rows follow the document's changes (edits, undo, redo) by themselves.
+
+With thousands of shapes the dock must not walk its rows on every change: it keeps the row
+order as a Python list (``uids()``), a uid -> row map and what each row shows, so a vertex
+drag updates one row, a refresh touches only rows whose shape, number or colour changed, and
+a selection from the canvas selects its rows through one ``QItemSelection``.
 """
 
 from __future__ import annotations
 
 from typing import Callable, Iterable
 
-from PySide6.QtCore import QItemSelectionModel, QPoint, Qt, Signal
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QPoint, Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QDockWidget, QListWidget, QListWidgetItem, QMenu, QWidget
 
 from samlabel.gui.dialogs.label_picker import swatch_icon
@@ -49,8 +54,13 @@ class ShapesDock(QDockWidget):
         self._labels = None
         self._unsubscribe: Callable[[], None] | None = None
         self._updating = False
+        self._uids: list[str] = []  # row order
+        self._row: dict[str, int] = {}  # uid -> row
+        self._shown: dict[str, tuple] = {}  # uid -> (shape, index, colour) the row shows
         self.list = QListWidget(self)
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        # one row height for all: a changed row does not make the view measure every row again
+        self.list.setUniformItemSizes(True)
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.list.setToolTip("Shapes of this image; select to highlight, double-click to show")
         self.setWidget(self.list)
@@ -77,40 +87,70 @@ class ShapesDock(QDockWidget):
 
     # ---------------------------------------------------------------- view
     def uids(self) -> list[str]:
-        return [self.list.item(i).data(UID_ROLE) for i in range(self.list.count())]
+        return list(self._uids)
 
     def _on_change(self, change) -> None:
-        """Edits of a few shapes (a vertex drag) update only their rows; the rest rebuilds."""
+        """Edits of a few shapes (a vertex drag) update only their rows; the rest refreshes."""
         uids = getattr(change, "uids", ())
         if change.reason == "edit" and uids and self._document is not None:
             shapes = self._document.shapes
-            if [s.uid for s in shapes] == self.uids():
-                index = {s.uid: i for i, s in enumerate(shapes)}
+            if len(shapes) == len(self._uids) and all(
+                    self._row.get(u) is not None and shapes[self._row[u]].uid == u for u in uids):
+                colours = self._colour_cache()
                 for uid in uids:
-                    i = index[uid]
-                    self._show(self.list.item(i), shapes[i], i)
+                    i = self._row[uid]
+                    self._show(self.list.item(i), shapes[i], i, colours)
                 return
         self.refresh()
 
-    def _show(self, item: QListWidgetItem, shape, index: int) -> None:
+    def _colour_cache(self):
+        """``label -> (colour, icon)``, each label looked up once per pass."""
+        cache: dict[str, tuple] = {}
+
+        def colour(name: str):
+            hit = cache.get(name)
+            if hit is None and self._labels is not None:
+                c = tuple(self._labels.color_of(name))
+                hit = cache[name] = (c, swatch_icon(c))
+            return hit
+
+        return colour
+
+    def _show(self, item: QListWidgetItem, shape, index: int, colours, force: bool = False) -> None:
+        """Show ``shape`` as row ``index``; nothing is touched when the row shows it already."""
+        swatch = colours(shape.label)
+        key = (shape, index, None if swatch is None else swatch[0])
+        old = self._shown.get(shape.uid)
+        if not force and old is not None and old[0] is shape and old[1:] == key[1:]:
+            return
+        self._shown[shape.uid] = key
         item.setText(shape_title(shape, index))
         item.setData(UID_ROLE, shape.uid)
-        if self._labels is not None:
-            item.setIcon(swatch_icon(tuple(self._labels.color_of(shape.label))))
+        if swatch is not None:
+            item.setIcon(swatch[1])
 
     def refresh(self) -> None:
-        """Rebuild the rows from the document, keeping the selection of surviving shapes."""
+        """Bring the rows up to the document, keeping the selection of surviving shapes.
+
+        Rows whose shape, number and colour are unchanged are not touched; a different
+        order or set of shapes rebuilds the list.
+        """
         shapes = self._document.shapes if self._document is not None else ()
         selected = set(self.selected_uids())
+        colours = self._colour_cache()
+        order = [s.uid for s in shapes]
         self._updating = True
         try:
-            same = [s.uid for s in shapes] == self.uids()
-            if not same:
+            if order != self._uids:
                 self.list.clear()
-            for i, shape in enumerate(shapes):
-                item = self.list.item(i) if same else QListWidgetItem(self.list)
-                self._show(item, shape, i)
-                item.setSelected(shape.uid in selected)
+                self._shown.clear()
+                self._uids, self._row = order, {u: i for i, u in enumerate(order)}
+                for i, shape in enumerate(shapes):
+                    self._show(QListWidgetItem(self.list), shape, i, colours, force=True)
+                self._select_rows([self._row[u] for u in selected if u in self._row])
+            else:
+                for i, shape in enumerate(shapes):
+                    self._show(self.list.item(i), shape, i, colours)
         finally:
             self._updating = False
         remaining = set(self.selected_uids())
@@ -120,22 +160,26 @@ class ShapesDock(QDockWidget):
     # ---------------------------------------------------------------- selection
     def selected_uids(self) -> list[str]:
         """Selected shapes in document order."""
-        return [self.list.item(i).data(UID_ROLE) for i in range(self.list.count()) if self.list.item(i).isSelected()]
+        rows = sorted(ix.row() for ix in self.list.selectionModel().selectedIndexes())
+        return [self._uids[r] for r in rows if r < len(self._uids)]
+
+    def _select_rows(self, rows) -> None:
+        """Exactly these rows selected, through one selection (no walk over every row)."""
+        model = self.list.selectionModel()
+        selection = QItemSelection()
+        for r in sorted(rows):
+            ix = self.list.model().index(r, 0)
+            selection.select(ix, ix)
+        model.select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
 
     def select_uids(self, uids: Iterable[str]) -> None:
         """Select these shapes (from the canvas) without emitting ``selectionChanged``."""
-        wanted = set(uids)
+        rows = [self._row[u] for u in uids if u in self._row]
         self._updating = True
         try:
-            model = self.list.selectionModel()
-            model.clearSelection()
-            last = None
-            for i in range(self.list.count()):
-                item = self.list.item(i)
-                if item.data(UID_ROLE) in wanted:
-                    item.setSelected(True)
-                    last = item
-            if last is not None:
+            self._select_rows(rows)
+            if rows:
+                last = self.list.item(max(rows))
                 self.list.setCurrentItem(last, QItemSelectionModel.SelectionFlag.NoUpdate)
                 self.list.scrollToItem(last)
         finally:

@@ -12,7 +12,7 @@ ignored. What samlabel's model cannot express raises ``ValueError`` naming the f
 activation, a prompt-encoder width that differs from the image embedding's, another number of
 point embeddings. ``mask_decoder_config.layer_norm_eps`` is kept but not used: samlabel's
 decoder, like Meta's, normalises its tokens with PyTorch's default 1e-5 where ``transformers``
-uses 1e-6 (the outputs differ by about 1e-6, see ``tests/compat``).
+uses 1e-6 (the outputs differ by about 1e-6, see ``tests/sam/compat``).
 """
 
 from __future__ import annotations

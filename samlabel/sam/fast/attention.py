@@ -2,7 +2,7 @@
 
 Every function takes a plain :class:`samlabel.sam.modeling.sam1.transformer.Attention` and
 reads its weights; the result equals ``att(q, k, v)`` up to float rounding
-(``tests/fast/test_fast_decoder_lowrank.py``).
+(``tests/sam/fast/test_fast_decoder_lowrank.py``).
 
 One side of a decoder cross attention is the ``h*w`` image tokens (4096), the other the ~7
 prompt tokens. Re-associating the products moves the 256 -> 128 projections from the image

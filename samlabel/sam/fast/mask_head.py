@@ -2,7 +2,7 @@
 
 Functions over a plain :class:`samlabel.sam.modeling.sam1.mask_decoder.MaskDecoder`; their
 results equal its ``predict_masks`` / ``forward`` up to float rounding
-(``tests/fast/test_fast_decoder_lowrank.py``, ``test_fast_output_map.py``):
+(``tests/sam/fast/test_fast_decoder_lowrank.py``, ``test_fast_output_map.py``):
 
 * :func:`decode` takes the image tokens flattened (batch 1 broadcast over B prompts), runs
   the transformer through :mod:`samlabel.sam.fast.two_way`, and computes only the outputs

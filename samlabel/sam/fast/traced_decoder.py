@@ -5,7 +5,7 @@ most of them small. Run eagerly, the Python code and the dispatch between them c
 3.5 ms of a 17-22 ms decode on the 2-core benchmark machine (docs/performance.md).
 :func:`torch.jit.trace` records the ops of one call; replaying the recording runs the same
 kernels in the same order from C++, so its outputs equal the eager ones bit for bit
-(``tests/fast/test_fast_traced_decoder.py``).
+(``tests/sam/fast/test_fast_traced_decoder.py``).
 
 What a recording keeps, and what it takes as inputs:
 

@@ -2,7 +2,7 @@
 
 Functions over a plain :class:`samlabel.sam.modeling.sam1.transformer.TwoWayTransformer`;
 their results equal ``transformer(image, pe, tokens)`` up to float rounding
-(``tests/fast/test_fast_second_layer.py``, ``test_fast_decoder_lowrank.py``):
+(``tests/sam/fast/test_fast_second_layer.py``, ``test_fast_decoder_lowrank.py``):
 
 * image tokens come flattened, and with batch 1 for a batch of B prompts (broadcast instead of
   repeating the ``(4096, 256)`` image B times);

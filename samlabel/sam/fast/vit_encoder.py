@@ -1,7 +1,7 @@
 """SAM's ViT image encoder, fast: fused attention, a banded bias, windows of the real tokens only.
 
 Functions over a plain :class:`samlabel.sam.modeling.sam1.image_encoder.ImageEncoderViT`;
-:func:`encode` equals ``encoder(x)`` up to float rounding (``tests/fast/test_fast_attention.py``):
+:func:`encode` equals ``encoder(x)`` up to float rounding (``tests/sam/fast/test_fast_attention.py``):
 
 * attention runs through ``F.scaled_dot_product_attention`` with the decomposed relative
   position bias passed as the float mask;

@@ -47,7 +47,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-import torch
 
 # glibc mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD = -1
@@ -100,6 +99,8 @@ def configure_threads(num_threads: Optional[int] = None, *, reserve: int = 0) ->
 
     Returns the intra-op thread count now in effect. Idempotent.
     """
+    import torch  # here, not at import: configure_allocator needs no torch
+
     global _interop_attempted
     if num_threads is not None and num_threads < 1:
         raise ValueError(f"num_threads must be >= 1, got {num_threads}")
@@ -150,6 +151,8 @@ def configure_runtime(
     num_threads: Optional[int] = None, *, reserve: int = 0, tune_allocator: bool = True
 ) -> RuntimeSettings:
     """Threads (:func:`configure_threads`) plus the allocator (:func:`configure_allocator`)."""
+    import torch  # here, not at import: configure_allocator needs no torch
+
     n = configure_threads(num_threads, reserve=reserve)
     tuned = configure_allocator() if tune_allocator else False
     return RuntimeSettings(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-PATCHES = Path(__file__).resolve().parents[2] / "benchmarks" / "patches"
+PATCHES = Path(__file__).resolve().parents[3] / "benchmarks" / "patches"
 
 
 def _load(name):

@@ -17,7 +17,7 @@ from samlabel.sam import build_sam
 from samlabel.sam.files.checkpoint_path import checkpoint_path_problem, resolve_checkpoint_path, snapshot_weights
 from samlabel.sam.errors import CheckpointError
 
-from .test_sam_checkpoint import _hf_state_dict
+from .test_files_checkpoint import _hf_state_dict
 
 needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are a POSIX thing")
 
