@@ -15,6 +15,7 @@ second each, so large keeps them too.
 from __future__ import annotations
 
 import gc
+import os
 
 import numpy as np
 import pytest
@@ -23,7 +24,12 @@ import torch
 from samlabel.sam.modeling.sam2 import build_sam2
 from samlabel.sam.sam2_image_predictor import SAM2ImagePredictor
 
-MODELS = ["sam2.1_hiera_tiny", "sam2.1_hiera_small", "sam2.1_hiera_base_plus", "sam2.1_hiera_large"]
+# large's two embeddings take 2-4 minutes on 2 cores, which CI's 30 minutes cannot spare: it runs
+# with SAMLABEL_HEAVY_TESTS=1 (its keys and shapes are checked in CI by test_sam2_checkpoint.py)
+_HEAVY = pytest.mark.skipif(os.environ.get("SAMLABEL_HEAVY_TESTS") != "1",
+                            reason="full-size sam2.1_hiera_large: set SAMLABEL_HEAVY_TESTS=1 to run it (2-4 min)")
+MODELS = ["sam2.1_hiera_tiny", "sam2.1_hiera_small", "sam2.1_hiera_base_plus",
+          pytest.param("sam2.1_hiera_large", marks=_HEAVY)]
 
 
 @pytest.mark.slow
