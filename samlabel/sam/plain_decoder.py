@@ -14,7 +14,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from samlabel.sam.modeling.sam1.input_checks import check_embedding, check_prompts
+from samlabel.sam.modeling.sam1.input_checks import check_embedding, prompts_on_device
 
 
 @dataclass(frozen=True)
@@ -61,14 +61,7 @@ class PlainDecoder:
         path computes the whole square.
         """
         model = self.model
-        coords, labels, boxes, mask_input = check_prompts(
-            point_coords, point_labels, boxes, mask_input, tuple(model.prompt_encoder.mask_input_size),
-            require_labels=point_coords is not None
-        )
-        dev = model.device
-        points = (coords.to(dev), labels.to(dev)) if coords is not None else None
-        boxes = boxes.to(dev) if boxes is not None else None
-        mask_input = mask_input.to(dev) if mask_input is not None else None
+        points, boxes, mask_input = prompts_on_device(model, point_coords, point_labels, boxes, mask_input)
         sparse, dense = model.prompt_encoder(points=points, boxes=boxes, masks=mask_input)
         if mask_input is not None and mask_input.shape[0] != sparse.shape[0]:
             raise ValueError(

@@ -22,7 +22,7 @@ from torch import nn
 from samlabel.sam.fast import mask_head
 from samlabel.sam.fast.prompt_embed import embed_sparse
 from samlabel.sam.fast.two_way import precompute_first_layer
-from samlabel.sam.modeling.sam1.input_checks import check_embedding, check_prompts
+from samlabel.sam.modeling.sam1.input_checks import check_embedding, prompts_on_device
 
 
 @dataclass(frozen=True)
@@ -101,15 +101,8 @@ class FastDecoder:
         image's part; see ``mask_head.upscale_masks``); the rest repeats its edges.
         """
         model = self.model
-        coords, labels, boxes, mask_input = check_prompts(
-            point_coords, point_labels, boxes, mask_input, tuple(model.prompt_encoder.mask_input_size),
-            require_labels=point_coords is not None
-        )
+        points, boxes, mask_input = prompts_on_device(model, point_coords, point_labels, boxes, mask_input)
         dev = model.device
-        coords = None if coords is None else coords.to(dev)
-        labels = None if labels is None else labels.to(dev)
-        boxes = None if boxes is None else boxes.to(dev)
-        points = (coords, labels) if coords is not None else None
         if points is None and boxes is None:
             bs = mask_input.shape[0] if mask_input is not None else 1
             sparse = torch.empty((bs, 0, model.prompt_encoder.embed_dim), device=dev)
@@ -124,7 +117,7 @@ class FastDecoder:
             keys = ctx.keys_no_mask  # (1, h*w, C), broadcast over the prompts
             first_layer, output_map = ctx.first_layer, ctx.output_map
         else:
-            dense = model.prompt_encoder._embed_masks(mask_input.to(dev))  # (B, C, h, w)
+            dense = model.prompt_encoder._embed_masks(mask_input)  # (B, C, h, w)
             keys = (ctx.image_embedding + dense).flatten(2).transpose(1, 2)  # (B, h*w, C)
         tokens = mask_head.output_tokens(model.mask_decoder, sparse)
         return mask_head.decode(

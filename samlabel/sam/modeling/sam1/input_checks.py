@@ -100,3 +100,17 @@ def check_embedding(image_embeddings: Any, channels: int, grid: tuple[int, int])
             f"image_embeddings must have shape (1, {channels}, {h}, {w}), got {describe(image_embeddings)}"
         )
     return image_embeddings.reshape(1, channels, h, w)
+
+
+def prompts_on_device(model: Any, point_coords, point_labels, boxes, mask_input):
+    """:func:`check_prompts` for ``model``'s mask size, then moved to its device: returns
+    ``(points, boxes, mask_input)`` with ``points`` the ``(coords, labels)`` pair or None."""
+    coords, labels, boxes, mask_input = check_prompts(
+        point_coords, point_labels, boxes, mask_input, tuple(model.prompt_encoder.mask_input_size),
+        require_labels=point_coords is not None
+    )
+    dev = model.device
+    points = (coords.to(dev), labels.to(dev)) if coords is not None else None
+    boxes = boxes.to(dev) if boxes is not None else None
+    mask_input = mask_input.to(dev) if mask_input is not None else None
+    return points, boxes, mask_input
