@@ -21,7 +21,9 @@ from typing import Callable, Sequence
 from samlabel import __version__
 
 FORMATS = ("coco", "labelme", "yolo", "voc", "masks", "cvat", "sa1b")
-MODEL_CHOICES = ("vit_t", "vit_b", "vit_l", "vit_h")
+# samlabel.sam.files.official.APP_MODELS (kept literal: the command line starts without importing it)
+MODEL_CHOICES = ("vit_t", "vit_b", "vit_l", "vit_h",
+                 "sam2.1_hiera_tiny", "sam2.1_hiera_small", "sam2.1_hiera_base_plus", "sam2.1_hiera_large")
 
 
 class _TqdmProgress:

@@ -12,7 +12,9 @@ import argparse
 
 from samlabel.autolabel.spec import MODES, SELECTIONS, AutolabelSpec, EverythingParams, ModelSpec
 
-MODEL_CHOICES = ("vit_t", "vit_b", "vit_l", "vit_h")
+# samlabel.sam.files.official.APP_MODELS (kept literal: the command line starts without importing it)
+MODEL_CHOICES = ("vit_t", "vit_b", "vit_l", "vit_h",
+                 "sam2.1_hiera_tiny", "sam2.1_hiera_small", "sam2.1_hiera_base_plus", "sam2.1_hiera_large")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -3,7 +3,8 @@
 :func:`choose_model` resolves the model name (``--model``, else the saved setting, else
 ``default_model_name(device)``) and its checkpoint (``--checkpoint`` or Model ▸ Load
 checkpoint file…: the user's own file, shown as such; else the file at the official download
-location, found by ``samlabel.sam.files.download.find_checkpoint``). With no checkpoint the choice
+location, found by ``samlabel.sam.files.download.find_checkpoint``; SAM 2 / 2.1 names such as
+``sam2.1_hiera_tiny`` work as the SAM 1 ones, and messages name them "SAM 2.1 Hiera tiny"). With no checkpoint the choice
 has ``checkpoint=None`` and the app runs with the AI tools disabled (manual tools still
 work). A file at the official location that is not the official checkpoint is never loaded
 as if it were: its size is compared at once (free), and the loader compares its SHA-256
@@ -117,9 +118,23 @@ def choose_model(model_name: str | None = None, checkpoint: str | Path | None = 
     return dataclasses.replace(choice, quantize=quantize) if quantize else choice
 
 
+def _label(name: str) -> str:
+    """``"SAM 2.1 Hiera tiny"`` for ``sam2.1_hiera_tiny``; SAM 1 names as they are."""
+    from samlabel.gui.model_status import display_name
+
+    return display_name(name)
+
+
+def _cli_hint(name: str) -> str:
+    from samlabel.sam.files.official import CLI_MODELS
+
+    return f" (or run 'samlabel download {name}')" if name in CLI_MODELS else ""
+
+
 def _choose(model_name, checkpoint, device, saved_model, user_file: bool) -> ModelChoice:
     device = device or default_device()
     name = model_name or saved_model or default_model_name(device)
+    label = _label(name)
     if checkpoint is not None:
         path = Path(checkpoint).expanduser()
         problem = checkpoint_path_problem(path)  # a file or a Hugging Face snapshot folder
@@ -127,20 +142,20 @@ def _choose(model_name, checkpoint, device, saved_model, user_file: bool) -> Mod
             return ModelChoice(name, None, device, f"{problem[0].upper()}{problem[1:]}: AI tools are disabled.",
                                user_file=user_file, reason=problem)
         if user_file:
-            return ModelChoice(name, path, device, f"Model {name} from your file {path}", user_file=True)
-        return ModelChoice(name, path, device, f"Model {name} ({path.name}) on {device}")
+            return ModelChoice(name, path, device, f"Model {label} from your file {path}", user_file=True)
+        return ModelChoice(name, path, device, f"Model {label} ({path.name}) on {device}")
     found = find_checkpoint(name)
     if found is None:
         return ModelChoice(
             name, None, device,
-            f"No {name} checkpoint found: AI tools are disabled. Use Model ▸ Download model… "
-            f"(or run 'samlabel download {name}'); manual polygon and rectangle tools work.",
-            reason=f"no {name} checkpoint found",
+            f"No {label} checkpoint found: AI tools are disabled. Use Model ▸ Download model…"
+            f"{_cli_hint(name)}; manual polygon and rectangle tools work.",
+            reason=f"no {label} checkpoint found",
         )
     problem = official_file_problem(name, found)
     if problem is not None:
         return ModelChoice(name, None, device, f"AI tools are disabled: {problem}", reason=problem, wrong_file=found)
-    return ModelChoice(name, found, device, f"Model {name} ({found.name}) on {device}")
+    return ModelChoice(name, found, device, f"Model {label} ({found.name}) on {device}")
 
 
 def official_file_problem(name: str, path: Path, known_sha256: str | None = None) -> str | None:
@@ -150,7 +165,7 @@ def official_file_problem(name: str, path: Path, known_sha256: str | None = None
         from samlabel.sam.files.official import check_file
 
         check = check_file(name, path, hashes=False, known_sha256=known_sha256)
-    except (ImportError, ValueError):  # no such model in the registry: nothing to compare with
+    except (ImportError, ValueError, AttributeError):  # no such model in the registry: nothing to compare with
         return None
     except OSError as exc:
         return f"cannot read {path}: {exc}"
@@ -186,13 +201,13 @@ class ModelLoader(QThread):
 
                 model = quantize_encoder(model, self.choice.quantize)
         except USER_ERRORS as exc:  # the message names the file and the problem: no traceback
-            message = f"Could not load {self.choice.name} from {self.choice.checkpoint}: {exc}"
+            message = f"Could not load {_label(self.choice.name)} from {self.choice.checkpoint}: {exc}"
             log.error("%s", message)
             self.failed.emit(message)
             return
         except Exception as exc:  # noqa: BLE001 - a bug: shown to the user, logged with its traceback
             log.exception("loading %s from %s failed", self.choice.name, self.choice.checkpoint)
-            self.failed.emit(f"Could not load {self.choice.name} from {self.choice.checkpoint}: "
+            self.failed.emit(f"Could not load {_label(self.choice.name)} from {self.choice.checkpoint}: "
                              f"{type(exc).__name__}: {exc}")
             return
         self.loaded.emit(model)
@@ -210,4 +225,4 @@ class ModelLoader(QThread):
         except OSError:
             return None  # loading names the problem
         problem = official_file_problem(self.choice.name, Path(path), known_sha256=digest)
-        return None if problem is None else f"Not loading {self.choice.name}: {problem}"
+        return None if problem is None else f"Not loading {_label(self.choice.name)}: {problem}"

@@ -18,6 +18,26 @@ from pathlib import Path
 GET_A_MODEL = "Model ▸ Download model… or Model ▸ Load checkpoint file…"
 
 
+def display_name(name: str) -> str:
+    """The model's name for the user: ``"SAM 2.1 Hiera tiny"`` for ``sam2.1_hiera_tiny``; SAM 1
+    names (``vit_b``...) as they are."""
+    from samlabel.sam.files.official import display_name as _display
+
+    return _display(name)
+
+
+def official_hash_known(name: str) -> bool:
+    """Whether the official file of ``name`` has a known hash (its download was verified by
+    it); True for names without an official file (nothing to say then)."""
+    try:
+        from samlabel.sam.files.official import official_file
+
+        spec = official_file(name)
+    except (ImportError, ValueError, AttributeError):
+        return True
+    return spec.hash_known or not spec.url
+
+
 class ModelState(str, Enum):
     OFF = "off"  # no checkpoint to load (or none chosen)
     LOADING = "loading"
@@ -67,10 +87,15 @@ class ModelStatus:
         if self.state is ModelState.READY:
             return None
         if self.state is ModelState.LOADING:
-            return f"{what}: the {self.name} model is still loading — try again in a moment."
+            return f"{what}: the {self.label} model is still loading — try again in a moment."
         if self.state is ModelState.FAILED:
-            return f"{what}: no model — {self.name} failed to load: {self._reason()}. Get one: {GET_A_MODEL}"
+            return f"{what}: no model — {self.label} failed to load: {self._reason()}. Get one: {GET_A_MODEL}"
         return f"{what}: no SAM model is loaded ({self._reason()}). Get one: {GET_A_MODEL}"
+
+    @property
+    def label(self) -> str:
+        """The model's name as the user reads it (``"SAM 2.1 Hiera tiny"``, ``"vit_b"``)."""
+        return display_name(self.name)
 
     def _reason(self) -> str:
         return self.reason.rstrip(". ") or "unknown reason"
@@ -84,13 +109,13 @@ class ModelStatus:
     def indicator(self, device: str = "", quantized: bool = False) -> tuple[str, str]:
         """``(text, tooltip)`` of the model indicator in the status bar."""
         if self.state is ModelState.LOADING:
-            text = f"Loading {self.name}…"
+            text = f"Loading {self.label}…"
             source = f"\nWeights: {self.weights_text()}" if self.checkpoint is not None else ""
             return text, f"{text}{source}"
         if self.state is ModelState.FAILED:
-            return f"AI off: {self.name} did not load", f"AI tools are off.\n{self.reason}"
+            return f"AI off: {self.label} did not load", f"AI tools are off.\n{self.reason}"
         if self.state is ModelState.OFF and self.wrong_file is not None:
-            return f"AI off: ⚠ {self.wrong_file.name} is not the official {self.name} file", self.reason
+            return f"AI off: ⚠ {self.wrong_file.name} is not the official {self.label} file", self.reason
         if self.state is ModelState.OFF:
             return "AI off: no model — Model ▸ Download model…", self.reason
         details = [device] if device else []
@@ -98,10 +123,13 @@ class ModelStatus:
             details.append("int8")
         if self.user_file and self.checkpoint is not None:
             details.append(f"your file: {self.checkpoint.name}")
-        text = f"Model: {self.name}" + (f" ({', '.join(details)})" if details else "")
+        text = f"Model: {self.label}" + (f" ({', '.join(details)})" if details else "")
         if self.checkpoint is None:
             return text, text
         if self.user_file:
             return text, f"{text}\nWeights: your file {self.checkpoint} (not an official download; not checked)"
-        official = " (official checkpoint, verified)" if self.checkpoint.is_file() else ""
+        official = ""
+        if self.checkpoint.is_file():
+            official = (" (official checkpoint, verified)" if official_hash_known(self.name) else
+                        " (official download; size checked, SHA-256 unverified: no official hash is known)")
         return text, f"{text}\nWeights: {self.checkpoint}{official}"

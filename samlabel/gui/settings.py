@@ -127,7 +127,10 @@ class AppSettings:
     # ------------------------------------------------------------------ model
     @property
     def model_name(self) -> str | None:
-        """SAM model name (``vit_t``, ``vit_b``...); None means "choose automatically"."""
+        """SAM model name (``vit_t``, ``vit_b``..., ``sam2.1_hiera_tiny``...: a name of
+        ``samlabel.sam.files.official.APP_MODELS`` or another registered one); None means
+        "choose automatically". Set when the user downloads a model in the app (once it has
+        loaded) or passes ``--model``."""
         return self._get_str("model/name")
 
     @model_name.setter

@@ -4,7 +4,9 @@ The window keeps one :class:`~samlabel.gui.model_status.ModelStatus` (no model, 
 failed, ready). Every way to a model goes through :meth:`ModelMixin.load_model` and so
 through the one :class:`~samlabel.gui.model_manager.ModelLoader` that ``--checkpoint`` uses:
 
-- Model ▸ Download model… (:meth:`show_download_dialog`): the official, verified file;
+- Model ▸ Download model… (:meth:`show_download_dialog`): the official, verified file, of
+  SAM 1 (vit_t/b/l/h) or SAM 2.1 (``sam2.1_hiera_tiny`` ... ``_large``, built by ``build_sam``
+  like the others and shown as "SAM 2.1 Hiera tiny"...);
 - Model ▸ Load checkpoint file… (:meth:`load_checkpoint_dialog`, also a button in the
   download dialog): a file of the user's, shown as "your file" in the model indicator. Its
   model is inferred from the file name or its exact official size, else asked for.
@@ -33,6 +35,7 @@ class ModelMixin:
         self.model_status = ModelStatus.off(self.model_choice)
         self._model_loader = None  # the latest loader: only its result is used
         self._model_loaders: list = []  # every loader started (waited for at shutdown)
+        self._remember_on_load = None  # a downloaded model's name: saved as the setting once it loads
 
     # ------------------------------------------------------------------ loading
     def load_model(self, choice) -> None:
@@ -64,7 +67,17 @@ class ModelMixin:
 
     def _on_model_loaded(self, model) -> None:
         if self._from_current_loader():
+            self._remember_downloaded_model()
             self.set_model(model)
+
+    def _remember_downloaded_model(self) -> None:
+        """A model the user downloaded (Model ▸ Download model…) has loaded: the next start
+        chooses it too (``AppSettings.model_name``; its file is found at the download location)."""
+        choice, name = self.model_choice, getattr(self, "_remember_on_load", None)
+        self._remember_on_load = None
+        settings = getattr(self, "settings", None)
+        if settings is not None and choice is not None and name == choice.name and not choice.user_file:
+            settings.model_name = name
 
     def _on_model_failed(self, message: str) -> None:
         """The checkpoint could not be loaded: AI stays off; the reason (naming the file) is shown
@@ -129,6 +142,7 @@ class ModelMixin:
         from samlabel.sam.files.official import model_name_for_file
 
         name = model_name_for_file(path) or (self.model_choice.name if self.model_choice is not None else None)
+        self._remember_on_load = name  # once it has loaded, the next start chooses it too
         self.load_model(self._choice(name, path, user_file=False))
 
     def load_checkpoint_dialog(self) -> None:
@@ -177,7 +191,8 @@ class ModelMixin:
         name, ok = QInputDialog.getItem(
             self, "Which model is this?",
             f"Which Segment Anything model is {Path(path).name} a checkpoint of?\n"
-            "(vit_t: MobileSAM; vit_b / vit_l / vit_h: Meta's SAM)",
+            "(vit_t: MobileSAM; vit_b / vit_l / vit_h: Meta's SAM; sam2.1_hiera_tiny / small / base_plus / "
+            "large: Meta's SAM 2.1, whose image model SAM 2 files fit too)",
             list(MODEL_NAMES), MODEL_NAMES.index(default), False,
         )
         return name if ok else None

@@ -12,6 +12,13 @@ crops, optional small-region cleanup), arranged to do less work for the same mas
 * results travel in a small typed :class:`MaskRecords`, not a mutable dict bag.
 
 ``generate(image, progress=None, cancel=None)`` returns the official list of dicts.
+
+SAM 2 / 2.1 models run the pipeline of Meta's ``SAM2AutomaticMaskGenerator``: its
+defaults (``pred_iou_thresh=0.8``), ``mask_threshold``, ``multimask_output``, ``use_m2m``
+(one refinement step per candidate, fed its own low-res logits), masks resized straight to
+the crop, and ``min_mask_region_area`` applied as that reference applies it (holes and
+sprinkles filled on the low-res logits; no final small-region pass).
+:class:`SAM2AutomaticMaskGenerator` is this class with the reference's name and defaults.
 ``sort_by`` (not in the official class) orders them: ``None`` keeps the reference order
 (NMS order: best predicted IoU first within a crop), ``"area"`` sorts largest first,
 ``"predicted_iou"`` and ``"stability_score"`` highest first.
@@ -31,7 +38,9 @@ from samlabel.sam.embedding import compute_embedding
 from samlabel.sam.errors import Cancelled
 from samlabel.sam.image_input import to_rgb_uint8
 from samlabel.sam.interactive import DecoderSession
+from samlabel.sam.model_family import is_sam2
 from samlabel.sam.resizer import upscale_full
+from samlabel.sam.sam2_transforms import fill_small_regions, upscale_stretched
 
 OUTPUT_MODES = ("binary_mask", "uncompressed_rle", "coco_rle")
 SORT_KEYS = (None, "area", "predicted_iou", "stability_score")
@@ -99,7 +108,12 @@ class SamAutomaticMaskGenerator:
 
     Parameters are those of ``segment_anything.SamAutomaticMaskGenerator`` (see its
     documentation), plus ``sort_by`` in ``(None, "area", "predicted_iou", "stability_score")``
-    and ``path`` (``"fast"`` or ``"plain"``, see ``samlabel.sam.compute_path``).
+    and ``path`` (``"fast"`` or ``"plain"``, see ``samlabel.sam.compute_path``), and those
+    ``sam2``'s ``SAM2AutomaticMaskGenerator`` adds: ``mask_threshold`` (default: the
+    model's), ``use_m2m`` (refine each candidate once with its own low-res logits as the
+    mask prompt) and ``multimask_output`` (3 candidates per point, or 1).
+    ``pred_iou_thresh=None`` takes the reference default of the model's family: 0.88 for
+    SAM 1 and MobileSAM, 0.8 for SAM 2.
     """
 
     def __init__(
@@ -107,7 +121,7 @@ class SamAutomaticMaskGenerator:
         model: torch.nn.Module,
         points_per_side: Optional[int] = 32,
         points_per_batch: int = 64,
-        pred_iou_thresh: float = 0.88,
+        pred_iou_thresh: Optional[float] = None,
         stability_score_thresh: float = 0.95,
         stability_score_offset: float = 1.0,
         box_nms_thresh: float = 0.7,
@@ -120,8 +134,14 @@ class SamAutomaticMaskGenerator:
         output_mode: str = "binary_mask",
         sort_by: Optional[str] = None,
         path: Optional[str] = None,
+        mask_threshold: Optional[float] = None,
+        use_m2m: bool = False,
+        multimask_output: bool = True,
     ) -> None:
         self.path = resolve_path(path)
+        self.is_sam2 = is_sam2(model)
+        if pred_iou_thresh is None:
+            pred_iou_thresh = 0.8 if self.is_sam2 else 0.88
         if (points_per_side is None) == (point_grids is None):
             raise ValueError("Exactly one of points_per_side or point_grids must be provided.")
         if points_per_side is not None:
@@ -154,6 +174,9 @@ class SamAutomaticMaskGenerator:
         self.min_mask_region_area = min_mask_region_area
         self.output_mode = output_mode
         self.sort_by = sort_by
+        self.mask_threshold = float(model.mask_threshold if mask_threshold is None else mask_threshold)
+        self.use_m2m = bool(use_m2m)
+        self.multimask_output = bool(multimask_output)
 
     # ------------------------------------------------------------------ public
     @torch.no_grad()
@@ -200,7 +223,7 @@ class SamAutomaticMaskGenerator:
             scores = 1 / U.box_area(torch.as_tensor(data.crop_boxes))
             keep = U.nms(torch.as_tensor(data.boxes).float(), scores, self.crop_nms_thresh)
             data = data.take(keep.numpy())
-        if self.min_mask_region_area > 0:
+        if self.min_mask_region_area > 0 and not self.is_sam2:  # SAM 2 cleans the low-res logits instead
             data = self.postprocess_small_regions(data, self.min_mask_region_area,
                                                   max(self.box_nms_thresh, self.crop_nms_thresh))
         return data
@@ -242,11 +265,13 @@ class SamAutomaticMaskGenerator:
         resizer = session.resizer
         in_points = torch.as_tensor(resizer.scale_points(points, crop_size), device=self.model.device)
         in_labels = torch.ones(in_points.shape[0], dtype=torch.int, device=in_points.device)
-        low, iou = session.decode_torch(in_points[:, None, :], in_labels[:, None], multimask_output=True)
+        low, iou = session.decode_torch(in_points[:, None, :], in_labels[:, None], multimask_output=self.multimask_output)
         k = low.shape[1]
         low = low.flatten(0, 1)  # (B*K, 256, 256)
         iou = iou.flatten(0, 1)
         pts = np.repeat(points, k, axis=0)
+        if self.use_m2m:
+            low, iou = self._refine_with_m2m(session, in_points.repeat_interleave(k, dim=0), low)
         # 1. predicted-IoU filter on the scores alone: no upscaling for rejected candidates
         keep = torch.arange(low.shape[0])
         if self.pred_iou_thresh > 0.0:
@@ -254,13 +279,20 @@ class SamAutomaticMaskGenerator:
         if keep.numel() == 0:
             return MaskRecords.empty()
         # 2. upscale survivors in chunks; stability, binary masks and boxes per chunk
-        thr = float(self.model.mask_threshold)
+        thr = self.mask_threshold
         h, w = crop_size
         chunk = max(1, _UPSCALE_CHUNK_PIXELS // (h * w + 1024 * 1024))
         kept, stab, rles, boxes, areas = [], [], [], [], []
         for c in range(0, keep.numel(), chunk):
             idx = keep[c : c + chunk]
-            logits = upscale_full(low[idx][:, None], resizer.target_length, session.embedding.input_size, crop_size)[:, 0]
+            if self.is_sam2:  # SAM 2's predictor: fill small holes/sprinkles, one resize to the crop
+                lows = low[idx][:, None].float()
+                if self.min_mask_region_area > 0:
+                    lows = fill_small_regions(lows, thr, self.min_mask_region_area, self.min_mask_region_area)
+                logits = upscale_stretched(lows, crop_size)[:, 0]
+            else:
+                logits = upscale_full(low[idx][:, None], resizer.target_length, session.embedding.input_size,
+                                      crop_size)[:, 0]
             s = U.calculate_stability_score(logits, thr, self.stability_score_offset)
             if self.stability_score_thresh > 0.0:
                 ok = s >= self.stability_score_thresh
@@ -293,6 +325,23 @@ class SamAutomaticMaskGenerator:
             crop_boxes=np.tile(np.array(crop_box, dtype=np.int64), (len(rles), 1)),
             areas=torch.cat(areas).cpu().numpy(),
         )
+
+    def _refine_with_m2m(self, session: DecoderSession, in_points: torch.Tensor, low: torch.Tensor):
+        """One refinement per candidate: its point again, with its own low-res logits (clamped
+        to [-32, 32], as the reference predictor returns them) as the mask prompt, single mask.
+        ``in_points (N, 2)`` input frame, ``low (N, 256, 256)`` -> new ``(N, 256, 256)``, ``(N,)``."""
+        new_low, new_iou = [], []
+        labels = torch.ones(in_points.shape[0], dtype=torch.int, device=in_points.device)
+        masks_in = low.clamp(-32.0, 32.0)
+        for s in range(0, in_points.shape[0], self.points_per_batch):
+            e = s + self.points_per_batch
+            lo, io = session.decode_torch(in_points[s:e, None, :], labels[s:e, None], mask_input=masks_in[s:e, None],
+                                          multimask_output=False)
+            new_low.append(lo[:, 0])
+            new_iou.append(io[:, 0])
+        if not new_low:
+            return low, torch.zeros(0, dtype=low.dtype)
+        return torch.cat(new_low), torch.cat(new_iou)
 
     @staticmethod
     def postprocess_small_regions(data: MaskRecords, min_area: int, nms_thresh: float) -> MaskRecords:
@@ -352,3 +401,39 @@ class SamAutomaticMaskGenerator:
                 }
             )
         return out
+
+
+class SAM2AutomaticMaskGenerator(SamAutomaticMaskGenerator):
+    """``sam2``'s ``SAM2AutomaticMaskGenerator``: the same signature and defaults
+    (``pred_iou_thresh=0.8``, ``mask_threshold=0.0``, ``use_m2m=False``,
+    ``multimask_output=True``), over any samlabel model."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        points_per_side: Optional[int] = 32,
+        points_per_batch: int = 64,
+        pred_iou_thresh: float = 0.8,
+        stability_score_thresh: float = 0.95,
+        stability_score_offset: float = 1.0,
+        mask_threshold: float = 0.0,
+        box_nms_thresh: float = 0.7,
+        crop_n_layers: int = 0,
+        crop_nms_thresh: float = 0.7,
+        crop_overlap_ratio: float = 512 / 1500,
+        crop_n_points_downscale_factor: int = 1,
+        point_grids: Optional[List[np.ndarray]] = None,
+        min_mask_region_area: int = 0,
+        output_mode: str = "binary_mask",
+        use_m2m: bool = False,
+        multimask_output: bool = True,
+        **kwargs,
+    ) -> None:
+        super().__init__(
+            model, points_per_side=points_per_side, points_per_batch=points_per_batch, pred_iou_thresh=pred_iou_thresh,
+            stability_score_thresh=stability_score_thresh, stability_score_offset=stability_score_offset,
+            box_nms_thresh=box_nms_thresh, crop_n_layers=crop_n_layers, crop_nms_thresh=crop_nms_thresh,
+            crop_overlap_ratio=crop_overlap_ratio, crop_n_points_downscale_factor=crop_n_points_downscale_factor,
+            point_grids=point_grids, min_mask_region_area=min_mask_region_area, output_mode=output_mode,
+            mask_threshold=mask_threshold, use_m2m=use_m2m, multimask_output=multimask_output, **kwargs,
+        )

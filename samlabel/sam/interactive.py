@@ -33,11 +33,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from samlabel.sam.embedding import ImageEmbedding, model_id_of, model_input_size
+from samlabel.sam.embedding import ImageEmbedding, model_id_of
 from samlabel.sam.compute_path import decoder_for
 from samlabel.sam.errors import EmbeddingError
 from samlabel.sam.fast.mask_upscale import binary_masks_full
-from samlabel.sam.resizer import ImageResizer, image_window, upscale_full
+from samlabel.sam.model_family import is_sam2, resizer_for
+from samlabel.sam.resizer import image_window, upscale_full
+from samlabel.sam.sam2_transforms import binary_masks_stretched, upscale_stretched
 from samlabel.sam.fast.traced_decoder import traced_decoder_for
 
 MASK_INPUT_SIDE = 256
@@ -115,9 +117,18 @@ class Prompt:
 
 
 # ---------------------------------------------------------------------- decoding
-def prepare_context(model: torch.nn.Module, features: torch.Tensor, path: Optional[str] = None) -> Any:
-    """The per-image decoder context of ``model`` on the chosen path (``compute_path``)."""
-    return decoder_for(model, path).prepare(features)
+def prepare_context(
+    model: torch.nn.Module, features: torch.Tensor, path: Optional[str] = None, high_res_features: Sequence = ()
+) -> Any:
+    """The per-image decoder context of ``model`` on the chosen path (``compute_path``);
+    SAM 2 models also need the embedding's ``high_res_features``."""
+    return _prepare(decoder_for(model, path), features, high_res_features)
+
+
+def _prepare(decoder: Any, features: torch.Tensor, high_res_features: Sequence) -> Any:
+    if hasattr(decoder.model, "sam_mask_decoder"):  # SAM 2 decodes with the high-resolution maps
+        return decoder.prepare(features, tuple(high_res_features))
+    return decoder.prepare(features)
 
 
 class DecoderSession:
@@ -137,13 +148,18 @@ class DecoderSession:
             )
         self.model = model
         self.embedding = embedding.to(model.device)
-        self.resizer = ImageResizer(model_input_size(model))
+        self.resizer = resizer_for(model)
+        self.stretched = is_sam2(model)  # SAM 2: the image fills the input square, no padding
         self.mask_threshold = float(getattr(model, "mask_threshold", 0.0))
         self.decoder = decoder_for(model, path)
-        self.context = context if context is not None else self.decoder.prepare(self.embedding.features)
+        self.context = (context if context is not None
+                        else _prepare(self.decoder, self.embedding.features, self.embedding.high_res_features))
 
     def image_window(self) -> Tuple[int, int]:
-        """Low-res rows and columns ``(r, c)`` that cover the image (``resizer.image_window``)."""
+        """Low-res rows and columns ``(r, c)`` that cover the image (``resizer.image_window``);
+        all of them for SAM 2."""
+        if self.stretched:
+            return MASK_INPUT_SIDE, MASK_INPUT_SIDE
         return image_window(self.embedding.input_size, self.resizer.target_length, MASK_INPUT_SIDE)
 
     def decode(self, prompt: Prompt, image_only: bool = False) -> "Prediction":
@@ -179,6 +195,7 @@ class DecoderSession:
             input_size=self.embedding.input_size,
             input_side=self.resizer.target_length,
             threshold=self.mask_threshold,
+            stretched=self.stretched,
         )
 
     def decode_torch(
@@ -306,6 +323,8 @@ class Prediction:
       input_size: ``(h, w)`` of the resized image in the model input.
       input_side: the square model input side (1024).
       threshold: logit threshold of a foreground pixel (``model.mask_threshold``).
+      stretched: SAM 2's frame: the logits cover the whole image (stretched to the square)
+        and go to the original size by one bilinear resize (SAM 2's ``postprocess_masks``).
     """
 
     logits: np.ndarray
@@ -314,6 +333,7 @@ class Prediction:
     input_size: Tuple[int, int]
     input_side: int = 1024
     threshold: float = 0.0
+    stretched: bool = False
 
     def best_index(self) -> int:
         """Index of the candidate with the highest predicted IoU."""
@@ -359,6 +379,12 @@ class Prediction:
         k = self._index(index)
         rows, cols, full = self._pixels(region, out_size)
         low = torch.from_numpy(np.ascontiguousarray(self.logits[k]))
+        if self.stretched:
+            if full:
+                return upscale_stretched(low, self.original_size).numpy()
+            H, W = self.original_size
+            side_h, side_w = low.shape
+            return _interp_rows(_interp_cols(low.numpy(), _linear_taps(side_w, W, cols)), _linear_taps(side_h, H, rows))
         if full:
             out = upscale_full(low[None, None], self.input_side, self.input_size, self.original_size)[0, 0]
         else:
@@ -382,6 +408,10 @@ class Prediction:
         pixel differs only where its logit is within ~1e-4 of the threshold).
         """
         low = torch.from_numpy(np.ascontiguousarray(self.logits))[None]
+        if self.stretched:
+            if not return_logits:
+                return binary_masks_stretched(low, self.original_size, self.threshold)[0]
+            return upscale_stretched(low, self.original_size)[0].numpy()
         if not return_logits:
             return binary_masks_full(low, self.input_side, self.input_size, self.original_size, self.threshold)[0]
         return upscale_full(low, self.input_side, self.input_size, self.original_size)[0].numpy()

@@ -16,15 +16,15 @@ import torch
 import torch.nn.functional as F
 
 from samlabel.sam.compute_path import resolve_path
-from samlabel.sam.embedding import (
-    ImageEmbedding,
-    compute_embedding,
-    embed_input_tensor,
-    model_input_size,
-)
+from samlabel.sam.embedding import ImageEmbedding, compute_embedding, embed_input_tensor
 from samlabel.sam.interactive import MASK_INPUT_SIDE, DecoderSession, Prompt
 from samlabel.sam.fast.mask_upscale import binary_masks_full
-from samlabel.sam.resizer import ImageResizer, longest_side_shape, upscale_full
+from samlabel.sam.model_family import is_sam2, resizer_for
+from samlabel.sam.resizer import longest_side_shape, upscale_full
+from samlabel.sam.sam2_transforms import binary_masks_stretched, upscale_stretched
+
+# SAM 2's predictor returns its low-res logits clamped to this range (and feeds them back so).
+SAM2_LOGIT_CLAMP = 32.0
 
 _NOT_SET = "An image must be set with .set_image(...) (or .set_embedding(...)) before mask prediction."
 
@@ -33,15 +33,21 @@ class SamPredictor:
     """Computes an image embedding once, then predicts masks for many prompts.
 
     Arguments:
-      sam_model: a ``samlabel.sam.Sam`` (or any module with the official layout).
+      sam_model: a ``samlabel.sam.Sam`` (SAM 1, MobileSAM) or a SAM 2 / 2.1 image model
+        (``build_sam("sam2.1_hiera_tiny", ...)``).
       path: ``"fast"`` or ``"plain"``; default ``$SAMLABEL_COMPUTE_PATH``, else ``"fast"``
         (``samlabel.sam.compute_path``). Both give the same results up to float rounding.
+
+    With a SAM 2 model the results are those of Meta's ``SAM2ImagePredictor`` (its image
+    transform, its box-as-points prompts, masks resized straight to the image, low-res
+    logits clamped to [-32, 32]); ``transform`` is then SAM 2's stretch to the input square.
     """
 
     def __init__(self, sam_model: torch.nn.Module, path: Optional[str] = None) -> None:
         self.model = sam_model
         self.path = resolve_path(path)
-        self.transform = ImageResizer(model_input_size(sam_model))
+        self.is_sam2 = is_sam2(sam_model)
+        self.transform = resizer_for(sam_model)
         self.reset_image()
 
     # ------------------------------------------------------------------ image
@@ -149,7 +155,10 @@ class SamPredictor:
             multimask=multimask_output,
         )
         pred = session.decode(prompt)
-        return pred.masks(return_logits=return_logits), pred.scores, pred.logits
+        logits = pred.logits
+        if self.is_sam2:
+            logits = np.clip(logits, -SAM2_LOGIT_CLAMP, SAM2_LOGIT_CLAMP)
+        return pred.masks(return_logits=return_logits), pred.scores, logits
 
     @torch.no_grad()
     def predict_torch(
@@ -172,6 +181,13 @@ class SamPredictor:
         low, iou = session.decode_torch(point_coords, point_labels, boxes, mask_input, multimask_output)
         assert low.shape[0] == b
         emb = session.embedding
+        if self.is_sam2:
+            if return_logits or low.device.type != "cpu":
+                masks = upscale_stretched(low, emb.original_size)
+                masks = masks if return_logits else masks > self.model.mask_threshold
+            else:
+                masks = torch.from_numpy(binary_masks_stretched(low, emb.original_size, self.model.mask_threshold))
+            return masks, iou, low.clamp(-SAM2_LOGIT_CLAMP, SAM2_LOGIT_CLAMP)
         if self.path == "plain":  # the reference's upscaling, as Sam.postprocess_masks does it
             masks = self.model.postprocess_masks(low, emb.input_size, emb.original_size)
             return (masks if return_logits else masks > self.model.mask_threshold), iou, low
@@ -201,6 +217,9 @@ class SamPredictor:
         t = torch.where(t, 10.0, -10.0) if t.dtype == torch.bool else t.to(torch.float32)
         lead = t.shape[:-2] if t.ndim > 2 else (1,)
         flat = t.reshape(1, -1, H, W)
+        if self.is_sam2:  # SAM 2's low-res grid covers the whole image, stretched
+            small = F.interpolate(flat, (MASK_INPUT_SIDE, MASK_INPUT_SIDE), mode="bilinear", align_corners=False)
+            return small.reshape(*lead, MASK_INPUT_SIDE, MASK_INPUT_SIDE)
         h, w = longest_side_shape(H, W, MASK_INPUT_SIDE)
         small = F.interpolate(flat, (h, w), mode="bilinear", align_corners=False)
         small = F.pad(small, (0, MASK_INPUT_SIDE - w, 0, MASK_INPUT_SIDE - h))

@@ -2,123 +2,23 @@
 
 Signatures and outputs equal the reference's (``set_image``, ``set_image_batch``,
 ``predict``, ``predict_batch``, ``_predict``, ``get_image_embedding``, ``reset_predictor``,
-``_orig_hw``, ``_features``). The image transform equals the reference's ``SAM2Transforms``
-without torchvision: ``ToTensor`` (uint8 / 255), a bilinear antialiased resize to
-``image_size`` x ``image_size`` (aspect not kept), ImageNet mean/std. The mask
-post-processing fills small holes and removes small sprinkles with OpenCV's 8-connected
-components (the reference needs its CUDA extension for that and skips it without one).
+``_orig_hw``, ``_features``). The image transform and mask post-processing are the reference's
+``SAM2Transforms`` (:mod:`samlabel.sam.sam2_transforms`). ``SamPredictor`` runs SAM 2
+models too, through the same image embedding and decoder session as SAM 1.
 """
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL.Image import Image
 
 from samlabel.sam.modeling.sam2.sam2_image import SAM2Image
+from samlabel.sam.sam2_transforms import SAM2Transforms, get_connected_components, to_tensor
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def to_tensor(pic: Union[np.ndarray, Image]) -> torch.Tensor:
-    """torchvision's ``ToTensor``: ``(H, W, C)`` array or PIL image -> ``(C, H, W)`` float;
-    uint8 input is divided by 255, other dtypes keep their values."""
-    if isinstance(pic, Image):
-        mode_dtypes = {"I": np.int32, "I;16": np.int16, "F": np.float32}
-        arr = np.array(pic, mode_dtypes.get(pic.mode, np.uint8), copy=True)
-        if pic.mode == "1":
-            arr = 255 * arr
-        pic = arr
-    if not isinstance(pic, np.ndarray):
-        raise TypeError(f"image should be a numpy array or a PIL image, got {type(pic).__name__}")
-    if pic.ndim == 2:
-        pic = pic[:, :, None]
-    if pic.ndim != 3:
-        raise ValueError(f"image should be an (H, W, C) array, got shape {pic.shape}")
-    img = torch.from_numpy(pic.transpose((2, 0, 1))).contiguous()
-    if img.dtype == torch.uint8:
-        return img.to(dtype=torch.get_default_dtype()).div(255)
-    return img
-
-
-def get_connected_components(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """8-connected components of binary masks ``(N, 1, H, W)`` -> ``(labels, areas)``, both
-    ``(N, 1, H, W)`` int32: a component label (from 1) and that component's area at foreground
-    pixels, 0 at background (the reference CUDA kernel's outputs), computed with OpenCV."""
-    import cv2
-
-    m = mask.to(torch.uint8).cpu().numpy()
-    labels = np.zeros(m.shape, dtype=np.int32)
-    areas = np.zeros(m.shape, dtype=np.int32)
-    for i in range(m.shape[0]):
-        n, lab, stats, _ = cv2.connectedComponentsWithStats(m[i, 0], connectivity=8, ltype=cv2.CV_32S)
-        comp_area = stats[:, cv2.CC_STAT_AREA].astype(np.int32)
-        comp_area[0] = 0  # OpenCV's label 0 is the background
-        labels[i, 0] = lab
-        areas[i, 0] = comp_area[lab]
-    return torch.from_numpy(labels).to(mask.device), torch.from_numpy(areas).to(mask.device)
-
-
-class SAM2Transforms:
-    """The reference's ``SAM2Transforms`` without torchvision (same numbers)."""
-
-    def __init__(self, resolution: int, mask_threshold: float, max_hole_area: float = 0.0, max_sprinkle_area: float = 0.0):
-        self.resolution = resolution
-        self.mask_threshold = mask_threshold
-        self.max_hole_area = max_hole_area
-        self.max_sprinkle_area = max_sprinkle_area
-        self.mean = torch.tensor(IMAGENET_MEAN)
-        self.std = torch.tensor(IMAGENET_STD)
-
-    def transforms(self, x: torch.Tensor) -> torch.Tensor:
-        """``(3, H, W)`` float -> ``(3, S, S)``: bilinear antialiased resize, then normalise."""
-        if tuple(x.shape[-2:]) != (self.resolution, self.resolution):
-            x = F.interpolate(
-                x[None], size=(self.resolution, self.resolution), mode="bilinear", align_corners=False, antialias=True
-            )[0]
-        return (x - self.mean[:, None, None]) / self.std[:, None, None]
-
-    def __call__(self, x: Union[np.ndarray, Image]) -> torch.Tensor:
-        return self.transforms(to_tensor(x))
-
-    def forward_batch(self, img_list: Sequence[np.ndarray]) -> torch.Tensor:
-        return torch.stack([self.transforms(to_tensor(img)) for img in img_list], dim=0)
-
-    def transform_coords(self, coords: torch.Tensor, normalize: bool = False, orig_hw=None) -> torch.Tensor:
-        """``(..., 2)`` (x, y) in pixels of ``orig_hw`` (``normalize=True``) or in [0, 1]
-        -> pixels of the ``resolution`` x ``resolution`` model input."""
-        if normalize:
-            assert orig_hw is not None
-            h, w = orig_hw
-            coords = coords.clone()
-            coords[..., 0] = coords[..., 0] / w
-            coords[..., 1] = coords[..., 1] / h
-        return coords * self.resolution
-
-    def transform_boxes(self, boxes: torch.Tensor, normalize: bool = False, orig_hw=None) -> torch.Tensor:
-        """``(B, 4)`` xyxy -> ``(B, 2, 2)`` corners in model-input pixels."""
-        return self.transform_coords(boxes.reshape(-1, 2, 2), normalize, orig_hw)
-
-    def postprocess_masks(self, masks: torch.Tensor, orig_hw) -> torch.Tensor:
-        """Low-res logits ``(B, M, h, w)`` -> ``(B, M, H, W)`` at ``orig_hw``: small holes
-        (background components up to ``max_hole_area``) set to threshold + 10, small
-        sprinkles (foreground components up to ``max_sprinkle_area``) to threshold - 10,
-        then bilinear interpolation."""
-        masks = masks.float()
-        mask_flat = masks.flatten(0, 1).unsqueeze(1)
-        if self.max_hole_area > 0:
-            labels, areas = get_connected_components(mask_flat <= self.mask_threshold)
-            is_hole = ((labels > 0) & (areas <= self.max_hole_area)).reshape_as(masks)
-            masks = torch.where(is_hole, self.mask_threshold + 10.0, masks)
-        if self.max_sprinkle_area > 0:
-            labels, areas = get_connected_components(mask_flat > self.mask_threshold)
-            is_hole = ((labels > 0) & (areas <= self.max_sprinkle_area)).reshape_as(masks)
-            masks = torch.where(is_hole, self.mask_threshold - 10.0, masks)
-        return F.interpolate(masks, orig_hw, mode="bilinear", align_corners=False)
+__all__ = ["SAM2ImagePredictor", "SAM2Transforms", "get_connected_components", "to_tensor"]
 
 
 class SAM2ImagePredictor:

@@ -14,8 +14,11 @@ D1 wiring (the "no checkpoint found" banner / Model menu)::
     dialog.checkpointChosen.connect(main_window.load_checkpoint_file)  # slot(str path, str model)
     dialog.exec()          # or .open(); the dialog stays open to show the result
 
-``DownloadModelDialog(parent=None, models=("vit_t", "vit_b", "vit_l", "vit_h"), current=None,
-directory=None, url=None, download_fn=None)``
+``DownloadModelDialog(parent=None, models=DEFAULT_MODELS, current=None, directory=None, url=None,
+download_fn=None)``; ``DEFAULT_MODELS``: vit_t, vit_b, vit_l, vit_h and the four SAM 2.1 models
+(``sam2.1_hiera_tiny`` ... ``sam2.1_hiera_large``, shown as "SAM 2.1 Hiera tiny" ...). Every row
+gives the official file's size; a model whose official hash is not known says that its download
+is checked by size and by loading, not by a hash ("SHA-256 unverified").
 
 - ``directory``: destination (default: ``download_checkpoint``'s default, i.e.
   ``samlabel.paths.checkpoint_dir()``); ``url`` overrides the official URL (mirrors, tests).
@@ -49,7 +52,8 @@ from PySide6.QtWidgets import (
 from samlabel.gui.dialogs.task_dialog import TaskDialog
 from samlabel.gui.tasks import Task
 
-DEFAULT_MODELS = ("vit_t", "vit_b", "vit_l", "vit_h")
+DEFAULT_MODELS = ("vit_t", "vit_b", "vit_l", "vit_h",
+                  "sam2.1_hiera_tiny", "sam2.1_hiera_small", "sam2.1_hiera_base_plus", "sam2.1_hiera_large")
 CHECKPOINT_FILTER = "Checkpoints (*.pth *.pt *.bin *.safetensors *.ckpt);;All files (*)"
 
 # Sizes the registry does not record (bytes, approximate) so the user still sees what to expect.
@@ -59,7 +63,33 @@ _BLURBS = {
     "vit_b": "SAM ViT-B: good quality, a few seconds per image on CPU",
     "vit_l": "SAM ViT-L: better edges, slow without a GPU",
     "vit_h": "SAM ViT-H: the best masks; needs a GPU for comfortable use",
+    "sam2.1_hiera_tiny": "Meta's SAM 2.1: the smallest and fastest of its four sizes",
+    "sam2.1_hiera_small": "SAM 2.1: a little slower than tiny, a little more precise",
+    "sam2.1_hiera_base_plus": "SAM 2.1 with sharper masks; slower on a CPU",
+    "sam2.1_hiera_large": "SAM 2.1's best masks; for a GPU",
 }
+
+
+def display_name(name: str) -> str:
+    """``"SAM 2.1 Hiera tiny"`` for ``sam2.1_hiera_tiny``; SAM 1 names as they are."""
+    try:
+        from samlabel.sam.files.official import display_name as _display
+
+        return _display(name)
+    except Exception:  # noqa: BLE001 - only a label
+        return name
+
+
+def hash_known(name: str) -> bool:
+    """Whether ``name``'s download is verified by a hash (True when unknown to the registry:
+    such a row makes no claim)."""
+    try:
+        from samlabel.sam.files.official import official_file
+
+        spec = official_file(name)
+    except Exception:  # noqa: BLE001 - only a label
+        return True
+    return spec.hash_known or not spec.url
 
 
 def format_bytes(count: float | None) -> str:
@@ -79,13 +109,14 @@ def model_info(name: str) -> tuple[str, int | None, bool]:
     exact = False
     description = _BLURBS.get(name, name)
     try:
-        from samlabel.sam.config import get_config
+        from samlabel.sam.files.official import official_file
 
-        config = get_config(name)
-        size = config.checkpoint_size
+        size = official_file(name).size
         exact = size is not None
-        if name not in _BLURBS and config.description:
-            description = config.description
+        if name not in _BLURBS and not name.startswith("sam2"):
+            from samlabel.sam.config import get_config
+
+            description = get_config(name).description or description
     except Exception:  # noqa: BLE001 - the registry is optional information here
         pass
     if size is None:
@@ -235,15 +266,25 @@ class DownloadModelDialog(TaskDialog):
             size_text = format_bytes(size) if exact or size is None else f"about {format_bytes(size)}"
             check = _existing_checkpoint(name, self._directory)
             state = "" if check is None else (" · downloaded" if check.official else " · ⚠ a different file is there")
-            item.setText(f"{name} · {size_text}{state}\n{description}")
-            item.setToolTip(check.describe() if check is not None else f"{name}: not downloaded yet")
+            unverified = "" if hash_known(name) else " · SHA-256 unverified"
+            label = display_name(name)
+            title = name if label == name else f"{label} ({name})"
+            item.setText(f"{title} · {size_text}{state}{unverified}\n{description}")
+            tip = check.describe() if check is not None else f"{name}: not downloaded yet"
+            if not hash_known(name):
+                tip += ("\nNo official SHA-256 of this file is known: a download is checked by its size and by "
+                        "loading it, not by a hash.")
+            item.setToolTip(tip)
 
     def _show_model_info(self) -> None:
         name = self.model_name()
         if not name:
             return
         _description, size, exact = model_info(name)
-        self.size_label.setText(format_bytes(size) if exact or size is None else f"about {format_bytes(size)}")
+        size_text = format_bytes(size) if exact or size is None else f"about {format_bytes(size)}"
+        if not hash_known(name):
+            size_text += " (SHA-256 unverified: checked by size and by loading)"
+        self.size_label.setText(size_text)
         check = _existing_checkpoint(name, self._directory)
         if check is None:
             self._set_status("")
@@ -270,7 +311,8 @@ class DownloadModelDialog(TaskDialog):
         self._set_busy(False)
         self._show_ended(True)
         self.path = str(path)
-        self._set_status(f"Saved to {self.path}")
+        how = getattr(path, "verification", None)  # a DownloadResult says how it was checked
+        self._set_status(f"Saved to {self.path}" + (f" ({how})" if how else ""))
         self.download_button.setText("Download again")
         self._label_rows()
         self.downloaded.emit(self.path)

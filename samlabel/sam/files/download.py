@@ -5,7 +5,12 @@
 
 Verification: Meta's file names end in the first hex digits of the file's MD5
 (``sam_vit_b_01ec64.pth``); the config holds the full MD5 and, where known, the SHA-256, and
-both are checked. A file that fails is deleted (never promoted), so a retry starts clean.
+both are checked, as is the official size where it is known. SAM 2 / 2.1 files
+(``download_checkpoint("sam2.1_hiera_tiny")``) are checked by their SHA-256 and size. A model
+whose official file has no known hash is checked by its size (where known) and by loading it
+into its model strictly (:func:`check_loads`), and the result says that its hash was not
+verified (``DownloadResult.hash_verified``). A file that fails is deleted (never promoted), so
+a retry starts clean.
 A file already at the destination that is not the official one is replaced by a verified
 download; when the download fails, the error says what that file is (size, hashes) and
 what to do, instead of telling the user to save a file where one already is (see
@@ -23,11 +28,11 @@ from pathlib import Path
 from typing import Callable, Optional, Union
 
 from samlabel import paths
-from samlabel.sam.config import SamConfig, get_config
-from samlabel.sam.errors import DownloadError
-from samlabel.sam.files.official import FileCheck, check_file, file_hashes
+from samlabel.sam.config import SamConfig
+from samlabel.sam.errors import DownloadError, SamError
+from samlabel.sam.files.official import FileCheck, OfficialFile, check_file, file_hashes, official_file
 
-__all__ = ["DownloadError", "download_checkpoint", "find_checkpoint", "verify_file"]
+__all__ = ["DownloadError", "DownloadResult", "check_loads", "download_checkpoint", "find_checkpoint", "verify_file"]
 
 Progress = Callable[..., None]  # progress(done_bytes, total_bytes_or_None, message="")
 _CHUNK = 1 << 20
@@ -38,21 +43,58 @@ def _directory(directory) -> Path:
     return Path(directory).expanduser() if directory is not None else paths.checkpoint_dir()
 
 
-def _filename(cfg: SamConfig, url: Optional[str]) -> str:
-    if cfg.checkpoint_filename:
-        return cfg.checkpoint_filename
+class DownloadResult(type(Path())):
+    """The path of a downloaded (or already present) checkpoint, with how it was verified:
+    ``hash_verified`` (its MD5/SHA-256 matched the official ones), else ``size_checked`` and
+    ``load_checked`` (it loaded strictly into its model). A ``Path`` in every other respect."""
+
+    hash_verified: bool = True
+    size_checked: bool = False
+    load_checked: bool = False
+
+    @property
+    def verification(self) -> str:
+        """How the file was checked, for the user."""
+        if self.hash_verified:
+            return "verified by its hash"
+        done = [w for w, ok in (("its size", self.size_checked), ("that it loads", self.load_checked)) if ok]
+        checked = f"checked {' and '.join(done)}" if done else "not checked"
+        return f"SHA-256 unverified, no official hash is known; {checked}"
+
+
+def _result(path: Path, hashed: bool, sized: bool = False, loaded: bool = False) -> DownloadResult:
+    result = DownloadResult(path)
+    result.hash_verified, result.size_checked, result.load_checked = hashed, sized, loaded
+    return result
+
+
+def _filename(cfg: OfficialFile, url: Optional[str]) -> str:
+    if cfg.filename:
+        return cfg.filename
     if url:
         return url.rstrip("/").rsplit("/", 1)[-1]
-    raise DownloadError(f"model {cfg.name!r} has no official checkpoint to download")
+    raise DownloadError(f"model {cfg.model!r} has no official checkpoint to download")
 
 
-def find_checkpoint(name: Union[str, SamConfig], directory=None) -> Optional[Path]:
+def find_checkpoint(name: Union[str, SamConfig, OfficialFile], directory=None) -> Optional[Path]:
     """The model's checkpoint file in ``directory`` (default: the checkpoint dir), or ``None``."""
-    cfg = get_config(name)
-    if not cfg.checkpoint_filename:
+    cfg = official_file(name)
+    if not cfg.filename:
         return None
-    path = _directory(directory) / cfg.checkpoint_filename
+    path = _directory(directory) / cfg.filename
     return path if path.is_file() else None
+
+
+def check_loads(name: Union[str, OfficialFile], path: Path) -> None:
+    """Raise ``DownloadError`` unless ``path`` loads strictly into model ``name`` (every tensor
+    present with its shape): the check of a download whose official hash is unknown."""
+    from samlabel.sam.build import build_sam  # torch: only for this check
+
+    model = official_file(name).model
+    try:
+        build_sam(model, checkpoint=path, device="cpu")
+    except SamError as exc:
+        raise DownloadError(f"{path} is not a checkpoint of {model}: {exc}") from None
 
 
 def verify_file(path: Path, md5: Optional[str] = None, sha256: Optional[str] = None, filename: str = "") -> None:
@@ -120,7 +162,7 @@ def _fetch(url: str, part: Path, progress: Optional[Progress], timeout: float, l
 
 
 def download_checkpoint(
-    name: Union[str, SamConfig],
+    name: Union[str, SamConfig, OfficialFile],
     directory=None,
     url: Optional[str] = None,
     progress: Optional[Progress] = None,
@@ -129,22 +171,30 @@ def download_checkpoint(
     md5: Optional[str] = None,
     sha256: Optional[str] = None,
     retries: int = 3,
-) -> Path:
+    check_loading: Optional[bool] = None,
+) -> DownloadResult:
     """Download the checkpoint of ``name`` into ``directory`` and return its path.
 
     An existing file that verifies is returned at once. The download streams into
     ``<file>.part`` and resumes it (HTTP Range) after interruptions, up to ``retries`` times in
     this call and across calls. ``md5``/``sha256`` override the expected hashes (prefixes are
-    accepted); by default those of the config are used. Raises ``DownloadError`` with the URL
-    and where to put a manually downloaded file.
+    accepted); by default those of the config are used, with its official size. Without any
+    expected hash the file is loaded into its model to check it (``check_loading``: default
+    True exactly then). Raises ``DownloadError`` with the URL and where to put a manually
+    downloaded file. The returned path (a :class:`DownloadResult`) says how it was checked.
     """
-    cfg = get_config(name)
-    url = url or cfg.checkpoint_url
+    cfg = official_file(name)
+    url = url or cfg.url
     if not url:
-        raise DownloadError(f"model {cfg.name!r} has no checkpoint URL; pass url=")
+        raise DownloadError(f"model {cfg.model!r} has no checkpoint URL; pass url=")
     filename = _filename(cfg, url)
-    md5 = md5 if md5 is not None else cfg.checkpoint_md5
-    sha256 = sha256 if sha256 is not None else cfg.checkpoint_sha256
+    official = md5 is None and sha256 is None  # the official hashes (and so the official size)
+    md5 = md5 if md5 is not None else cfg.md5
+    sha256 = sha256 if sha256 is not None else cfg.sha256
+    hashed = bool(md5 or sha256)
+    size = cfg.size if official else None
+    if check_loading is None:
+        check_loading = not hashed
     folder = _directory(directory)
     target = folder / filename
     part = folder / (filename + ".part")
@@ -156,16 +206,21 @@ def download_checkpoint(
     existing: Optional[FileCheck] = None
     if target.is_file():
         # the official size holds only for the official hashes (md5=/sha256= replace them)
-        official = (md5, sha256) == (cfg.checkpoint_md5, cfg.checkpoint_sha256)
         try:
             existing = check_file(cfg, target, md5=md5 or "", sha256=sha256 or "", check_size=official)
         except OSError as exc:
             raise DownloadError(f"cannot read the existing checkpoint {target}: {exc}") from exc
+        if existing.official and check_loading:
+            try:
+                check_loads(cfg, target)
+            except DownloadError:
+                existing = FileCheck(existing.path, existing.model, existing.size, existing.expected_size,
+                                     ("it does not load into the model",), existing.hashed)
         if existing.official:
             if progress:
-                size = target.stat().st_size
-                progress(size, size, "already downloaded")
-            return target
+                have = target.stat().st_size
+                progress(have, have, "already downloaded")
+            return _result(target, hashed, size is not None, check_loading)
         # not the official file: download again; the verified download replaces it
 
     last_error: Optional[BaseException] = None
@@ -189,9 +244,14 @@ def download_checkpoint(
         ) from last_error
 
     try:
-        verify_file(part, md5, sha256, filename)
+        verify_file(part, md5, sha256, filename)  # a matching hash implies the size
+        got = part.stat().st_size
+        if size is not None and got != size:
+            raise DownloadError(f"{part}: size {got} bytes, expected {size} - the file is incomplete or not the official one")
+        if check_loading:
+            check_loads(cfg, part)
     except DownloadError as exc:
         part.unlink(missing_ok=True)
         raise DownloadError(f"downloaded file from {url} failed verification and was deleted: {exc}") from None
     os.replace(part, target)
-    return target
+    return _result(target, hashed, size is not None, check_loading)

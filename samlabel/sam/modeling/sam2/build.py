@@ -12,13 +12,14 @@ renamed through :mod:`~samlabel.sam.modeling.sam2.hf_mapping` first.
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Mapping, Optional, Union
 
 import torch
 
 from samlabel.sam.errors import CheckpointError
-from samlabel.sam.files.checkpoint import _few, read_state_dict, state_dict_problems
+from samlabel.sam.files.checkpoint import _few, file_sha256, read_state_dict, state_dict_problems
 from samlabel.sam.modeling.sam2.config import Sam2Config, get_sam2_config
 from samlabel.sam.modeling.sam2.hieradet import Hiera
 from samlabel.sam.modeling.sam2.image_encoder import FpnNeck, ImageEncoder
@@ -138,6 +139,8 @@ def build_sam2(
     weights of ``checkpoint`` if given, on ``device``, in eval mode."""
     config = get_sam2_config(name_or_config)
     model = build_sam2_model(config)
+    model.model_id = f"{config.name}:random-{uuid.uuid4().hex}"
     if checkpoint is not None:
         load_sam2_state_dict(model, read_state_dict(checkpoint), Path(checkpoint))
+        model.model_id = f"{config.name}:{file_sha256(checkpoint)[:16]}"
     return model.to(device).eval()

@@ -87,9 +87,10 @@ class Sam2Config:
     use_high_res_features_in_sam: bool = True
     directly_add_no_mem_embed: bool = True
     checkpoint_url: Optional[str] = None
-    # SHA-256 of the official file: None until verified against a real download (not
-    # possible offline here); the lead adds them.
+    # SHA-256 and size in bytes of the official file (``_OFFICIAL_FILES``); None where no two
+    # independent public sources agree on them.
     checkpoint_sha256: Optional[str] = None
+    checkpoint_size: Optional[int] = None
 
     @property
     def checkpoint_filename(self) -> Optional[str]:
@@ -107,12 +108,39 @@ _TRUNKS = {
 }
 
 
+# SHA-256 and size of Meta's files at the URLs above, each hash recorded identically by at
+# least two independent public projects that verify these downloads:
+# - SAM 2.1: micro-sam (computational-cell-analytics/micro-sam, micro_sam/v2/util.py: HASHES, the
+#   known_hash of its pooch.retrieve of these URLs) and an unrelated project's SAM 2.1 catalog
+#   (class SAM2Variant: URL, config and SHA-256 of each of the four files); many single download
+#   records agree (e.g. Seg-Studio's installer for tiny and small, from the LFS metadata of its
+#   byte-identical Hugging Face re-upload; records of the facebook/sam2.1-hiera-small and -large
+#   Hugging Face files with the same size and hash).
+# - SAM 2.0: micro-sam (an earlier micro_sam/v2/util.py: HASHES["sam2.0"]) and
+#   mazurowski-lab/SlicerSegmentWithSAM (SegmentWithSAM/SegmentWithSAM.py: the "SHA256:..."
+#   checksums it passes to downloadFileIntoCache for these URLs).
+# Sizes: the same values in several download scripts that check them (one expects all eight
+# files) and in the records that give the hashes.
+_OFFICIAL_FILES: dict[str, tuple[str, int]] = {
+    "sam2.1_hiera_tiny": ("7402e0d864fa82708a20fbd15bc84245c2f26dff0eb43a4b5b93452deb34be69", 156_008_466),
+    "sam2.1_hiera_small": ("6d1aa6f30de5c92224f8172114de081d104bbd23dd9dc5c58996f0cad5dc4d38", 184_416_285),
+    "sam2.1_hiera_base_plus": ("a2345aede8715ab1d5d31b4a509fb160c5a4af1970f199d9054ccfb746c004c5", 323_606_802),
+    "sam2.1_hiera_large": ("2647878d5dfa5098f2f8649825738a9345572bae2d4350a2468587ece47dd318", 898_083_611),
+    "sam2_hiera_tiny": ("65b50056e05bcb13694174f51bb6da89c894b57b75ccdf0ba6352c597c5d1125", 155_906_050),
+    "sam2_hiera_small": ("95949964d4e548409021d47b22712d5f1abf2564cc0c3c765ba599a24ac7dce3", 184_309_650),
+    "sam2_hiera_base_plus": ("d0bb7f236400a49669ffdd1be617959a8b1d1065081789d7bbff88eded3a8071", 323_493_298),
+    "sam2_hiera_large": ("7442e4e9b732a508f80e141e7c2913437a3610ee0c77381a66658c3a445df87b", 897_952_466),
+}
+
+
 def _registry() -> dict[str, Sam2Config]:
     out = {}
     for size, trunk in _TRUNKS.items():
         for family, url in (("sam2.1", _URL_21), ("sam2", _URL_20)):
             name = f"{family}_hiera_{size}"
-            out[name] = Sam2Config(name=name, trunk=trunk, checkpoint_url=f"{url}{name}.pt")
+            sha256, nbytes = _OFFICIAL_FILES.get(name, (None, None))
+            out[name] = Sam2Config(name=name, trunk=trunk, checkpoint_url=f"{url}{name}.pt",
+                                   checkpoint_sha256=sha256, checkpoint_size=nbytes)
     return out
 
 

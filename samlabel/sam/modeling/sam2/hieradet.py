@@ -12,12 +12,13 @@ For a 1024x1024 input the stages output ``(B, C, 256, 256)``, ``(B, 2C, 128, 128
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from samlabel.sam.errors import Cancelled
 from samlabel.sam.modeling.sam2.backbone_utils import PatchEmbed, window_partition, window_unpartition
 from samlabel.sam.modeling.sam2.sam2_utils import MLP
 
@@ -185,11 +186,15 @@ class Hiera(nn.Module):
         pos_embed = pos_embed + window_embed.tile([x // y for x, y in zip(pos_embed.shape, window_embed.shape)])
         return pos_embed.permute(0, 2, 3, 1)
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def forward(self, x: torch.Tensor, cancel: Optional[Callable[[], bool]] = None) -> list[torch.Tensor]:
+        """``(B, 3, S, S)`` -> the stage outputs ``(B, C_i, H_i, W_i)``, highest resolution first.
+        ``cancel()`` is polled between blocks and makes it raise ``Cancelled``."""
         x = self.patch_embed(x)  # (B, H/4, W/4, C)
         x = x + self._get_pos_embed(x.shape[1:3])
         outputs = []
         for i, blk in enumerate(self.blocks):
+            if cancel is not None and cancel():
+                raise Cancelled("image encoding was cancelled")
             x = blk(x)
             if (i == self.stage_ends[-1]) or (i in self.stage_ends and self.return_interm_layers):
                 outputs.append(x.permute(0, 3, 1, 2))

@@ -7,7 +7,7 @@ For a ``(B, 3, 1024, 1024)`` input and ``scalp=1`` the encoder returns three lev
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -31,8 +31,8 @@ class ImageEncoder(nn.Module):
             f"neck: {self.neck.backbone_channel_list}"
         )
 
-    def forward(self, sample: torch.Tensor) -> dict:
-        features, pos = self.neck(self.trunk(sample))
+    def forward(self, sample: torch.Tensor, cancel: Optional[Callable[[], bool]] = None) -> dict:
+        features, pos = self.neck(self.trunk(sample, cancel=cancel))
         if self.scalp > 0:
             features, pos = features[: -self.scalp], pos[: -self.scalp]
         return {"vision_features": features[-1], "vision_pos_enc": pos, "backbone_fpn": features}

@@ -9,6 +9,8 @@ built. Methods are those ``SAM2ImagePredictor`` calls: ``forward_image``,
 
 from __future__ import annotations
 
+from typing import Callable, Optional
+
 import torch
 from torch import nn
 
@@ -22,7 +24,12 @@ class SAM2Image(nn.Module):
 
     ``config`` (a :class:`~samlabel.sam.modeling.sam2.config.Sam2Config`) is kept for
     reference; the modules are built by :func:`~samlabel.sam.modeling.sam2.build.build_sam2`.
+    ``model_id`` names the config and the weights (``"sam2.1_hiera_tiny:<sha256[:16]>"``),
+    as SAM 1's ``Sam.model_id`` does; ``mask_threshold`` and ``image_format`` are SAM 1's too.
     """
+
+    mask_threshold: float = 0.0
+    image_format: str = "RGB"
 
     def __init__(
         self,
@@ -64,6 +71,7 @@ class SAM2Image(nn.Module):
             **(decoder_kwargs or {}),
         )
         self.ignored_keys: list[str] = []  # checkpoint keys of video-only modules, set by the loader
+        self.model_id = ""  # set by the builder
 
     @property
     def device(self) -> torch.device:
@@ -80,11 +88,12 @@ class SAM2Image(nn.Module):
     def forward(self, *args, **kwargs):
         raise NotImplementedError("use SAM2ImagePredictor, or forward_image / image_features and the heads")
 
-    def forward_image(self, img_batch: torch.Tensor) -> dict:
+    def forward_image(self, img_batch: torch.Tensor, cancel: Optional[Callable[[], bool]] = None) -> dict:
         """``(B, 3, S, S)`` normalised images -> the image encoder's dict, with the two
         high-resolution levels already projected by the decoder's ``conv_s0`` / ``conv_s1``
-        (``(B, C/8, S/4, S/4)`` and ``(B, C/4, S/8, S/8)``)."""
-        backbone_out = self.image_encoder(img_batch)
+        (``(B, C/8, S/4, S/4)`` and ``(B, C/4, S/8, S/8)``). ``cancel()`` is polled between
+        the trunk's blocks and makes it raise ``Cancelled``."""
+        backbone_out = self.image_encoder(img_batch, cancel=cancel)
         if self.use_high_res_features_in_sam:
             backbone_out["backbone_fpn"][0] = self.sam_mask_decoder.conv_s0(backbone_out["backbone_fpn"][0])
             backbone_out["backbone_fpn"][1] = self.sam_mask_decoder.conv_s1(backbone_out["backbone_fpn"][1])
@@ -106,10 +115,10 @@ class SAM2Image(nn.Module):
         return backbone_out, vision_feats, vision_pos_embeds, feat_sizes
 
     @torch.no_grad()
-    def image_features(self, img_batch: torch.Tensor) -> dict:
+    def image_features(self, img_batch: torch.Tensor, cancel: Optional[Callable[[], bool]] = None) -> dict:
         """What ``SAM2ImagePredictor.set_image`` keeps: ``{"image_embed": (B, C, S/16, S/16),
         "high_res_feats": [(B, C/8, S/4, S/4), (B, C/4, S/8, S/8)]}`` (``no_mem_embed`` added)."""
-        backbone_out = self.forward_image(img_batch)
+        backbone_out = self.forward_image(img_batch, cancel=cancel)
         _, vision_feats, _, _ = self._prepare_backbone_features(backbone_out)
         if self.directly_add_no_mem_embed:
             vision_feats[-1] = vision_feats[-1] + self.no_mem_embed

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -18,7 +20,8 @@ def test_registry_names_and_urls():
             assert name in names
             cfg = get_sam2_config(name)
             assert cfg.checkpoint_url == f"https://dl.fbaipublicfiles.com/segment_anything_2/{date}/{name}.pt"
-            assert cfg.checkpoint_sha256 is None  # not verifiable offline; to be filled in
+            assert re.fullmatch(r"[0-9a-f]{64}", cfg.checkpoint_sha256), name  # two public sources, see config.py
+            assert cfg.checkpoint_size > 100_000_000, name
     assert get_sam2_config("sam2.1_hiera_b+") is get_sam2_config("sam2.1_hiera_base_plus")
     assert get_sam2_config("sam2_hiera_t") is get_sam2_config("sam2_hiera_tiny")
     with pytest.raises(ValueError, match="sam2.1_hiera_tiny"):
