@@ -26,9 +26,12 @@ Work per call, in order:
 
 Coordinates: pixel ``(i, j)`` covers ``[j, j+1] x [i, i+1]`` (see ``geometry``).
 
-Speck removal is written once, in :func:`despeckle`; :func:`remove_specks` (the SAM tool's
-clean-up of an accepted mask, with a limit relative to its largest region),
-:func:`count_regions` and :func:`trace_shape` (mask -> polygon ``Shape``) serve the GUI.
+Speck removal is written once, in :func:`despeckle`, and an accepted SAM mask goes
+through it once: :func:`remove_specks` cleans it (a limit relative to its largest region,
+so never below the 4 px ``mask_to_polygons`` would use), then :func:`count_regions` (does
+it need a background task?) and :func:`trace_shape` (mask -> polygon ``Shape``) take the
+clean mask as it is: ``trace_shape`` traces with ``min_area=1``, at which
+:func:`despeckle` only numbers the components (no hole is filled, no island dropped).
 """
 
 from __future__ import annotations
@@ -255,18 +258,27 @@ def count_regions(mask: np.ndarray) -> int:
     return n - 1
 
 
+#: ``mask_to_polygons``' ``min_area`` for a mask :func:`remove_specks` has cleaned: 1 px
+#: keeps every pixel (:func:`despeckle` then only labels components), so the specks are
+#: not looked for a second time; every region and hole left is at least ``min_pixels``.
+CLEANED_MIN_AREA = 1.0
+
+
 def trace_shape(mask: np.ndarray, origin, label: str, tolerance: float, progress=None, cancel=None):
     """A polygon ``Shape`` (holes, parts) labelled ``label`` tracing ``mask``, whose top-left
     pixel is image pixel ``origin`` ``(x0, y0)``; ``AnnotationError`` if nothing is left.
 
-    ``progress`` and ``cancel`` are accepted (and unused) so that a GUI task can run it.
+    ``mask`` is an accepted mask *already cleaned* by :func:`remove_specks` (the SAM
+    controller's ``accepted_mask``): it is traced as it is, every region kept, without a
+    second speck removal. ``progress`` and ``cancel`` are accepted (and unused) so that a
+    GUI task can run it.
     """
     from samlabel.annotations.errors import AnnotationError
     from samlabel.annotations.geometry import PolygonWithHoles, mask_to_polygons
     from samlabel.annotations.shapes import Shape
 
     x0, y0 = origin
-    polys = mask_to_polygons(mask, tolerance=tolerance)
+    polys = mask_to_polygons(mask, tolerance=tolerance, min_area=CLEANED_MIN_AREA)
     polys = tuple(PolygonWithHoles(p.exterior + (x0, y0), tuple(h + (x0, y0) for h in p.holes)) for p in polys)
     if not polys:
         raise AnnotationError("the mask is too small")

@@ -9,9 +9,10 @@ The window owns no model logic and no document logic. It wires:
   polygon, rectangle and select tools); Enter, Escape and Backspace go to the same tool;
 - the :class:`EmbeddingService` and :class:`DecoderService` worker threads (created when a
   model is set: :meth:`set_model`);
-- the :class:`~samlabel.annotations.Document` of the current image (undo history,
-  listeners) and the :class:`~samlabel.annotations.project.Project` (sidecars, autosave) —
-  see :class:`~samlabel.gui.window_files.FilesMixin`.
+- the Qt-free :class:`~samlabel.gui.workspace.Workspace` (``self.workspace``: the project,
+  the open image and its :class:`~samlabel.annotations.Document`, opening, saving, what is
+  dirty), shown by :class:`~samlabel.gui.window_files.FilesMixin` (dialogs, status bar,
+  file list, autosave timer).
 
 Public API used by tests and the smoke test: signals ``embeddingReady(str image_path)`` and
 ``predictionShown(object)``, and :meth:`prompt_points`.
@@ -26,7 +27,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QMainWindow, QMessageBox
 
-from samlabel.annotations.sidecar_guard import OutsideEditChoice
 from samlabel.gui.actions import build_actions, label_key_actions
 from samlabel.gui.canvas import Canvas
 from samlabel.gui.edit_controller import EditController
@@ -275,12 +275,6 @@ class MainWindow(FilesMixin, OutsideEditsMixin, ModelMixin, UiMixin, QMainWindow
     def accept(self) -> bool:
         """Enter: the active tool's accept step (the shown mask, the polygon being drawn)."""
         return self.active_tool.accept()
-
-    def save_left_document(self, doc, path) -> None:
-        """Save the document of an image the user has left (a mask traced after the switch),
-        beside the sidecar if that was changed outside."""
-        if self.project is not None:
-            self._save_document(doc, path, ask=False, unanswered=OutsideEditChoice.SAVE_MINE_BESIDE)
 
     def escape(self) -> None:
         self.active_tool.cancel()

@@ -7,9 +7,10 @@ the screen pixels of the region is enough: it samples the same bilinear surface 
 reference's intermediate rounding) and OpenCV does it in about 0.2 ms per megapixel.
 
 Accepting is geometry and lives in ``samlabel.annotations.mask_tracing``: ``remove_specks``
-cleans the full-resolution mask, ``trace_shape`` turns it into a polygon ``Shape`` (run in a
-background task when ``count_regions`` says the mask is fragmented enough to take a while).
-They are re-exported here for callers not yet importing them from there.
+cleans the full-resolution mask (the one speck removal of an accepted mask, in
+``SamController.accepted_mask``), ``trace_shape`` turns the clean mask into a polygon
+``Shape`` without cleaning it again (run in a background task when ``count_regions`` says
+the mask is fragmented enough to take a while).
 
 Coordinates: the low-res grid covers the padded square model input (``input_side``
 pixels, the image occupying the top-left ``input_size``), so original pixel ``x`` sits at

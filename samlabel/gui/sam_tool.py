@@ -104,7 +104,7 @@ class SamTool:
         if out is None:
             self._message("Nothing to accept: hover or click on an object first.")
             return False
-        mask, origin = out
+        mask, origin = out  # specks already removed (remove_specks): traced as it is, never cleaned twice
         label, doc, path, tolerance = host.current_label(), host.document, host.image_path, host.simplify_tolerance
         self.sam.reset_prompt()
         if count_regions(mask) <= self.trace_in_background_above:

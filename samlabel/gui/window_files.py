@@ -1,14 +1,25 @@
-"""The main window's file side: projects, images, documents, autosave, title.
+"""The main window's file side, as widget glue over the Qt-free :class:`~samlabel.gui.workspace.Workspace`.
+
+What is open, what opens next, reading sidecars, saving and what is dirty are the
+workspace's (:mod:`samlabel.gui.workspace`); this mixin runs its file dialogs, the
+autosave timer, the background sidecar reader and shows what happened (status bar,
+file list, title, a message box when a save fails).
 
 Opening a folder makes it a :class:`~samlabel.annotations.project.Project` (file list with
 annotated marks). Opening one image from the command line or File ▸ Open image… opens it
 inside its folder (``in_folder=True``: D / A move through the folder's images, the chosen
 image first); otherwise it is a project of that image alone. Its sidecar is beside it
 either way, and the file list dock says where. Moving to another image (D / A, file list)
-saves first. Every document change
-is autosaved (atomically, by the project) on the next event-loop turn, except in the middle
-of a vertex drag (saved on release); a save never overwrites a sidecar another program
-changed meanwhile (:mod:`samlabel.gui.window_outside_edits` asks what to keep).
+saves first. Every document change is autosaved (atomically, by the project) on the next
+event-loop turn, except in the middle of a vertex drag (saved on release); a save never
+overwrites a sidecar another program changed meanwhile
+(:mod:`samlabel.gui.window_outside_edits` asks what to keep).
+
+Saving goes one way: a trigger (autosave timer, Ctrl+S, switching image, closing, a mask
+traced after the user left its image) calls :meth:`FilesMixin.save_now` or
+:meth:`FilesMixin._autosave`, which ask :meth:`Workspace.save`; it writes through the
+project and returns a :class:`~samlabel.gui.workspace.SaveResult` that
+:meth:`FilesMixin._show_save_result` displays.
 
 A large sidecar is read in the background (:mod:`samlabel.gui.sidecar_loader`): the image
 shows at once, ``document`` is None until ``annotationsLoaded`` (so nothing can be edited
@@ -19,7 +30,6 @@ left is dropped.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
@@ -29,73 +39,46 @@ from samlabel.annotations.project import IMAGE_EXTENSIONS
 from samlabel.annotations.sidecar_guard import OutsideEditChoice
 from samlabel.annotations.image_source import ImageSource, hash_bytes, load_image
 from samlabel.gui.sidecar_loader import LoadingIndicator, SidecarLoader
+from samlabel.gui.workspace import (  # noqa: F401 - ShownImage, PendingLoad, window_title: imported from here too
+    APP_TITLE,
+    OpenError,
+    PendingLoad,
+    SaveOutcome,
+    SaveResult,
+    ShownImage,
+    WorkspaceChangeKind,
+    describe_open_failures,
+    window_title,
+)
 
 log = logging.getLogger(__name__)
 
 IMAGE_FILTER = "Images (" + " ".join("*" + e for e in IMAGE_EXTENSIONS) + ");;All files (*)"
-APP_TITLE = "samlabel"
 BESIDE = OutsideEditChoice.SAVE_MINE_BESIDE  # what happens to mine when the window closes unanswered
-
-
-@dataclass(frozen=True)
-class ShownImage:
-    """An open image with its document (restored when the next image fails to open)."""
-
-    index: int
-    path: Path
-    image: ImageSource
-    document: object
-
-
-@dataclass(frozen=True)
-class PendingLoad:
-    """A sidecar being read in the background: for the image ``image``, opened with
-    ``step`` after ``failures``; ``reload_into``: the Document that gets the file's version
-    as one undoable step (an outside edit reloaded), else a new Document; ``restore``: what
-    to go back to if it fails."""
-
-    image: Path
-    step: int = 0
-    failures: tuple[tuple[Path, str], ...] = ()
-    reload_into: object = None
-    restore: ShownImage | None = None
-
-
-def window_title(image_name: str | None, dirty: bool = False) -> str:
-    """``"coffee.jpg — samlabel"``, ``"coffee.jpg* — samlabel"`` with unsaved changes.
-
-    The title ends with the application's display name, so Qt does not append it a second
-    time (it appends it to titles that do not end with it: the old "samlabel — coffee.jpg"
-    was shown as "samlabel — coffee.jpg — samlabel").
-    """
-    if image_name is None:
-        return APP_TITLE
-    return f"{image_name}{'*' if dirty else ''} — {APP_TITLE}"
 
 
 class FilesMixin:
     """Mixed into :class:`MainWindow`; expects ``canvas``, ``sam``, ``layer``, ``embeddings``."""
 
     def _init_files(self) -> None:
+        from samlabel.gui.docks.binding import bind
         from samlabel.gui.workspace import Workspace
 
         # what the user works on lives in the Qt-free workspace; the window binds to it
         self.workspace = Workspace()
         self.label_state = self.workspace.labels  # the one owner of labels, current and hidden
         self.layer.label_state = self.label_state
-        self._unsubscribe = None
+        bind(self, self.workspace, self._on_workspace_change)
         self._autosave_timer = QTimer(self)
         self._autosave_timer.setSingleShot(True)
         self._autosave_timer.setInterval(0)
         self._autosave_timer.timeout.connect(self._autosave)
         self.last_open_failures: list[tuple[Path, str]] = []  # (image, reason) of the last failed open
-        self._pending_load: PendingLoad | None = None
         self.sidecar_loader = SidecarLoader(self)
         self.sidecar_loader.loaded.connect(self._on_sidecar_loaded)
         self.sidecar_loader.failed.connect(self._on_sidecar_failed)
         self._loading_indicator = LoadingIndicator()
         self.statusBar().addPermanentWidget(self._loading_indicator)
-        self._init_outside_edits()
 
     # ------------------------------------------------------------------ the workspace's state
     project = property(lambda self: self.workspace.project, doc="The open Project (or None).")
@@ -103,6 +86,8 @@ class FilesMixin:
     image = property(lambda self: self.workspace.image, doc="The open image's ImageSource (or None).")
     image_path = property(lambda self: self.workspace.image_path, doc="The open image's path (or None).")
     document = property(lambda self: self.workspace.document, doc="The open image's Document (None while loading).")
+    annotations_loading = property(lambda self: self.workspace.loading,
+                                   doc="True while the open image's sidecar is read in the background.")
 
     # ------------------------------------------------------------------ labels
     @property
@@ -128,11 +113,9 @@ class FilesMixin:
             self.set_current_label(names[n])
 
     def _save_labels(self) -> None:
-        if self.project is not None:
-            try:
-                self.project.save_labels(self.labels)
-            except Exception as exc:  # noqa: BLE001 - shown, not fatal
-                self.statusBar().showMessage(f"Could not save the label list: {exc}", 10000)
+        error = self.workspace.save_labels()
+        if error is not None:
+            self.statusBar().showMessage(f"Could not save the label list: {error}", 10000)
 
     # ------------------------------------------------------------------ opening
     def open_path(self, path, in_folder: bool = False) -> bool:
@@ -141,26 +124,13 @@ class FilesMixin:
         ``in_folder``: an image opens inside its folder (a project of the folder's images,
         showing this one first), so D / A move through its neighbours.
         """
-        from samlabel.annotations import AnnotationError
-        from samlabel.annotations.project import Project
-
         path = Path(path)
         if not self.save_now():
             return False
         try:
-            project = self._folder_of(path) if in_folder and path.is_file() else None
-            project = project or Project(path)
-        except AnnotationError as exc:
-            self._report_open_failures([(path, str(exc))], opened=None, plain=str(exc))
-            return False
-        if not project.images:
-            self._report_open_failures([(path, "contains no images")], opened=None, plain=f"{path} contains no images.")
-            return False
-        try:
-            _ = project.labels  # a broken label file: refuse (saving labels would overwrite it)
-        except AnnotationError as exc:
-            self._report_open_failures([(path, str(exc))], opened=None,
-                                       plain=f"Cannot open {path}: {exc} — fix or move the label file")
+            project = self.workspace.project_at(path, in_folder)
+        except OpenError as exc:
+            self._report_open_failures(exc.failures, opened=None, plain=exc.plain)
             return False
         self.workspace.open_project(project)
         self._index_after_rename = None
@@ -168,23 +138,7 @@ class FilesMixin:
             self.settings.last_folder = str(project.root)
         self._labels_changed()
         self._files_changed()
-        if path.is_file():
-            return self.load_index(project.index_of(path))
-        return self.load_index(0, step=1)  # a folder opens at its first image that opens
-
-    @staticmethod
-    def _folder_of(image: Path):
-        """The project of ``image``'s folder when it lists ``image`` (not a hidden file or an
-        unknown extension), else None."""
-        from samlabel.annotations import AnnotationError
-        from samlabel.annotations.project import Project
-
-        try:
-            project = Project(image.parent)
-            project.index_of(image)
-        except (AnnotationError, KeyError, OSError):
-            return None
-        return project
+        return self.load_index(*self.workspace.first_image(path))
 
     def load_index(self, index: int, step: int = 0, *, _pending: "PendingLoad | None" = None) -> bool:
         """Show the project's ``index``-th image (saving the current one first).
@@ -194,7 +148,7 @@ class FilesMixin:
         status bar. With ``step`` (+1 for D, -1 for A) such images are skipped, going on in
         that direction; with ``step=0`` (a click in the file list) the current image stays.
         A broken sidecar is left untouched on disk: its image does not open, so nothing
-        can autosave over it.
+        can autosave over it (:meth:`Workspace.read_image`).
 
         A large sidecar is read in the background (:mod:`samlabel.gui.sidecar_loader`):
         the image shows at once, ``self.document`` is None (nothing can be edited) until
@@ -202,7 +156,7 @@ class FilesMixin:
         as above when its failure arrives. ``_pending`` carries a background load's
         failures on to the next image when it skips one.
         """
-        if self.project is None or not 0 <= index < len(self.project.images):
+        if not self.workspace.valid_index(index):
             return False
         if self.labels_dock.pending_renames():
             # a project-wide rename is rewriting sidecars: an image opened now could show
@@ -212,57 +166,61 @@ class FilesMixin:
             return False
         if not self.save_now():
             return False
-        failures: list[tuple[Path, str]] = list(_pending.failures) if _pending is not None else []
-        restore = _pending.restore if _pending is not None else self._shown()
-        loaded = None
-        while 0 <= index < len(self.project.images):
-            path = self.project.images[index]
-            try:
-                source = load_image(path)
-                if not self.sidecar_loader.in_background(self.project.sidecar_path(path)):
-                    loaded = self.project.load_stamped(path)
-                break
-            except Exception as exc:  # noqa: BLE001 - ImageLoadError, AnnotationError, decode errors
-                reason = str(exc) or type(exc).__name__
-                failures.append((path, reason))
-                log.warning("cannot open %s: %s", path, reason)
-                self.files_dock.mark_problem(path, reason)
-                if step == 0:
-                    break
-                index += step
-        else:
-            source = None
-        if failures and (step == 0 or source is None):
+        restore = _pending.restore if _pending is not None else self.workspace.shown()
+        read = self.workspace.read_image(index, step, _pending.failures if _pending is not None else (),
+                                         in_background=self.sidecar_loader.in_background)
+        for path, reason in read.new_failures:
+            self.files_dock.mark_problem(path, reason)
+        if not read.opened:
             if _pending is not None:  # the skipped image is shown: back to what was open before
                 self._restore_shown(restore)
-            self._report_open_failures(failures, opened=None)
+            self._report_open_failures(list(read.failures), opened=None)
             self.files_dock.set_current(self.image_path)  # the list goes back to the open image
             return False
-        self.files_dock.mark_problem(path, None)
-        from samlabel.annotations import Document
-
-        self._show_image(index, path, source)
-        if loaded is not None:
-            self._install_document(Document(loaded.annotation), loaded.guard(), loaded.notes, failures)
+        self.files_dock.mark_problem(read.path, None)
+        self._show_image(read.index, read.path, read.source)
+        if read.loaded is not None:
+            self._install_document(self.workspace.document_of(read.loaded), read.loaded.guard(), read.loaded.notes,
+                                   read.failures)
         else:
-            self._start_background_load(PendingLoad(path, step, tuple(failures), restore=restore))
-        self.imageOpened.emit(str(path))
+            self._start_background_load(PendingLoad(read.path, step, read.failures, restore=restore))
+        self.imageOpened.emit(str(read.path))
         return True
 
-    # ------------------------------------------------------------------ showing
-    def _shown(self) -> "ShownImage | None":
-        """What is open now with its document (the image a background load replaced, while
-        one runs), to go back to if the next image cannot be opened."""
-        if self.document is not None and self.image is not None:
-            return ShownImage(self.index, self.image_path, self.image, self.document)
-        pending = self._pending_load
-        return pending.restore if pending is not None else None
+    def open_image_dialog(self) -> None:
+        start = self.settings.last_folder if self.settings is not None else ""
+        path, _ = QFileDialog.getOpenFileName(self, "Open image", start or "", IMAGE_FILTER)
+        if path:
+            self.open_path(path, in_folder=True)
 
+    def open_folder_dialog(self) -> None:
+        start = self.settings.last_folder if self.settings is not None else ""
+        path = QFileDialog.getExistingDirectory(self, "Open folder", start or "")
+        if path:
+            self.open_path(path)
+
+    def next_image(self) -> bool:
+        return self.load_index(*self.workspace.neighbour(+1))
+
+    def prev_image(self) -> bool:
+        return self.load_index(*self.workspace.neighbour(-1))
+
+    def _prefetch_next(self) -> None:
+        """Queue the next image's embedding (computed when the worker is idle)."""
+        path = self.workspace.next_image_path()
+        if self.embeddings is None or path is None or self.files_dock.problem(path):
+            return
+        try:
+            key = self.embeddings.key_for(hash_bytes(path.read_bytes()))
+        except OSError:
+            return
+        self.embeddings.prefetch(key, lambda p=path: load_image(p).rgb)
+
+    # ------------------------------------------------------------------ showing
     def _show_image(self, index: int, path: Path | None, source: ImageSource | None) -> None:
         """Show an image without annotations (none editable yet); a background load of
         another image's sidecar becomes stale."""
         self.sidecar_loader.cancel()
-        self._pending_load = None
         self._loading_indicator.done()
         self._detach_document()
         self.workspace.show_image(index, path, source)
@@ -276,18 +234,14 @@ class FilesMixin:
 
     def _detach_document(self) -> None:
         """No document is shown (loading): nothing can be edited or saved."""
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
         self.workspace.set_document(None)
         self.layer.clear()
         self._document_loaded()
 
-    def _install_document(self, document, guard, notes=(), failures=()) -> None:
-        """Show ``document`` for the open image; ``guard`` watches its sidecar."""
-        self._guards[document] = guard
-        self.workspace.set_document(document)
-        self._unsubscribe = document.subscribe(self._on_document_change)
+    def _install_document(self, document, guard=None, notes=(), failures=()) -> None:
+        """Show ``document`` for the open image; ``guard`` watches its sidecar (None: the
+        one it has already)."""
+        self.workspace.set_document(document, guard)
         self.layer.sync(document.shapes, self.labels)
         self._update_title()
         self._document_loaded()
@@ -305,54 +259,57 @@ class FilesMixin:
             self._show_image(-1, None, None)
             return
         self._show_image(shown.index, shown.path, shown.image)
-        self._install_document(shown.document, self._guard_of(shown.document, shown.path))
+        self._install_document(shown.document, self.workspace.guard_of(shown.document, shown.path))
+
+    def _on_workspace_change(self, change) -> None:
+        """The open document changed: redraw its shapes, autosave on the next turn."""
+        if change.kind is not WorkspaceChangeKind.EDITED:
+            return
+        if change.redraw:
+            self.layer.sync(self.document.shapes, self.labels)
+            self.editor.set_selection([u for u in self.layer.order if u in self.layer.selected])
+            self.documentChanged.emit()
+            if self.workspace.autosave_due:
+                self._schedule_autosave()
+        if not change.saved:  # a save's result updates the title (_show_save_result)
+            self._update_title()
 
     # ------------------------------------------------------------------ background loading
-    @property
-    def annotations_loading(self) -> bool:
-        """True while the open image's sidecar is read in the background."""
-        return self._pending_load is not None
-
     def _start_background_load(self, pending: "PendingLoad") -> None:
-        self._pending_load = pending
+        self.workspace.pending_load = pending
         self.sidecar_loader.start(self.project, pending.image)
         self._loading_indicator.show_loading(pending.image.name)
         self.statusBar().showMessage(f"Loading annotations of {pending.image.name}…")
 
     def _on_sidecar_loaded(self, _generation: int, loaded) -> None:
-        pending = self._pending_load
-        if pending is None or loaded.image != pending.image or pending.image != self.image_path:
+        pending = self.workspace.take_pending_load(loaded.image)
+        if pending is None:
             return  # not for the image shown (the loader drops stale results already)
-        self._pending_load = None
         self._loading_indicator.done()
         if pending.reload_into is not None:
             self._apply_reloaded(pending.reload_into, loaded)
             return
-        from samlabel.annotations import Document
-
-        self._install_document(Document(loaded.annotation), loaded.guard(), loaded.notes, pending.failures)
+        self._install_document(self.workspace.document_of(loaded), loaded.guard(), loaded.notes, pending.failures)
         if not pending.failures and not loaded.notes:
             self.statusBar().showMessage(f"Annotations of {loaded.image.name} loaded", 3000)
 
     def _on_sidecar_failed(self, _generation: int, image: Path, reason: str) -> None:
-        pending = self._pending_load
-        if pending is None or image != pending.image:
+        pending = self.workspace.take_pending_load(image, shown=False)
+        if pending is None:
             return
-        self._pending_load = None
         self._loading_indicator.done()
         log.warning("cannot open %s: %s", image, reason)
         if pending.reload_into is not None:  # their version is unreadable: mine stays, unsaved
-            self._install_document(pending.reload_into, self._guard_of(pending.reload_into, image))
+            self._install_document(pending.reload_into, self.workspace.guard_of(pending.reload_into, image))
             self._say_reload_failed(reason)
             return
         self.files_dock.mark_problem(image, reason)
-        failures = (*pending.failures, (image, reason))
-        following = self.index + pending.step
-        if pending.step != 0 and 0 <= following < len(self.project.images):
-            self.load_index(following, pending.step, _pending=replace(pending, failures=failures))
+        pending, following = self.workspace.after_failed_load(pending, reason)
+        if following is not None:
+            self.load_index(following, pending.step, _pending=pending)
             return
         self._restore_shown(pending.restore)
-        self._report_open_failures(list(failures), opened=None)
+        self._report_open_failures(list(pending.failures), opened=None)
         self.files_dock.set_current(self.image_path)
 
     def _annotations_unavailable(self) -> bool:
@@ -368,14 +325,7 @@ class FilesMixin:
         """Name the images (or the folder) that could not be opened in the status bar and a
         permanent notice beside it: never a modal dialog, which would stop D / A (and hang
         an offscreen session)."""
-        path, reason = failures[0]
-        text = plain or f"Cannot open {path.name}: {reason}"
-        if len(failures) > 1:
-            text = f"{text} (and {len(failures) - 1} more: {', '.join(p.name for p, _ in failures[1:])})"
-        if opened is not None:
-            text = f"Skipped — {text}"
-        elif self.image_path is None:
-            text = f"{text} — no image is open"
+        text = describe_open_failures(failures, opened is not None, self.image_path is not None, plain)
         self.last_open_failures = list(failures)
         self.statusBar().showMessage(text, 30000)
         # the transient message can be replaced at once (embedding progress): a permanent
@@ -406,88 +356,52 @@ class FilesMixin:
             self._index_after_rename = None
             self.load_index(index)
 
-    def open_image_dialog(self) -> None:
-        start = self.settings.last_folder if self.settings is not None else ""
-        path, _ = QFileDialog.getOpenFileName(self, "Open image", start or "", IMAGE_FILTER)
-        if path:
-            self.open_path(path, in_folder=True)
-
-    def open_folder_dialog(self) -> None:
-        start = self.settings.last_folder if self.settings is not None else ""
-        path = QFileDialog.getExistingDirectory(self, "Open folder", start or "")
-        if path:
-            self.open_path(path)
-
-    def next_image(self) -> bool:
-        return self.load_index(self.index + 1, step=1)
-
-    def prev_image(self) -> bool:
-        return self.load_index(self.index - 1, step=-1)
-
-    def _prefetch_next(self) -> None:
-        """Queue the next images' embeddings (computed when the worker is idle)."""
-        if self.embeddings is None or self.project is None:
-            return
-        for i in (self.index + 1,):
-            if 0 <= i < len(self.project.images):
-                path = self.project.images[i]
-                if self.files_dock.problem(path):
-                    continue  # known not to open
-                try:
-                    key = self.embeddings.key_for(hash_bytes(path.read_bytes()))
-                except OSError:
-                    continue
-                self.embeddings.prefetch(key, lambda p=path: load_image(p).rgb)
-
     # ------------------------------------------------------------------ saving
     def save_now(self, closing: bool = False) -> bool:
         """Save the current document if it changed. False (with a message) when it stays
         unsaved: saving failed, or its sidecar was changed by another program and the
         user has not chosen what to keep (``closing``: then mine is saved beside it)."""
         self._autosave_timer.stop()
-        if self.document is None or self.project is None:
-            return True
-        if self.document.in_group:
-            self.document.end_group()
-        try:
-            saved = self._save_document(self.document, self.image_path, unanswered=BESIDE if closing else None)
-        except Exception as exc:  # noqa: BLE001 - SaveError names the file and reason
-            QMessageBox.critical(self, "samlabel", f"Could not save the annotations:\n{exc}")
-            return False
-        self._update_title()
-        return saved
+        result = self.workspace.save(ask=self._ask_outside_edit, unanswered=BESIDE if closing else None, end_group=True)
+        self._show_save_result(result, failure="dialog")
+        return result.ok
 
     def _schedule_autosave(self) -> None:
         self._autosave_timer.start()
 
     def _autosave(self) -> None:
-        if self.document is None or self.project is None or self.document.in_group:
-            return
-        try:
-            self._save_document(self.document, self.image_path)
-        except Exception as exc:  # noqa: BLE001 - stays dirty; retried on the next change
-            self.statusBar().showMessage(f"Autosave failed: {exc}", 15000)
-        self._update_title()
+        if self.workspace.autosave_due:
+            self._show_save_result(self.workspace.save(ask=self._ask_outside_edit))
 
-    def _on_document_change(self, change) -> None:
-        if change.reason in ("edit", "undo", "redo", "reset"):
-            self.layer.sync(self.document.shapes, self.labels)
-            self.editor.set_selection([u for u in self.layer.order if u in self.layer.selected])
-            self.documentChanged.emit()
-            if not self.document.in_group:
-                self._schedule_autosave()
+    def save_left_document(self, doc, path) -> None:
+        """Save the document of an image the user has left (a mask traced after the switch),
+        beside the sidecar if that was changed outside."""
+        self._show_save_result(self.workspace.save(doc, path, unanswered=BESIDE))
+
+    def _show_save_result(self, result: SaveResult, failure: str = "status") -> None:
+        """Show what a save did: the file list's mark, the status bar, the title; a file
+        that could not be written in a message box (``failure="dialog"``, an explicit save)
+        or the status bar (an autosave: it stays dirty and is retried on the next change)."""
+        if result.outcome is SaveOutcome.FAILED:
+            if failure == "dialog":
+                QMessageBox.critical(self, "samlabel", f"Could not save the annotations:\n{result.error}")
+            else:
+                self.statusBar().showMessage(f"Autosave failed: {result.error}", 15000)
+        if result.wrote:
+            self._mark_file_annotated(result.image)
+        if result.message:
+            self.statusBar().showMessage(result.message, 30000 if result.outcome is SaveOutcome.NOT_SAVED else 20000)
+        if result.reload_theirs:
+            self._reload_sidecar(result.document)
         self._update_title()
 
     def _update_title(self) -> None:
-        dirty = self.document is not None and self.document.is_dirty
-        self.setWindowTitle(window_title(self.image_path.name if self.image_path is not None else None, dirty))
+        self.setWindowTitle(self.workspace.title)
 
     def _show_save_location(self, image: Path) -> None:
         """Where ``image``'s annotations go: under the file list, and in the status bar for the
         sample (a copy in the user cache, where nobody would look)."""
-        from samlabel.gui.save_location import SaveLocation
-
-        where = SaveLocation.of(self.project.sidecar_path(image), image)
+        where = self.workspace.save_location(image)
         self.files_dock.set_save_location(where.caption(), where.sidecar)
         if where.sample:
             self.statusBar().showMessage(where.status_message(), 30000)

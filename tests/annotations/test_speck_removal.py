@@ -71,3 +71,56 @@ def test_count_regions_and_trace_shape():
     assert shape.bbox() == (11.0, 21.0, 15.0, 24.0)
     with pytest.raises(AnnotationError):
         trace_shape(np.zeros((4, 4), bool), (0, 0), "cat", tolerance=1.0)
+
+
+def _fragmented(seed: int) -> np.ndarray:
+    """A mask like a random-weight SAM's: blobs, specks, pin-holes."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    h, w = (int(v) for v in rng.integers(30, 120, size=2))
+    blobs = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), float(rng.uniform(0.7, 3))) > 0.5
+    return blobs ^ (rng.random((h, w)) > 0.98)
+
+
+def test_the_accept_path_removes_specks_once_with_the_same_polygons_as_removing_them_twice(monkeypatch):
+    """remove_specks then trace_shape (the SAM tool's accept step) cleans once, and gives the
+    polygons that cleaning a second time in mask_to_polygons (4 px) gave before."""
+    import samlabel.annotations.mask_tracing as tracing
+    from samlabel.annotations.geometry import mask_to_polygons
+
+    real = tracing.despeckle
+    cleanings = []
+    monkeypatch.setattr(tracing, "despeckle", lambda b, a: (cleanings.append(a) if a > 1 else None, real(b, a))[1])
+    for seed in range(12):
+        mask = _fragmented(seed)
+        cleanings.clear()
+        clean = remove_specks(mask)
+        for tolerance in (0.0, 1.0):
+            shape = trace_shape(clean, (0, 0), "cat", tolerance)
+            before = mask_to_polygons(clean, tolerance=tolerance)  # the second cleaning of old
+            assert len(shape.polygons) == len(before), seed
+            for mine, old in zip(shape.polygons, before):
+                np.testing.assert_array_equal(mine.exterior, old.exterior)
+                assert len(mine.holes) == len(old.holes)
+                for a, b in zip(mine.holes, old.holes):
+                    np.testing.assert_array_equal(a, b)
+        assert len(cleanings) == 1 + 2, seed  # remove_specks once, + the two reference calls above
+
+
+def test_the_accepted_shape_has_no_specks_and_keeps_small_real_regions():
+    from samlabel.annotations.geometry import polygons_to_mask
+
+    m = np.zeros((60, 70), bool)
+    m[5:45, 5:45] = True  # 1600 px: the limit is 9 px
+    m[10, 10] = False  # a pin-hole: filled
+    m[20:23, 20:23] = False  # a 9 px hole: kept
+    m[50:53, 50:53] = True  # a 9 px island: kept
+    expected = m.copy()
+    expected[10, 10] = True
+    m[50, 5] = True  # 1 px, 4 px and 8 px specks: dropped
+    m[55:57, 20:22] = True
+    m[48:50, 60:64] = True
+    shape = trace_shape(remove_specks(m), (0, 0), "cat", tolerance=0)  # exact: pixel for pixel
+    assert len(shape.polygons) == 2
+    np.testing.assert_array_equal(polygons_to_mask(shape.polygons, 60, 70), expected)
