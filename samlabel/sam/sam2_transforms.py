@@ -36,7 +36,7 @@ def to_tensor(pic: Union[np.ndarray, Image]) -> torch.Tensor:
         pic = pic[:, :, None]
     if pic.ndim != 3:
         raise ValueError(f"image should be an (H, W, C) array, got shape {pic.shape}")
-    img = torch.from_numpy(pic.transpose((2, 0, 1))).contiguous()
+    img = torch.tensor(pic.transpose((2, 0, 1)))  # a copy: the array may be read-only
     if img.dtype == torch.uint8:
         return img.to(dtype=torch.get_default_dtype()).div(255)
     return img
