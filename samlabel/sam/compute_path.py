@@ -32,14 +32,17 @@ def resolve_path(path: Optional[str] = None) -> str:
 
 def decoder_for(model, path: Optional[str] = None):
     """The per-image decoder of ``model`` on the chosen path (``FastDecoder`` or ``PlainDecoder``;
-    SAM 2 models: ``Sam2Decoder`` on both paths)."""
+    SAM 2 models: ``FastSam2Decoder`` or ``Sam2Decoder``)."""
     from samlabel.sam.model_family import is_sam2
 
     if is_sam2(model):
-        from samlabel.sam.sam2_decoder import Sam2Decoder
+        if resolve_path(path) == "plain":
+            from samlabel.sam.sam2_decoder import Sam2Decoder
 
-        resolve_path(path)  # still validated
-        return Sam2Decoder(model)
+            return Sam2Decoder(model)
+        from samlabel.sam.fast.sam2_decoder import FastSam2Decoder
+
+        return FastSam2Decoder(model)
     if resolve_path(path) == "plain":
         from samlabel.sam.plain_decoder import PlainDecoder
 

@@ -108,7 +108,9 @@ class Sam2Decoder:
             raise ValueError(
                 f"mask_input has batch {mask_input.shape[0]} but the points/boxes have batch {sparse.shape[0]}"
             )
-        batched = points is not None and points[0].shape[0] > 1  # several objects: repeat the image
+        # several prompts: repeat the image (the reference asks this only of points; a batch of
+        # mask prompts alone would fail its assertion)
+        batched = sparse.shape[0] > 1
         low, iou, _, _ = model.sam_mask_decoder(
             image_embeddings=ctx.image_embedding,
             image_pe=ctx.image_pe,
