@@ -35,6 +35,7 @@ _EXPORTS = {
     # SAM 2 / 2.1 image models
     "build_sam2": "samlabel.sam.modeling.sam2.build",
     "SAM2ImagePredictor": "samlabel.sam.sam2_image_predictor",
+    "SAM2AutomaticMaskGenerator": "samlabel.sam.automatic_mask_generator",
     # errors
     "SamError": "samlabel.sam.errors",
     "CheckpointError": "samlabel.sam.errors",
