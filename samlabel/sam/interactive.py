@@ -187,7 +187,9 @@ class DecoderSession:
         if prompt.mask_input is not None:
             mask = torch.as_tensor(prompt.mask_input, dtype=torch.float, device=device)[None]
         valid = self.image_window() if image_only else None
-        low, iou = self.decode_torch(coords, labels, boxes, mask, prompt.multimask, valid, traced=image_only)
+        # the Prompt validated these when it was made: the decoder only moves them (checked once)
+        low, iou = self.decode_torch(coords, labels, boxes, mask, prompt.multimask, valid, traced=image_only,
+                                     checked=True)
         return Prediction(
             logits=low[0].float().cpu().numpy(),
             scores=iou[0].float().cpu().numpy(),
@@ -207,16 +209,20 @@ class DecoderSession:
         multimask_output: bool = True,
         valid_size: Optional[Tuple[int, int]] = None,
         traced: bool = False,
+        checked: bool = False,
     ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Batched prompts in the input frame -> ``(B, K, 256, 256)`` logits, ``(B, K)`` scores.
 
         ``traced=True``: run through the model's :class:`~samlabel.sam.fast.traced_decoder.TracedDecoder`
         (recorded on the first call of each prompt shape; the same outputs), where the model has one.
+        ``checked=True``: the tensors come from an already validated :class:`Prompt` (see
+        ``input_checks.prompts_on_device``); otherwise the decoder checks them.
         """
 
         def eager() -> Tuple[torch.Tensor, torch.Tensor]:
             return self.decoder.decode(
-                self.context, point_coords, point_labels, boxes, mask_input, multimask_output, valid_size
+                self.context, point_coords, point_labels, boxes, mask_input, multimask_output, valid_size,
+                checked=checked,
             )
 
         recorder = traced_decoder_for(self.model) if traced and self.decoder.path == "fast" else None

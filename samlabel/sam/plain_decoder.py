@@ -54,6 +54,7 @@ class PlainDecoder:
         mask_input: Optional[torch.Tensor] = None,
         multimask_output: bool = True,
         valid_size: Optional[tuple[int, int]] = None,
+        checked: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """B prompts in the input frame -> low-res logits ``(B, K, 256, 256)``, IoU ``(B, K)``.
 
@@ -61,7 +62,7 @@ class PlainDecoder:
         path computes the whole square.
         """
         model = self.model
-        points, boxes, mask_input = prompts_on_device(model, point_coords, point_labels, boxes, mask_input)
+        points, boxes, mask_input = prompts_on_device(model, point_coords, point_labels, boxes, mask_input, checked)
         sparse, dense = model.prompt_encoder(points=points, boxes=boxes, masks=mask_input)
         if mask_input is not None and mask_input.shape[0] != sparse.shape[0]:
             raise ValueError(

@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
-from samlabel.sam.modeling.sam1.input_checks import check_embedding, check_prompts
+from samlabel.sam.modeling.sam1.input_checks import check_embedding, prompts_on_device
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,7 @@ class Sam2Decoder:
         mask_input: Optional[torch.Tensor] = None,
         multimask_output: bool = True,
         valid_size: Optional[tuple[int, int]] = None,
+        checked: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """B prompts in the input frame -> low-res logits ``(B, K, 256, 256)`` (not clamped),
         IoU ``(B, K)``; K = 3 with ``multimask_output`` else 1.
@@ -88,12 +89,10 @@ class Sam2Decoder:
         """
         model = self.model
         pe = model.sam_prompt_encoder
-        coords, labels, boxes, mask_input = check_prompts(
-            point_coords, point_labels, boxes, mask_input, tuple(pe.mask_input_size),
-            require_labels=point_coords is not None,
-        )
+        points, boxes, mask_input = prompts_on_device(model, point_coords, point_labels, boxes, mask_input, checked)
         dev = model.device
-        points = (coords.to(dev), labels.to(device=dev, dtype=torch.int)) if coords is not None else None
+        if points is not None:
+            points = (points[0], points[1].to(dtype=torch.int))
         if boxes is not None:  # boxes become two points labelled 2 and 3, placed first
             box_coords = boxes.to(dev).reshape(-1, 2, 2)
             box_labels = torch.tensor([[2, 3]], dtype=torch.int, device=dev).repeat(box_coords.shape[0], 1)

@@ -266,3 +266,23 @@ def test_image_only_decode_computes_the_image_window_exactly(small_pair, origina
         if cols < side:
             computed = -(-cols // 4) * 4
             assert np.all(part.logits[:, :, computed:] == part.logits[:, :, computed - 1 : computed])
+
+
+@pytest.mark.parametrize("path", ["fast", "plain"])
+def test_a_prompt_is_validated_once(tiny, tiny_embedding, monkeypatch, path):
+    """``Prompt`` validates what the user gave; the decoder then only moves the tensors. Raw
+    tensors (``decode_torch``) are still checked by the decoder."""
+    import torch
+
+    from samlabel.sam.modeling.sam1 import input_checks
+
+    session = DecoderSession(tiny, tiny_embedding, path=path)
+    calls = []
+    real = input_checks.check_prompts
+    monkeypatch.setattr(input_checks, "check_prompts", lambda *a, **k: calls.append(1) or real(*a, **k))
+    session.decode(Prompt(points=[[50, 60]], labels=[1], box=[10, 10, 200, 150]))
+    assert calls == []
+    session.decode_torch(torch.tensor([[[50.0, 60.0]]]), torch.tensor([[1]]))
+    assert calls == [1]
+    with pytest.raises(ValueError, match="point_labels must have shape"):
+        session.decode_torch(torch.tensor([[[50.0, 60.0]]]), torch.tensor([[1, 1]]))

@@ -90,6 +90,7 @@ class FastDecoder:
         mask_input: Optional[torch.Tensor] = None,
         multimask_output: bool = True,
         valid_size: Optional[tuple[int, int]] = None,
+        checked: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Decode B prompts against one image.
 
@@ -101,7 +102,7 @@ class FastDecoder:
         image's part; see ``mask_head.upscale_masks``); the rest repeats its edges.
         """
         model = self.model
-        points, boxes, mask_input = prompts_on_device(model, point_coords, point_labels, boxes, mask_input)
+        points, boxes, mask_input = prompts_on_device(model, point_coords, point_labels, boxes, mask_input, checked)
         dev = model.device
         if points is None and boxes is None:
             bs = mask_input.shape[0] if mask_input is not None else 1

@@ -23,7 +23,7 @@ from torch import nn
 
 from samlabel.sam.fast import mask_head
 from samlabel.sam.fast.two_way import forward_tokens, precompute_first_layer
-from samlabel.sam.modeling.sam1.input_checks import check_embedding, check_prompts
+from samlabel.sam.modeling.sam1.input_checks import check_embedding, prompts_on_device
 
 
 @dataclass(frozen=True)
@@ -104,18 +104,17 @@ class FastSam2Decoder:
         mask_input: Optional[torch.Tensor] = None,
         multimask_output: bool = True,
         valid_size: Optional[tuple[int, int]] = None,
+        checked: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """B prompts in the input frame -> low-res logits ``(B, K, 4h, 4w)``, IoU ``(B, K)``
         (arguments as ``Sam2Decoder.decode``; ``valid_size`` is ignored: no padding)."""
         model = self.model
         pe = model.sam_prompt_encoder
         dec = model.sam_mask_decoder
-        coords, labels, boxes, mask_input = check_prompts(
-            point_coords, point_labels, boxes, mask_input, tuple(pe.mask_input_size),
-            require_labels=point_coords is not None,
-        )
+        points, boxes, mask_input = prompts_on_device(model, point_coords, point_labels, boxes, mask_input, checked)
         dev = model.device
-        points = (coords.to(dev), labels.to(device=dev, dtype=torch.int)) if coords is not None else None
+        if points is not None:
+            points = (points[0], points[1].to(dtype=torch.int))
         if boxes is not None:  # boxes become two points labelled 2 and 3, placed first (as the reference)
             box_coords = boxes.to(dev).reshape(-1, 2, 2)
             box_labels = torch.tensor([[2, 3]], dtype=torch.int, device=dev).repeat(box_coords.shape[0], 1)

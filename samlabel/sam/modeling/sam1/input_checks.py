@@ -102,13 +102,21 @@ def check_embedding(image_embeddings: Any, channels: int, grid: tuple[int, int])
     return image_embeddings.reshape(1, channels, h, w)
 
 
-def prompts_on_device(model: Any, point_coords, point_labels, boxes, mask_input):
+def prompts_on_device(model: Any, point_coords, point_labels, boxes, mask_input, checked: bool = False):
     """:func:`check_prompts` for ``model``'s mask size, then moved to its device: returns
-    ``(points, boxes, mask_input)`` with ``points`` the ``(coords, labels)`` pair or None."""
-    coords, labels, boxes, mask_input = check_prompts(
-        point_coords, point_labels, boxes, mask_input, tuple(model.prompt_encoder.mask_input_size),
-        require_labels=point_coords is not None
-    )
+    ``(points, boxes, mask_input)`` with ``points`` the ``(coords, labels)`` pair or None.
+
+    ``checked=True``: the caller built these tensors from prompts it has already validated
+    (``samlabel.sam.interactive.Prompt``), so they are only moved (a prompt is checked once).
+    """
+    encoder = getattr(model, "prompt_encoder", None) or model.sam_prompt_encoder  # SAM 1 / SAM 2
+    if checked:
+        coords, labels = point_coords, point_labels
+    else:
+        coords, labels, boxes, mask_input = check_prompts(
+            point_coords, point_labels, boxes, mask_input, tuple(encoder.mask_input_size),
+            require_labels=point_coords is not None
+        )
     dev = model.device
     points = (coords.to(dev), labels.to(dev)) if coords is not None else None
     boxes = boxes.to(dev) if boxes is not None else None
