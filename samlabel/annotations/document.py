@@ -8,11 +8,19 @@ listeners still hear each change, so the view follows the drag.
 
 Listeners are plain callables ``callback(change: DocumentChange)``; ``subscribe`` returns
 the function that unsubscribes. The GUI bridges them to Qt signals.
+
+Looking a shape up by uid is a dict lookup: the document keeps a ``uid -> position`` index of
+the current annotation and carries it over (instead of rebuilding it) across every command that
+keeps the shapes' order (an edit of shapes, a label, flags: what a vertex drag sends many times a
+second) and across adding shapes at the end; a command that inserts, removes or reorders shapes
+builds it again when it is next needed. A replacement keeps every uid, so its snapshot is made
+without checking the uids again (the index already knows them).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
@@ -52,6 +60,7 @@ class _Command:
     before: ImageAnnotation
     after: ImageAnnotation
     uids: tuple[str, ...]
+    same_order: bool = False  # before and after hold the same uids in the same order
 
 
 class Document:
@@ -68,6 +77,9 @@ class Document:
         self._group_text = ""
         self._group_before: ImageAnnotation | None = None
         self._group_uids: list[str] = []
+        self._group_same_order = True
+        self._index: dict[str, int] = {}  # uid -> position in ``_indexed``'s shapes
+        self._indexed: ImageAnnotation | None = None  # the annotation ``_index`` is valid for
 
     # --- state --------------------------------------------------------------------
     @property
@@ -79,7 +91,29 @@ class Document:
         return self._annotation.shapes
 
     def shape(self, uid: str) -> Shape:
-        return self._annotation.shape(uid)
+        """The shape with ``uid`` (``KeyError`` when there is none)."""
+        return self._annotation.shapes[self.uid_index()[uid]]
+
+    def find(self, uid: str) -> Shape | None:
+        """The shape with ``uid``, or None."""
+        i = self.uid_index().get(uid)
+        return None if i is None else self._annotation.shapes[i]
+
+    def index_of(self, uid: str) -> int:
+        """Position of shape ``uid`` (``KeyError`` when there is none)."""
+        return self.uid_index()[uid]
+
+    def uid_index(self) -> Mapping[str, int]:
+        """``uid -> position`` of the current shapes (kept across edits; do not modify)."""
+        if self._indexed is not self._annotation:
+            self._index = {s.uid: i for i, s in enumerate(self._annotation.shapes)}
+            self._indexed = self._annotation
+        return self._index
+
+    def _carry_index(self, old: ImageAnnotation, new: ImageAnnotation) -> None:
+        """``new`` holds the uids of ``old`` in the same order: the index stays valid."""
+        if self._indexed is old:
+            self._indexed = new
 
     @property
     def is_dirty(self) -> bool:
@@ -115,16 +149,23 @@ class Document:
             callback(change)
 
     # --- the one primitive every command goes through -------------------------------
-    def _apply(self, after: ImageAnnotation, text: str, uids: Sequence[str]) -> None:
+    def _apply(self, after: ImageAnnotation, text: str, uids: Sequence[str], same_order: bool = False) -> None:
         before = self._annotation
         if after is before:
             return
         self._annotation = after
+        if same_order:
+            self._carry_index(before, after)
         self._redo.clear()
         if self._group_depth:
-            self._group_uids.extend(u for u in uids if u not in self._group_uids)
+            if len(self._group_uids) < 64:
+                self._group_uids.extend(u for u in uids if u not in self._group_uids)
+            else:  # many uids (a long group over many shapes): a set keeps this linear
+                seen = set(self._group_uids)
+                self._group_uids.extend(u for u in dict.fromkeys(uids) if u not in seen)
+            self._group_same_order &= same_order
         else:
-            self._push(_Command(text, before, after, tuple(uids)))
+            self._push(_Command(text, before, after, tuple(uids), same_order))
         self._notify(DocumentChange(ChangeReason.EDIT, text, tuple(uids)))
 
     def _push(self, command: _Command) -> None:
@@ -137,6 +178,13 @@ class Document:
         """Replace the whole annotation as one command (e.g. after an import)."""
         self._apply(annotation, text, ())
 
+    def _with_same_uids(self, shapes: list[Shape]) -> ImageAnnotation:
+        """The annotation with ``shapes``, which hold the current uids in the current order
+        (so the snapshot's uid check is not needed again)."""
+        new = copy.copy(self._annotation)
+        object.__setattr__(new, "shapes", tuple(shapes))
+        return new
+
     def add_shape(self, shape: Shape, index: int | None = None, text: str = "Add shape") -> None:
         self.add_shapes([shape], index=index, text=text)
 
@@ -144,15 +192,23 @@ class Document:
         shapes = list(shapes)
         if not shapes:
             return
-        existing = {s.uid for s in self.shapes}
+        existing = self.uid_index()
+        added: set[str] = set()
         for s in shapes:
-            if s.uid in existing:
+            if s.uid in existing or s.uid in added:
                 raise AnnotationError(f"shape {s.uid} is already in the document")
-            existing.add(s.uid)
+            added.add(s.uid)
         current = list(self.shapes)
-        at = len(current) if index is None else index
+        n = len(current)
+        at = n if index is None else index
         current[at:at] = shapes
+        before = self._annotation
         self._apply(self._annotation.with_shapes(current), text, [s.uid for s in shapes])
+        if (index is None or index >= n) and self._indexed is before:  # appended: extend the index
+            index_map = self._index
+            for i, s in enumerate(shapes, n):
+                index_map[s.uid] = i
+            self._indexed = self._annotation
 
     def remove_shapes(self, uids: Iterable[str], text: str = "Delete shapes") -> None:
         uids = set(uids)
@@ -166,13 +222,11 @@ class Document:
 
     def replace_shapes(self, new_shapes: Mapping[str, Shape], text: str = "Edit shapes") -> None:
         self._require(new_shapes)
-        shapes = [
-            (new_shapes[s.uid] if new_shapes[s.uid].uid == s.uid else new_shapes[s.uid].replace(uid=s.uid))
-            if s.uid in new_shapes
-            else s
-            for s in self.shapes
-        ]
-        self._apply(self._annotation.with_shapes(shapes), text, list(new_shapes))
+        index = self.uid_index()
+        shapes = list(self.shapes)
+        for uid, new in new_shapes.items():
+            shapes[index[uid]] = new if new.uid == uid else new.replace(uid=uid)
+        self._apply(self._with_same_uids(shapes), text, list(new_shapes), same_order=True)
 
     def _update(self, uids: Iterable[str], edit: Callable[[Shape], Shape], text: str) -> None:
         uids = list(uids)
@@ -196,15 +250,15 @@ class Document:
 
     def reorder_shape(self, uid: str, new_index: int, text: str = "Reorder shape") -> None:
         shapes = list(self.shapes)
-        shape = shapes.pop(self._annotation.index_of(uid))
+        shape = shapes.pop(self.index_of(uid))
         shapes.insert(new_index, shape)
         self._apply(self._annotation.with_shapes(shapes), text, [uid])
 
     def set_image_flags(self, flags: Mapping[str, Any], text: str = "Change image flags") -> None:
-        self._apply(self._annotation.replace(flags=dict(flags)), text, ())
+        self._apply(self._annotation.replace(flags=dict(flags)), text, (), same_order=True)
 
     def _require(self, uids: Iterable[str]) -> None:
-        present = {s.uid for s in self.shapes}
+        present = self.uid_index()
         missing = [u for u in uids if u not in present]
         if missing:
             raise AnnotationError(f"no shape with uid {missing[0]} in the document")
@@ -216,6 +270,7 @@ class Document:
             self._group_text = text
             self._group_before = self._annotation
             self._group_uids = []
+            self._group_same_order = True
         self._group_depth += 1
 
     def end_group(self) -> None:
@@ -225,7 +280,8 @@ class Document:
         if self._group_depth == 0:
             before, self._group_before = self._group_before, None
             if before is not None and before is not self._annotation:
-                self._push(_Command(self._group_text, before, self._annotation, tuple(self._group_uids)))
+                self._push(_Command(self._group_text, before, self._annotation, tuple(self._group_uids),
+                                    self._group_same_order))
 
     def cancel_group(self) -> None:
         """Abandon the open group (e.g. Esc during a drag): the document goes back to how it
@@ -237,6 +293,8 @@ class Document:
         self._group_depth = 0
         self._group_before = None
         if before is not None and before is not self._annotation:
+            if self._group_same_order:
+                self._carry_index(self._annotation, before)
             self._annotation = before
             self._notify(DocumentChange(ChangeReason.CANCEL, self._group_text, uids))
 
@@ -277,6 +335,8 @@ class Document:
             return False
         command = self._undo.pop()
         self._redo.append(command)
+        if command.same_order:
+            self._carry_index(command.after, command.before)
         self._annotation = command.before
         self._notify(DocumentChange(ChangeReason.UNDO, command.text, command.uids))
         return True
@@ -288,6 +348,8 @@ class Document:
             return False
         command = self._redo.pop()
         self._undo.append(command)
+        if command.same_order:
+            self._carry_index(command.before, command.after)
         self._annotation = command.after
         self._notify(DocumentChange(ChangeReason.REDO, command.text, command.uids))
         return True

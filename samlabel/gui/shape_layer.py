@@ -14,7 +14,14 @@ changed, not the whole layer), and :meth:`ShapeLayer.shape_at` asks a
 that changed geometry, order or visibility. The items draw a per-zoom simplified copy of
 each outline (:mod:`samlabel.gui.shape_lod`); the geometry here keeps every vertex.
 
-Unselected shapes are painted by the scene's :class:`~samlabel.gui.shape_lod.ShapeRaster`
+Many new shapes at once (an image with thousands of shapes opened) are built in slices, one
+per event-loop turn, each about :data:`SLICE_MS` of work, bottom to top: the window stays
+responsive and each slice is drawn over the shapes already shown. Until the last slice,
+:attr:`ShapeLayer.building` is True and ``order`` holds the shapes built so far (in the
+document's order); a sync during building (an edit, an undo) replaces what is left to build,
+so nothing is lost and nothing is built twice.
+
+Unselected shapes are painted by the scene's :class:`~samlabel.gui.shape_raster.ShapeRaster`
 (one pixmap for all of them) and are not scene items themselves; a selected shape's item is
 in the scene, above the pixmap, with its vertex handles. The layer tells the raster which
 scene rectangles to draw again when a shape changes, appears, goes, is hidden or (de)selected.
@@ -22,18 +29,24 @@ scene rectangles to draw again when a shape changes, appears, goes, is hidden or
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from itertools import compress
-from operator import attrgetter, is_not
+from operator import attrgetter, is_, is_not
 
 import numpy as np
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QColor
 
 from samlabel.gui.shape_index import ShapeIndex
 from samlabel.gui.shape_lod import DenseShapeItem as ShapeItem
-from samlabel.gui.shape_lod import ShapeRaster
+from samlabel.gui.shape_raster import ShapeRaster
 
 VertexRef = tuple[int, int, int]
+
+SLICE_MIN = 200  # more new shapes than this are built in slices over event-loop turns
+SLICE_MS = 8.0  # about this much work per slice
+SHOW_EVERY_S = 0.1  # while building, the new shapes are painted at most this often (and at the end)
 
 
 @dataclass(frozen=True)
@@ -105,6 +118,20 @@ class ShapeLayer:
         self._synced_state = None  # (colours, opacity, hidden, selected) of the last full pass
         self._styled_selection: frozenset[str] = frozenset()  # the selection the items show
         self._synced_shapes: list = []  # the shapes of the last sync, bottom to top
+        self._created: list[ShapeItem] = []  # items made by the running sync
+        self._target = None  # (shapes, labels) still being built in slices
+        self._slice_n = 32  # shapes in the next slice (sized from the last slice's cost)
+        self._prefix = False  # the shapes of the last sync are the first ones of ``_target``
+        self._shown_at = 0.0  # when a slice last asked for a paint
+        self._build_timer = QTimer()
+        self._build_timer.setInterval(0)
+        self._build_timer.timeout.connect(self._build_step)
+        self.slices = 0  # slices built since the last clear (tests, benchmark)
+
+    @property
+    def building(self) -> bool:
+        """Whether shapes are still being built in slices (``order`` is not complete yet)."""
+        return self._target is not None
 
     @property
     def hidden_labels(self) -> frozenset[str]:
@@ -164,6 +191,8 @@ class ShapeLayer:
             self._index = None
         item.shown = visible
         self._place(item)
+        if old is None and self._created and self._created[-1] is item:
+            return  # a new item: drawn with the others that appeared (end of sync)
         if old is None or old[:2] != key[:2] or old[3] != key[3] or old[2] != key[2]:
             self.raster.invalidate(item.data_rect())  # drawn, recoloured, hidden or (de)selected
 
@@ -176,7 +205,96 @@ class ShapeLayer:
             self._scene.removeItem(item)
 
     def sync(self, shapes, labels) -> None:
-        """Make the items match ``shapes`` (bottom to top)."""
+        """Make the items match ``shapes`` (bottom to top); more than :data:`SLICE_MIN` new
+        shapes are built in slices (see :attr:`building`)."""
+        shapes = list(shapes)
+        items = self._items
+        new = len(shapes) - len(items) if self._target is None else None
+        if new is not None and new <= SLICE_MIN and len(shapes) <= len(items) + SLICE_MIN:
+            # the usual edit: at most a few new shapes (counted exactly only when it matters)
+            missing = sum(1 for s in shapes if s.uid not in items) if new > 0 else 0
+            if missing <= SLICE_MIN:
+                self._sync_now(shapes, labels)
+                return
+        self._target = (shapes, labels)
+        self._prefix = False  # not known yet whether the built shapes are the target's first ones
+        self._build_step()
+
+    def finish_building(self) -> None:
+        """Build what is left now, in one go."""
+        if self._target is not None:
+            shapes, labels = self._target
+            self._target = None
+            self._prefix = False
+            self._build_timer.stop()
+            self._sync_now(shapes, labels)
+
+    def _build_step(self) -> None:
+        """One slice: the shapes built so far, updated, and the next ones bottom to top."""
+        if self._target is None:
+            self._build_timer.stop()
+            return
+        shapes, labels = self._target
+        items = self._items
+        t0 = time.perf_counter()
+        if self._prefix and self._synced_state is not None and self._synced_state == (
+                self._style_state(labels), frozenset(self.selected)):
+            self._append_slice(shapes, labels)  # the usual slice: only the next shapes are touched
+        else:  # after an edit: the built shapes brought up to date, and the lowest ones missing
+            todo = [i for i, s in enumerate(shapes) if s.uid not in items]
+            if len(todo) <= self._slice_n:
+                self.finish_building()
+                self.slices += 1
+                return
+            take = set(todo[: self._slice_n])
+            self._sync_now([s for i, s in enumerate(shapes) if i in take or s.uid in items], labels)
+            synced = self._synced_shapes
+            self._prefix = len(synced) <= len(shapes) and all(map(is_, synced, shapes))
+        ms = (time.perf_counter() - t0) * 1e3
+        self.slices += 1
+        if self._target is None:
+            return
+        # the next slice sized to about SLICE_MS of work from this one's cost
+        self._slice_n = int(max(8, min(4 * self._slice_n, 4096, self._slice_n * SLICE_MS / max(ms, 0.5))))
+        if not self._build_timer.isActive():
+            self._build_timer.start()
+
+    def _append_slice(self, shapes: list, labels) -> None:
+        """Items for the next :attr:`_slice_n` shapes of ``shapes``, whose first ones are
+        built and up to date (nothing else is looked at)."""
+        k = len(self._synced_shapes)
+        new = shapes[k: k + self._slice_n]
+        color = self._colors(labels)
+        hidden = frozenset(self.hidden_labels)
+        items, known, zs, geometry, applied = self._items, self._shapes, self._z, self._geometry, self._applied
+        created = self._created = []
+        for z, shape in enumerate(new, k):
+            uid = shape.uid
+            geom = geometry[uid] = shape_geometry(shape)
+            item = items[uid] = ShapeItem(uid, geom.parts, color(shape.label)[0], self.opacity, self.raster.bucket)
+            applied.pop(uid, None)
+            created.append(item)
+            known[uid] = shape
+            zs[uid] = z
+            item.setZValue(10 + z * 1e-4)
+            self._apply(uid, item, shape, color, hidden)
+        self._created = []
+        self.order = self.order + [s.uid for s in new]  # a new list, as every sync gives
+        self._synced_shapes = shapes[: k + len(new)]
+        self._index = None
+        last = k + len(new) >= len(shapes)
+        now = time.perf_counter()
+        show = last or now - self._shown_at >= SHOW_EVERY_S  # a paint per slice would cost more than it shows
+        if show:
+            self._shown_at = now
+        self.raster.append_items(created, update=show)
+        if last:
+            self._target = None
+            self._prefix = False
+            self._build_timer.stop()
+
+    def _sync_now(self, shapes: list, labels) -> None:
+        """Make the items match ``shapes`` (bottom to top), all of them now."""
         seen = set()
         color = self._colors(labels)
         shapes = list(shapes)
@@ -194,6 +312,7 @@ class ShapeLayer:
         if reordered:
             self._index = None
         items, known, zs, apply = self._items, self._shapes, self._z, self._apply
+        created = self._created = []
         # Between two syncs with the same label colours, opacity, hidden labels and selection,
         # an unchanged shape needs no restyle.
         style = self._style_state(labels)
@@ -219,13 +338,14 @@ class ShapeLayer:
                     item = ShapeItem(uid, geom.parts, color(shape.label)[0], self.opacity, self.raster.bucket)
                     items[uid] = item
                     self._applied.pop(uid, None)
+                    created.append(item)
                 else:
                     if not item.is_selected_style():
                         self.raster.invalidate(item.data_rect())  # where it was
                     item.set_parts(geom.parts)
                     if not item.is_selected_style():
                         self.raster.invalidate(item.data_rect())  # where it is
-                self.raster.geometry_changed()
+                    self.raster.geometry_changed()
                 known[uid] = shape
                 self._index = None
             if zs.get(uid) != z:
@@ -246,8 +366,19 @@ class ShapeLayer:
         self.selected &= seen
         self.order = order
         self._synced_shapes = shapes
-        if reordered or len(self.raster.items) != len(order):
-            self.raster.set_items([items[u] for u in order])
+        self._created = []
+        raster = self.raster
+        if reordered or len(raster.items) != len(order):
+            now = [items[u] for u in order]
+            old = raster.items
+            n = len(old)
+            if created and len(now) == n + len(created) and all(map(is_, old, now)):
+                raster.append_items(now[n:])  # new ones on top: drawn over what is shown
+            else:
+                raster.set_items(now)
+        elif created:
+            for item in created:
+                raster.invalidate(item.data_rect())
         self._styled_selection = frozenset(self.selected)
         self._synced_state = (style, self._styled_selection)
 
@@ -281,6 +412,9 @@ class ShapeLayer:
         return None if i is None else uids[i]
 
     def clear(self) -> None:
+        self._target = None
+        self._build_timer.stop()
+        self.slices = 0
         for item in self._items.values():
             if item.scene() is not None:
                 self._scene.removeItem(item)

@@ -17,9 +17,9 @@ vertex stays, is hit-tested, edited and exported).
   engine on its fast path. Only a selected shape's item is in the scene (Qt paints it, with
   its vertex handles: a child :class:`HandlesItem` drawn with two bulk ``drawPoints`` calls,
   only as large as the vertices are apart on screen).
-* :class:`ShapeRaster` draws every other visible shape into one viewport-sized pixmap, kept
-  across repaints and updated piecemeal (pan strips, dirty boxes, antialiasing in bands at
-  rest), so a repaint is one blit however many shapes there are.
+
+:class:`~samlabel.gui.shape_raster.ShapeRaster` draws every other visible shape (each item's
+``drawn_path``, ``draw_pen``, ``draw_brush``) into one viewport-sized pixmap.
 """
 
 from __future__ import annotations
@@ -30,14 +30,13 @@ import math
 import cv2
 import numpy as np
 import shiboken6
-from PySide6.QtCore import QByteArray, QDataStream, QIODevice, QPointF, QRect, QRectF, Qt, QTimer
-from PySide6.QtGui import QBrush, QColor, QPainter, QPainterPath, QPen, QPixmap, QPolygonF, QRegion, QTransform
+from PySide6.QtCore import QByteArray, QDataStream, QIODevice, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QPainter, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem
 
 Z_SHAPES = 10.0
 FULL_DETAIL_BUCKET = 3  # at zoom > 4 every vertex is drawn
 HANDLE_PX = 7.0  # the largest handle, screen pixels
-REFINE_MS = 8.0  # at rest, antialiasing comes back in bands of about this much work each
 MIN_HANDLE_PX = 3.0
 
 def _ring(ring) -> np.ndarray:
@@ -312,241 +311,3 @@ class DenseShapeItem(QGraphicsPathItem):
             inner.setCosmetic(True)
             painter.setPen(inner)
             painter.drawPoints(pts)
-
-
-class ShapeRaster(QGraphicsItem):
-    """Every visible, unselected shape item, painted into one pixmap the size of the viewport.
-
-    Qt then draws one item instead of thousands: a repaint at rest, a hover mask moving over
-    the shapes or a selected shape being dragged blit this pixmap. The pixmap is drawn again
-
-    * whole, when the view's scale, rotation or size changed (a zoom);
-    * in strips, when the view was only shifted by whole pixels (a pan): the old pixmap is
-      moved and only the uncovered strips are drawn;
-    * in the dirty rectangles (:meth:`invalidate`) of shapes that changed, appeared, went or
-      were (de)selected: only the shapes whose box meets such a rectangle are drawn there;
-    * in bands, when the view came to rest (:meth:`set_antialiased`): what was drawn
-      without antialiasing while moving (the region ``rough``) is drawn again with it, one
-      band per event-loop turn, each band sized to about :data:`REFINE_MS` of work, so
-      input is never held up for long.
-
-    Selected shapes are not drawn here: they are in the scene themselves, above this item,
-    with their vertex handles. ``items`` are the shape items bottom to top (the layer's
-    order); each is drawn with its ``draw_pen``, ``draw_brush`` and current ``path()`` (the
-    outline of the view's level-of-detail bucket).
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setZValue(Z_SHAPES - 0.5)
-        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
-        self.items: list[DenseShapeItem] = []
-        self.bucket = FULL_DETAIL_BUCKET + 1  # the view's level-of-detail bucket
-        self._boxes: np.ndarray | None = None  # (n, 4) x0, y0, x1, y1 of ``items``
-        self._pix: QPixmap | None = None
-        self._key = None  # (m11, m12, m21, m22, w, h, dpr) the pixmap was drawn at
-        self._origin = (0.0, 0.0)  # the transform's translation it was drawn at
-        self._t = QTransform()  # the transform the pixmap is drawn at
-        self._rough = QRegion()  # device area drawn without antialiasing
-        self._refine_on = False
-        self._band_h = 16  # rows of the first band; then sized by the cost of the last one
-        self._timer = QTimer()
-        self._timer.setInterval(0)
-        self._timer.timeout.connect(self._refine_step)
-        self.band_ms: list[float] = []  # the refinement's band times (benchmark)
-        self._full = True
-        self._dirty: list[QRectF] = []  # scene rectangles to draw again
-        self.renders = {"full": 0, "shift": 0, "dirty": 0}  # what the paints did (tests, benchmark)
-
-    def boundingRect(self) -> QRectF:  # noqa: N802 - the whole scene: it draws what is on screen
-        return QRectF(-1e6, -1e6, 2e6, 2e6)
-
-    # ----------------------------------------------------------- what changed
-    def set_items(self, items) -> None:
-        """The shape items, bottom to top; everything is drawn again."""
-        self.items = list(items)
-        self._boxes = None
-        self.invalidate_all()
-
-    def geometry_changed(self) -> None:
-        """Some item's outline changed: the boxes used to find the shapes in a rectangle."""
-        self._boxes = None
-
-    def invalidate(self, rect: QRectF) -> None:
-        """Draw the shapes in scene rectangle ``rect`` again at the next paint."""
-        if not rect.isValid() and not (rect.width() >= 0 and rect.height() >= 0):
-            return
-        self._dirty.append(QRectF(rect))
-        self.update()
-
-    def invalidate_all(self) -> None:
-        self._full = True
-        self._dirty.clear()
-        self.update()
-
-    def set_antialiased(self, on: bool) -> None:
-        """``True`` at rest: what was drawn without antialiasing is drawn again with it, in
-        bands over the next event-loop turns. ``False`` (moving): stop that."""
-        self._refine_on = on
-        self.band_ms = []
-        if on and self._pix is not None and not self._rough.isEmpty():
-            self._timer.start()
-        else:
-            self._timer.stop()
-
-    @property
-    def antialiased(self) -> bool:
-        """Whether all of the pixmap is drawn with antialiasing."""
-        return self._pix is not None and self._rough.isEmpty()
-
-    def _refine_step(self) -> None:
-        """One band of the rough region drawn again with antialiasing."""
-        if self._pix is None or self._rough.isEmpty() or not self._refine_on:
-            self._timer.stop()
-            return
-        import time
-
-        top = self._rough.boundingRect()
-        band = QRect(top.left(), top.top(), top.width(), max(8, min(self._band_h, top.height())))
-        piece = self._rough.intersected(band)
-        t0 = time.perf_counter()
-        self._draw(self._pix, self._t, list(piece), True)
-        ms = (time.perf_counter() - t0) * 1e3
-        self.band_ms.append(ms)
-        # the next band sized to about REFINE_MS of work, from this one's cost per row
-        self._band_h = int(max(8, min(2 * band.height(), 2048, band.height() * REFINE_MS / max(ms, 0.5))))
-        self._rough = self._rough.subtracted(band)
-        inv, ok = self._t.inverted()
-        if ok:
-            self.update(inv.mapRect(QRectF(band)).adjusted(-1, -1, 1, 1))
-        if self._rough.isEmpty():
-            self._timer.stop()
-
-    # ------------------------------------------------------------------ paint
-    def _box_array(self) -> np.ndarray:
-        if self._boxes is None or len(self._boxes) != len(self.items):
-            self._boxes = np.array([it.bounds() for it in self.items], dtype=np.float64).reshape(-1, 4)
-        return self._boxes
-
-    def _draw(self, pix: QPixmap, t: QTransform, rects: list[QRect] | None, aa: bool) -> None:
-        """Draw the shapes into ``pix`` (device rectangles ``rects`` only; None: all of it)."""
-        w, h = pix.width() / pix.devicePixelRatio(), pix.height() / pix.devicePixelRatio()
-        p = QPainter(pix)
-        if rects is None:
-            areas = [QRectF(0, 0, w, h)]
-        else:
-            region = QRegion()
-            for r in rects:
-                region = region.united(r)
-            p.setClipRegion(region)
-            p.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
-            for r in rects:
-                p.fillRect(r, Qt.GlobalColor.transparent)
-            p.setCompositionMode(QPainter.CompositionMode.CompositionMode_SourceOver)
-            areas = [QRectF(r) for r in rects]
-        inv, ok = t.inverted()
-        if self.items and ok:
-            b = self._box_array()
-            hit = np.zeros(len(b), dtype=bool)
-            with np.errstate(invalid="ignore"):
-                for area in areas:  # each rectangle on its own: two strips are not their bounding box
-                    s = inv.mapRect(area).adjusted(-1, -1, 1, 1)
-                    hit |= ((b[:, 2] >= s.left()) & (b[:, 0] <= s.right())
-                            & (b[:, 3] >= s.top()) & (b[:, 1] <= s.bottom()))
-            p.setRenderHint(QPainter.RenderHint.Antialiasing, aa)
-            p.setTransform(t)
-            items = self.items
-            set_pen, set_brush, draw = p.setPen, p.setBrush, p.drawPath
-            pen = brush = None
-            for i in np.flatnonzero(hit).tolist():
-                it = items[i]
-                if it._selected or not it.shown:
-                    continue
-                if it.draw_pen is not pen:
-                    pen = it.draw_pen
-                    set_pen(pen)
-                if it.draw_brush is not brush:
-                    brush = it.draw_brush
-                    set_brush(brush)
-                draw(it.drawn_path)
-        p.end()
-
-    def paint(self, painter: QPainter, option, widget=None) -> None:  # noqa: D102
-        t = painter.worldTransform()
-        dev = painter.device()
-        dpr = float(dev.devicePixelRatioF()) if hasattr(dev, "devicePixelRatioF") else 1.0
-        w, h = dev.width(), dev.height()
-        if w <= 0 or h <= 0:
-            return
-        key = (t.m11(), t.m12(), t.m21(), t.m22(), w, h, dpr)
-        full = self._full or self._pix is None or key != self._key
-        aa = painter.testRenderHint(QPainter.RenderHint.Antialiasing)
-        if not full and (t.dx(), t.dy()) != self._origin:
-            ddx, ddy = t.dx() - self._origin[0], t.dy() - self._origin[1]
-            if (abs(ddx - round(ddx)) < 1e-6 and abs(ddy - round(ddy)) < 1e-6
-                    and abs(ddx) < w and abs(ddy) < h):
-                self._shift(int(round(ddx)), int(round(ddy)), w, h, dpr, t, aa)
-            else:
-                full = True
-        if full:
-            pix = QPixmap(int(math.ceil(w * dpr)), int(math.ceil(h * dpr)))
-            pix.setDevicePixelRatio(dpr)
-            pix.fill(Qt.GlobalColor.transparent)
-            self._draw(pix, t, None, aa)
-            self._pix, self._key, self._origin, self._t, self._full = pix, key, (t.dx(), t.dy()), QTransform(t), False
-            self._rough = QRegion() if aa else QRegion(0, 0, w, h)
-            self._dirty.clear()
-            self.renders["full"] += 1
-        elif self._dirty:
-            rects = self._dirty_rects(t, w, h)
-            if rects:
-                self._draw(self._pix, t, rects, aa)
-                self._mark(rects, aa)
-                self.renders["dirty"] += 1
-        painter.save()
-        painter.resetTransform()
-        painter.drawPixmap(QPointF(0, 0), self._pix)
-        painter.restore()
-
-    def _dirty_rects(self, t: QTransform, w: int, h: int) -> list[QRect]:
-        """The dirty scene rectangles on the device (with a margin for pens), then forgotten."""
-        bounds = QRect(0, 0, w, h)
-        rects = []
-        for r in self._dirty:
-            d = t.mapRect(r).toAlignedRect().adjusted(-3, -3, 3, 3).intersected(bounds)
-            if not d.isEmpty():
-                rects.append(d)
-        self._dirty.clear()
-        return rects
-
-    def _mark(self, rects: list[QRect], aa: bool) -> None:
-        """Rectangles just drawn: rough (to refine at rest) unless drawn antialiased."""
-        for r in rects:
-            self._rough = self._rough.united(r) if not aa else self._rough.subtracted(r)
-
-    def _shift(self, dx: int, dy: int, w: int, h: int, dpr: float, t: QTransform, aa: bool) -> None:
-        """The view moved by whole pixels: move the pixmap, draw the uncovered strips."""
-        old = self._pix
-        pix = QPixmap(old.size())
-        pix.setDevicePixelRatio(dpr)
-        pix.fill(Qt.GlobalColor.transparent)
-        p = QPainter(pix)
-        p.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
-        p.drawPixmap(QPointF(dx, dy), old)
-        p.end()
-        rects = []
-        if dx > 0:
-            rects.append(QRect(0, 0, dx, h))
-        elif dx < 0:
-            rects.append(QRect(w + dx, 0, -dx, h))
-        if dy > 0:
-            rects.append(QRect(0, 0, w, dy))
-        elif dy < 0:
-            rects.append(QRect(0, h + dy, w, -dy))
-        rects += self._dirty_rects(t, w, h)  # changed shapes, drawn with the strips
-        self._draw(pix, t, rects, aa)
-        self._rough.translate(dx, dy)
-        self._rough = self._rough.intersected(QRect(0, 0, w, h))
-        self._mark(rects, aa)
-        self._pix, self._origin, self._t = pix, (t.dx(), t.dy()), QTransform(t)
-        self.renders["shift"] += 1

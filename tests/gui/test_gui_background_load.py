@@ -76,7 +76,9 @@ def test_a_large_sidecar_loads_in_the_background_while_the_window_stays_responsi
     timer.stop()
     assert ticks, "the UI thread processed no timer event while the sidecar was read"
     assert loaded.args == [str(big / "a.png")]
-    assert len(win.document.shapes) == N_BOWTIES and len(win.layer.order) == N_BOWTIES
+    assert len(win.document.shapes) == N_BOWTIES
+    # the canvas builds the shapes in slices over the next event-loop turns (shape_layer)
+    qtbot.waitUntil(lambda: not win.layer.building and len(win.layer.order) == N_BOWTIES, timeout=30000)
     assert not win.annotations_loading and not win._loading_indicator.isVisible()
     assert "repaired" in win.statusBar().currentMessage()  # the repair notes, as for a sync load
     assert win.document.is_dirty is False

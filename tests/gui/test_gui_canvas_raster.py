@@ -22,7 +22,7 @@ from PySide6.QtGui import QImage, QPainter, QPixmap
 from samlabel.annotations import Shape
 from samlabel.annotations.image_annotation import ImageAnnotation
 from samlabel.annotations.sidecar import write_sidecar
-from samlabel.gui import shape_lod
+from samlabel.gui import shape_raster
 from samlabel.gui.canvas import picture_levels
 from samlabel.gui.tools import Tool
 
@@ -100,6 +100,15 @@ def same(a: np.ndarray, b: np.ndarray) -> bool:
     return True
 
 
+def drawn_at_scale(qtbot, win):
+    """Still moving (no antialiasing): wait until the bands have drawn the stale area a zoom
+    left (the pixmap shows the shapes at the current scale)."""
+    win.canvas._rest_timer.stop()
+    shown(win)
+    qtbot.waitUntil(lambda: win.canvas.shape_raster.current, timeout=10000)
+    return shown(win)
+
+
 def settle_antialiased(qtbot, win):
     win.canvas._rest_timer.stop()
     win.canvas._at_rest()
@@ -110,16 +119,18 @@ def settle_antialiased(qtbot, win):
 def test_pans_selections_edits_and_hiding_show_what_a_fresh_drawing_shows(qtbot, make_window, folder):
     win = open_window(make_window, qtbot, folder)
     canvas, raster, view = win.canvas, win.canvas.shape_raster, win.canvas.viewport()
+    shown(win)
     canvas.zoom_by(2.0)
     canvas._moving()  # moving: no antialiasing anywhere
     before = dict(raster.renders)
+    drawn_at_scale(qtbot, win)
     assert same(shown(win), from_scratch(win, aa=False))
-    assert raster.renders["full"] == before["full"] + 1
+    assert raster.renders["scaled"] == before["scaled"] + 1 and raster.renders["full"] == before["full"]
 
     for dx, dy in [(40, 25), (-13, 31), (57, -8)]:  # pans: the pixmap moves, strips are drawn
         canvas.pan_by(dx, dy)
         assert same(shown(win), from_scratch(win, aa=False))
-    assert raster.renders["shift"] >= 3 and raster.renders["full"] == before["full"] + 1
+    assert raster.renders["shift"] >= 3 and raster.renders["full"] == before["full"]
 
     # a click selects a shape: it leaves the pixmap (the scene draws it, with handles)
     shapes = win.document.shapes
@@ -131,7 +142,7 @@ def test_pans_selections_edits_and_hiding_show_what_a_fresh_drawing_shows(qtbot,
     (uid,) = win.layer.selected
     assert win.layer.item(uid).scene() is canvas.scene()
     assert same(shown(win), from_scratch(win, aa=False))
-    assert raster.renders["full"] == before["full"] + 1  # no full redraw for a selection
+    assert raster.renders["full"] == before["full"]  # no full redraw for a selection
 
     # an unselected shape edited (through the document, as undo does): redrawn where it was and is
     other = next(s for s in shapes if s.uid != uid)
@@ -147,12 +158,12 @@ def test_pans_selections_edits_and_hiding_show_what_a_fresh_drawing_shows(qtbot,
     assert same(shown(win), from_scratch(win, aa=False))
     win.label_state.set_visible("b", True)
     assert same(shown(win), from_scratch(win, aa=False))
-    assert raster.renders["full"] == before["full"] + 1
+    assert raster.renders["full"] == before["full"]
 
 
 def test_at_rest_antialiasing_comes_back_band_by_band_and_equals_a_fresh_antialiased_drawing(
         qtbot, make_window, folder, monkeypatch):
-    monkeypatch.setattr(shape_lod, "REFINE_MS", 0.01)  # the smallest bands: many event-loop turns
+    monkeypatch.setattr(shape_raster, "REFINE_MS", 0.01)  # the smallest bands: many event-loop turns
     win = open_window(make_window, qtbot, folder)
     raster = win.canvas.shape_raster
     win.canvas.zoom_by(1.5)
@@ -169,6 +180,47 @@ def test_at_rest_antialiasing_comes_back_band_by_band_and_equals_a_fresh_antiali
     shown(win)
     assert not raster.antialiased
     assert same(settle_antialiased(qtbot, win), from_scratch(win, aa=True))
+
+
+def test_a_zoom_shows_the_old_pixmap_resampled_at_once_then_the_shapes_drawn_again_in_bands(
+        qtbot, make_window, folder, monkeypatch):
+    monkeypatch.setattr(shape_raster, "REFINE_MS", 0.5)  # small bands: several event-loop turns
+    win = open_window(make_window, qtbot, folder)
+    canvas, raster = win.canvas, win.canvas.shape_raster
+    settle_antialiased(qtbot, win)
+    old = shown(win)
+    before = dict(raster.renders)
+    canvas.zoom_by(1.25)
+    canvas._moving()
+    canvas._rest_timer.stop()
+    interim = shown(win)  # at once: the old pixmap resampled, no shape drawn yet
+    assert raster.renders["scaled"] == before["scaled"] + 1 and raster.renders["full"] == before["full"]
+    assert not raster.current and not raster.antialiased
+    assert interim[..., 3].any() and not np.array_equal(interim, old)
+    # an edit while the area is stale is drawn (and kept) too
+    shape = win.document.shapes[7]
+    win.document.replace_shape(shape.uid, shape.translated(25, -10))
+    shown(win)
+    canvas.zoom_by(0.9)  # a second zoom before the bands are done
+    drawn_at_scale(qtbot, win)
+    assert len(raster.stale_ms) > 1  # in bands, not one long paint
+    assert raster.renders["full"] == before["full"]
+    assert same(shown(win), from_scratch(win, aa=False))
+    assert same(settle_antialiased(qtbot, win), from_scratch(win, aa=True))
+
+
+def test_with_the_interim_off_a_zoom_draws_everything_at_once(qtbot, make_window, folder, monkeypatch):
+    monkeypatch.setattr(shape_raster, "INTERIM_ZOOM", False)
+    win = open_window(make_window, qtbot, folder)
+    canvas, raster = win.canvas, win.canvas.shape_raster
+    shown(win)
+    before = dict(raster.renders)
+    canvas.zoom_by(1.25)
+    canvas._moving()
+    canvas._rest_timer.stop()
+    assert same(shown(win), from_scratch(win, aa=False))
+    assert raster.current and raster.renders["full"] == before["full"] + 1
+    assert raster.renders["scaled"] == before["scaled"]
 
 
 def test_recolouring_a_label_in_place_recolours_its_shapes(qtbot, make_window, folder):
@@ -249,3 +301,26 @@ def test_a_window_without_a_model_starts_without_importing_torch(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[-2:] == ["False", "True"]
+
+
+def test_the_picture_is_sampled_while_moving_and_filtered_again_at_rest(qtbot):
+    from samlabel.gui.canvas import Canvas
+
+    canvas = Canvas()
+    qtbot.addWidget(canvas)
+    canvas.resize(600, 400)
+    canvas.show()
+    qtbot.waitExposed(canvas)
+    canvas.set_image(np.random.default_rng(0).integers(0, 255, (1500, 2000, 3), dtype=np.uint8))
+    painted = []
+    canvas.painted.connect(painted.append)
+    canvas.zoom_by(1.1)  # moving: the picture is drawn unfiltered
+    canvas._rest_timer.stop()
+    canvas.viewport().update()
+    qtbot.waitUntil(lambda: bool(painted), timeout=5000)
+    assert not canvas._smooth_picture and canvas._rough_picture
+    painted.clear()
+    canvas._at_rest()  # at rest: drawn again, filtered
+    assert canvas._smooth_picture and not canvas._rough_picture
+    qtbot.waitUntil(lambda: bool(painted), timeout=5000)
+    assert canvas._smooth_picture and not canvas._rough_picture

@@ -54,7 +54,8 @@ from PySide6.QtWidgets import (
 
 from samlabel.gui.dialogs.label_picker import swatch_icon
 from samlabel.gui.docks.binding import bind
-from samlabel.gui.docks.models import LabelRow, label_rows
+from samlabel.annotations.document import ChangeReason
+from samlabel.gui.docks.models import LabelCounts, LabelRow
 from samlabel.gui.label_renames import LabelRenames
 from samlabel.gui.label_state import LabelChange, LabelChangeKind, LabelState
 from samlabel.gui.tasks import Task
@@ -85,6 +86,7 @@ class LabelsDock(QDockWidget):
         self._unsubscribe: Callable[[], None] | None = None
         self._updating = False
         self._rows: list[LabelRow] = []
+        self._counts = LabelCounts()  # shapes per label, followed change by change
 
         body = QWidget(self)
         self.list = QListWidget(body)
@@ -152,10 +154,24 @@ class LabelsDock(QDockWidget):
         self._document = document
         if document is not None:
             self._unsubscribe = bind(self, document, self._on_document_change)
+        self._counts.reset(self._shapes())
         self.refresh()
 
-    def _on_document_change(self, _change) -> None:
-        if label_rows(self.labels, self._shapes()) != self._rows:  # a vertex drag changes no count
+    def _on_document_change(self, change) -> None:
+        """Counts follow the shapes the change touched (a change naming no shape, or a
+        document that cannot look one up, is counted afresh)."""
+        reason = getattr(change, "reason", None)
+        if reason == ChangeReason.SAVED:
+            return
+        uids = getattr(change, "uids", ())
+        find = getattr(self._document, "find", None)
+        if uids and find is not None and reason != ChangeReason.RESET:
+            changed = self._counts.update(uids, find)
+            if not changed and not self._counts.ordered_by_shapes(self.labels):
+                return  # a vertex drag changes no count
+        else:
+            self._counts.reset(self._shapes())
+        if self._counts.rows(self.labels, self._shapes()) != self._rows:
             self.refresh()
 
     def _shapes(self):
@@ -167,7 +183,7 @@ class LabelsDock(QDockWidget):
 
     def refresh(self) -> None:
         """Re-read the label set and the counts (keeps the current label and checkboxes)."""
-        rows = label_rows(self.labels, self._shapes())
+        rows = self._counts.rows(self.labels, self._shapes())
         hidden, current = self.state.hidden, self.state.current
         self._updating = True
         try:

@@ -10,7 +10,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 Color = tuple[int, int, int]
 
@@ -41,13 +41,80 @@ def label_rows(labels, shapes: Iterable = ()) -> list[LabelRow]:
     ``labels`` is a ``LabelSet`` (anything iterable over objects with ``name`` and
     ``color`` and with ``color_of(name)``).
     """
-    counts = label_counts(shapes)
+    return label_rows_from_counts(labels, label_counts(shapes))
+
+
+def label_rows_from_counts(labels, counts: Mapping[str, int], extra_order: Iterable[str] | None = None) -> list[LabelRow]:
+    """:func:`label_rows` from counts already made: labels used only by shapes come in
+    ``extra_order`` (by default the order of ``counts``; :func:`label_rows` gives them in
+    the order of their first shape)."""
     rows = [LabelRow(label.name, tuple(label.color), counts.get(label.name, 0), True) for label in labels]
     known = {row.name for row in rows}
-    for name in counts:
-        if name not in known:
+    for name in (counts if extra_order is None else extra_order):
+        if name not in known and counts.get(name, 0):
             rows.append(LabelRow(name, tuple(labels.color_of(name)), counts[name], False))
     return rows
+
+
+class LabelCounts:
+    """Shapes per label, kept up to date change by change (no pass over every shape per edit).
+
+    :meth:`reset` counts a list of shapes; :meth:`update` then follows the shapes a change
+    touched (``find(uid)``: the shape now, or None when it is gone). :meth:`rows` equals
+    ``label_rows(labels, shapes)`` for the shapes as they are.
+    """
+
+    def __init__(self) -> None:
+        self._label_of: dict[str, str] = {}
+        self.counts: Counter = Counter()
+        self.resets = 0  # how many full counts were made (tests)
+
+    def reset(self, shapes: Iterable) -> None:
+        self._label_of = {s.uid: s.label for s in shapes}
+        self.counts = Counter(self._label_of.values())
+        self.resets += 1
+
+    def update(self, uids: Iterable[str], find: Callable[[str], object]) -> bool:
+        """Follow the shapes ``uids`` to their labels now; True when a count changed."""
+        changed = False
+        label_of, counts = self._label_of, self.counts
+        for uid in uids:
+            old = label_of.get(uid)
+            shape = find(uid)
+            new = None if shape is None else shape.label
+            if old == new:
+                continue
+            changed = True
+            if old is not None:
+                counts[old] -= 1
+                if counts[old] <= 0:
+                    del counts[old]
+                del label_of[uid]
+            if new is not None:
+                counts[new] += 1
+                label_of[uid] = new
+        return changed
+
+    def ordered_by_shapes(self, labels) -> bool:
+        """Whether the rows' order depends on the shapes' order (two or more labels outside
+        the set: they come in the order of their first shape)."""
+        known = {label.name for label in labels}
+        return sum(1 for name in self.counts if name not in known) > 1
+
+    def rows(self, labels, shapes: Sequence) -> list[LabelRow]:
+        """The rows for ``shapes`` (the shapes counted): :func:`label_rows` without a count."""
+        known = {label.name for label in labels}
+        extra = [name for name in self.counts if name not in known]
+        if len(extra) > 1:  # labels outside the set come in the order of their first shape
+            pending, order = set(extra), []
+            for shape in shapes:
+                if shape.label in pending:
+                    pending.discard(shape.label)
+                    order.append(shape.label)
+                    if not pending:
+                        break
+            extra = order
+        return label_rows_from_counts(labels, self.counts, extra)
 
 
 def shape_title(shape, index: int) -> str:

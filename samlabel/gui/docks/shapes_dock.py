@@ -129,6 +129,20 @@ class ShapesDock(QDockWidget):
         if swatch is not None:
             item.setIcon(swatch[1])
 
+    def _fill(self, shapes, colours) -> None:
+        """Rows for every shape of an empty list: the texts added in one call, then each
+        row's uid and swatch (what :meth:`_show` would set, without a signal per change)."""
+        titles = [shape_title(shape, i) for i, shape in enumerate(shapes)]
+        self.list.addItems(titles)
+        item, shown = self.list.item, self._shown
+        for i, shape in enumerate(shapes):
+            row = item(i)
+            row.setData(UID_ROLE, shape.uid)
+            swatch = colours(shape.label)
+            if swatch is not None:
+                row.setIcon(swatch[1])
+            shown[shape.uid] = (shape, i, None if swatch is None else swatch[0])
+
     def refresh(self) -> None:
         """Bring the rows up to the document, keeping the selection of surviving shapes.
 
@@ -145,8 +159,7 @@ class ShapesDock(QDockWidget):
                 self.list.clear()
                 self._shown.clear()
                 self._uids, self._row = order, {u: i for i, u in enumerate(order)}
-                for i, shape in enumerate(shapes):
-                    self._show(QListWidgetItem(self.list), shape, i, colours, force=True)
+                self._fill(shapes, colours)
                 self._select_rows([self._row[u] for u in selected if u in self._row])
             else:
                 for i, shape in enumerate(shapes):
