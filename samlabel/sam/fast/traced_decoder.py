@@ -92,8 +92,10 @@ def _register_context_types() -> None:
         from samlabel.sam.fast.stacked_mlp import StackedMLP
         from samlabel.sam.fast.two_way import FirstLayerCache
 
-        for cls in (DecoderContext, FirstLayerCache, SecondLayerCache, FinalAttentionCache, NormStatsCache,
-                    OutputMapCache, MapWeights, TwoBlockTokens, LowRankUpdate, StackedMLP):
+        from samlabel.sam.fast.sam2_decoder import Sam2FastContext
+
+        for cls in (DecoderContext, Sam2FastContext, FirstLayerCache, SecondLayerCache, FinalAttentionCache,
+                    NormStatsCache, OutputMapCache, MapWeights, TwoBlockTokens, LowRankUpdate, StackedMLP):
             pytree.register_dataclass(cls)
         _CONTEXT_TYPES_REGISTERED = True
 
@@ -130,16 +132,26 @@ def unflatten(spec: Hashable, tensors: list[torch.Tensor]) -> Any:
 
 
 # ------------------------------------------------------------------ recording
+def _heads(sam: nn.Module) -> Optional[tuple[nn.Module, nn.Module, type]]:
+    """``(prompt encoder, mask decoder, fast decoder class)`` of a SAM 1 or SAM 2 model, or None."""
+    if isinstance(getattr(sam, "mask_decoder", None), MaskDecoder) and hasattr(sam, "prompt_encoder"):
+        return sam.prompt_encoder, sam.mask_decoder, FastDecoder
+    if hasattr(sam, "sam_mask_decoder") and hasattr(sam, "sam_prompt_encoder"):  # SAM 2
+        from samlabel.sam.fast.sam2_decoder import FastSam2Decoder
+
+        return sam.sam_prompt_encoder, sam.sam_mask_decoder, FastSam2Decoder
+    return None
+
+
 class _DecodeCall(nn.Module):
-    """One ``FastDecoder.decode`` call shape as a module, so that :func:`torch.jit.trace`
+    """One fast decoder's ``decode`` call shape as a module, so that :func:`torch.jit.trace`
     references the prompt encoder's and mask decoder's parameters instead of freezing them."""
 
     def __init__(self, sam: nn.Module, n_ctx: int, ctx_spec: Hashable, prompt_spec: Hashable,
                  multimask: bool, valid_size: Optional[tuple[int, int]]) -> None:
         super().__init__()
-        self.prompt_encoder = sam.prompt_encoder
-        self.mask_decoder = sam.mask_decoder
-        self._decode = FastDecoder(sam).decode  # a bound method: not a submodule, not traced as one
+        self.prompt_encoder, self.mask_decoder, decoder_cls = _heads(sam)
+        self._decode = decoder_cls(sam).decode  # a bound method: not a submodule, not traced as one
         self._n_ctx = n_ctx  # the first n_ctx inputs are the context's tensors, the rest the prompt's
         self._ctx_spec, self._prompt_spec = ctx_spec, prompt_spec
         self._multimask, self._valid_size = multimask, valid_size
@@ -179,7 +191,8 @@ def _weights_token(sam: nn.Module) -> Hashable:
     torch has no registration hook, the parameters' identities (slower: ~0.2 ms)."""
     if _hook_installed:
         return _param_generation
-    return tuple(id(p) for p in sam.prompt_encoder.parameters()) + tuple(id(p) for p in sam.mask_decoder.parameters())
+    prompt_encoder, mask_decoder, _ = _heads(sam)
+    return tuple(id(p) for p in prompt_encoder.parameters()) + tuple(id(p) for p in mask_decoder.parameters())
 
 
 _OFF = object()  # a key whose recording failed or did not match: use the eager path
@@ -350,9 +363,9 @@ _REGISTRY_LOCK = threading.Lock()
 
 
 def traced_decoder_for(sam: nn.Module) -> Optional[TracedDecoder]:
-    """The model's shared :class:`TracedDecoder`, or None for a model the fast decoder does
-    not run (one without SAM 1's prompt encoder and mask decoder)."""
-    if not isinstance(getattr(sam, "mask_decoder", None), MaskDecoder) or not hasattr(sam, "prompt_encoder"):
+    """The model's shared :class:`TracedDecoder` (SAM 1 and SAM 2 models), or None for a model
+    the fast decoders do not run."""
+    if _heads(sam) is None:
         return None
     with _REGISTRY_LOCK:
         _install_hook()

@@ -38,8 +38,8 @@ def model_and_embedding():
     return model, compute_embedding(model, image, path="plain")
 
 
-def _cases(b: int):
-    g = torch.Generator().manual_seed(b)
+def _cases(b: int, seed: int = 0):
+    g = torch.Generator().manual_seed(b + 100 * seed)
     pts = torch.rand(b, 3, 2, generator=g) * 1024
     lab = torch.randint(0, 2, (b, 3), generator=g).int()
     xy = torch.rand(b, 2, generator=g) * 500
@@ -74,3 +74,24 @@ def test_embedding_without_high_res_maps_is_refused(model_and_embedding):
     model, emb = model_and_embedding
     with pytest.raises(ValueError, match="2 high-resolution feature maps"):
         FastSam2Decoder(model).prepare(emb.features, ())
+
+
+@pytest.mark.parametrize("case", ["points", "boxes", "points+boxes", "points+mask"])
+@pytest.mark.parametrize("multimask", [True, False])
+def test_recorded_decoder_replays_sam2_bit_for_bit(model_and_embedding, case, multimask):
+    """The hover preview's recorded decoder (``fast/traced_decoder.py``) runs SAM 2 too."""
+    from samlabel.sam.fast import traced_decoder as td
+
+    model, emb = model_and_embedding
+    fast = FastSam2Decoder(model)
+    ctx = fast.prepare(emb.features, emb.high_res_features)
+    assert td.traced_decoder_for(model) is not None  # the session's hover path uses the model's recorder
+    recorder = td.TracedDecoder(model)
+    for step in range(3):  # the first call records; the others replay, each prompt different
+        kw = _cases(1, seed=step)[case]  # same shapes, other values
+        args = (kw.get("point_coords"), kw.get("point_labels"), kw.get("boxes"), kw.get("mask_input"), multimask, None)
+        got = recorder(ctx, *args, lambda: fast.decode(ctx, *args))
+        expected = fast.decode(ctx, *args)
+        for a, b in zip(got, expected):
+            assert torch.equal(a, b), f"max |diff| {(a - b).abs().max().item()}"
+    assert recorder.recorded == 1 and recorder.replayed == 2
