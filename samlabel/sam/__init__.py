@@ -36,6 +36,10 @@ _EXPORTS = {
     "build_sam2": "samlabel.sam.modeling.sam2.build",
     "SAM2ImagePredictor": "samlabel.sam.sam2_image_predictor",
     "SAM2AutomaticMaskGenerator": "samlabel.sam.automatic_mask_generator",
+    # SAM 2 / 2.1 video tracking
+    "SAM2VideoPredictor": "samlabel.sam.sam2_video_predictor",
+    "SamVideoPredictor": "samlabel.sam.sam2_video_predictor",
+    "build_sam_video_predictor": "samlabel.sam.sam2_video_predictor",
     # errors
     "SamError": "samlabel.sam.errors",
     "CheckpointError": "samlabel.sam.errors",

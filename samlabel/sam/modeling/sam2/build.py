@@ -144,3 +144,133 @@ def build_sam2(
         load_sam2_state_dict(model, read_state_dict(checkpoint), Path(checkpoint))
         model.model_id = f"{config.name}:{file_sha256(checkpoint)[:16]}"
     return model.to(device).eval()
+
+
+# --- Video model ----------------------------------------------------------------------------------
+
+
+def build_sam2_video_model(config: Sam2Config, video_config=None, cls=None, **kwargs):
+    """The video model of ``config`` (``cls``, default
+    :class:`~samlabel.sam.modeling.sam2.sam2_video_base.SAM2VideoBase`, e.g. the video
+    predictor), with memory modules after ``video_config`` (default: the settings of the
+    release ``config.name`` names, :func:`~samlabel.sam.modeling.sam2.config.get_sam2_video_config`),
+    freshly initialised, in train mode. ``kwargs`` go to ``cls`` (predictor options)."""
+    from samlabel.sam.modeling.sam2.config import get_sam2_video_config
+    from samlabel.sam.modeling.sam2.memory_attention import MemoryAttention, MemoryAttentionLayer, RoPEAttention
+    from samlabel.sam.modeling.sam2.memory_encoder import CXBlock, Fuser, MaskDownSampler, MemoryEncoder
+    from samlabel.sam.modeling.sam2.sam2_video_base import SAM2VideoBase
+
+    v = video_config if video_config is not None else get_sam2_video_config(config.name)
+    cls = cls if cls is not None else SAM2VideoBase
+    image_model = build_sam2_model(config)  # reuse its image encoder and its keyword arguments
+    d_model = config.neck.d_model
+    a, e = v.memory_attention, v.memory_encoder
+    mem_dim = e.out_dim
+    layer = MemoryAttentionLayer(
+        activation=a.activation,
+        cross_attention=RoPEAttention(
+            embedding_dim=d_model, num_heads=a.num_heads, downsample_rate=a.downsample_rate, dropout=a.dropout,
+            kv_in_dim=mem_dim, rope_theta=a.rope_theta, feat_sizes=a.feat_sizes, rope_k_repeat=True,
+        ),
+        d_model=d_model,
+        dim_feedforward=a.dim_feedforward,
+        dropout=a.dropout,
+        pos_enc_at_attn=a.pos_enc_at_attn,
+        pos_enc_at_cross_attn_keys=a.pos_enc_at_cross_attn_keys,
+        pos_enc_at_cross_attn_queries=a.pos_enc_at_cross_attn_queries,
+        self_attention=RoPEAttention(
+            embedding_dim=d_model, num_heads=a.num_heads, downsample_rate=a.downsample_rate, dropout=a.dropout,
+            rope_theta=a.rope_theta, feat_sizes=a.feat_sizes,
+        ),
+    )
+    memory_attention = MemoryAttention(d_model=d_model, pos_enc_at_input=a.pos_enc_at_input, layer=layer, num_layers=a.num_layers)
+    memory_encoder = MemoryEncoder(
+        out_dim=mem_dim,
+        mask_downsampler=MaskDownSampler(
+            embed_dim=d_model, kernel_size=e.mask_kernel_size, stride=e.mask_stride, padding=e.mask_padding,
+            total_stride=e.mask_total_stride,
+        ),
+        fuser=Fuser(
+            CXBlock(dim=d_model, kernel_size=e.fuser_kernel_size, padding=e.fuser_padding,
+                    layer_scale_init_value=e.fuser_layer_scale_init_value, use_dwconv=e.fuser_use_dwconv),
+            num_layers=e.fuser_num_layers,
+        ),
+        position_encoding=PositionEmbeddingSine(mem_dim, temperature=e.pos_temperature, normalize=e.pos_normalize),
+        in_dim=d_model,
+    )
+    d = config.decoder
+    model = cls(
+        image_model.image_encoder,
+        memory_attention,
+        memory_encoder,
+        num_maskmem=v.num_maskmem,
+        sigmoid_scale_for_mem_enc=v.sigmoid_scale_for_mem_enc,
+        sigmoid_bias_for_mem_enc=v.sigmoid_bias_for_mem_enc,
+        binarize_mask_from_pts_for_mem_enc=v.binarize_mask_from_pts_for_mem_enc,
+        use_mask_input_as_output_without_sam=v.use_mask_input_as_output_without_sam,
+        max_cond_frames_in_attn=v.max_cond_frames_in_attn,
+        multimask_output_in_sam=v.multimask_output_in_sam,
+        multimask_min_pt_num=v.multimask_min_pt_num,
+        multimask_max_pt_num=v.multimask_max_pt_num,
+        multimask_output_for_tracking=v.multimask_output_for_tracking,
+        memory_temporal_stride_for_eval=v.memory_temporal_stride_for_eval,
+        non_overlap_masks_for_mem_enc=v.non_overlap_masks_for_mem_enc,
+        use_obj_ptrs_in_encoder=v.use_obj_ptrs_in_encoder,
+        max_obj_ptrs_in_encoder=v.max_obj_ptrs_in_encoder,
+        add_tpos_enc_to_obj_ptrs=v.add_tpos_enc_to_obj_ptrs,
+        proj_tpos_enc_in_obj_ptrs=v.proj_tpos_enc_in_obj_ptrs,
+        use_signed_tpos_enc_to_obj_ptrs=v.use_signed_tpos_enc_to_obj_ptrs,
+        only_obj_ptrs_in_the_past_for_eval=v.only_obj_ptrs_in_the_past_for_eval,
+        fixed_no_obj_ptr=v.fixed_no_obj_ptr,
+        soft_no_obj_ptr=v.soft_no_obj_ptr,
+        use_mlp_for_obj_ptr_proj=v.use_mlp_for_obj_ptr_proj,
+        no_obj_embed_spatial=v.no_obj_embed_spatial,
+        image_size=config.image_size,
+        backbone_stride=config.backbone_stride,
+        use_high_res_features_in_sam=config.use_high_res_features_in_sam,
+        directly_add_no_mem_embed=config.directly_add_no_mem_embed,
+        mask_in_chans=d.mask_in_chans,
+        transformer_kwargs={"depth": d.transformer_depth, "mlp_dim": d.transformer_mlp_dim, "num_heads": d.transformer_num_heads},
+        decoder_kwargs={
+            "num_multimask_outputs": d.num_multimask_outputs,
+            "iou_head_depth": d.iou_head_depth,
+            "iou_head_hidden_dim": d.iou_head_hidden_dim,
+            "iou_prediction_use_sigmoid": d.iou_prediction_use_sigmoid,
+            "pred_obj_scores": d.pred_obj_scores,
+            "pred_obj_scores_mlp": d.pred_obj_scores_mlp,
+            "use_multimask_token_for_obj_ptr": d.use_multimask_token_for_obj_ptr,
+            "dynamic_multimask_via_stability": d.dynamic_multimask_via_stability,
+            "dynamic_multimask_stability_delta": d.dynamic_multimask_stability_delta,
+            "dynamic_multimask_stability_thresh": d.dynamic_multimask_stability_thresh,
+        },
+        config=config,
+        **kwargs,
+    )
+    model.video_config = v
+    return model
+
+
+def load_sam2_video_state_dict(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], path: PathLike) -> None:
+    """Copy an official ``SAM2Base`` state dict into the video ``model`` strictly (every key,
+    video modules included, with its shape); ``CheckpointError`` naming ``path`` otherwise."""
+    expected = model.state_dict()
+    if not set(state_dict) & set(expected):
+        raise CheckpointError(
+            f"checkpoint {path} is not a SAM 2 checkpoint: none of its {len(state_dict)} tensor names matches the model's "
+            f"(e.g. it has {_few(sorted(state_dict))}; expected names like {_few(list(expected)[:3])})"
+        )
+    missing, unexpected, mismatched = state_dict_problems(expected, state_dict)
+    if missing or unexpected or mismatched:
+        name = getattr(model.config, "name", type(model).__name__)
+        problems = []
+        if missing:
+            problems.append(f"missing keys: {_few(missing)}")
+        if unexpected:
+            problems.append(f"unexpected keys: {_few(unexpected)}")
+        if mismatched:
+            problems.append(f"shape mismatch: {_few(mismatched)} - is it a checkpoint for another model size?")
+        raise CheckpointError(f"checkpoint {path} does not fit video model {name!r}: " + "; ".join(problems))
+    with torch.no_grad():
+        for k, v in expected.items():
+            v.copy_(state_dict[k])
+    model.ignored_keys = []

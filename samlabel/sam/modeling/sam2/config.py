@@ -168,3 +168,92 @@ def get_sam2_config(name: Union[str, Sam2Config]) -> Sam2Config:
     if key not in SAM2_CONFIGS:
         raise ValueError(f"unknown SAM 2 model {name!r}; known: {', '.join(SAM2_CONFIGS)}")
     return SAM2_CONFIGS[key]
+
+
+# --- Video (SAM 2 / SAM 2.1 tracking) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MemoryAttentionConfig:
+    """``model.memory_attention``: ``num_layers`` RoPE self-/cross-attention layers over the
+    current frame's tokens and the memory bank (the layer width is the neck's ``d_model``)."""
+
+    num_layers: int = 4
+    dim_feedforward: int = 2048
+    num_heads: int = 1
+    downsample_rate: int = 1
+    dropout: float = 0.1
+    rope_theta: float = 10000.0
+    feat_sizes: tuple[int, int] = (64, 64)
+    pos_enc_at_input: bool = True
+    pos_enc_at_attn: bool = False
+    pos_enc_at_cross_attn_keys: bool = True
+    pos_enc_at_cross_attn_queries: bool = False
+    activation: str = "relu"
+
+
+@dataclass(frozen=True)
+class MemoryEncoderConfig:
+    """``model.memory_encoder``: mask downsampler, ConvNeXt fuser, output projection to
+    ``out_dim`` (the memory width ``mem_dim``) and its sine position encoding."""
+
+    out_dim: int = 64
+    mask_kernel_size: int = 3
+    mask_stride: int = 2
+    mask_padding: int = 1
+    mask_total_stride: int = 16
+    fuser_num_layers: int = 2
+    fuser_kernel_size: int = 7
+    fuser_padding: int = 3
+    fuser_layer_scale_init_value: float = 1e-6
+    fuser_use_dwconv: bool = True
+    pos_temperature: int = 10000
+    pos_normalize: bool = True
+
+
+@dataclass(frozen=True)
+class Sam2VideoConfig:
+    """The video-only part of ``SAM2Base`` / ``SAM2VideoPredictor``: the official YAMLs'
+    values plus ``binarize_mask_from_pts_for_mem_enc=True``, which
+    ``build_sam2_video_predictor(apply_postprocessing=True)`` sets. SAM 2.0 has no
+    ``no_obj_embed_spatial`` and no temporal encoding of the object pointers."""
+
+    memory_attention: MemoryAttentionConfig = field(default_factory=MemoryAttentionConfig)
+    memory_encoder: MemoryEncoderConfig = field(default_factory=MemoryEncoderConfig)
+    num_maskmem: int = 7
+    sigmoid_scale_for_mem_enc: float = 20.0
+    sigmoid_bias_for_mem_enc: float = -10.0
+    binarize_mask_from_pts_for_mem_enc: bool = True
+    use_mask_input_as_output_without_sam: bool = True
+    max_cond_frames_in_attn: int = -1
+    multimask_output_in_sam: bool = True
+    multimask_min_pt_num: int = 0
+    multimask_max_pt_num: int = 1
+    multimask_output_for_tracking: bool = True
+    memory_temporal_stride_for_eval: int = 1
+    non_overlap_masks_for_mem_enc: bool = False
+    use_obj_ptrs_in_encoder: bool = True
+    max_obj_ptrs_in_encoder: int = 16
+    add_tpos_enc_to_obj_ptrs: bool = True
+    proj_tpos_enc_in_obj_ptrs: bool = True
+    use_signed_tpos_enc_to_obj_ptrs: bool = True
+    only_obj_ptrs_in_the_past_for_eval: bool = True
+    fixed_no_obj_ptr: bool = True
+    soft_no_obj_ptr: bool = False
+    use_mlp_for_obj_ptr_proj: bool = True
+    no_obj_embed_spatial: bool = True
+
+
+SAM2_VIDEO_CONFIG_21 = Sam2VideoConfig()
+SAM2_VIDEO_CONFIG_20 = Sam2VideoConfig(
+    add_tpos_enc_to_obj_ptrs=False, proj_tpos_enc_in_obj_ptrs=False, use_signed_tpos_enc_to_obj_ptrs=False,
+    no_obj_embed_spatial=False,
+)
+
+
+def get_sam2_video_config(name: Union[str, Sam2Config]) -> Sam2VideoConfig:
+    """The video settings of model ``name`` (SAM 2.1 unless the name is a ``sam2_hiera_*`` one)."""
+    if isinstance(name, Sam2Config):
+        name = name.name
+    key = _ALIASES.get(name, name)
+    return SAM2_VIDEO_CONFIG_20 if key.startswith("sam2_hiera_") else SAM2_VIDEO_CONFIG_21
