@@ -105,3 +105,16 @@ def test_sam2_segment_everything(qtbot, make_window, image_folder, sam2_model):
     proposals = blocker.args[0]
     assert proposals.image_key == str(win.image_path)
     assert len(proposals) > 0  # no filters: a random SAM 2 model still proposes masks
+
+
+def test_segment_everything_dialog_starts_from_the_family_default(qtbot, sam2_model):
+    from samlabel.gui.dialogs.segment_everything import SegmentEverythingDialog
+    from samlabel.sam.build import build_sam
+
+    image = np.zeros((40, 60, 3), np.uint8)
+    sam2_dialog = SegmentEverythingDialog(image, model=sam2_model)
+    sam1_dialog = SegmentEverythingDialog(image, model=build_sam("test_tiny"))
+    qtbot.addWidget(sam2_dialog)
+    qtbot.addWidget(sam1_dialog)
+    assert sam2_dialog.iou_spin.value() == pytest.approx(0.8)
+    assert sam1_dialog.iou_spin.value() == pytest.approx(0.88)
