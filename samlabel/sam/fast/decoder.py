@@ -21,7 +21,7 @@ from torch import nn
 
 from samlabel.sam.fast import mask_head
 from samlabel.sam.fast.prompt_embed import embed_sparse
-from samlabel.sam.fast.two_way import precompute_first_layer
+from samlabel.sam.fast.two_way import precompute_image_side
 from samlabel.sam.modeling.sam1.input_checks import check_embedding, prompts_on_device
 
 
@@ -31,7 +31,7 @@ class DecoderContext:
 
     ``image_embedding``: ``(1, C, h, w)``; ``image_pe``: ``(1, C, h, w)`` dense positional
     encoding; ``keys_no_mask``: ``(1, h*w, C)`` embedding + no-mask embedding, flattened;
-    ``pe_tokens``: ``(1, h*w, C)`` flattened positional encoding; ``first_layer``: the
+    ``pe_tokens``: ``(1, h*w, C)`` flattened positional encoding; ``image_side``: the
     decoder's first-block projections of ``keys_no_mask`` (used when there is no mask input);
     ``output_map``: the per-image part of the decoder's first upscaling product
     (``mask_head.precompute_output_map``, also only without a mask input);
@@ -42,7 +42,7 @@ class DecoderContext:
     image_pe: torch.Tensor
     keys_no_mask: torch.Tensor
     pe_tokens: torch.Tensor
-    first_layer: Any = None
+    image_side: Any = None
     output_map: Any = None
     hypernetworks: Any = None
 
@@ -75,7 +75,7 @@ class FastDecoder:
             image_pe=pe,
             keys_no_mask=keys,
             pe_tokens=pe_tokens,
-            first_layer=precompute_first_layer(model.mask_decoder.transformer, keys, pe_tokens),
+            image_side=precompute_image_side(model.mask_decoder.transformer, keys, pe_tokens),
             output_map=mask_head.precompute_output_map(model.mask_decoder, keys),
             hypernetworks=mask_head.stack_hypernetworks(model.mask_decoder),
         )
@@ -113,15 +113,15 @@ class FastDecoder:
             raise ValueError(
                 f"mask_input has batch {mask_input.shape[0]} but the points/boxes have batch {sparse.shape[0]}"
             )
-        first_layer = output_map = None
+        image_side = output_map = None
         if mask_input is None:
             keys = ctx.keys_no_mask  # (1, h*w, C), broadcast over the prompts
-            first_layer, output_map = ctx.first_layer, ctx.output_map
+            image_side, output_map = ctx.image_side, ctx.output_map
         else:
             dense = model.prompt_encoder._embed_masks(mask_input)  # (B, C, h, w)
             keys = (ctx.image_embedding + dense).flatten(2).transpose(1, 2)  # (B, h*w, C)
         tokens = mask_head.output_tokens(model.mask_decoder, sparse)
         return mask_head.decode(
-            model.mask_decoder, keys, ctx.pe_tokens, tokens, ctx.grid_size, first_layer, bool(multimask_output),
+            model.mask_decoder, keys, ctx.pe_tokens, tokens, ctx.grid_size, image_side, bool(multimask_output),
             valid_size, output_map, ctx.hypernetworks,
         )

@@ -40,7 +40,7 @@ def decode(
     pos_src: torch.Tensor,
     tokens: torch.Tensor,
     hw: tuple[int, int],
-    first_layer=None,
+    image_side=None,
     multimask_output: Optional[bool] = None,
     valid_size: Optional[tuple[int, int]] = None,
     output_map: Optional[OutputMapCache] = None,
@@ -49,12 +49,12 @@ def decode(
     """Flattened image ``(B or 1, h*w, C)``, PE ``(B or 1, h*w, C)``, tokens ``(B, T, C)``
     -> masks ``(B, K, 4h, 4w)`` and IoU predictions ``(B, K)``.
 
-    ``first_layer``: ``two_way.precompute_first_layer(src, pos_src)``, if known.
+    ``image_side``: ``two_way.precompute_image_side(src, pos_src)``, if known.
     ``multimask_output``: None returns all ``K = 1 + M`` outputs; True or False returns only
     those the decoder's ``forward`` keeps (3 or 1), and then only their tokens go through the
     last attention, the hypernetworks and the mask product (same values, less work).
     ``valid_size``: see :func:`upscale_masks`.
-    ``output_map``: :func:`precompute_output_map` of these ``src`` (with ``first_layer``): the
+    ``output_map``: :func:`precompute_output_map` of these ``src`` (with ``image_side``): the
     first upscaling product is then computed from the transformer's low-rank updates when it
     took that path (``samlabel.sam.fast.output_map``).
     ``hypernetworks``: :func:`stack_hypernetworks`, to run the wanted mask tokens' MLPs as one
@@ -65,7 +65,7 @@ def decode(
         wanted = wanted[1:] if multimask_output else wanted[:1]
     keep = [0] + [1 + i for i in wanted]  # the IoU token and the wanted mask tokens
     # (B, 1 + K, C), (B, h*w, C) (None when the output map replaces the tokens)
-    hs, src, updates = forward_tokens(decoder.transformer, src, pos_src, tokens, first_layer, keep,
+    hs, src, updates = forward_tokens(decoder.transformer, src, pos_src, tokens, image_side, keep,
                                       need_keys=output_map is None)
     iou_token_out = hs[:, 0, :]
     mask_tokens_out = hs[:, 1:, :]

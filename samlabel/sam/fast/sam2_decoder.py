@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from samlabel.sam.fast import mask_head
-from samlabel.sam.fast.two_way import forward_tokens, precompute_first_layer
+from samlabel.sam.fast.two_way import forward_tokens, precompute_image_side
 from samlabel.sam.modeling.sam1.input_checks import check_embedding, prompts_on_device
 
 
@@ -32,7 +32,7 @@ class Sam2FastContext:
 
     ``image_embedding (1, C, h, w)``; ``keys_no_mask``/``pe_tokens`` ``(1, h*w, C)``;
     ``feat_s1 (1, 2h, 2w, C/4)`` and ``feat_s0 (1, 2h, 2w, 2, 2, C/8)``: the high-resolution
-    maps in the pixel order of the upscaling products; ``first_layer``, ``output_map``,
+    maps in the pixel order of the upscaling products; ``image_side``, ``output_map``,
     ``hypernetworks``: SAM 1's fast-path caches (``samlabel.sam.fast.decoder``).
     """
 
@@ -41,7 +41,7 @@ class Sam2FastContext:
     pe_tokens: torch.Tensor
     feat_s1: torch.Tensor
     feat_s0: torch.Tensor
-    first_layer: Any = None
+    image_side: Any = None
     output_map: Any = None
     hypernetworks: Any = None
 
@@ -89,7 +89,7 @@ class FastSam2Decoder:
             feat_s1=s1.permute(0, 2, 3, 1).contiguous(),  # (1, 2h, 2w, c1)
             # (1, c0, 4h, 4w) = (1, c0, 2h, ei, 2w, ej) -> (1, 2h, 2w, ei, ej, c0)
             feat_s0=s0.view(1, c0, 2 * h, 2, 2 * w, 2).permute(0, 2, 4, 3, 5, 1).contiguous(),
-            first_layer=precompute_first_layer(dec.transformer, keys, pe_tokens),
+            image_side=precompute_image_side(dec.transformer, keys, pe_tokens),
             output_map=mask_head.precompute_output_map(dec, keys),
             hypernetworks=mask_head.stack_hypernetworks(dec),
         )
@@ -127,10 +127,10 @@ class FastSam2Decoder:
         else:
             bs = mask_input.shape[0] if mask_input is not None else 1
             sparse = torch.empty((bs, 0, pe.embed_dim), device=dev)
-        first_layer = output_map = None
+        image_side = output_map = None
         if mask_input is None:
             keys = ctx.keys_no_mask  # (1, h*w, C), broadcast over the prompts
-            first_layer, output_map = ctx.first_layer, ctx.output_map
+            image_side, output_map = ctx.image_side, ctx.output_map
         else:
             mask_input = mask_input.to(dev)
             if points is not None and mask_input.shape[0] not in (1, sparse.shape[0]):
@@ -150,7 +150,7 @@ class FastSam2Decoder:
             wanted = wanted[:1]
         keep = [s] + [s + 1 + i for i in wanted]  # the IoU token and the wanted mask tokens
         tokens = _output_tokens(dec, sparse)
-        hs, src, updates = forward_tokens(dec.transformer, keys, ctx.pe_tokens, tokens, first_layer, keep,
+        hs, src, updates = forward_tokens(dec.transformer, keys, ctx.pe_tokens, tokens, image_side, keep,
                                           need_keys=output_map is None)
         iou_token_out, mask_tokens_out = hs[:, 0, :], hs[:, 1:, :]
         if ctx.hypernetworks is not None:

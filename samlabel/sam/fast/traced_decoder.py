@@ -90,11 +90,11 @@ def _register_context_types() -> None:
         from samlabel.sam.fast.output_map import FinalAttentionCache, MapWeights, OutputMapCache, TwoBlockTokens
         from samlabel.sam.fast.second_layer import SecondLayerCache
         from samlabel.sam.fast.stacked_mlp import StackedMLP
-        from samlabel.sam.fast.two_way import FirstLayerCache
+        from samlabel.sam.fast.two_way import ImageSideCache
 
         from samlabel.sam.fast.sam2_decoder import Sam2FastContext
 
-        for cls in (DecoderContext, Sam2FastContext, FirstLayerCache, SecondLayerCache, FinalAttentionCache,
+        for cls in (DecoderContext, Sam2FastContext, ImageSideCache, SecondLayerCache, FinalAttentionCache,
                     NormStatsCache, OutputMapCache, MapWeights, TwoBlockTokens, LowRankUpdate, StackedMLP):
             pytree.register_dataclass(cls)
         _CONTEXT_TYPES_REGISTERED = True

@@ -6,7 +6,7 @@ their results equal ``transformer(image, pe, tokens)`` up to float rounding
 
 * image tokens come flattened, and with batch 1 for a batch of B prompts (broadcast instead of
   repeating the ``(4096, 256)`` image B times);
-* :func:`precompute_first_layer` projects the image tokens once per image (the first block's
+* :func:`precompute_image_side` projects the image tokens once per image (the first block's
   keys, values and queries, and the parts :mod:`second_layer`, :mod:`norm_stats` and
   :mod:`output_map` need), so a prompt costs only its own tokens' work;
 * ``keep_tokens`` leaves out the output tokens nobody reads in the last attention;
@@ -32,9 +32,9 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class FirstLayerCache:
-    """Per-image head tensors of the first two-way block, each ``(1 or B, nH, h*w, c)``.
-
+class ImageSideCache:
+    """The transformer's prompt-independent work on one image's tokens: the first two-way
+    block's head tensors (``t2i_k``, ``t2i_v``, ``i2t_q``, each ``(1 or B, nH, h*w, c)``);
     ``second``: the second block's per-image parts (:class:`SecondLayerCache`), ``final``: the
     last attention's (:class:`FinalAttentionCache`, two blocks only) and ``stats``: the two
     LayerNorms' (:class:`NormStatsCache`), if any. A cache without them gives the same
@@ -50,7 +50,7 @@ class FirstLayerCache:
 
 
 @torch.no_grad()
-def precompute_first_layer(transformer: "TwoWayTransformer", keys: Tensor, key_pe: Tensor) -> Optional[FirstLayerCache]:
+def precompute_image_side(transformer: "TwoWayTransformer", keys: Tensor, key_pe: Tensor) -> Optional[ImageSideCache]:
     """The first block's projections of the image tokens, which do not depend on the prompt.
 
     ``keys``, ``key_pe``: ``(1, h*w, C)``. Returns ``None`` for a zero-depth transformer.
@@ -61,7 +61,7 @@ def precompute_first_layer(transformer: "TwoWayTransformer", keys: Tensor, key_p
     block = layers[0]
     k = keys + key_pe
     two = len(layers) > 1
-    return FirstLayerCache(
+    return ImageSideCache(
         t2i_k=project(block.cross_attn_token_to_image, k, "k"),
         t2i_v=project(block.cross_attn_token_to_image, keys, "v"),
         i2t_q=project(block.cross_attn_image_to_token, k, "q"),
@@ -79,14 +79,14 @@ def forward_tokens(
     keys: Tensor,
     key_pe: Tensor,
     point_embedding: Tensor,
-    first_layer: Optional[FirstLayerCache] = None,
+    image_side: Optional[ImageSideCache] = None,
     keep_tokens: Optional[Sequence[int]] = None,
     need_keys: bool = True,
 ) -> tuple[Tensor, Optional[Tensor], Optional[TwoBlockTokens]]:
     """``transformer`` on flattened image tokens: ``keys`` ``(B or 1, h*w, C)``, ``key_pe``
     ``(1 or B, h*w, C)``, tokens ``(B, N, C)`` -> queries, image tokens, factored image tokens.
 
-    ``first_layer``: :func:`precompute_first_layer` of these very ``keys``.
+    ``image_side``: :func:`precompute_image_side` of these very ``keys``.
     ``keep_tokens``: indices of the output tokens wanted (default: all N). The last
     token-to-image attention is per query token, so leaving out the tokens nobody reads is
     exact; the queries are then ``(B, len(keep_tokens), C)``.
@@ -99,10 +99,10 @@ def forward_tokens(
     queries = point_embedding
     start = 0
     updates = None
-    if first_layer is not None and first_layer.second is not None and _second_layer_factored(layers[0], queries, keys):
+    if image_side is not None and image_side.second is not None and _second_layer_factored(layers[0], queries, keys):
         # both blocks from their low-rank image updates: see SecondLayerCache, NormStatsCache
-        queries, first = forward_with_factors(layers[0], queries, point_embedding, first_layer)
-        queries, second = first_layer.second.forward(layers[1], queries, point_embedding, first, first_layer.stats)
+        queries, first = forward_with_factors(layers[0], queries, point_embedding, image_side)
+        queries, second = image_side.second.forward(layers[1], queries, point_embedding, first, image_side.stats)
         factored = TwoBlockTokens.of(first, second)
         if len(layers) == 2:  # these are the output tokens
             updates = factored
@@ -112,15 +112,15 @@ def forward_tokens(
             keys = None
         start = 2
     for i in range(start, len(layers)):
-        cache = first_layer if i == 0 else None
+        cache = image_side if i == 0 else None
         queries, keys = block_forward(layers[i], queries, keys, point_embedding, key_pe, cache)
     query_pe = point_embedding
     if keep_tokens is not None:
         index = torch.as_tensor(list(keep_tokens), dtype=torch.long, device=queries.device)
         queries, query_pe = queries.index_select(1, index), query_pe.index_select(1, index)
     q = queries + query_pe
-    if updates is not None and first_layer.final is not None:
-        attn_out = first_layer.final.forward(transformer.final_attn_token_to_image, q, updates)
+    if updates is not None and image_side.final is not None:
+        attn_out = image_side.final.forward(transformer.final_attn_token_to_image, q, updates)
     else:
         attn_out = attend(transformer.final_attn_token_to_image, q, keys + key_pe, keys)
     queries = transformer.norm_final_attn(queries + attn_out)
@@ -136,7 +136,7 @@ def _second_layer_factored(block: "TwoWayAttentionBlock", tokens: Tensor, keys: 
 
 def block_forward(
     block: "TwoWayAttentionBlock", queries: Tensor, keys: Tensor, query_pe: Tensor, key_pe: Tensor,
-    cache: Optional[FirstLayerCache] = None,
+    cache: Optional[ImageSideCache] = None,
 ) -> tuple[Tensor, Tensor]:
     """``block(queries, keys, query_pe, key_pe)``, with the first block's per-image ``cache``."""
     queries, k = _token_side(block, queries, keys, query_pe, key_pe, cache)
@@ -148,7 +148,7 @@ def block_forward(
 
 def _token_side(
     block: "TwoWayAttentionBlock", queries: Tensor, keys: Optional[Tensor], query_pe: Tensor,
-    key_pe: Optional[Tensor], cache: Optional[FirstLayerCache],
+    key_pe: Optional[Tensor], cache: Optional[ImageSideCache],
 ) -> tuple[Tensor, Optional[Tensor]]:
     """Self-attention, token-to-image attention and MLP: the new queries, and ``keys + key_pe``
     (``(B, h*w, C)``, also read by the image-to-token attention; ``None`` with a cache)."""
@@ -169,7 +169,7 @@ def _token_side(
 
 
 def forward_with_factors(
-    block: "TwoWayAttentionBlock", queries: Tensor, query_pe: Tensor, cache: FirstLayerCache
+    block: "TwoWayAttentionBlock", queries: Tensor, query_pe: Tensor, cache: ImageSideCache
 ) -> tuple[Tensor, LowRankUpdate]:
     """:func:`block_forward` with the cache, returning the image update instead of the image tokens.
 

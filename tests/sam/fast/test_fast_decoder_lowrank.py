@@ -107,17 +107,17 @@ def test_decoder_computes_only_the_selected_outputs_with_the_same_values(tiny_de
     lbl = torch.tensor([[1, 0], [1, 1]])
     with torch.no_grad():
         tokens = mask_head.output_tokens(dec, embed_sparse(model.prompt_encoder, (pts, lbl), None))
-        all_masks, all_iou = mask_head.decode(dec, ctx.keys_no_mask, ctx.pe_tokens, tokens, (h, w), ctx.first_layer)
+        all_masks, all_iou = mask_head.decode(dec, ctx.keys_no_mask, ctx.pe_tokens, tokens, (h, w), ctx.image_side)
         assert all_masks.shape[1] == all_iou.shape[1] == dec.num_mask_tokens
         keep_outputs = slice(1, None) if multimask else slice(0, 1)  # what the plain forward selects
         want_masks, want_iou = all_masks[:, keep_outputs], all_iou[:, keep_outputs]
-        masks, iou = mask_head.decode(dec, ctx.keys_no_mask, ctx.pe_tokens, tokens, (h, w), ctx.first_layer, multimask)
+        masks, iou = mask_head.decode(dec, ctx.keys_no_mask, ctx.pe_tokens, tokens, (h, w), ctx.image_side, multimask)
         torch.testing.assert_close(masks, want_masks, atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(iou, want_iou, atol=1e-6, rtol=1e-5)
         # the token subset of the last attention: the kept rows of the full output, exactly
-        hs_all = forward_tokens(dec.transformer, ctx.keys_no_mask, ctx.pe_tokens, tokens, ctx.first_layer)[0]
+        hs_all = forward_tokens(dec.transformer, ctx.keys_no_mask, ctx.pe_tokens, tokens, ctx.image_side)[0]
         keep = [0, 2, 4]
-        hs_keep = forward_tokens(dec.transformer, ctx.keys_no_mask, ctx.pe_tokens, tokens, ctx.first_layer, keep)[0]
+        hs_keep = forward_tokens(dec.transformer, ctx.keys_no_mask, ctx.pe_tokens, tokens, ctx.image_side, keep)[0]
         torch.testing.assert_close(hs_keep, hs_all[:, keep], atol=1e-5, rtol=1e-5)
         # and the flattened path equals the official module layout
         sparse, dense = model.prompt_encoder(points=(pts, lbl), boxes=None, masks=None)

@@ -90,7 +90,7 @@ def test_decode_with_the_output_map_equals_decode_without(tiny, valid_size, mult
         assert calls == [True]  # the decoder's output map, and no output tokens formed
         want = FastDecoder(model).decode(dataclasses.replace(ctx, output_map=None), pts, lbl,
                                     multimask_output=multimask, valid_size=valid_size)
-        plain = FastDecoder(model).decode(dataclasses.replace(ctx, output_map=None, first_layer=None), pts, lbl,
+        plain = FastDecoder(model).decode(dataclasses.replace(ctx, output_map=None, image_side=None), pts, lbl,
                                      multimask_output=multimask, valid_size=valid_size)
     assert calls.count(True) == 1
     for other in (want, plain):

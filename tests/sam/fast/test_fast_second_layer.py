@@ -11,7 +11,7 @@ import torch
 from samlabel.sam.fast import output_map as OM
 from samlabel.sam.fast import second_layer as SL
 from samlabel.sam.fast.attention import values_out
-from samlabel.sam.fast.two_way import forward_tokens, precompute_first_layer
+from samlabel.sam.fast.two_way import forward_tokens, precompute_image_side
 from samlabel.sam.modeling.sam1.transformer import TwoWayTransformer
 
 
@@ -57,7 +57,7 @@ def test_factored_second_block_equals_the_plain_blocks(sam_sized, batch, offset,
     keys = torch.randn(1, 4096, 256) + offset  # image embedding + no-mask embedding
     pe = torch.randn(1, 4096, 256)
     tokens = torch.randn(batch, 7, 256)  # IoU + 4 mask tokens + point + padding point
-    cache = precompute_first_layer(tr, keys, pe)
+    cache = precompute_image_side(tr, keys, pe)
     assert cache.second is not None
     calls = _spy(monkeypatch)
     final_calls = _spy(monkeypatch, OM.FinalAttentionCache)
@@ -109,7 +109,7 @@ def test_many_tokens_take_the_plain_blocks(sam_sized, monkeypatch):
     torch.manual_seed(6)
     keys, pe = torch.randn(1, 4096, 256), torch.randn(1, 4096, 256)
     tokens = torch.randn(1, 16, 256)  # 8 heads x 16 = 128
-    cache = precompute_first_layer(tr, keys, pe)
+    cache = precompute_image_side(tr, keys, pe)
     calls = _spy(monkeypatch)
     with torch.no_grad():
         hs, out_keys = _fwd(tr, keys, pe, tokens, cache)
@@ -123,7 +123,7 @@ def test_one_block_transformer_has_no_second_layer_cache():
     torch.manual_seed(7)
     tr = TwoWayTransformer(depth=1, embedding_dim=32, num_heads=2, mlp_dim=64).eval()
     keys, pe, tokens = torch.randn(1, 64, 32), torch.randn(1, 64, 32), torch.randn(2, 5, 32)
-    cache = precompute_first_layer(tr, keys, pe)
+    cache = precompute_image_side(tr, keys, pe)
     assert cache.second is None
     with torch.no_grad():
         torch.testing.assert_close(_fwd(tr, keys, pe, tokens, cache)[0], _fwd(tr, keys, pe, tokens)[0],

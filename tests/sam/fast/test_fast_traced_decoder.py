@@ -65,7 +65,7 @@ def test_flatten_round_trips_the_decoder_context():
     again, spec2 = td.flatten(rebuilt)
     assert spec2 == spec
     assert all(a is b for a, b in zip(again, leaves))  # the same tensors, in the same order
-    assert rebuilt.first_layer.stats.eps0 == ctx.first_layer.stats.eps0  # plain numbers kept
+    assert rebuilt.image_side.stats.eps0 == ctx.image_side.stats.eps0  # plain numbers kept
 
 
 def test_contexts_of_one_size_share_a_spec_and_other_sizes_do_not():

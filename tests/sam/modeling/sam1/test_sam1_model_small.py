@@ -231,9 +231,9 @@ def test_decoder_context_is_reused_and_batch_one_embedding_is_not_repeated():
     labels = torch.ones(5, 1, dtype=torch.int64)
     batched, batched_iou = decoder.decode(ctx, coords, labels, multimask_output=False)
     assert batched.shape == (5, 1, 256, 256) and batched_iou.shape == (5, 1)
-    assert ctx.first_layer is not None  # the first decoder block's image projections, done once
+    assert ctx.image_side is not None  # the first decoder block's image projections, done once
     uncached, uncached_iou = decoder.decode(
-        dataclasses.replace(ctx, first_layer=None), coords, labels, multimask_output=False
+        dataclasses.replace(ctx, image_side=None), coords, labels, multimask_output=False
     )
     assert (uncached - batched).abs().max() <= 1e-5 and (uncached_iou - batched_iou).abs().max() <= 1e-6
     for i in range(5):  # each prompt of the batch equals the same prompt decoded alone
