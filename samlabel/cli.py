@@ -6,6 +6,9 @@
                     [--simplify PX] [--subset NAME] [--split FILE]
     samlabel import --format {coco,labelme,yolo,voc,masks,cvat,sa1b} SRC PROJECT_DIR [--labels FILE]
     samlabel autolabel PROJECT_DIR --from boxes|everything [--model NAME] [--engine local|ray] [--dry-run] ...
+    samlabel propagate SEQUENCE_DIR --from-frame K [--to-frame M | --frames N] [--reverse] [--model NAME]
+                       [--checkpoint FILE] [--device cpu|cuda] [--overwrite] [--restart]
+    samlabel expand-video VIDEO_FILE OUT_DIR [--every N] [--max-frames N] [--quality Q]
     samlabel --version | --smoke-test
 
 Heavy modules (torch, Qt) are imported only by the subcommand that needs them, so
@@ -54,7 +57,7 @@ def _gui_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="samlabel",
         description="Label images with masks and polygons; Segment Anything draws. "
-        "Subcommands: download, export, import, autolabel (see 'samlabel SUBCOMMAND --help').",
+        "Subcommands: download, export, import, autolabel, propagate, expand-video (see 'samlabel SUBCOMMAND --help').",
     )
     parser.add_argument("path", nargs="?", help="an image or a folder of images to open (default: the sample image)")
     parser.add_argument("--model", choices=MODEL_CHOICES, help="SAM model (default: vit_t on CPU, vit_b with CUDA)")
@@ -223,11 +226,112 @@ def _autolabel(argv: Sequence[str]) -> int:
     return 2 if report.problems else 0
 
 
+# samlabel.sam.files.official's SAM 2.1 releases (kept literal, as MODEL_CHOICES)
+VIDEO_MODEL_CHOICES = ("sam2.1_hiera_tiny", "sam2.1_hiera_small", "sam2.1_hiera_base_plus", "sam2.1_hiera_large")
+
+
+def _frame_arg(text: str) -> int | str:
+    """``--from-frame`` / ``--to-frame``: a frame index (0 is the first) or a frame file name."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def _propagate(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="samlabel propagate",
+        description="Label one frame of a sequence (a folder of frames, each with its own sidecar), let SAM 2.1 "
+        "carry every object (shapes grouped by label and group id) through the rest. Frames a person edited or "
+        "marked reviewed are kept (unless --overwrite); objects the model loses are listed in the folder's "
+        ".samlabel-propagation.json. Resumable: run it again after an interruption to finish the rest.",
+    )
+    parser.add_argument("sequence_dir", help="the sequence folder (frames in natural order, e.g. from expand-video)")
+    parser.add_argument("--from-frame", required=True, type=_frame_arg, metavar="K",
+                        help="the labelled frame: its index (0 is the first frame) or its file name")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--to-frame", type=_frame_arg, metavar="M",
+                       help="the last frame to label, included (default: the last frame, or the first with --reverse)")
+    which.add_argument("--frames", type=int, metavar="N", help="label the N frames after (with --reverse: before) K")
+    parser.add_argument("--reverse", action="store_true", help="go backwards, towards the first frame")
+    parser.add_argument("--model", choices=VIDEO_MODEL_CHOICES, help="SAM 2.1 model (default: sam2.1_hiera_tiny)")
+    parser.add_argument("--checkpoint", metavar="FILE", help="checkpoint file (default: the downloaded official one)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), help="where the model runs (default: cuda if available)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="also write frames a person edited or marked reviewed (their shapes of the tracked objects "
+                             "are replaced)")
+    parser.add_argument("--restart", action="store_true",
+                        help="redo every free frame, also those this same job (same frame K, objects, range and model) "
+                             "wrote already; without it a rerun writes only what is left")
+    parser.add_argument("--tolerance", type=float, default=1.0, metavar="PX",
+                        help="polygon simplification tolerance (default 1)")
+    args = parser.parse_args(argv)
+    problem = _inputs_problem((args.sequence_dir, "folder"), (args.checkpoint, "file"))
+    if problem is not None:
+        print(f"samlabel propagate: {problem}", file=sys.stderr)
+        return 1
+    from samlabel.annotations.errors import AnnotationError
+    from samlabel.video.propagate import propagate
+
+    progress = _TqdmProgress("propagate", unit="frame")
+    try:
+        report = propagate(
+            args.sequence_dir, from_frame=args.from_frame, to_frame=args.to_frame, max_frames=args.frames,
+            reverse=args.reverse, model=args.model, checkpoint=args.checkpoint, device=args.device,
+            overwrite=args.overwrite, restart=args.restart, tolerance=args.tolerance, progress=progress,
+        )
+    except AnnotationError as exc:  # VideoError, or a sidecar the app changed three times meanwhile
+        progress.close()
+        print(f"samlabel propagate: {exc}", file=sys.stderr)
+        return 1
+    progress.close()
+    for name, why in report.kept.items():
+        print(f"samlabel propagate: note: kept {name} ({why} by a person; --overwrite to replace)", file=sys.stderr)
+    for key, frames in report.lost.items():
+        print(f"samlabel propagate: note: {key} lost on {len(frames)} frame(s): {', '.join(frames)}", file=sys.stderr)
+    print(report.summary())
+    return 0
+
+
+def _expand_video(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="samlabel expand-video",
+        description="Expand a video file (mp4, mov, avi, mkv, webm) into a new folder of JPEG frames "
+        "(frame_000000.jpg ...), a sequence for 'samlabel propagate'. The folder appears only once complete.",
+    )
+    parser.add_argument("video", help="the video file")
+    parser.add_argument("out_dir", help="the new sequence folder (must not exist, or be empty)")
+    parser.add_argument("--every", type=int, default=1, metavar="N", help="keep one frame in N (default 1: all)")
+    parser.add_argument("--max-frames", type=int, metavar="N", help="at most N frames")
+    parser.add_argument("--quality", type=int, default=95, metavar="Q", help="JPEG quality (default 95)")
+    args = parser.parse_args(argv)
+    problem = _inputs_problem((args.video, "file"))
+    if problem is not None:
+        print(f"samlabel expand-video: {problem}", file=sys.stderr)
+        return 1
+    from samlabel.video.errors import VideoError
+    from samlabel.video.expand import expand_video
+
+    progress = _TqdmProgress("expand-video", unit="frame")
+    try:
+        frames = expand_video(args.video, args.out_dir, quality=args.quality, every=args.every,
+                              max_frames=args.max_frames, progress=progress)
+    except VideoError as exc:
+        progress.close()
+        print(f"samlabel expand-video: {exc}", file=sys.stderr)
+        return 1
+    progress.close()
+    print(f"wrote {len(frames)} frame(s) to {args.out_dir}")
+    return 0
+
+
 SUBCOMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "download": _download,
     "export": _export,
     "import": _import,
     "autolabel": _autolabel,
+    "propagate": _propagate,
+    "expand-video": _expand_video,
 }
 
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-QT_FREE = ["samlabel.sam", "samlabel.annotations", "samlabel.formats", "samlabel.autolabel"]
+QT_FREE = ["samlabel.sam", "samlabel.annotations", "samlabel.formats", "samlabel.autolabel", "samlabel.video"]
 
 
 @pytest.mark.parametrize("package", QT_FREE)

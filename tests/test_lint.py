@@ -46,7 +46,7 @@ def test_import_contracts_hold():
 )
 def test_import_contracts_catch_a_planted_violation(tmp_path, importer, imported):
     package = tmp_path / "fakelabel"
-    for folder in ("gui", "autolabel", "formats", "annotations", "sam", "sam/modeling", "sam/fast"):
+    for folder in ("gui", "autolabel", "video", "formats", "annotations", "sam", "sam/modeling", "sam/fast"):
         (package / folder).mkdir(parents=True)
         (package / folder / "__init__.py").write_text("")
     for module in ("__init__", "paths", "path_kinds", "sam/compute_path", "sam/interactive", "sam/predictor",
