@@ -204,7 +204,7 @@ def compute_embedding(
     """
     rgb = to_rgb_uint8(image, image_format, getattr(model, "image_format", "RGB"))
     if is_sam2(model):
-        return _embed_sam2(model, _sam2_transforms(model)(rgb)[None].to(model.device), rgb.shape[:2], cancel)
+        return _embed_sam2(model, _sam2_transforms(model)(rgb)[None].to(model.device), rgb.shape[:2], cancel, path)
     resizer = ImageResizer(model_input_size(model))
     resized = resizer.scale_image(rgb)
     x = torch.as_tensor(resized, device=model.device).permute(2, 0, 1).contiguous()[None]
@@ -228,7 +228,7 @@ def embed_input_tensor(
             raise ValueError(f"transformed image must be (1, 3, {size}, {size}) for SAM 2 (stretched, values 0-255), "
                              f"got {tuple(transformed.shape)}")
         x = _sam2_transforms(model).transforms(transformed[0].float() / 255.0)[None]
-        return _embed_sam2(model, x.to(model.device), original_size, cancel)
+        return _embed_sam2(model, x.to(model.device), original_size, cancel, path)
     if transformed.ndim != 4 or transformed.shape[:2] != (1, 3) or max(transformed.shape[2:]) != size:
         raise ValueError(
             f"transformed image must be (1, 3, h, w) with long side {size}, got {tuple(transformed.shape)}"
@@ -245,10 +245,21 @@ def _sam2_transforms(model: torch.nn.Module):
     return SAM2Transforms(resolution=model_input_size(model), mask_threshold=float(model.mask_threshold))
 
 
-def _embed_sam2(model, x: torch.Tensor, original_size, cancel) -> ImageEmbedding:
-    """``(1, 3, S, S)`` normalised input -> the embedding with SAM 2's high-resolution maps."""
+def _embed_sam2(model, x: torch.Tensor, original_size, cancel, path: Optional[str] = None) -> ImageEmbedding:
+    """``(1, 3, S, S)`` normalised input -> the embedding with SAM 2's high-resolution maps.
+
+    ``path``: ``"fast"`` runs :func:`samlabel.sam.fast.hiera_encoder.image_features`, ``"plain"``
+    the model's own ``image_features`` (``samlabel.sam.compute_path``); ``cancel`` is polled
+    between the trunk's blocks either way."""
+    from samlabel.sam.compute_path import resolve_path
+
     size = model_input_size(model)
     with torch.no_grad():
-        feats = model.image_features(x, cancel=cancel)
+        if resolve_path(path) == "fast":
+            from samlabel.sam.fast.hiera_encoder import image_features
+
+            feats = image_features(model, x, cancel=cancel)
+        else:
+            feats = model.image_features(x, cancel=cancel)
     return ImageEmbedding(feats["image_embed"], tuple(original_size), (size, size), model_id_of(model),
                           tuple(feats["high_res_feats"]))

@@ -1,0 +1,200 @@
+"""The fast SAM 2 image encoder (``samlabel.sam.fast.hiera_encoder``) equals the plain model.
+
+Compared: the image embedding and the two high-resolution maps of ``SAM2Image.image_features``
+(or, at input sizes other than 1024, ``forward_image``), within 1e-4, for
+* the small test config (width 16, stages (1, 2, 3, 1), the windows of 14 and 7 padded);
+* the real ``sam2.1_hiera_tiny`` / ``small`` trunk structures (q-pooling in windows that do
+  not divide the grid, global blocks, odd stage grids) at reduced width or input size;
+* Meta's reference ``SAM2ImagePredictor`` (skipped only when ``sam2`` is not importable).
+Weights are random and perturbed so that no parameter keeps an init constant.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from samlabel.sam.errors import Cancelled
+from samlabel.sam.fast import hiera_encoder as fast
+from samlabel.sam.modeling.sam2.build import build_sam2_model
+from samlabel.sam.modeling.sam2.config import FpnConfig, HieraConfig, Sam2Config, get_sam2_config
+
+ATOL = 1e-4
+
+
+def _perturb_(model: torch.nn.Module, seed: int) -> torch.nn.Module:
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            noise = torch.randn(p.shape, generator=g)
+            p.add_(noise * (0.1 if p.dim() == 1 and bool((p == 1).all()) else 0.02))
+    return model
+
+
+def _small_config() -> Sam2Config:
+    # = tests/sam/modeling/sam2/conftest.py small_config (the reference tiny YAML, shrunk)
+    trunk = HieraConfig(embed_dim=16, num_heads=2, stages=(1, 2, 3, 1), global_att_blocks=(4,),
+                        window_pos_embed_bkg_spatial_size=(7, 7))
+    return Sam2Config(name="test_small", trunk=trunk, neck=FpnConfig(d_model=32))
+
+
+def _model(config: Sam2Config, seed: int = 0):
+    torch.manual_seed(seed)
+    model = _perturb_(build_sam2_model(config), seed + 1).eval()
+    model.model_id = f"{config.name}:test"
+    return model
+
+
+@pytest.fixture(scope="module")
+def small_model():
+    return _model(_small_config())
+
+
+def _plain_features(model, x):
+    """``image_features`` for any input size (``forward_image`` + what ``image_features`` adds)."""
+    with torch.no_grad():
+        out = model.forward_image(x)
+        fpn = out["backbone_fpn"][-model.num_feature_levels:]
+        return {"image_embed": fpn[-1] + model.no_mem_embed.view(1, -1, 1, 1), "high_res_feats": list(fpn[:-1])}
+
+
+def _assert_features_close(got, expected, atol=ATOL):
+    assert got["image_embed"].shape == expected["image_embed"].shape
+    torch.testing.assert_close(got["image_embed"], expected["image_embed"], atol=atol, rtol=0)
+    assert len(got["high_res_feats"]) == len(expected["high_res_feats"])
+    for g, e in zip(got["high_res_feats"], expected["high_res_feats"]):
+        assert g.shape == e.shape
+        torch.testing.assert_close(g, e, atol=atol, rtol=0)
+
+
+def test_small_config_1024_equals_image_features(small_model):
+    x = torch.randn(1, 3, 1024, 1024, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        expected = small_model.image_features(x)
+    got = fast.image_features(small_model, x)
+    _assert_features_close(got, expected)
+    assert got["image_embed"].shape == (1, 32, 64, 64)
+    assert [tuple(t.shape) for t in got["high_res_feats"]] == [(1, 4, 256, 256), (1, 8, 128, 128)]
+    assert all(t.is_contiguous() for t in [got["image_embed"], *got["high_res_feats"]])
+
+
+@pytest.mark.parametrize("hw,batch", [((512, 512), 1), ((384, 640), 2), ((544, 288), 1)])
+def test_small_config_other_input_sizes(small_model, hw, batch):
+    x = torch.randn(batch, 3, *hw, generator=torch.Generator().manual_seed(hw[0]))
+    _assert_features_close(fast.image_features(small_model, x), _plain_features(small_model, x))
+
+
+@pytest.mark.parametrize("name,width,hw", [
+    ("sam2.1_hiera_tiny", 16, (544, 544)),   # stage grids 136, 68, 34, 17: windows 14 and 7 padded, q-pool in padded windows
+    ("sam2.1_hiera_small", 16, (384, 256)),  # 96x64 ... 12x8
+    ("sam2.1_hiera_tiny", 96, (128, 192)),   # the real widths and heads (32x48 ... 4x6 grids)
+])
+def test_real_trunk_structures(name, width, hw):
+    cfg = get_sam2_config(name)
+    cfg = dataclasses.replace(cfg, trunk=dataclasses.replace(cfg.trunk, embed_dim=width),
+                              neck=dataclasses.replace(cfg.neck, d_model=32))
+    model = _model(cfg, seed=5)
+    x = torch.randn(1, 3, *hw, generator=torch.Generator().manual_seed(7))
+    trunk = model.image_encoder.trunk
+    with torch.no_grad():
+        plain_stages = trunk(x)
+    fast_stages = fast.trunk_forward(trunk, x)
+    assert len(fast_stages) == len(plain_stages) == 4
+    for f, p in zip(fast_stages, plain_stages):
+        torch.testing.assert_close(f.permute(0, 3, 1, 2), p, atol=ATOL, rtol=0)
+    _assert_features_close(fast.image_features(model, x), _plain_features(model, x))
+
+
+def test_position_embedding_is_cached_and_follows_the_weights(small_model):
+    trunk = small_model.image_encoder.trunk
+    fast.clear_caches()
+    a = fast.position_embedding(trunk, (256, 256))
+    assert fast.position_embedding(trunk, (256, 256)) is a
+    torch.testing.assert_close(a, trunk._get_pos_embed((256, 256)).contiguous(), atol=0, rtol=0)
+    saved = trunk.pos_embed.detach().clone()
+    try:
+        with torch.no_grad():
+            trunk.pos_embed.add_(1.0)  # an in-place load bumps the version: recomputed
+        b = fast.position_embedding(trunk, (256, 256))
+        assert b is not a
+        torch.testing.assert_close(b, trunk._get_pos_embed((256, 256)).contiguous(), atol=0, rtol=0)
+    finally:
+        with torch.no_grad():
+            trunk.pos_embed.copy_(saved)
+
+
+def test_cancel_raises_between_blocks(small_model):
+    x = torch.randn(1, 3, 512, 512)
+    calls = []
+
+    def cancel():
+        calls.append(1)
+        return len(calls) >= 3
+
+    with pytest.raises(Cancelled):
+        fast.image_features(small_model, x, cancel=cancel)
+    assert len(calls) == 3
+
+
+def test_compute_embedding_paths_agree(small_model, monkeypatch):
+    from samlabel.sam.embedding import compute_embedding
+
+    monkeypatch.delenv("SAMLABEL_COMPUTE_PATH", raising=False)
+    used = []
+    real = fast.image_features
+    monkeypatch.setattr(fast, "image_features", lambda *a, **k: used.append(1) or real(*a, **k))
+    rng = np.random.default_rng(0)
+    for h, w in ((300, 500),):
+        image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        got = compute_embedding(small_model, image)  # default path: fast
+        expected = compute_embedding(small_model, image, path="plain")
+        assert got.original_size == expected.original_size == (h, w)
+        torch.testing.assert_close(got.features, expected.features, atol=ATOL, rtol=0)
+        for g, e in zip(got.high_res_features, expected.high_res_features, strict=True):
+            torch.testing.assert_close(g, e, atol=ATOL, rtol=0)
+    assert len(used) == 1
+    with pytest.raises(Cancelled):
+        compute_embedding(small_model, image, cancel=lambda: True)
+
+
+@pytest.mark.reference
+def test_fast_equals_meta_reference(tmp_path):
+    try:
+        import sam2.build_sam  # noqa: F401
+        from sam2.sam2_image_predictor import SAM2ImagePredictor as RefPredictor
+    except Exception as exc:
+        pytest.skip(f"Meta's sam2 reference is not importable ({type(exc).__name__}: {exc})")
+    from sam2.build_sam import build_sam2 as ref_build_sam2
+
+    from samlabel.sam.modeling.sam2 import build_sam2
+
+    overrides = [  # = tests/sam/modeling/sam2/conftest.py SMALL_OVERRIDES
+        "++model.image_encoder.trunk.embed_dim=16",
+        "++model.image_encoder.trunk.num_heads=2",
+        "++model.image_encoder.trunk.stages=[1,2,3,1]",
+        "++model.image_encoder.trunk.global_att_blocks=[4]",
+        "++model.image_encoder.neck.backbone_channel_list=[128,64,32,16]",
+        "++model.image_encoder.neck.d_model=32",
+        "++model.image_encoder.neck.position_encoding.num_pos_feats=32",
+    ]
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = ref_build_sam2("configs/sam2.1/sam2.1_hiera_t.yaml", ckpt_path=None, device="cpu",
+                             hydra_overrides_extra=overrides)
+        ref = _perturb_(ref, 1).eval()
+        path = tmp_path / "small.pt"
+        torch.save({"model": ref.state_dict()}, path)
+        ours = build_sam2(_small_config(), checkpoint=path)
+        predictor = RefPredictor(ref)
+    image = np.random.default_rng(1).integers(0, 256, (300, 420, 3), dtype=np.uint8)
+    with torch.no_grad():
+        predictor.set_image(image)
+    x = predictor._transforms(image)[None]
+    got = fast.image_features(ours, x)
+    _assert_features_close(got, {"image_embed": predictor._features["image_embed"],
+                                 "high_res_feats": predictor._features["high_res_feats"]})
