@@ -36,6 +36,27 @@ class Sam2Context:
         return tuple(self.image_embedding.shape[-2:])
 
 
+def sam2_prompt_points(model: nn.Module, point_coords, point_labels, boxes, mask_input, checked: bool = False):
+    """Prompts of SAM 2 on the model's device: ``(points, mask_input)``, where ``points`` is the
+    ``(coords (B, N, 2), labels (B, N) int)`` pair or None, a box becoming two points labelled
+    2 and 3 placed before the clicks (as the reference predictor does). ``checked``: see
+    ``input_checks.prompts_on_device``."""
+    points, boxes, mask_input = prompts_on_device(model, point_coords, point_labels, boxes, mask_input, checked)
+    dev = model.device
+    if points is not None:
+        points = (points[0], points[1].to(dtype=torch.int))
+    if boxes is not None:
+        box_coords = boxes.to(dev).reshape(-1, 2, 2)
+        box_labels = torch.tensor([[2, 3]], dtype=torch.int, device=dev).repeat(box_coords.shape[0], 1)
+        if points is not None:
+            points = (torch.cat([box_coords, points[0]], dim=1), torch.cat([box_labels, points[1]], dim=1))
+        else:
+            points = (box_coords, box_labels)
+    if mask_input is not None:
+        mask_input = mask_input.to(dev)
+    return points, mask_input
+
+
 class Sam2Decoder:
     """Prompt encoder then mask decoder of a ``SAM2Image``, as the reference predictor runs them."""
 
@@ -89,19 +110,7 @@ class Sam2Decoder:
         """
         model = self.model
         pe = model.sam_prompt_encoder
-        points, boxes, mask_input = prompts_on_device(model, point_coords, point_labels, boxes, mask_input, checked)
-        dev = model.device
-        if points is not None:
-            points = (points[0], points[1].to(dtype=torch.int))
-        if boxes is not None:  # boxes become two points labelled 2 and 3, placed first
-            box_coords = boxes.to(dev).reshape(-1, 2, 2)
-            box_labels = torch.tensor([[2, 3]], dtype=torch.int, device=dev).repeat(box_coords.shape[0], 1)
-            if points is not None:
-                points = (torch.cat([box_coords, points[0]], dim=1), torch.cat([box_labels, points[1]], dim=1))
-            else:
-                points = (box_coords, box_labels)
-        if mask_input is not None:
-            mask_input = mask_input.to(dev)
+        points, mask_input = sam2_prompt_points(model, point_coords, point_labels, boxes, mask_input, checked)
         sparse, dense = pe(points=points, boxes=None, masks=mask_input)
         if mask_input is not None and points is not None and mask_input.shape[0] not in (1, sparse.shape[0]):
             raise ValueError(

@@ -23,7 +23,8 @@ from torch import nn
 
 from samlabel.sam.fast import mask_head
 from samlabel.sam.fast.two_way import forward_tokens, precompute_image_side
-from samlabel.sam.modeling.sam1.input_checks import check_embedding, prompts_on_device
+from samlabel.sam.modeling.sam1.input_checks import check_embedding
+from samlabel.sam.sam2_decoder import sam2_prompt_points
 
 
 @dataclass(frozen=True)
@@ -111,17 +112,8 @@ class FastSam2Decoder:
         model = self.model
         pe = model.sam_prompt_encoder
         dec = model.sam_mask_decoder
-        points, boxes, mask_input = prompts_on_device(model, point_coords, point_labels, boxes, mask_input, checked)
+        points, mask_input = sam2_prompt_points(model, point_coords, point_labels, boxes, mask_input, checked)
         dev = model.device
-        if points is not None:
-            points = (points[0], points[1].to(dtype=torch.int))
-        if boxes is not None:  # boxes become two points labelled 2 and 3, placed first (as the reference)
-            box_coords = boxes.to(dev).reshape(-1, 2, 2)
-            box_labels = torch.tensor([[2, 3]], dtype=torch.int, device=dev).repeat(box_coords.shape[0], 1)
-            if points is not None:
-                points = (torch.cat([box_coords, points[0]], dim=1), torch.cat([box_labels, points[1]], dim=1))
-            else:
-                points = (box_coords, box_labels)
         if points is not None:
             sparse = pe._embed_points(points[0], points[1], pad=True)  # SAM 2 always pads: no box tokens
         else:
