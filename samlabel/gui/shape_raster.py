@@ -169,8 +169,15 @@ class ShapeRaster(QGraphicsItem):
         if not stale and not (self._refine_on and not self._rough.isEmpty()):
             self._timer.stop()
             return
-        region = self._stale if stale else self._rough
         aa = self._refine_on
+        if self._appended and not self._full:
+            # shapes appended since the last paint are drawn over the pixmap first, as that
+            # paint would: the band below draws them (it draws ``items``), and the paint must
+            # not draw them a second time over it
+            dpr = self._pix.devicePixelRatio()
+            self._draw_appended(aa, int(round(self._pix.width() / dpr)), int(round(self._pix.height() / dpr)))
+            self.update()
+        region = self._stale if stale else self._rough
         top = region.boundingRect()
         rects = list(region)
         per_row = sum(r.width() * r.height() for r in rects) / max(1, top.height())  # mean pixels per row

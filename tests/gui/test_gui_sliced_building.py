@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QPainter, QPixmap
+from PySide6.QtGui import QPainter, QPixmap, QRegion
 
 from samlabel.annotations import LabelSet, Shape
 from samlabel.annotations.image_annotation import ImageAnnotation
@@ -154,3 +154,29 @@ def test_a_window_opening_many_shapes_shows_them_all_and_keeps_an_edit_made_mean
     assert win.layer.order == [s.uid for s in win.document.shapes]
     c = win.layer.item(last).draw_brush.color()
     assert (c.red(), c.green(), c.blue()) == tuple(win.labels.color_of("b"))
+
+
+def test_shapes_added_on_top_are_drawn_once_when_an_antialiasing_band_comes_before_the_paint(qtbot, canvas):
+    """The band timer of the at-rest antialiasing may run between shapes being appended and the
+    paint that draws them over the pixmap: the band then draws them already, and the paint must
+    not draw them again (a shape drawn twice shows its fill at twice the opacity)."""
+    labels = LabelSet(["a", "b", "c"])
+    layer = ShapeLayer(canvas.scene())
+    shapes = many_shapes(n=shape_layer.SLICE_MIN)
+    layer.sync(shapes, labels)
+    raster = canvas.shape_raster
+    shown_now(qtbot, canvas)
+    # on top: a few more shapes, appended; their paint has not come yet
+    more = shapes + many_shapes(seed=5, n=5)
+    layer.sync(more, labels)
+    assert not layer.building and raster._appended
+    # an at-rest band over the whole view runs first (as its timer may)
+    w, h = raster._pix.width(), raster._pix.height()
+    raster._rough = QRegion(0, 0, w, h)
+    raster._band_px[True] = 1e9
+    raster._refine_on = True
+    raster._band_step()
+    canvas._rest_timer.stop()
+    canvas._at_rest()
+    qtbot.waitUntil(lambda: raster.antialiased and raster.current, timeout=10000)
+    assert same(shown_now(qtbot, canvas), fresh_drawing(canvas, layer, aa=True))
