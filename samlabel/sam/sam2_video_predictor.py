@@ -479,10 +479,19 @@ class SAM2VideoPredictor(SAM2VideoBase):
 
     @torch.inference_mode()
     def propagate_in_video(self, inference_state: dict, start_frame_idx: Optional[int] = None,
-                           max_frame_num_to_track: Optional[int] = None, reverse: bool = False):
+                           max_frame_num_to_track: Optional[int] = None, reverse: bool = False, *,
+                           release_memory: bool = False):
         """Track every object from ``start_frame_idx`` (default: the first prompted frame) forwards
         (or backwards with ``reverse``) over ``max_frame_num_to_track`` frames (default: all),
-        yielding ``(frame_idx, obj_ids, video_res_masks (num_objects, 1, H, W) logits)``."""
+        yielding ``(frame_idx, obj_ids, video_res_masks (num_objects, 1, H, W) logits)``.
+
+        ``release_memory`` (samlabel's, off by default as in the reference): drop each object's
+        tracked-frame outputs (memory features, masks, pointer) once they fall more than
+        :meth:`memory_window` frames behind the frame being tracked, so a long clip propagates
+        in a memory that does not grow with its length. The frames the model attends to are
+        all kept, so the masks are the same; but a later call that reads a released frame (a
+        prompt on it, another pass starting near it) finds it untracked. For one pass over a
+        clip, as ``samlabel propagate`` makes."""
         self.propagate_in_video_preflight(inference_state)
         obj_ids = inference_state["obj_ids"]
         num_frames = inference_state["num_frames"]
@@ -529,7 +538,26 @@ class SAM2VideoPredictor(SAM2VideoBase):
                 pred_masks_per_obj[obj_idx] = pred_masks
             all_pred_masks = torch.cat(pred_masks_per_obj, dim=0) if len(pred_masks_per_obj) > 1 else pred_masks_per_obj[0]
             _, video_res_masks = self._get_orig_video_res_output(inference_state, all_pred_masks)
+            if release_memory:
+                self._release_memory_behind(inference_state, frame_idx, reverse)
             yield frame_idx, obj_ids, video_res_masks
+
+    def memory_window(self) -> int:
+        """How many frames behind the one being tracked the model may still read a tracked
+        frame's output: the ``num_maskmem - 1`` memories (``memory_temporal_stride_for_eval``
+        apart, the nearest two frames back) and ``max_obj_ptrs_in_encoder - 1`` object pointers."""
+        stride = max(1, int(self.memory_temporal_stride_for_eval))
+        return max(self.num_maskmem * stride + 1, self.max_obj_ptrs_in_encoder)
+
+    def _release_memory_behind(self, inference_state: dict, frame_idx: int, reverse: bool) -> None:
+        """Drop the tracked (non-conditioning) outputs more than :meth:`memory_window` frames
+        behind ``frame_idx`` in the tracking direction (conditioning frames are all kept)."""
+        window = self.memory_window()
+        for obj_output_dict in inference_state["output_dict_per_obj"].values():
+            outputs = obj_output_dict["non_cond_frame_outputs"]
+            old = [t for t in outputs if (t > frame_idx + window if reverse else t < frame_idx - window)]
+            for t in old:
+                del outputs[t]
 
     # --- editing -------------------------------------------------------------------------------
 

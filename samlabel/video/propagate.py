@@ -31,6 +31,7 @@ frame. Editing frame K (or choosing another range or model) makes a new job.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 from dataclasses import dataclass, field
@@ -382,8 +383,11 @@ def propagate(
     last = pending[-1]
     todo = set(pending)
     done = 0
+    # one pass: samlabel's predictor keeps only the memory it attends to (a fixed memory
+    # however long the clip); another predictor (Meta's, a test's) keeps what it keeps
+    release = {"release_memory": True} if _takes(predictor.propagate_in_video, "release_memory") else {}
     frames = predictor.propagate_in_video(state, start_frame_idx=k - offset, max_frame_num_to_track=len(order) - 1,
-                                          reverse=reverse)
+                                          reverse=reverse, **release)
     try:
         for frame_idx, obj_ids, logits in frames:
             i = frame_idx + offset
@@ -408,6 +412,13 @@ def propagate(
     if not report.cancelled:
         _progress(progress, len(targets), len(targets), "done")
     return report
+
+
+def _takes(function: Callable, name: str) -> bool:
+    try:
+        return name in inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _write_frame(project: Project, image: Path, masks: np.ndarray, obj_ids, objects: list[VideoObject], run: str,
