@@ -2,7 +2,7 @@
 
     samlabel [IMAGE_OR_FOLDER] [--model NAME] [--checkpoint FILE_OR_HF_FOLDER] [--device cpu|cuda]
     samlabel download NAME [--dir DIR] [--url URL]
-    samlabel export --format {coco,labelme,yolo,voc,masks,cvat,sa1b} PROJECT_DIR OUT_DIR [--labels FILE]
+    samlabel export --format {coco,labelme,yolo,voc,masks,cvat,sa1b,mots} PROJECT_DIR OUT_DIR [--labels FILE]
                     [--simplify PX] [--subset NAME] [--split FILE]
     samlabel import --format {coco,labelme,yolo,voc,masks,cvat,sa1b} SRC PROJECT_DIR [--labels FILE]
     samlabel autolabel PROJECT_DIR --from boxes|everything [--model NAME] [--engine local|ray] [--dry-run] ...
@@ -24,6 +24,7 @@ from typing import Callable, Sequence
 from samlabel import __version__
 
 FORMATS = ("coco", "labelme", "yolo", "voc", "masks", "cvat", "sa1b")
+EXPORT_FORMATS = (*FORMATS, "mots")  # MOTS PNGs (video sequences): export only
 # samlabel.sam.files.official.APP_MODELS (kept literal: the command line starts without importing it)
 MODEL_CHOICES = ("vit_t", "vit_b", "vit_l", "vit_h",
                  "sam2.1_hiera_tiny", "sam2.1_hiera_small", "sam2.1_hiera_base_plus", "sam2.1_hiera_large")
@@ -126,16 +127,16 @@ def _inputs_problem(*checks: tuple[str | None, str]) -> str | None:
 
 def _export(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="samlabel export", description="Export a project folder's annotations.")
-    parser.add_argument("--format", required=True, choices=FORMATS)
+    parser.add_argument("--format", required=True, choices=EXPORT_FORMATS)
     parser.add_argument("project_dir")
     parser.add_argument("out_dir")
     parser.add_argument("--labels", help="label file (one name per line, or JSON); defaults to the project's labels")
     parser.add_argument("--simplify", type=float, default=None, metavar="PX", help="polygon simplification tolerance in pixels")
     parser.add_argument(
-        "--subset", metavar="NAME", help="subset of the images (coco, voc, cvat; default: coco/cvat 'default', voc 'trainval')"
+        "--subset", metavar="NAME", help="subset of the images (coco, voc, cvat, mots; default: coco/cvat/mots 'default', voc 'trainval')"
     )
     parser.add_argument(
-        "--split", metavar="FILE", help="split file, one 'SUBSET IMAGE_FILE_NAME' per line (coco, voc, cvat); "
+        "--split", metavar="FILE", help="split file, one 'SUBSET IMAGE_FILE_NAME' per line (coco, voc, cvat, mots); "
         "images it does not list go to --subset"
     )
     args = parser.parse_args(argv)

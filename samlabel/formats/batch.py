@@ -249,7 +249,7 @@ def _subsets(module: ModuleType, fmt: str, project: Project, subset: str | None,
     if subset is None and split_file is None:
         return {}
     if not module.Writer.SUBSETS:
-        raise BatchError(f"the {fmt} format has no subsets; --subset and --split are for coco, voc and cvat")
+        raise BatchError(f"the {fmt} format has no subsets; --subset and --split are for coco, voc, cvat and mots")
     try:
         default = check_subset_name(subset, "--subset") if subset is not None else module.Writer.DEFAULT_SUBSET
         split = read_split(split_file) if split_file is not None else {}

@@ -57,8 +57,9 @@ FORMATS = {
     "masks": "Mask PNGs (semantic and instance)",
     "cvat": "CVAT for images 1.1 XML (annotations.xml + images/<subset>/)",
     "sa1b": "SA-1B / Segment Anything (per-image JSON with RLE masks)",
+    "mots": "MOTS PNG for video sequences (<subset>/instances/*.png: class*1000 + track id)",
 }
-SUBSET_FORMATS = ("coco", "voc", "cvat")
+SUBSET_FORMATS = ("coco", "voc", "cvat", "mots")
 """The formats with subsets (train, val...): the subset and split file apply to them."""
 
 
