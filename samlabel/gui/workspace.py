@@ -1,6 +1,7 @@
 """What the user is working on, without Qt: the project, the open image, its document, the
 labels, the background jobs that carry the user's work, and the file side of it all
-(opening, reading sidecars, saving, what is dirty).
+(opening, reading sidecars, what is dirty; saving and outside edits are
+:mod:`samlabel.gui.workspace_save`).
 
 The main window binds to a :class:`Workspace` (as napari's Qt viewer binds to its
 ``ViewerModel``): its ``project``, ``image``, ``image_path``, ``index`` and ``document``
@@ -34,8 +35,9 @@ from typing import Any, Callable
 
 from samlabel.annotations import LabelSet
 from samlabel.annotations.document import ChangeReason
-from samlabel.annotations.sidecar_guard import OutsideChange, OutsideEditChoice, OutsideEditError, SidecarGuard
+from samlabel.annotations.sidecar_guard import SidecarGuard
 from samlabel.gui.label_state import LabelState
+from samlabel.gui.workspace_save import AskOutsideEdit, SaveOutcome, SaveResult, WorkspaceSaving  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)
 
@@ -143,40 +145,9 @@ class ImageRead:
     opened: bool
 
 
-# ---------------------------------------------------------------------------- saving
-class SaveOutcome(Enum):
-    UNCHANGED = "unchanged"  # nothing to save: no document, or no unsaved changes
-    SAVED = "saved"  # written over the sidecar
-    RESOLVED = "resolved"  # the sidecar had an outside edit: done as the user chose (``message``)
-    NOT_SAVED = "not_saved"  # an outside edit and no choice: it stays unsaved (``message``)
-    BUSY = "busy"  # the question about an outside edit is open: nothing written
-    FAILED = "failed"  # the file could not be written (``error``): it stays unsaved
-
-
-@dataclass(frozen=True)
-class SaveResult:
-    """What a save did, for the window to show."""
-
-    outcome: SaveOutcome
-    document: Any = None
-    image: Path | None = None
-    wrote: bool = False  # the sidecar of ``image`` now holds this document (mark it annotated)
-    message: str = ""
-    error: Exception | None = None
-    reload_theirs: bool = False  # show the sidecar as it is on disk (one undoable step)
-
-    @property
-    def ok(self) -> bool:
-        """Nothing of the user's is left unsaved (the caller may move on)."""
-        return self.outcome in (SaveOutcome.UNCHANGED, SaveOutcome.SAVED, SaveOutcome.RESOLVED)
-
-
-#: asks the user what to do about an outside edit (None: closed unanswered)
-AskOutsideEdit = Callable[[OutsideChange], "OutsideEditChoice | None"]
-
-
-class Workspace:
-    """The project, the open image and its document, the labels and the pending jobs."""
+class Workspace(WorkspaceSaving):
+    """The project, the open image and its document, the labels and the pending jobs
+    (saving and outside edits: :class:`~samlabel.gui.workspace_save.WorkspaceSaving`)."""
 
     def __init__(self, labels: LabelState | None = None) -> None:
         self.labels = labels if labels is not None else LabelState(LabelSet.default())
@@ -379,110 +350,6 @@ class Workspace:
         from samlabel.gui.save_location import SaveLocation
 
         return SaveLocation.of(self.project.sidecar_path(image), image)
-
-    # ---------------------------------------------------------------- saving
-    def guard_of(self, document, image) -> SidecarGuard:
-        """The guard of ``document`` (every document the workspace showed has one; a stray
-        one is guarded from the file as it is now)."""
-        guard = self._guards.get(document)
-        if guard is None:
-            guard = SidecarGuard.now(self.project.sidecar_path(image))
-            self._guards[document] = guard
-        return guard
-
-    def save(self, document=None, image: Path | None = None, *, ask: AskOutsideEdit | None = None,
-             unanswered: OutsideEditChoice | None = None, end_group: bool = False) -> SaveResult:
-        """Save ``document`` (of ``image``; default: the open one) if it changed, through the
-        project, never over an outside edit; returns what happened (never raises for a file
-        that cannot be written: ``FAILED`` with the ``error``).
-
-        ``end_group``: a vertex drag in progress is ended first (an explicit save); else a
-        document in the middle of one is not saved. When the sidecar was changed by another
-        program, ``ask(change)`` chooses what to keep; without ``ask``, or when it returns
-        None, ``unanswered`` applies; with neither it stays unsaved (``NOT_SAVED``).
-        """
-        if document is None:
-            document, image = self.document, self.image_path
-        if document is None or self.project is None:
-            return SaveResult(SaveOutcome.UNCHANGED, document, image)
-        if document.in_group:
-            if not end_group:
-                return SaveResult(SaveOutcome.UNCHANGED, document, image)
-            document.end_group()
-        if not document.is_dirty:
-            return SaveResult(SaveOutcome.UNCHANGED, document, image)
-        if self.asking:
-            return SaveResult(SaveOutcome.BUSY, document, image)  # an autosave while the user decides
-        guard = self.guard_of(document, image)
-        try:
-            self.project.save(document.annotation, image, guard=guard)
-        except OutsideEditError as exc:
-            return self._resolve_outside_edit(document, image, guard, exc.change, ask, unanswered)
-        except Exception as exc:  # noqa: BLE001 - SaveError names the file and reason
-            return SaveResult(SaveOutcome.FAILED, document, image, error=exc)
-        document.mark_saved()
-        return SaveResult(SaveOutcome.SAVED, document, image, wrote=True)
-
-    def _resolve_outside_edit(self, document, image, guard: SidecarGuard, change: OutsideChange,
-                              ask: AskOutsideEdit | None, unanswered: OutsideEditChoice | None) -> SaveResult:
-        choice = None
-        if ask is not None:
-            self.asking = True
-            try:
-                choice = ask(change)
-            finally:
-                self.asking = False
-        choice = choice or unanswered
-        if choice is None:
-            return SaveResult(SaveOutcome.NOT_SAVED, document, image,
-                              message=f"Not saved: {change.describe()} Save again to choose what to keep.")
-        try:
-            _, mine = self.project.encode(document.annotation, image)  # as it is now: it may have changed meanwhile
-            resolution = guard.resolve(choice, mine)
-        except Exception as exc:  # noqa: BLE001 - SaveError: the copy could not be written
-            return SaveResult(SaveOutcome.FAILED, document, image, error=exc)
-        log.info("%s: %s", change.sidecar, resolution.message())
-        if resolution.saved_mine:
-            document.mark_saved()
-        return SaveResult(SaveOutcome.RESOLVED, document, image, wrote=resolution.saved_mine,
-                          message=resolution.message(),
-                          reload_theirs=resolution.reload_theirs and document is self.document)
-
-    def save_labels(self) -> Exception | None:
-        """Save the label set to the project's label file; the error, if that failed."""
-        if self.project is None:
-            return None
-        try:
-            self.project.save_labels(self.labels.labels)
-        except Exception as exc:  # noqa: BLE001 - shown, not fatal
-            return exc
-        return None
-
-    # ---------------------------------------------------------------- outside edits
-    def outside_change(self) -> OutsideChange | None:
-        """An outside edit of the open image's sidecar to show now: only when the open
-        document has no unsaved changes (else the next save asks what to keep)."""
-        from samlabel.annotations import AnnotationError
-
-        document = self.document
-        if document is None or self.project is None or self.asking:
-            return None
-        if document.is_dirty or document.in_group:
-            return None
-        guard = self._guards.get(document)
-        if guard is None:
-            return None
-        try:
-            return guard.outside_change()
-        except AnnotationError:
-            return None  # unreadable now: the next save reports it
-
-    def apply_reloaded(self, document, loaded) -> None:
-        """``loaded`` (the sidecar read again) replaces ``document``'s annotation as one
-        undoable step; it is saved as it is on disk."""
-        document.apply(loaded.annotation, text="Reload from disk")
-        document.mark_saved()
-        self.guard_of(document, loaded.image).adopt(loaded.stamp)
 
     # ---------------------------------------------------------------- jobs
     def add_job(self, job) -> None:
