@@ -50,7 +50,8 @@ def test_import_contracts_catch_a_planted_violation(tmp_path, importer, imported
         (package / folder).mkdir(parents=True)
         (package / folder / "__init__.py").write_text("")
     for module in ("__init__", "paths", "path_kinds", "sam/compute_path", "sam/interactive", "sam/predictor",
-                   "gui/window", "gui/workspace", "gui/label_state", "gui/save_location", "sam/fast/attention",
+                   "gui/window", "gui/workspace", "gui/workspace_save", "gui/label_state", "gui/save_location",
+                   "sam/fast/attention",
                    "sam/model", "sam/modeling/transformer"):
         (package / f"{module}.py").write_text("")  # the modules the contracts name, and the two ends
     target = imported if imported == "PySide6" else f"fakelabel.{imported}"  # an external package, or ours
