@@ -154,6 +154,10 @@ def concat_points(old_point_inputs: Optional[dict], new_points: torch.Tensor, ne
 class SAM2VideoPredictor(SAM2VideoBase):
     """Handles user prompts and the tracking state of a video (the reference's class)."""
 
+    # The dtype tracked frames' memory features are stored in: bf16, as the reference does
+    # (half the memory; SAM 2's numbers depend on it). EdgeTAM's predictor keeps fp32.
+    maskmem_dtype: torch.dtype = torch.bfloat16
+
     def __init__(
         self,
         *args,
@@ -731,7 +735,7 @@ class SAM2VideoPredictor(SAM2VideoBase):
         maskmem_features = current_out["maskmem_features"]
         if maskmem_features is not None:
             # Stored in bf16, as the reference does (half the memory; the numbers depend on it).
-            maskmem_features = maskmem_features.to(torch.bfloat16).to(storage_device, non_blocking=True)
+            maskmem_features = maskmem_features.to(self.maskmem_dtype).to(storage_device, non_blocking=True)
         pred_masks_gpu = current_out["pred_masks"]
         if self.fill_hole_area > 0:
             pred_masks_gpu = fill_holes_in_mask_scores(pred_masks_gpu, self.fill_hole_area)
@@ -757,7 +761,7 @@ class SAM2VideoPredictor(SAM2VideoBase):
             is_mask_from_pts=is_mask_from_pts,
         )
         storage_device = inference_state["storage_device"]
-        maskmem_features = maskmem_features.to(torch.bfloat16).to(storage_device, non_blocking=True)
+        maskmem_features = maskmem_features.to(self.maskmem_dtype).to(storage_device, non_blocking=True)
         maskmem_pos_enc = self._get_maskmem_pos_enc(inference_state, {"maskmem_pos_enc": maskmem_pos_enc})
         return maskmem_features, maskmem_pos_enc
 

@@ -1,0 +1,72 @@
+"""EdgeTAM behind samlabel's SAM 2 video predictor API (``init_state``, ``add_new_points_or_box``,
+``add_new_mask``, ``propagate_in_video``...), so :func:`samlabel.video.propagate` drives it unchanged.
+
+:class:`EdgeTamVideoPredictor` is :class:`~samlabel.sam.sam2_video_predictor.SAM2VideoPredictor`
+with EdgeTAM's model (:class:`~samlabel.sam.modeling.edgetam.edgetam_video_base.EdgeTamVideoBase`:
+RepViT encoder, compressed memories). Its memories are stored in fp32 (``maskmem_dtype``), as
+Hugging Face's ``EdgeTamVideoModel`` keeps them (they are 512 tokens a frame, so bf16 would
+save little). Weights: Hugging Face ``facebook/EdgeTAM`` (``model.safetensors``).
+"""
+
+from __future__ import annotations
+
+import uuid
+import warnings
+from pathlib import Path
+from typing import Optional, Union
+
+import torch
+
+from samlabel.sam.errors import CheckpointError
+from samlabel.sam.modeling.edgetam.config import EDGETAM_CONFIG, EdgeTamConfig
+from samlabel.sam.modeling.edgetam.edgetam_video_base import EdgeTamVideoBase
+from samlabel.sam.sam2_video_predictor import SAM2VideoPredictor
+
+PathLike = Union[str, Path]
+
+# File names looked for in a checkpoint folder (a Hugging Face snapshot), in order.
+_FOLDER_FILES = ("model.safetensors", "pytorch_model.bin", "edgetam.pt")
+
+
+class EdgeTamVideoPredictor(EdgeTamVideoBase, SAM2VideoPredictor):
+    """SAM 2's video predictor on the EdgeTAM model (its memories kept in fp32)."""
+
+    maskmem_dtype = torch.float32
+
+
+def resolve_edgetam_checkpoint(checkpoint: PathLike) -> Path:
+    """The weights file of ``checkpoint``: the file itself, or the first of ``model.safetensors``,
+    ``pytorch_model.bin``, ``edgetam.pt`` in a folder. ``CheckpointError`` naming it otherwise."""
+    path = Path(checkpoint)
+    if path.is_dir():
+        for name in _FOLDER_FILES:
+            if (path / name).is_file():
+                return path / name
+        raise CheckpointError(f"EdgeTAM checkpoint folder {path} has none of {', '.join(_FOLDER_FILES)}")
+    if not path.exists():
+        raise CheckpointError(f"EdgeTAM checkpoint {path} does not exist")
+    return path
+
+
+def build_edgetam_video_predictor(
+    checkpoint: Optional[PathLike] = None,
+    config: EdgeTamConfig = EDGETAM_CONFIG,
+    device: Union[str, torch.device] = "cpu",
+    **options,
+) -> EdgeTamVideoPredictor:
+    """EdgeTAM's video predictor with the weights of ``checkpoint`` (a Hugging Face
+    ``EdgeTamVideoModel`` folder or ``.safetensors`` / ``.pt`` file; loaded strictly), on
+    ``device``, in eval mode. Without a checkpoint the weights are random (tests, timing).
+    ``options`` as :func:`~samlabel.sam.sam2_video_predictor.build_sam_video_predictor`'s."""
+    from samlabel.sam.files.checkpoint import file_sha256, read_state_dict
+    from samlabel.sam.modeling.edgetam.build import build_edgetam_video_model, load_edgetam_state_dict
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = build_edgetam_video_model(config, cls=EdgeTamVideoPredictor, **options)
+    model.model_id = f"{config.name}:random-{uuid.uuid4().hex}"
+    if checkpoint is not None:
+        path = resolve_edgetam_checkpoint(checkpoint)
+        load_edgetam_state_dict(model, read_state_dict(path), path)
+        model.model_id = f"{config.name}:{file_sha256(path)[:16]}"
+    return model.to(device).eval()
