@@ -23,6 +23,11 @@ MENU_TEXT = {
     "save": "&Save",
     "next_image": "&Next image",
     "prev_image": "&Previous image",
+    "open_video": "Open &video…",
+    "first_frame": "F&irst frame",
+    "last_frame": "&Last frame",
+    "propagate": "&Propagate…",
+    "toggle_reviewed": "Mark &reviewed",
     "export": "&Export…",
     "quit": "&Quit",
     "tool_ai": "&SAM tool",
@@ -48,7 +53,7 @@ MENU_TEXT = {
     "help": "&Keyboard shortcuts",
 }
 
-CHECKABLE = {"tool_ai", "tool_polygon", "tool_rectangle", "tool_select", "toggle_refine"}
+CHECKABLE = {"tool_ai", "tool_polygon", "tool_rectangle", "tool_select", "toggle_refine", "toggle_reviewed"}
 
 
 def build_actions(parent, handlers: dict[str, Callable[[], object]]) -> dict[str, QAction]:

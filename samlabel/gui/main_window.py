@@ -35,6 +35,7 @@ from samlabel.gui.shape_layer import ShapeLayer, label_qcolor
 from samlabel.gui.canvas_tools import EditTool
 from samlabel.gui.sam_tool import SamTool
 from samlabel.gui.tools import Tool
+from samlabel.gui.video_controller import VideoController
 from samlabel.gui.model_status import ModelStatus
 from samlabel.gui.window_files import FilesMixin
 from samlabel.gui.window_model import ModelMixin
@@ -89,6 +90,7 @@ class MainWindow(FilesMixin, OutsideEditsMixin, ModelMixin, UiMixin, QMainWindow
         self._label_keys = label_key_actions(self, self.choose_label_index)
         self._build_ui()
         self._connect()
+        self.video = VideoController(self)  # Open video, timeline, propagation, reviewed frames
         if settings is not None:
             self.sam.state.refine = settings.refine
         self.actions_by_id["toggle_refine"].setChecked(self.sam.state.refine)
@@ -125,6 +127,12 @@ class MainWindow(FilesMixin, OutsideEditsMixin, ModelMixin, UiMixin, QMainWindow
             "opacity_up": lambda: self.set_opacity(self.opacity + 0.1),
             "opacity_down": lambda: self.set_opacity(self.opacity - 0.1),
             "help": self.show_help,
+            # samlabel.gui.video_controller
+            "open_video": lambda: self.video.open_video_dialog(),
+            "first_frame": lambda: self.video.first_frame(),
+            "last_frame": lambda: self.video.last_frame(),
+            "propagate": lambda: self.video.show_propagate_dialog(),
+            "toggle_reviewed": lambda: self.video.toggle_reviewed(),
         }
 
     def _connect(self) -> None:

@@ -21,9 +21,12 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     # Files
     Shortcut("open_image", ("Ctrl+O",), "Open an image", "Files"),
     Shortcut("open_folder", ("Ctrl+Shift+O",), "Open a folder of images as a project", "Files"),
+    Shortcut("open_video", ("Ctrl+Shift+V",), "Open a video: its frames become a sequence folder beside it", "Files"),
     Shortcut("save", ("Ctrl+S",), "Save annotations now (autosave also runs after each change)", "Files"),
     Shortcut("next_image", ("D",), "Next image (saves first)", "Files"),
     Shortcut("prev_image", ("A",), "Previous image (saves first)", "Files"),
+    Shortcut("first_frame", ("Home",), "First image / frame of the sequence", "Files"),
+    Shortcut("last_frame", ("End",), "Last image / frame of the sequence", "Files"),
     Shortcut("export", ("Ctrl+E",), "Export the project", "Files"),
     Shortcut("quit", ("Ctrl+Q",), "Quit", "Files"),
     # Segment Anything
@@ -44,6 +47,9 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("label_1_9", ("1", "2", "3", "4", "5", "6", "7", "8", "9"), "Choose label 1-9 of the label list", "Drawing"),
     Shortcut("undo", ("Ctrl+Z",), "Undo", "Drawing"),
     Shortcut("redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "Redo", "Drawing"),
+    # Video
+    Shortcut("propagate", ("Ctrl+P",), "Propagate the objects of this frame through the sequence (SAM 2.1)", "Video"),
+    Shortcut("toggle_reviewed", ("Ctrl+R",), "Mark this frame reviewed: propagation never overwrites it", "Video"),
     # View
     Shortcut("fit_window", ("F",), "Fit the image to the window", "View"),
     Shortcut("zoom_in", ("Ctrl++", "Ctrl+="), "Zoom in (or the mouse wheel)", "View"),

@@ -39,6 +39,7 @@ from samlabel.annotations.project import IMAGE_EXTENSIONS
 from samlabel.annotations.sidecar_guard import OutsideEditChoice
 from samlabel.annotations.image_source import ImageSource, hash_bytes, load_image
 from samlabel.gui.sidecar_loader import LoadingIndicator, SidecarLoader
+from samlabel.gui.video_controller import VIDEO_FILTER, is_video_file
 from samlabel.gui.workspace import (  # noqa: F401 - ShownImage, PendingLoad, window_title: imported from here too
     APP_TITLE,
     OpenError,
@@ -53,7 +54,8 @@ from samlabel.gui.workspace import (  # noqa: F401 - ShownImage, PendingLoad, wi
 
 log = logging.getLogger(__name__)
 
-IMAGE_FILTER = "Images (" + " ".join("*" + e for e in IMAGE_EXTENSIONS) + ");;All files (*)"
+IMAGE_FILTER = ("Images (" + " ".join("*" + e for e in IMAGE_EXTENSIONS) + ");;"
+                + VIDEO_FILTER)  # a video chosen here opens as its frames (samlabel.gui.video_controller)
 BESIDE = OutsideEditChoice.SAVE_MINE_BESIDE  # what happens to mine when the window closes unanswered
 
 
@@ -125,6 +127,8 @@ class FilesMixin:
         showing this one first), so D / A move through its neighbours.
         """
         path = Path(path)
+        if is_video_file(path):  # expanded into a folder of frames, opened when written
+            return self.video.open_video(path)
         if not self.save_now():
             return False
         try:

@@ -25,7 +25,8 @@ class UiMixin:
         a = self.actions_by_id
         mb = self.menuBar()
         m = mb.addMenu("&File")
-        for k in ("open_image", "open_folder", "save", None, "next_image", "prev_image", None, "export", None, "quit"):
+        for k in ("open_image", "open_folder", "open_video", "save", None, "next_image", "prev_image", "first_frame",
+                  "last_frame", None, "export", None, "quit"):
             m.addSeparator() if k is None else m.addAction(a[k])
         m = mb.addMenu("&Edit")
         for k in ("undo", "redo", None, "delete_shape", "change_label", "choose_label"):
@@ -41,6 +42,9 @@ class UiMixin:
         for k in ("fit_window", "zoom_in", "zoom_out", None, "opacity_up", "opacity_down"):
             m.addSeparator() if k is None else m.addAction(a[k])
         self._view_menu = m
+        m = mb.addMenu("V&ideo")  # samlabel.gui.video_controller
+        for k in ("propagate", "toggle_reviewed"):
+            m.addAction(a[k])
         m = mb.addMenu("&Model")
         self.download_action = m.addAction("&Download model…")
         self.download_action.setObjectName("action_download_model")

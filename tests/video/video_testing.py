@@ -65,3 +65,37 @@ def write_video(folder, n: int = NUM_FRAMES):
         if ok:
             return path
     return None
+
+
+def small_video_predictor():
+    """The video tests' small random SAM 2.1 video predictor: Hiera of width 16, a 256 px input,
+    memory modules of width 32 / 16, seeded random weights, the object-score bias shifted by +1
+    so that objects are kept (the random model scores them about -0.1 on tracked frames, "lost";
+    shifted, their masks are a few hundred pixels, so frames get shapes)."""
+    import warnings
+    from dataclasses import replace
+
+    import torch
+
+    from samlabel.sam.modeling.sam2.config import (
+        SAM2_VIDEO_CONFIG_21,
+        FpnConfig,
+        HieraConfig,
+        MemoryAttentionConfig,
+        MemoryEncoderConfig,
+        Sam2Config,
+    )
+    from samlabel.sam.sam2_video_predictor import build_sam_video_predictor
+
+    trunk = HieraConfig(embed_dim=16, num_heads=2, stages=(1, 2, 3, 1), global_att_blocks=(4,),
+                        window_pos_embed_bkg_spatial_size=(7, 7))
+    config = Sam2Config(name="test_video_small", trunk=trunk, neck=FpnConfig(d_model=32), image_size=256)
+    video = replace(SAM2_VIDEO_CONFIG_21, memory_attention=MemoryAttentionConfig(num_layers=2, dim_feedforward=64),
+                    memory_encoder=MemoryEncoderConfig(out_dim=16))
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        predictor = build_sam_video_predictor(config, video_config=video)
+    with torch.no_grad():
+        predictor.sam_mask_decoder.pred_obj_score_head.layers[-1].bias.add_(1.0)
+    return predictor
