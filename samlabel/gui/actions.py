@@ -53,7 +53,7 @@ MENU_TEXT = {
     "help": "&Keyboard shortcuts",
 }
 
-CHECKABLE = {"tool_ai", "tool_polygon", "tool_rectangle", "tool_select", "toggle_refine", "toggle_reviewed"}
+CHECKABLE = {"tool_ai", "tool_polygon", "tool_rectangle", "tool_select", "toggle_refine", "toggle_reviewed", "object_colours"}
 
 
 def build_actions(parent, handlers: dict[str, Callable[[], object]]) -> dict[str, QAction]:

@@ -85,8 +85,10 @@ class MainWindow(FilesMixin, OutsideEditsMixin, ModelMixin, UiMixin, QMainWindow
         self.opacity = settings.overlay_opacity if settings is not None else 0.45
         self.simplify_tolerance = settings.simplify_tolerance if settings is not None else 1.0
         self.layer.opacity = self.opacity
+        self.layer.color_by_object = settings.object_colours if settings is not None else True
         self.canvas.mask_item.set_opacity(min(1.0, self.opacity + 0.1))
         self.actions_by_id = build_actions(self, self._handlers())
+        self.actions_by_id["object_colours"].setChecked(self.layer.color_by_object)
         self._label_keys = label_key_actions(self, self.choose_label_index)
         self._build_ui()
         self._connect()
@@ -126,6 +128,7 @@ class MainWindow(FilesMixin, OutsideEditsMixin, ModelMixin, UiMixin, QMainWindow
             "zoom_out": lambda: self.canvas.zoom_by(0.8),
             "opacity_up": lambda: self.set_opacity(self.opacity + 0.1),
             "opacity_down": lambda: self.set_opacity(self.opacity - 0.1),
+            "object_colours": lambda: self.set_object_colours(self.actions_by_id["object_colours"].isChecked()),
             "help": self.show_help,
             # samlabel.gui.video_controller
             "open_video": lambda: self.video.open_video_dialog(),
@@ -320,6 +323,16 @@ class MainWindow(FilesMixin, OutsideEditsMixin, ModelMixin, UiMixin, QMainWindow
         if self.settings is not None:
             self.settings.overlay_opacity = self.opacity
         self.statusBar().showMessage(f"Overlay opacity {self.opacity:.0%}", 2000)
+
+    def set_object_colours(self, on: bool) -> None:
+        """Grouped shapes in their object's colour (label + group id), or all in their label's."""
+        self.layer.color_by_object = bool(on)
+        self.actions_by_id["object_colours"].setChecked(bool(on))
+        self.layer.restyle(self.labels)
+        if self.settings is not None:
+            self.settings.object_colours = bool(on)
+        self.statusBar().showMessage("Shapes coloured by object (label and group id)" if on
+                                     else "Shapes coloured by label", 2000)
 
     def _on_selection_changed(self, uids) -> None:
         self.layer.restyle(self.labels)

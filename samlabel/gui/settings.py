@@ -166,6 +166,15 @@ class AppSettings:
         self.qsettings.setValue("view/overlay_opacity", _to_float(value, DEFAULT_OVERLAY_OPACITY, 0.05, 1.0))
 
     @property
+    def object_colours(self) -> bool:
+        """Grouped shapes (a label plus a group id: one object) in their object's colour."""
+        return _to_bool(self.qsettings.value("view/object_colours"), True)
+
+    @object_colours.setter
+    def object_colours(self, value: bool) -> None:
+        self.qsettings.setValue("view/object_colours", "true" if value else "false")
+
+    @property
     def simplify_tolerance(self) -> float:
         """Polygon simplification tolerance in image pixels, in [0, 50] (0 = keep every vertex)."""
         return _to_float(self.qsettings.value("edit/simplify_px"), DEFAULT_SIMPLIFY_TOLERANCE, 0.0, 50.0)

@@ -39,6 +39,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QColor
 
 from samlabel.gui.shape_index import ShapeIndex
+from samlabel.gui.object_colors import object_rgb
 from samlabel.gui.shape_lod import DenseShapeItem as ShapeItem
 from samlabel.gui.shape_raster import ShapeRaster
 
@@ -110,6 +111,7 @@ class ShapeLayer:
         self._geometry: dict[str, ShapeGeometry] = {}
         self.order: list[str] = []
         self.opacity = 0.45
+        self.color_by_object = False  # grouped shapes in their object's colour (object_colors)
         self.label_state = None  # the window's LabelState: which labels are hidden (read, never copied)
         self.selected: set[str] = set()
         self._index = None  # (uids, ShapeIndex) of the visible shapes, built on demand
@@ -155,14 +157,20 @@ class ShapeLayer:
                 if items[u].shown]
 
     def _colors(self, labels):
-        """``label -> (QColor, rgba)``, each label looked up once per pass."""
-        cache: dict[str, tuple[QColor, int]] = {}
+        """``(label, group_id) -> (QColor, rgba)``, each looked up once per pass: the label's
+        colour, or with :attr:`color_by_object` a grouped shape's object colour."""
+        cache: dict[tuple, tuple[QColor, int]] = {}
+        by_object = self.color_by_object
 
-        def color(name: str) -> tuple[QColor, int]:
-            c = cache.get(name)
+        def color(name: str, group_id=None) -> tuple[QColor, int]:
+            key = (name, group_id if by_object else None)
+            c = cache.get(key)
             if c is None:
-                q = label_qcolor(labels, name)
-                c = cache[name] = (q, q.rgba())
+                if key[1] is None:
+                    q = label_qcolor(labels, name)
+                else:
+                    q = QColor(*object_rgb(name, group_id))
+                c = cache[key] = (q, q.rgba())
             return c
 
         return color
@@ -174,11 +182,11 @@ class ShapeLayer:
             colours = tuple((lab.name, tuple(lab.color)) for lab in labels)
         except TypeError:  # not iterable (a bare stand-in): compare by identity
             colours = id(labels)
-        return (colours, self.opacity, frozenset(self.hidden_labels))
+        return (colours, self.opacity, frozenset(self.hidden_labels), self.color_by_object)
 
     def _apply(self, uid: str, item: ShapeItem, shape, color, hidden=None) -> None:
         """Style and visibility, touching the item only when one of them changed."""
-        qcolor, rgba = color(shape.label)
+        qcolor, rgba = color(shape.label, shape.group_id)
         visible = shape.label not in (self.hidden_labels if hidden is None else hidden)
         key = (rgba, self.opacity, uid in self.selected, visible)
         if self._applied.get(uid) == key:
@@ -271,7 +279,7 @@ class ShapeLayer:
         for z, shape in enumerate(new, k):
             uid = shape.uid
             geom = geometry[uid] = shape_geometry(shape)
-            item = items[uid] = ShapeItem(uid, geom.parts, color(shape.label)[0], self.opacity, self.raster.bucket)
+            item = items[uid] = ShapeItem(uid, geom.parts, color(shape.label, shape.group_id)[0], self.opacity, self.raster.bucket)
             applied.pop(uid, None)
             created.append(item)
             known[uid] = shape
@@ -335,7 +343,7 @@ class ShapeLayer:
                 geom = shape_geometry(shape)
                 self._geometry[uid] = geom
                 if item is None:
-                    item = ShapeItem(uid, geom.parts, color(shape.label)[0], self.opacity, self.raster.bucket)
+                    item = ShapeItem(uid, geom.parts, color(shape.label, shape.group_id)[0], self.opacity, self.raster.bucket)
                     items[uid] = item
                     self._applied.pop(uid, None)
                     created.append(item)

@@ -57,6 +57,8 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("pan", ("Space",), "Hold Space and drag (or middle-drag) to pan", "View"),
     Shortcut("opacity_up", ("]",), "More opaque overlays", "View"),
     Shortcut("opacity_down", ("[",), "More transparent overlays", "View"),
+    Shortcut("object_colours", ("Ctrl+Shift+C",),
+             "Colour shapes by object (label and group id: one colour per tracked object), else by label", "View"),
     Shortcut("help", ("F1",), "Show this list of shortcuts", "Help"),
 )
 

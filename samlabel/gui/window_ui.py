@@ -39,7 +39,7 @@ class UiMixin:
         self.autolabel_action.setObjectName("action_autolabel")
         self.autolabel_action.triggered.connect(self.autolabel_folder)
         m = mb.addMenu("&View")
-        for k in ("fit_window", "zoom_in", "zoom_out", None, "opacity_up", "opacity_down"):
+        for k in ("fit_window", "zoom_in", "zoom_out", None, "opacity_up", "opacity_down", "object_colours"):
             m.addSeparator() if k is None else m.addAction(a[k])
         self._view_menu = m
         m = mb.addMenu("V&ideo")  # samlabel.gui.video_controller

@@ -13,8 +13,6 @@ SAM 2.1 model) is shown in red when it happens.
 
 from __future__ import annotations
 
-import colorsys
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from samlabel.gui.object_colors import object_rgb
 from samlabel.gui.dialogs.task_dialog import TaskDialog
 from samlabel.gui.tasks import Task
 
@@ -52,15 +51,6 @@ class PropagateOptions:
     reverse: bool = False
     max_frames: Optional[int] = None
     overwrite: bool = False
-
-
-def object_rgb(label: str, group_id: Optional[int]) -> tuple[int, int, int]:
-    """A stable, saturated colour for the object ``(label, group_id)``: the same object has
-    the same colour on every frame, two objects of one label differ by their group id."""
-    digest = hashlib.sha1(f"{label}#{group_id}".encode("utf-8")).digest()
-    hue = digest[0] / 256.0 + digest[1] / 65536.0
-    r, g, b = colorsys.hsv_to_rgb(hue, 0.75, 0.95)
-    return (int(r * 255), int(g * 255), int(b * 255))
 
 
 def render_preview(image: Path, annotation: Any, size: tuple[int, int] = PREVIEW_SIZE) -> QPixmap:
