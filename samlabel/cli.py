@@ -69,8 +69,10 @@ def _gui_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--device", choices=("cpu", "cuda"), help="where the model runs (default: cuda if available)")
     parser.add_argument(
-        "--quantize", choices=("fp32", "int8"), default="fp32",
-        help="int8: dynamically quantised image encoder, faster on CPU with ~3%% embedding deviation (default: fp32)",
+        "--precision", "--quantize", dest="quantize", choices=("fp32", "bf16", "int8", "auto"), default="fp32",
+        help="image encoder precision on the CPU: bf16 (CPUs with AVX512-BF16/AMX), int8 (dynamically quantised "
+        "linears), auto (bf16 where native, else int8); faster, masks differ slightly, see docs/performance.md "
+        "(default: fp32)",
     )
     parser.add_argument("--version", action="version", version=f"samlabel {__version__}")
     parser.add_argument("--smoke-test", action="store_true", help="start offscreen, run one prompt on the sample image, exit 0 on success")
@@ -362,9 +364,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_smoke_test(model=args.model, checkpoint=args.checkpoint, device=args.device)
     from samlabel.gui.app import run_app
 
-    if args.quantize == "int8" and args.device == "cuda":
-        print("samlabel: --quantize int8 runs on the CPU only; use it with --device cpu", file=sys.stderr)
+    if args.quantize in ("int8", "bf16") and args.device == "cuda":
+        print(f"samlabel: --precision {args.quantize} runs on the CPU only; use it with --device cpu", file=sys.stderr)
         return 2
+    if args.quantize == "bf16":
+        from samlabel.sam.fast.precision import native_bf16
+
+        ok, reason = native_bf16()
+        if not ok:
+            print(f"samlabel: --precision bf16 needs native bf16: {reason}; use --precision int8 or auto",
+                  file=sys.stderr)
+            return 2
     problem = _gui_paths_problem(args.path, args.checkpoint)
     if problem is not None:
         print(f"samlabel: {problem}", file=sys.stderr)

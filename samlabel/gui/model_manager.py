@@ -44,7 +44,9 @@ class ModelChoice:
     checkpoint: Path | None
     device: str
     message: str  # for the status bar: what was chosen, or why the AI tools are off
-    quantize: str = "fp32"  # "int8": dynamic int8 image encoder (CPU only; see samlabel.sam.fast.quantize)
+    # image encoder precision: "fp32", "bf16" (native bf16 CPUs), "int8" (dynamic int8) or "auto"
+    # (bf16 where native, else int8); CPU only, see samlabel.sam.fast.precision
+    quantize: str = "fp32"
     user_file: bool = False  # a file the user chose (--checkpoint, Load checkpoint file…), not a download
     reason: str = ""  # without a checkpoint: why, in a few words (for "why nothing happened")
     wrong_file: Path | None = None  # a file at the official location that is not the official one
@@ -196,10 +198,19 @@ class ModelLoader(QThread):
                 self.failed.emit(problem)
                 return
             model = build_sam(self.choice.name, checkpoint=self.choice.checkpoint, device=self.choice.device)
-            if self.choice.quantize != "fp32":
-                from samlabel.sam.fast.quantize import quantize_encoder
+            precision = self.choice.quantize
+            if precision == "auto" and str(self.choice.device or "cpu").startswith("cuda"):
+                precision = "fp32"  # reduced encoder precisions are for the CPU
+            if precision != "fp32":
+                from samlabel.sam.fast.precision import PrecisionUnavailableError, set_encoder_precision
 
-                model = quantize_encoder(model, self.choice.quantize)
+                try:
+                    model = set_encoder_precision(model, precision)
+                except PrecisionUnavailableError as exc:  # the user's machine, not a bug: one line
+                    message = f"Could not load {_label(self.choice.name)} in {precision}: {exc}"
+                    log.error("%s", message)
+                    self.failed.emit(message)
+                    return
         except USER_ERRORS as exc:  # the message names the file and the problem: no traceback
             message = f"Could not load {_label(self.choice.name)} from {self.choice.checkpoint}: {exc}"
             log.error("%s", message)

@@ -106,8 +106,13 @@ class ModelStatus:
             return ""
         return f"your file: {self.checkpoint}" if self.user_file else self.checkpoint.name
 
-    def indicator(self, device: str = "", quantized: bool = False) -> tuple[str, str]:
-        """``(text, tooltip)`` of the model indicator in the status bar."""
+    def indicator(self, device: str = "", quantized: bool = False, precision: str = "fp32") -> tuple[str, str]:
+        """``(text, tooltip)`` of the model indicator in the status bar.
+
+        ``precision``: the image encoder's (``samlabel.sam.fast.precision.encoder_precision``);
+        ``"bf16"`` / ``"int8"`` are shown beside the device (``quantized=True`` means int8)."""
+        if quantized and precision == "fp32":
+            precision = "int8"
         if self.state is ModelState.LOADING:
             text = f"Loading {self.label}…"
             source = f"\nWeights: {self.weights_text()}" if self.checkpoint is not None else ""
@@ -119,17 +124,22 @@ class ModelStatus:
         if self.state is ModelState.OFF:
             return "AI off: no model — Model ▸ Download model…", self.reason
         details = [device] if device else []
-        if quantized:
-            details.append("int8")
+        if precision in ("bf16", "int8"):
+            details.append(precision)
         if self.user_file and self.checkpoint is not None:
             details.append(f"your file: {self.checkpoint.name}")
         text = f"Model: {self.label}" + (f" ({', '.join(details)})" if details else "")
+        if precision in ("bf16", "int8"):
+            text_tip = (f"{text}\nImage encoder: {precision} (reduced precision: faster, masks may differ "
+                        "slightly from fp32)")
+        else:
+            text_tip = text
         if self.checkpoint is None:
-            return text, text
+            return text, text_tip
         if self.user_file:
-            return text, f"{text}\nWeights: your file {self.checkpoint} (not an official download; not checked)"
+            return text, f"{text_tip}\nWeights: your file {self.checkpoint} (not an official download; not checked)"
         official = ""
         if self.checkpoint.is_file():
             official = (" (official checkpoint, verified)" if official_hash_known(self.name) else
                         " (official download; size checked, SHA-256 unverified: no official hash is known)")
-        return text, f"{text}\nWeights: {self.checkpoint}{official}"
+        return text, f"{text_tip}\nWeights: {self.checkpoint}{official}"

@@ -107,13 +107,13 @@ class ModelMixin:
     def _show_model_status(self, model=None) -> None:
         """The model indicator in the status bar (and the toolbar's Download button without one)."""
         self.download_tool_action.setVisible(model is None)
-        device, quantized = "", False
+        device, precision = "", "fp32"
         if model is not None:
-            from samlabel.sam.fast.quantize import is_quantized
+            from samlabel.sam.fast.precision import encoder_precision
 
             device = str(getattr(model, "device", "") or "")
-            quantized = is_quantized(model)
-        text, tip = self.model_status.indicator(device, quantized)
+            precision = encoder_precision(model)
+        text, tip = self.model_status.indicator(device, precision=precision)
         self._model_status.setText(text)
         self._model_status.setToolTip(tip)
 

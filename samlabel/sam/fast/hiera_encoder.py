@@ -96,6 +96,8 @@ def trunk_forward(trunk: "Hiera", x: torch.Tensor, cancel: Optional[Callable[[],
     """``trunk(x, cancel)`` with the stage outputs as contiguous ``(B, H_i, W_i, C_i)`` tensors
     (the plain trunk returns their ``(B, C_i, H_i, W_i)`` permutations), highest resolution first."""
     conv = trunk.patch_embed.proj
+    out_dtype = x.dtype  # a bf16 trunk (samlabel.sam.fast.precision) runs in bf16, returns x's dtype
+    x = x.to(conv.weight.dtype)
     # A channels-last convolution writes (B, H, W, C) memory: its permutation is contiguous.
     y = F.conv2d(x.contiguous(memory_format=torch.channels_last), conv.weight, conv.bias,
                  conv.stride, conv.padding, conv.dilation, conv.groups)
@@ -108,7 +110,7 @@ def trunk_forward(trunk: "Hiera", x: torch.Tensor, cancel: Optional[Callable[[],
         y = block_forward(blk, y)
         if i == last or (i in trunk.stage_ends and trunk.return_interm_layers):
             outputs.append(y)
-    return outputs
+    return [o.to(out_dtype) for o in outputs]
 
 
 def _pool(x: torch.Tensor, stride: tuple[int, int]) -> torch.Tensor:
@@ -131,12 +133,13 @@ def _linear(x: torch.Tensor, layer, gelu: bool = False, add: Optional[torch.Tens
     on CPU float32 one oneDNN call with the activation / sum fused (no second pass over the
     output). ``add`` must have the output's shape."""
     w, b = layer.weight, layer.bias
-    if _onednn_ok(x):
+    if _onednn_ok(x) and isinstance(w, torch.Tensor):
         if add is not None and add.shape[:-1] == x.shape[:-1] and add.dtype == x.dtype and add.is_contiguous():
             return torch.ops.mkldnn._linear_pointwise.binary(x, add, w, b, "add")
         if add is None:
             return torch.ops.mkldnn._linear_pointwise(x, w, b, "gelu" if gelu else "none", [], "none" if gelu else "")
-    y = F.linear(x, w, b)
+    # an int8 dynamic Linear (samlabel.sam.fast.quantize) has weight() / bias() methods: call it
+    y = F.linear(x, w, b) if isinstance(w, torch.Tensor) else layer(x)
     if gelu:
         y = F.gelu(y)
     if add is not None:
@@ -176,7 +179,7 @@ def block_forward(blk: "MultiScaleBlock", x: torch.Tensor) -> torch.Tensor:
         h = _linear(h, mlp.layers[0], gelu=True)
         return _linear(h, mlp.layers[1], add=y)  # y + mlp(norm2(y))
     for j, layer in enumerate(mlp.layers):
-        h = F.linear(h, layer.weight, layer.bias)
+        h = layer(h)
         if j < mlp.num_layers - 1:
             h = mlp.act(h)
     if mlp.sigmoid_output:
@@ -265,7 +268,8 @@ def _windowed_attention(attn, xn: torch.Tensor, ws: int, stride) -> torch.Tensor
         del xw
     else:
         qkv = _linear(xn, attn.qkv)  # (B, H, W, 3C'), real tokens only
-        bias = attn.qkv.bias if attn.qkv.bias is not None else qkv.new_zeros(qkv.shape[-1])
+        bias = attn.qkv.bias() if callable(attn.qkv.bias) else attn.qkv.bias  # int8 Linear: a method
+        bias = bias if bias is not None else qkv.new_zeros(qkv.shape[-1])
         win = _to_windows(qkv, ws, bias)  # (nW, L, 3C'): padded tokens = norm1 zeros -> qkv bias
         del qkv
     nW, L, _ = win.shape

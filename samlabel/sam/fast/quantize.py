@@ -12,6 +12,10 @@ The model is modified in place and returned. Embeddings change: the model id get
 fp32 stays the default: the measured deviation (docs/performance.md) is small but not
 negligible for random weights, and on AVX2 laptops the speed gain is modest because the
 fp32 GEMMs already run near peak.
+
+``quantize_encoder(model, "bf16")`` / ``"auto"`` go through
+:func:`samlabel.sam.fast.precision.set_encoder_precision` (bf16 weights on CPUs with native
+bf16; ``auto``: bf16 there, int8 elsewhere).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-QUANT_MODES = ("fp32", "int8")
+QUANT_MODES = ("fp32", "int8", "bf16", "auto")
 
 
 def _select_engine() -> None:
@@ -35,16 +39,21 @@ def _select_engine() -> None:
     raise RuntimeError(f"no int8 quantisation engine available (supported: {engines})")
 
 
-def quantize_encoder(model: nn.Module, mode: Literal["fp32", "int8"] = "int8") -> nn.Module:
+def quantize_encoder(model: nn.Module, mode: Literal["fp32", "int8", "bf16", "auto"] = "int8") -> nn.Module:
     """Dynamically quantise ``model.image_encoder``'s ``nn.Linear`` layers to int8, in place.
 
-    ``mode="fp32"`` returns the model unchanged. The model must be on the CPU.
+    ``mode="fp32"`` returns the model unchanged; ``"bf16"`` and ``"auto"`` are
+    :func:`samlabel.sam.fast.precision.set_encoder_precision`. The model must be on the CPU.
     Raises ``ValueError`` for an unknown mode or a model without ``image_encoder``.
     """
     if mode not in QUANT_MODES:
         raise ValueError(f"quantisation mode must be one of {QUANT_MODES}, got {mode!r}")
     if mode == "fp32":
         return model
+    if mode in ("bf16", "auto"):
+        from samlabel.sam.fast.precision import set_encoder_precision
+
+        return set_encoder_precision(model, mode)
     encoder = getattr(model, "image_encoder", None)
     if not isinstance(encoder, nn.Module):
         raise ValueError(f"model {type(model).__name__} has no image_encoder module to quantise")
@@ -52,6 +61,8 @@ def quantize_encoder(model: nn.Module, mode: Literal["fp32", "int8"] = "int8") -
         raise ValueError("int8 dynamic quantisation runs on the CPU only; move the model to 'cpu' first")
     if is_quantized(model):
         return model
+    if getattr(encoder, "_samlabel_precision", None) == "bf16":
+        raise ValueError("the image encoder already runs in bf16; reload the model for int8")
     _select_engine()
     from torch.ao.quantization import quantize_dynamic
 
