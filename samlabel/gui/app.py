@@ -72,7 +72,8 @@ def create_main_window(path=None, model_name=None, checkpoint=None, device=None,
         path: image or folder to open (None: nothing; ``run_app`` passes the sample).
         model_name, checkpoint, device: which SAM model to load (see ``model_manager``).
         sam_model: an already-built model to use instead of loading one (tests, smoke test).
-        quantize: "int8" to quantise the loaded model's image encoder (CPU only), else fp32.
+        quantize: the image encoder's precision on the CPU, "bf16", "int8" or "auto" (see
+            ``samlabel.sam.fast.precision``); None or "fp32": fp32.
         settings: an ``AppSettings`` (default: the user's settings file).
         image_in_folder: an image ``path`` opens inside its folder (D / A move through the
             folder's images), still showing that image first; ``samlabel IMAGE`` does this.
