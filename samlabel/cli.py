@@ -81,7 +81,7 @@ def _gui_parser() -> argparse.ArgumentParser:
 
 def _download(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="samlabel download", description="Download an official SAM checkpoint.")
-    parser.add_argument("name", choices=MODEL_CHOICES)
+    parser.add_argument("name", choices=(*MODEL_CHOICES, "edgetam"))  # + EdgeTAM, the video tracker
     parser.add_argument("--dir", help="destination folder (default: the user cache, or $SAMLABEL_CHECKPOINT_DIR)")
     parser.add_argument("--url", help="download from this URL instead of the official one")
     args = parser.parse_args(argv)
@@ -229,8 +229,9 @@ def _autolabel(argv: Sequence[str]) -> int:
     return 2 if report.problems else 0
 
 
-# samlabel.sam.files.official's SAM 2.1 releases (kept literal, as MODEL_CHOICES)
-VIDEO_MODEL_CHOICES = ("sam2.1_hiera_tiny", "sam2.1_hiera_small", "sam2.1_hiera_base_plus", "sam2.1_hiera_large")
+# EdgeTAM and samlabel.sam.files.official's SAM 2.1 releases (kept literal, as MODEL_CHOICES)
+VIDEO_MODEL_CHOICES = ("edgetam", "sam2.1_hiera_tiny", "sam2.1_hiera_small", "sam2.1_hiera_base_plus",
+                       "sam2.1_hiera_large")
 
 
 def _frame_arg(text: str) -> int | str:
@@ -257,7 +258,9 @@ def _propagate(argv: Sequence[str]) -> int:
                        help="the last frame to label, included (default: the last frame, or the first with --reverse)")
     which.add_argument("--frames", type=int, metavar="N", help="label the N frames after (with --reverse: before) K")
     parser.add_argument("--reverse", action="store_true", help="go backwards, towards the first frame")
-    parser.add_argument("--model", choices=VIDEO_MODEL_CHOICES, help="SAM 2.1 model (default: sam2.1_hiera_tiny)")
+    parser.add_argument("--model", choices=VIDEO_MODEL_CHOICES,
+                        help="video model (default: edgetam on CPU, sam2.1_hiera_tiny on CUDA; "
+                             "'samlabel download MODEL' fetches it)")
     parser.add_argument("--checkpoint", metavar="FILE", help="checkpoint file (default: the downloaded official one)")
     parser.add_argument("--device", choices=("cpu", "cuda"), help="where the model runs (default: cuda if available)")
     parser.add_argument("--overwrite", action="store_true",

@@ -61,7 +61,9 @@ def test_cli_without_a_checkpoint(sequence, tmp_path, monkeypatch, capsys):
 
 def test_cli_rerun_of_a_finished_job_needs_no_model(sequence, small_predictor, capsys):
     propagate(sequence, 0, predictor=small_predictor, model_label="sam2.1_hiera_tiny")
-    code, out, _ = run_cli(capsys, "propagate", str(sequence), "--from-frame", "frame_000000.jpg")
+    # --model: the default depends on the device (EdgeTAM on CPU: tests/video/test_edgetam_default.py)
+    code, out, _ = run_cli(capsys, "propagate", str(sequence), "--from-frame", "frame_000000.jpg",
+                           "--model", "sam2.1_hiera_tiny")
     assert code == 0 and f"{NUM_FRAMES - 1} already done" in out
 
 

@@ -88,11 +88,16 @@ def find_checkpoint(name: Union[str, SamConfig, OfficialFile], directory=None) -
 def check_loads(name: Union[str, OfficialFile], path: Path) -> None:
     """Raise ``DownloadError`` unless ``path`` loads strictly into model ``name`` (every tensor
     present with its shape): the check of a download whose official hash is unknown."""
-    from samlabel.sam.build import build_sam  # torch: only for this check
-
     model = official_file(name).model
     try:
-        build_sam(model, checkpoint=path, device="cpu")
+        if official_file(name).family == "edgetam":
+            from samlabel.sam.edgetam_video_predictor import build_edgetam_video_predictor  # torch: only here
+
+            build_edgetam_video_predictor(path, device="cpu")
+        else:
+            from samlabel.sam.build import build_sam  # torch: only for this check
+
+            build_sam(model, checkpoint=path, device="cpu")
     except SamError as exc:
         raise DownloadError(f"{path} is not a checkpoint of {model}: {exc}") from None
 

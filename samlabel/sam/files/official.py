@@ -35,7 +35,7 @@ from samlabel import paths
 from samlabel.sam.config import SamConfig, config_names, get_config
 
 __all__ = [
-    "APP_MODELS", "FileCheck", "OfficialFile", "SAM2_APP_MODELS", "check_file", "check_official_file",
+    "APP_MODELS", "EDGETAM_FILE", "EDGETAM_MODEL", "FileCheck", "OfficialFile", "SAM2_APP_MODELS", "check_file", "check_official_file",
     "display_name", "file_hashes", "is_sam2_name", "model_name_for_file", "official_file", "official_path",
     "sam2_model_names",
 ]
@@ -46,9 +46,11 @@ SAM2_APP_MODELS = ("sam2.1_hiera_tiny", "sam2.1_hiera_small", "sam2.1_hiera_base
 APP_MODELS = OFFICIAL_MODELS + SAM2_APP_MODELS
 """The models the app offers to download (Model ▸ Download model…), in that order. The SAM 2.0
 files (``sam2_hiera_*``) are known too (recognised, checked, downloadable by name)."""
-CLI_MODELS = APP_MODELS
-"""The names ``samlabel download`` accepts (``samlabel.cli.MODEL_CHOICES``): advice names the
-command only for these."""
+EDGETAM_MODEL = "edgetam"
+"""Meta's EdgeTAM video tracker (the CPU default for propagation: ``samlabel.video.propagate``)."""
+CLI_MODELS = (*APP_MODELS, EDGETAM_MODEL)
+"""The names ``samlabel download`` accepts (``samlabel.cli.MODEL_CHOICES`` and ``edgetam``):
+advice names the command only for these."""
 # Words in a file name that say which model it is (lower case; "-" and "_" both accepted).
 _NAME_HINTS = (
     ("vit_t", ("mobile_sam", "mobilesam", "vit_t")),
@@ -98,12 +100,32 @@ def _sam2_registry() -> Any:
     return module
 
 
+# EdgeTAM: Meta's edgetam.pt ({"model": state_dict} in Meta's names; meta_mapping loads it), as
+# Meta publishes it on Hugging Face (facebook/EdgeTAM). Meta also offers it as a GitHub release
+# asset, EDGETAM_RELEASE_URL; no public record of that asset's hash was found, so it is not the
+# registered URL ('samlabel download edgetam --url EDGETAM_RELEASE_URL' checks it against the
+# hash and size below: it passes only if it is the same file). SHA-256 and size of the file at
+# EDGETAM_URL, recorded identically by independent public projects:
+# - the SHA-256 is pinned, and checked after download, by BoxMOT (its EdgeTAM weights resolver,
+#   for exactly the URL below); by an unrelated video app's asset registry (its EdgeTAM tracker
+#   entry, for checkpoints/edgetam.pt of facebookresearch/EdgeTAM at commit 7711e012, noting
+#   "56,116,523 B"); by a Core ML export of EdgeTAM, which notes that it matches the
+#   facebook/EdgeTAM Hugging Face file (revision f3a09791); and by further export records;
+# - the size, 56,116,523 bytes, by that asset registry and by a mobile app's ONNX export notes
+#   (with the same SHA-256); the Hugging Face file pages (model and Space) show 56.1 MB.
+EDGETAM_URL = "https://huggingface.co/facebook/EdgeTAM/resolve/main/edgetam.pt"
+EDGETAM_RELEASE_URL = "https://github.com/facebookresearch/EdgeTAM/releases/download/v1.0/edgetam.pt"
+EDGETAM_SHA256 = "ed2d4850b8792c239689b043c47046ec239b6e808a3d9b6ae676c803fd8780df"
+EDGETAM_SIZE = 56_116_523
+
 _SIZE_WORDS = {"tiny": "tiny", "small": "small", "base_plus": "base+", "large": "large"}
 
 
 def display_name(name: str) -> str:
-    """The model's name for people: ``"SAM 2.1 Hiera tiny"``, ``"SAM 2 Hiera base+"``; SAM 1
-    names (``vit_b``, ``vit_t``...) and unknown names are returned unchanged."""
+    """The model's name for people: ``"SAM 2.1 Hiera tiny"``, ``"SAM 2 Hiera base+"``,
+    ``"EdgeTAM"``; SAM 1 names (``vit_b``, ``vit_t``...) and unknown names are returned unchanged."""
+    if name == EDGETAM_MODEL:
+        return "EdgeTAM"
     match = re.fullmatch(r"sam2(\.1)?_hiera_(tiny|small|base_plus|large)", str(name))
     if match is None:
         return str(name)
@@ -121,7 +143,7 @@ class OfficialFile:
     md5: Optional[str] = None
     sha256: Optional[str] = None
     size: Optional[int] = None
-    family: str = "sam1"  # "sam1" (SAM 1, MobileSAM) or "sam2" (SAM 2 / 2.1)
+    family: str = "sam1"  # "sam1" (SAM 1, MobileSAM), "sam2" (SAM 2 / 2.1) or "edgetam"
 
     @property
     def label(self) -> str:
@@ -135,9 +157,11 @@ class OfficialFile:
 
 def official_file(name: Union[str, SamConfig, OfficialFile, Any]) -> OfficialFile:
     """What is known of the official checkpoint of ``name`` (a registered name of either family,
-    a ``SamConfig``, a SAM 2 ``Sam2Config``). ``ValueError`` for an unknown name."""
+    a ``SamConfig``, a SAM 2 ``Sam2Config``, ``"edgetam"``). ``ValueError`` for an unknown name."""
     if isinstance(name, OfficialFile):
         return name
+    if name == EDGETAM_MODEL:
+        return EDGETAM_FILE
     if isinstance(name, SamConfig):
         return OfficialFile(name.name, name.checkpoint_url, name.checkpoint_filename, name.checkpoint_md5,
                             name.checkpoint_sha256, name.checkpoint_size, "sam1")
@@ -147,6 +171,10 @@ def official_file(name: Union[str, SamConfig, OfficialFile, Any]) -> OfficialFil
     if is_sam2_name(name):
         return official_file(_sam2_registry().get_sam2_config(name))
     return official_file(get_config(name))
+
+
+EDGETAM_FILE = OfficialFile(EDGETAM_MODEL, EDGETAM_URL, "edgetam.pt", None, EDGETAM_SHA256, EDGETAM_SIZE, "edgetam")
+"""What is known of Meta's ``edgetam.pt`` (see the comment on :data:`EDGETAM_URL`)."""
 
 
 def sam2_model_names() -> list[str]:
