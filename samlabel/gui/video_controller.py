@@ -18,10 +18,12 @@ marking frames reviewed. The engine is :mod:`samlabel.video` (Qt-free); this is 
   written is the one on screen, and at the end, the window shows the new sidecar through the
   outside-edit mechanism (:meth:`OutsideEditsMixin.check_outside_edits`: reloaded
   undoably when the open document has no unsaved changes, else the next save asks).
-  The model is a SAM 2.1 video predictor: :attr:`VideoController.predictor_factory`
-  (replaceable: tests inject a small one) returns ``(predictor, model_label)`` and is called
-  on the worker; the default loads the window's model when it is a SAM 2.1 one, else
-  ``sam2.1_hiera_tiny`` from the download location, and keeps it for the next run.
+  The model is a video predictor: :attr:`VideoController.predictor_factory` (replaceable:
+  tests inject a small one) returns ``(predictor, model_label)`` and is called on the worker;
+  the default (:func:`video_model_for`) is EdgeTAM on a CPU (about four times faster than
+  SAM 2.1 tiny there), SAM 2.1 tiny with CUDA, when downloaded; else the window's SAM 2.1
+  model; else any video model found; it is kept for the next run. Video ▸ Download video
+  model… fetches EdgeTAM or SAM 2.1 tiny.
 - **Mark reviewed** (checkable): the labelme image flag ``reviewed`` of the open frame,
   set through the document (undoable, autosaved); propagation never overwrites such a frame.
 """
@@ -78,9 +80,34 @@ def propagation_problem(annotation, sidecar: Path, index: int, name: str) -> str
     return ""
 
 
+def video_model_for(choice, find=None) -> tuple[str, Optional[str], Optional[str]]:
+    """``(name, checkpoint, device)`` of the video model to propagate with, for the window's
+    model ``choice`` (a ``ModelChoice`` or None): the device's default video model
+    (:func:`samlabel.video.propagate.default_model`: EdgeTAM on a CPU) when it is downloaded;
+    else the window's SAM 2.1 model (its own checkpoint); else the first video model downloaded.
+    VideoError naming what to download when there is none. ``find(name)`` -> path or None
+    (default: the download location's ``find_checkpoint``)."""
+    from samlabel.video.errors import VideoError
+    from samlabel.video.propagate import CPU_DEFAULT_MODEL, DEFAULT_MODEL, default_model
+
+    if find is None:
+        from samlabel.gui.model_manager import find_checkpoint as find
+    device = getattr(choice, "device", None) or None
+    preferred = default_model(device)
+    if find(preferred) is not None:
+        return preferred, None, device
+    if choice is not None and str(choice.name).startswith("sam2") and choice.checkpoint is not None:
+        return choice.name, str(choice.checkpoint), device
+    for name in (DEFAULT_MODEL, CPU_DEFAULT_MODEL):
+        if find(name) is not None:
+            return name, None, device
+    raise VideoError("Propagation needs a video model and none is downloaded: use Video ▸ Download video model… "
+                     f"(EdgeTAM, the fast one on a CPU, or SAM 2.1 Hiera tiny) or run 'samlabel download {preferred}'.")
+
+
 class SharedPredictor:
-    """The default predictor factory: the SAM 2.1 video predictor of ``(name, checkpoint,
-    device)``, loaded once (on the worker thread) and kept for the next runs."""
+    """The default predictor factory: the video predictor :func:`video_model_for` chooses,
+    loaded once (on the worker thread) and kept for the next runs."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -89,30 +116,21 @@ class SharedPredictor:
 
     def factory(self, choice) -> PredictorFactory:
         """A factory for the window's model ``choice`` (a ``ModelChoice`` or None)."""
-        from samlabel.video.propagate import DEFAULT_MODEL
 
-        name, checkpoint, device = DEFAULT_MODEL, None, None
-        if choice is not None:
-            device = choice.device
-            if str(choice.name).startswith("sam2") and choice.checkpoint is not None:
-                name, checkpoint = choice.name, str(choice.checkpoint)
-        return lambda: (self.get(name, checkpoint, device), name)
+        def make():
+            name, checkpoint, device = video_model_for(choice)
+            return self.get(name, checkpoint, device), name
+
+        return make
 
     def get(self, name: str, checkpoint: Optional[str], device: Optional[str]) -> Any:
-        from samlabel.video.errors import VideoError
         from samlabel.video.propagate import load_predictor
 
         key = (name, checkpoint, device)
         with self._lock:
             if self._key == key and self._predictor is not None:
                 return self._predictor
-            if checkpoint is None:
-                from samlabel.gui.model_manager import find_checkpoint
-
-                if find_checkpoint(name) is None:
-                    raise VideoError(
-                        f"Propagation needs a SAM 2.1 video model: no {name} checkpoint was found. Download it "
-                        f"with Model ▸ Download model… (SAM 2.1 Hiera tiny) or run 'samlabel download {name}'.")
+            self._predictor = None  # the old one goes before the new one loads
             self._predictor = load_predictor(name, checkpoint, device)
             self._key = key
             return self._predictor
@@ -160,6 +178,11 @@ class VideoController(QObject):
         self.dock.frameChosen.connect(self.go_to_frame)
         window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.dock)
         window._view_menu.addAction(self.dock.toggleViewAction())
+        window._video_menu.addSeparator()
+        self.download_action = window._video_menu.addAction("&Download video model…")
+        self.download_action.setObjectName("action_download_video_model")
+        self.download_action.setStatusTip("Download EdgeTAM (the fast tracker on a CPU) or SAM 2.1 tiny for propagation")
+        self.download_action.triggered.connect(self.show_download_dialog)
         self.dock.hide()
         bind(window, window.workspace, self._on_workspace_change)
 
@@ -273,6 +296,23 @@ class VideoController(QObject):
         return self.window.load_index(len(project.images) - 1, -1)
 
     # ------------------------------------------------------------------ propagation
+    def show_download_dialog(self):
+        """Video ▸ Download video model…: EdgeTAM (the CPU default) or SAM 2.1 tiny, verified."""
+        from samlabel.gui.dialogs.download_dialog import VIDEO_MODELS, DownloadModelDialog
+        from samlabel.video.propagate import default_model
+
+        choice = self.window.model_choice
+        dialog = DownloadModelDialog(
+            parent=self.window, models=VIDEO_MODELS, current=default_model(getattr(choice, "device", None) or None),
+            intro="Propagation carries objects through a sequence with a video model. EdgeTAM is the fast one "
+                  "on a CPU; SAM 2.1 tiny is the default with a GPU. Each download is checked against its "
+                  "official SHA-256.")
+        dialog.setWindowTitle("Download a video model")
+        dialog.load_button.hide()  # a video checkpoint of your own: 'samlabel propagate --checkpoint FILE'
+        dialog.open()
+        self.download_dialog = dialog
+        return dialog
+
     def show_propagate_dialog(self):
         """Propagate… : save the frame on screen, then ask how to propagate it."""
         from samlabel.gui.dialogs.propagate_dialog import PropagateDialog

@@ -45,6 +45,7 @@ class UiMixin:
         m = mb.addMenu("V&ideo")  # samlabel.gui.video_controller
         for k in ("propagate", "toggle_reviewed"):
             m.addAction(a[k])
+        self._video_menu = m
         m = mb.addMenu("&Model")
         self.download_action = m.addAction("&Download model…")
         self.download_action.setObjectName("action_download_model")

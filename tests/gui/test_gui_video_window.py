@@ -261,14 +261,14 @@ def test_a_frame_without_shapes_cannot_be_a_source(qtbot, seq_window):
     assert "c0392b" in dialog.status_label.styleSheet()  # shown as an error
 
 
-def test_no_sam21_model_is_named(qtbot, make_window, sequence, tmp_path, monkeypatch):
+def test_no_video_model_is_named(qtbot, make_window, sequence, tmp_path, monkeypatch):
     monkeypatch.setenv("SAMLABEL_CHECKPOINT_DIR", str(tmp_path / "no-checkpoints"))
-    win = make_window(sequence)  # predictor_factory left as the app's: the downloaded SAM 2.1 model
+    win = make_window(sequence)  # predictor_factory left as the app's: a downloaded video model
     dialog = win.video.show_propagate_dialog()
     dialog.start()
     assert _run(qtbot, win.video.propagate_task) == "failed"
     text = dialog.status_label.text()
-    assert "no sam2.1_hiera_tiny checkpoint" in text and "Download model" in text
+    assert "none is downloaded" in text and "Download video model" in text and "samlabel download edgetam" in text
     assert not (sequence / "frame_000001.json").exists()
     assert dialog.start_button.isEnabled()  # another try is possible
 

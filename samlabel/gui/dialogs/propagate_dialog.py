@@ -1,4 +1,4 @@
-"""PropagateDialog: carry the objects of the frame on screen through the sequence (SAM 2.1).
+"""PropagateDialog: carry the objects of the frame on screen through the sequence (EdgeTAM or SAM 2.1).
 
 The form: forward or backward, to the end or over the next N frames, and "overwrite frames a
 person edited or reviewed" (off by default: the engine keeps them). Start emits
@@ -108,7 +108,7 @@ class PropagateDialog(TaskDialog):
         self._pending_preview: Optional[str] = None
         self.report = None
         self.intro = QLabel(f"Carry the objects of frame {index + 1} / {count} ({self.frame.name}) through the "
-                            "sequence with SAM 2.1. Each frame is saved as it is computed.", self)
+                            "sequence with the video model (EdgeTAM on a CPU, else SAM 2.1). Each frame is saved as it is computed.", self)
         self.intro.setWordWrap(True)
         self.forward = QRadioButton("Forward", self)
         self.backward = QRadioButton("Backward", self)
@@ -186,7 +186,7 @@ class PropagateDialog(TaskDialog):
         if self.is_running():
             return
         self.report = None
-        self._set_status("Starting (loading the SAM 2.1 video model)…")
+        self._set_status("Starting (loading the video model)…")
         self.startRequested.emit(self.options())
 
     def watch(self, task: Task) -> None:
