@@ -5,12 +5,15 @@
 Same random weights on both sides (``bench_peers.build_pair("vit_t")``), 2 threads, input
 (1, 3, 1024, 1024). Prints:
 
-* per-stage wall time (forward hooks on patch_embed, layers[0..3], neck), samlabel and the
-  reference MobileSAM (medians over ``--reps`` runs, interleaved);
+* per-stage wall time (forward hooks on patch_embed, layers[0..3], neck), samlabel's plain
+  module and the reference MobileSAM (medians over ``--reps`` runs, interleaved), and the
+  whole-encoder time of samlabel's fast path (``samlabel.sam.fast.tiny_vit_encoder``, what
+  ``set_image`` runs by default; it calls no module forward, so it has no per-stage hooks);
 * ONNX Runtime's per-stage and per-op-type time from its own profiler (node names carry the
   PyTorch module path, e.g. ``/layers.1/blocks.0/attn/MatMul``), and the op counts of the graph
   it runs after its optimisations (what it fused);
-* torch.profiler's top ops for samlabel, grouped by stage.
+* torch.profiler's top ops for samlabel's plain module, grouped by stage, then the fast path's
+  top ops by input shape.
 """
 
 from __future__ import annotations
@@ -151,6 +154,22 @@ def torch_profile(encoder: torch.nn.Module, x: torch.Tensor) -> None:
             print(f"  {st}: self {tot:.1f} ms; " + ", ".join(f"{k[6:]} {v / 1e3:.1f}" for k, v in c.most_common(8)))
 
 
+def fast_profile(encoder: torch.nn.Module, x: torch.Tensor) -> None:
+    """torch.profiler's top ops of the fast path, by op and input shape."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from samlabel.sam.fast.tiny_vit_encoder import encode
+
+    encode(encoder, x)
+    with torch.inference_mode(), profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        encode(encoder, x)
+    print("fast path (samlabel.sam.fast.tiny_vit_encoder):")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+    print(prof.key_averages(group_by_input_shape=True).table(sort_by="self_cpu_time_total", row_limit=25,
+                                                              max_name_column_width=50,
+                                                              max_shapes_column_width=90))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=3)
@@ -178,12 +197,22 @@ def main(argv=None) -> int:
             ours_t[k].append(v)
         for k, v in hook_times(ref_enc, x).items():
             ref_t[k].append(v)
-    print("per stage, wall ms (median): stage | samlabel | reference MobileSAM")
+    from samlabel.sam.fast.tiny_vit_encoder import encode
+
+    fast_t = []
+    for _ in range(args.reps):
+        t = time.perf_counter()
+        encode(our_enc, x)
+        fast_t.append(time.perf_counter() - t)
+    print("per stage, wall ms (median): stage | samlabel plain | reference MobileSAM")
     for k in (*STAGES, "total"):
         print(f"  {k:<12} {statistics.median(ours_t[k]) * 1e3:8.1f} {statistics.median(ref_t[k]) * 1e3:8.1f}")
+    print(f"samlabel fast path, whole encoder: median {statistics.median(fast_t) * 1e3:.1f} ms, "
+          f"min {min(fast_t) * 1e3:.1f} ms over {args.reps}")
     if bp.have("onnxruntime"):
         ort_profile(path, x.numpy(), args.reps, tmp)
     torch_profile(our_enc, x)
+    fast_profile(our_enc, x)
     return 0
 
 

@@ -55,15 +55,23 @@ def decoder_for(model, path: Optional[str] = None):
 def encode_image(model, x, cancel=None, path: Optional[str] = None):
     """``model.image_encoder(x)`` on the chosen path; ``cancel()`` is polled between blocks.
 
-    ``x``: ``(B, 3, S, S)`` normalised, padded images. The fast path exists for the ViT
-    encoders; MobileSAM's TinyViT runs its own modules on both paths.
+    ``x``: ``(B, 3, S, S)`` normalised, padded images. The fast path exists for SAM's ViT
+    encoders (``samlabel.sam.fast.vit_encoder``) and MobileSAM's TinyViT
+    (``samlabel.sam.fast.tiny_vit_encoder``, which itself falls back to the module for
+    weights or inputs it does not handle, e.g. a bf16 or int8 encoder); any other encoder
+    (a wrapper put in ``model.image_encoder``) runs its own ``forward``.
     """
     encoder = model.image_encoder
     if resolve_path(path) == "fast":
         from samlabel.sam.modeling.sam1.image_encoder import ImageEncoderViT
+        from samlabel.sam.modeling.sam1.tiny_vit import TinyViT
 
         if isinstance(encoder, ImageEncoderViT):
             from samlabel.sam.fast.vit_encoder import encode
 
             return encode(encoder, x, cancel)
+        if type(encoder) is TinyViT:
+            from samlabel.sam.fast.tiny_vit_encoder import encode as encode_tiny_vit
+
+            return encode_tiny_vit(encoder, x, cancel)
     return encoder(x) if cancel is None else encoder(x, cancel=cancel)
