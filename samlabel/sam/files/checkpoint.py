@@ -154,6 +154,19 @@ def state_dict_problems(
     return missing, unexpected, mismatched
 
 
+def fit_problems(missing, unexpected, mismatched, mismatch_hint: str = "") -> list[str]:
+    """The phrases of a "does not fit" error: missing, unexpected and mismatched keys, a few of
+    each (``mismatch_hint`` follows the mismatched ones, e.g. " - another model size?")."""
+    problems = []
+    if missing:
+        problems.append(f"missing keys: {_few(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys: {_few(unexpected)}")
+    if mismatched:
+        problems.append(f"shape mismatch: {_few(mismatched)}{mismatch_hint}")
+    return problems
+
+
 def to_official(
     state_dict: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor]
 ) -> tuple[dict[str, torch.Tensor], list[str], list[str], str]:
@@ -182,13 +195,7 @@ def check_and_load(model: nn.Module, state_dict: Mapping[str, torch.Tensor], pat
     _, _, mismatched = state_dict_problems(expected, state_dict)
     if missing or unexpected or mismatched:
         name = getattr(getattr(model, "config", None), "name", type(model).__name__)
-        problems = []
-        if missing:
-            problems.append(f"missing keys: {_few(missing)}")
-        if unexpected:
-            problems.append(f"unexpected keys: {_few(unexpected)}")
-        if mismatched:
-            problems.append(f"shape mismatch: {_few(mismatched)}")
+        problems = fit_problems(missing, unexpected, mismatched)
         hint = ""
         if mismatched or (missing and unexpected):
             hint = f"; the file looks like {describe_state_dict(state_dict)} - is it a checkpoint for another model size?"

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from samlabel.sam.errors import CheckpointError
-from samlabel.sam.files.checkpoint import _few, state_dict_problems
+from samlabel.sam.files.checkpoint import _few, fit_problems, state_dict_problems
 from samlabel.sam.modeling.edgetam.config import EDGETAM_CONFIG, EdgeTamConfig
 from samlabel.sam.modeling.edgetam.edgetam_video_base import EdgeTamVideoBase
 from samlabel.sam.modeling.edgetam.memory_attention import build_memory_attention
@@ -119,13 +119,8 @@ def load_edgetam_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Ten
     missing = [k for k in missing if not k.endswith(".num_batches_tracked")]
     if missing or unexpected or mismatched:
         name = getattr(model.config, "name", type(model).__name__)
-        problems = []
-        if missing:
-            problems.append(f"missing keys: {_few(missing)}")
-        if unexpected:
-            problems.append(f"unexpected keys: {_few(sorted(sources[k] for k in unexpected))}")
-        if mismatched:
-            problems.append(f"shape mismatch: {_few(mismatched)} - is it a checkpoint of another EdgeTAM config?")
+        problems = fit_problems(missing, sorted(sources[k] for k in unexpected), mismatched,
+                                " - is it a checkpoint of another EdgeTAM config?")
         raise CheckpointError(f"{kind} {path} does not fit model {name!r}: " + "; ".join(problems))
     with torch.no_grad():
         for k, t in expected.items():

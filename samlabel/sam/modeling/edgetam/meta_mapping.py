@@ -167,7 +167,7 @@ def load_meta_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor
     """Copy Meta-named EdgeTAM weights into ``model`` strictly; ``CheckpointError`` naming ``path``
     and the offending keys in Meta's names (missing, unexpected, shape mismatches) otherwise.
     ``config_hint``: a sentence appended to a mismatch message (e.g. which config was used)."""
-    from samlabel.sam.files.checkpoint import _few
+    from samlabel.sam.files.checkpoint import fit_problems
     from samlabel.sam.modeling.edgetam.build import load_edgetam_state_dict
 
     renamed, sources = meta_to_samlabel(state_dict, path)
@@ -181,13 +181,7 @@ def load_meta_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor
     ]
     if missing or unexpected or mismatched:
         name = getattr(getattr(model, "config", None), "name", type(model).__name__)
-        problems = []
-        if missing:
-            problems.append(f"missing keys: {_few(missing)}")
-        if unexpected:
-            problems.append(f"unexpected keys: {_few(unexpected)}")
-        if mismatched:
-            problems.append(f"shape mismatch: {_few(mismatched)} - is it a checkpoint of another EdgeTAM config?")
+        problems = fit_problems(missing, unexpected, mismatched, " - is it a checkpoint of another EdgeTAM config?")
         hint = f" ({config_hint})" if config_hint else ""
         raise CheckpointError(f"{KIND} {path} does not fit model {name!r}{hint}: " + "; ".join(problems))
     load_edgetam_state_dict(model, renamed, path)

@@ -19,7 +19,7 @@ from typing import Mapping, Optional, Union
 import torch
 
 from samlabel.sam.errors import CheckpointError
-from samlabel.sam.files.checkpoint import _few, file_sha256, read_state_dict, state_dict_problems
+from samlabel.sam.files.checkpoint import _few, file_sha256, fit_problems, read_state_dict, state_dict_problems
 from samlabel.sam.modeling.sam2.config import Sam2Config, get_sam2_config
 from samlabel.sam.modeling.sam2.hieradet import Hiera
 from samlabel.sam.modeling.sam2.image_encoder import FpnNeck, ImageEncoder
@@ -117,13 +117,7 @@ def load_sam2_state_dict(model: SAM2Image, state_dict: Mapping[str, torch.Tensor
     missing, unexpected, mismatched = state_dict_problems(expected, rest)
     if missing or unexpected or mismatched:
         name = getattr(model.config, "name", type(model).__name__)
-        problems = []
-        if missing:
-            problems.append(f"missing keys: {_few(missing)}")
-        if unexpected:
-            problems.append(f"unexpected keys: {_few(unexpected)}")
-        if mismatched:
-            problems.append(f"shape mismatch: {_few(mismatched)} - is it a checkpoint for another model size?")
+        problems = fit_problems(missing, unexpected, mismatched, " - is it a checkpoint for another model size?")
         raise CheckpointError(f"{kind} {path} does not fit model {name!r}: " + "; ".join(problems))
     with torch.no_grad():
         for k, v in expected.items():
