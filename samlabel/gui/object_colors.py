@@ -3,7 +3,7 @@ object; in a sequence, one object tracked across frames). Qt-free.
 
 :func:`object_rgb` is stable (the same object has the same colour on every frame and in every
 session) and spreads the objects of one label apart by their group id. Shapes without a group
-id are drawn in their label's colour (all of a label's ungrouped shapes are one object).
+id keep their label's colour.
 """
 
 from __future__ import annotations

@@ -267,3 +267,20 @@ def frame_state(annotation) -> FrameState:
     if annotation.shapes or frame_record(annotation) is not None:
         return FrameState.PROPAGATED
     return FrameState.EMPTY
+
+
+def object_name(key: str) -> str:
+    """A tracked object's key (:func:`samlabel.video.objects.frame_objects`: ``label#group``
+    or ``label@n``, the n-th shape of a label without a group id) as the user reads it:
+    ``"car #1"``, ``"ball"`` (the first ungrouped one), ``"ball (3rd without a group)"``."""
+    if "#" in key:
+        label, _, group = key.rpartition("#")
+        return f"{label} #{group}"
+    label, sep, n = key.rpartition("@")
+    if not sep or not n.isdigit():
+        return key
+    i = int(n) + 1
+    if i == 1:
+        return label
+    suffix = "th" if 10 <= i % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(i % 10, "th")
+    return f"{label} ({i}{suffix} without a group)"

@@ -49,7 +49,7 @@ def test_grouped_shapes_get_their_objects_colour_on_every_frame_and_the_switch_i
     label = tuple(win.labels.color_of("car"))
     first = colours(win)
     one, two, ungrouped = first
-    assert ungrouped == label  # all of a label's ungrouped shapes are one object
+    assert ungrouped == label  # a shape without a group id keeps its label's colour
     assert len({one, two, label}) == 3  # the two cars differ from each other and from the label
     win.next_image()
     qtbot.waitUntil(lambda: win.image_path is not None and win.image_path.name == "frame_000001.png" and win.document is not None

@@ -148,3 +148,14 @@ def test_timeline_model_imports_no_qt():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_lost_objects_are_named_as_the_user_reads_them():
+    from samlabel.gui.timeline_model import object_name
+
+    assert object_name("car#1") == "car #1"
+    assert object_name("ball@0") == "ball"
+    assert object_name("ball@1") == "ball (2nd without a group)"
+    assert object_name("ball@2") == "ball (3rd without a group)"
+    assert object_name("ball@10") == "ball (11th without a group)"
+    assert object_name("odd name") == "odd name"

@@ -320,7 +320,7 @@ def test_a_lost_object_is_flagged_on_its_frame(qtbot, seq_window, small_predicto
     assert not win.video.dock.lost_label.isVisible()  # not on the frame shown
     dialog.close()
     win.video.go_to_frame(3)
-    assert win.video.dock.lost_label.isVisible() and win.video.dock.lost_label.text() == "⚠ lost here: ball@0"
+    assert win.video.dock.lost_label.isVisible() and win.video.dock.lost_label.text() == "⚠ lost here: ball"
     assert win.next_image() and win.index == 4
     assert not win.video.dock.lost_label.isVisible()
 

@@ -22,7 +22,7 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QDockWidget, QHBoxLayout, QLabel, QSizePolicy, QToolButton, QWidget
 
-from samlabel.gui.timeline_model import FrameState, TimelineModel, frame_at, frame_x
+from samlabel.gui.timeline_model import FrameState, TimelineModel, frame_at, frame_x, object_name
 
 STATE_COLORS = {
     FrameState.EMPTY: None,
@@ -205,7 +205,8 @@ current frame (red), the counts."""
         else:
             self.position_label.setText(model.position_text())
             if 0 <= model.current < len(model) and model.mark(model.current).lost:
-                self.lost_label.setText(f"⚠ lost here: {', '.join(model.mark(model.current).lost)}")
+                names = ", ".join(object_name(k) for k in model.mark(model.current).lost)
+                self.lost_label.setText(f"⚠ lost here: {names}")
                 self.lost_label.show()
             text = model.summary()
             if model.computing is not None and 0 <= model.computing < len(model):
