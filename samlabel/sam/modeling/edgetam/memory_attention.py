@@ -16,12 +16,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from samlabel.sam.modeling.sam2.config import MemoryAttentionConfig
-from samlabel.sam.modeling.sam2.memory_attention import (
-    MemoryAttention,
-    MemoryAttentionLayer,
-    RoPEAttention,
-    compute_axial_cis,
-)
+from samlabel.sam.modeling.sam2.memory_attention import MemoryAttention, RoPEAttention, compute_axial_cis
+from samlabel.sam.modeling.sam2.memory_attention import build_memory_attention as sam2_memory_attention
 
 
 def rotate(x: Tensor, freqs_cis: Tensor) -> Tensor:
@@ -71,23 +67,8 @@ def build_memory_attention(config: MemoryAttentionConfig, d_model: int, mem_dim:
     """SAM 2's memory attention of ``config.num_layers`` layers of width ``d_model``, its
     cross-attention reading ``mem_dim``-wide compressed memories."""
     a = config
-    layer = MemoryAttentionLayer(
-        activation=a.activation,
-        cross_attention=CompressedMemoryRoPEAttention(
-            embedding_dim=d_model, num_heads=a.num_heads, downsample_rate=a.downsample_rate, dropout=a.dropout,
-            kv_in_dim=mem_dim, rope_theta=a.rope_theta, feat_sizes=a.feat_sizes, k_sizes=k_sizes,
-            num_latents_1d=num_latents_1d,
-        ),
-        d_model=d_model,
-        dim_feedforward=a.dim_feedforward,
-        dropout=a.dropout,
-        pos_enc_at_attn=a.pos_enc_at_attn,
-        pos_enc_at_cross_attn_keys=a.pos_enc_at_cross_attn_keys,
-        pos_enc_at_cross_attn_queries=a.pos_enc_at_cross_attn_queries,
-        self_attention=RoPEAttention(
-            embedding_dim=d_model, num_heads=a.num_heads, downsample_rate=a.downsample_rate, dropout=a.dropout,
-            rope_theta=a.rope_theta, feat_sizes=a.feat_sizes,
-        ),
-    )
-    return MemoryAttention(d_model=d_model, pos_enc_at_input=a.pos_enc_at_input, layer=layer,
-                           num_layers=a.num_layers)
+    return sam2_memory_attention(a, d_model, CompressedMemoryRoPEAttention(
+        embedding_dim=d_model, num_heads=a.num_heads, downsample_rate=a.downsample_rate, dropout=a.dropout,
+        kv_in_dim=mem_dim, rope_theta=a.rope_theta, feat_sizes=a.feat_sizes, k_sizes=k_sizes,
+        num_latents_1d=num_latents_1d,
+    ))

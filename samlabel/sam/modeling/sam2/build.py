@@ -150,7 +150,7 @@ def build_sam2_video_model(config: Sam2Config, video_config=None, cls=None, **kw
     release ``config.name`` names, :func:`~samlabel.sam.modeling.sam2.config.get_sam2_video_config`),
     freshly initialised, in train mode. ``kwargs`` go to ``cls`` (predictor options)."""
     from samlabel.sam.modeling.sam2.config import get_sam2_video_config
-    from samlabel.sam.modeling.sam2.memory_attention import MemoryAttention, MemoryAttentionLayer, RoPEAttention
+    from samlabel.sam.modeling.sam2.memory_attention import RoPEAttention, build_memory_attention
     from samlabel.sam.modeling.sam2.memory_encoder import CXBlock, Fuser, MaskDownSampler, MemoryEncoder
     from samlabel.sam.modeling.sam2.sam2_video_base import SAM2VideoBase
 
@@ -160,24 +160,10 @@ def build_sam2_video_model(config: Sam2Config, video_config=None, cls=None, **kw
     d_model = config.neck.d_model
     a, e = v.memory_attention, v.memory_encoder
     mem_dim = e.out_dim
-    layer = MemoryAttentionLayer(
-        activation=a.activation,
-        cross_attention=RoPEAttention(
-            embedding_dim=d_model, num_heads=a.num_heads, downsample_rate=a.downsample_rate, dropout=a.dropout,
-            kv_in_dim=mem_dim, rope_theta=a.rope_theta, feat_sizes=a.feat_sizes, rope_k_repeat=True,
-        ),
-        d_model=d_model,
-        dim_feedforward=a.dim_feedforward,
-        dropout=a.dropout,
-        pos_enc_at_attn=a.pos_enc_at_attn,
-        pos_enc_at_cross_attn_keys=a.pos_enc_at_cross_attn_keys,
-        pos_enc_at_cross_attn_queries=a.pos_enc_at_cross_attn_queries,
-        self_attention=RoPEAttention(
-            embedding_dim=d_model, num_heads=a.num_heads, downsample_rate=a.downsample_rate, dropout=a.dropout,
-            rope_theta=a.rope_theta, feat_sizes=a.feat_sizes,
-        ),
-    )
-    memory_attention = MemoryAttention(d_model=d_model, pos_enc_at_input=a.pos_enc_at_input, layer=layer, num_layers=a.num_layers)
+    memory_attention = build_memory_attention(a, d_model, RoPEAttention(
+        embedding_dim=d_model, num_heads=a.num_heads, downsample_rate=a.downsample_rate, dropout=a.dropout,
+        kv_in_dim=mem_dim, rope_theta=a.rope_theta, feat_sizes=a.feat_sizes, rope_k_repeat=True,
+    ))
     memory_encoder = MemoryEncoder(
         out_dim=mem_dim,
         mask_downsampler=MaskDownSampler(

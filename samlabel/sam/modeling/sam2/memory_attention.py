@@ -232,3 +232,25 @@ class MemoryAttention(nn.Module):
         if self.batch_first:
             normed_output = normed_output.transpose(0, 1)
         return normed_output
+
+
+def build_memory_attention(config, d_model: int, cross_attention: nn.Module) -> MemoryAttention:
+    """SAM 2's memory attention after ``config`` (a ``MemoryAttentionConfig``): ``config.num_layers``
+    layers of width ``d_model``, each a RoPE self-attention, then ``cross_attention`` (the
+    memory read: SAM 2's :class:`RoPEAttention`, EdgeTAM's over compressed memories), then the MLP."""
+    a = config
+    layer = MemoryAttentionLayer(
+        activation=a.activation,
+        cross_attention=cross_attention,
+        d_model=d_model,
+        dim_feedforward=a.dim_feedforward,
+        dropout=a.dropout,
+        pos_enc_at_attn=a.pos_enc_at_attn,
+        pos_enc_at_cross_attn_keys=a.pos_enc_at_cross_attn_keys,
+        pos_enc_at_cross_attn_queries=a.pos_enc_at_cross_attn_queries,
+        self_attention=RoPEAttention(
+            embedding_dim=d_model, num_heads=a.num_heads, downsample_rate=a.downsample_rate, dropout=a.dropout,
+            rope_theta=a.rope_theta, feat_sizes=a.feat_sizes,
+        ),
+    )
+    return MemoryAttention(d_model=d_model, pos_enc_at_input=a.pos_enc_at_input, layer=layer, num_layers=a.num_layers)
