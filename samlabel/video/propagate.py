@@ -228,7 +228,7 @@ def init_state(predictor: Any, frame_paths: list[Path]) -> dict:
     state is the predictor's: the same keys its ``init_state`` sets."""
     from collections import OrderedDict
 
-    from samlabel.sam.sam2_video_predictor import VideoFrames
+    from samlabel.sam.video_frames import VideoFrames
 
     device = predictor.device
     images = VideoFrames([str(p) for p in frame_paths], predictor.image_size, device=device)
