@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence
 
 from samlabel.video.objects import frame_record, is_reviewed, person_owned
-from samlabel.video.propagate import REPORT_NAME
+from samlabel.video.report import REPORT_NAME
 
 _FRAME_NAME = re.compile(r"^(.*?)(\d+)$")
 

@@ -6,7 +6,8 @@ and ``samlabel.sam``; the GUI may use it, never the other way round). Modules:
 - ``objects``: a frame's objects (shapes grouped by label and group id), the propagation
   marks, and the rule saying which frames a person owns (reviewed or edited);
 - ``propagate``: the engine :func:`propagate` (resumable; progress and cancel) and its
-  :class:`PropagationReport`; the per-sequence report ``.samlabel-propagation.json``;
+  :class:`PropagationReport`;
+- ``report``: the per-sequence report ``.samlabel-propagation.json``;
 - ``expand``: :func:`expand_video`, a video file into a folder of JPEG frames;
 - ``errors``: :class:`VideoError`.
 """

@@ -40,13 +40,13 @@ from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
-from samlabel.annotations.atomic import atomic_write_text
 from samlabel.annotations.errors import AnnotationError
 from samlabel.annotations.image_annotation import ImageAnnotation
-from samlabel.annotations.project import Project, image_size, natural_key
+from samlabel.annotations.project import Project, image_size
 from samlabel.annotations.shapes import Shape
 from samlabel.annotations.sidecar_guard import OutsideEditError
 from samlabel.video.errors import VideoError
+from samlabel.video.report import REPORT_NAME, SequenceReport  # noqa: F401 - REPORT_NAME: imported from here too
 from samlabel.video.objects import (
     FRAME_KEY,
     VideoObject,
@@ -60,7 +60,6 @@ from samlabel.video.objects import (
     written_by,
 )
 
-REPORT_NAME = ".samlabel-propagation.json"
 DEFAULT_MODEL = "sam2.1_hiera_tiny"
 """The default video model with CUDA (:func:`default_model` gives the default for a device; the
 app's own propagation still names this one)."""
@@ -240,39 +239,6 @@ def init_state(predictor: Any, frame_paths: list[Path]) -> dict:
         "output_dict_per_obj": {}, "temp_output_dict_per_obj": {}, "frames_tracked_per_obj": {},
     }
     return state
-
-
-# --- the report file ----------------------------------------------------------------------------
-class SequenceReport:
-    """The sequence's ``.samlabel-propagation.json``: per frame what propagation wrote and lost,
-    per object the frames it was lost on (``lost``), per run its description. Atomic writes."""
-
-    def __init__(self, root: Path):
-        self.path = root / REPORT_NAME
-        self.data: dict = {"version": 1, "runs": {}, "frames": {}, "lost": {}}
-        if self.path.is_file():
-            try:
-                data = json.loads(self.path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, ValueError) as exc:
-                raise VideoError(f"{self.path}: cannot read the propagation report ({exc}); delete it to start anew") from exc
-            if isinstance(data, dict):
-                for key in ("runs", "frames"):
-                    if isinstance(data.get(key), dict):
-                        self.data[key] = data[key]
-
-    def set_frame(self, name: str, record: dict) -> None:
-        self.data["frames"][name] = {k: record.get(k) for k in ("run", "source", "objects", "lost")}
-
-    def set_run(self, run: str, description: dict) -> None:
-        self.data["runs"][run] = description
-
-    def save(self) -> None:
-        lost: dict[str, list[str]] = {}
-        for name, record in self.data["frames"].items():
-            for key in record.get("lost") or []:
-                lost.setdefault(str(key), []).append(name)
-        self.data["lost"] = {k: sorted(v, key=lambda n: natural_key(Path(n))) for k, v in sorted(lost.items())}
-        atomic_write_text(self.path, json.dumps(self.data, indent=2, ensure_ascii=False) + "\n")
 
 
 # --- the merge ----------------------------------------------------------------------------------
