@@ -7,6 +7,7 @@ refused here with an error naming the file (or the point) and the problem.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -63,6 +64,33 @@ def _coordinate(value: Any, what: str) -> float:
     return number
 
 
+_PAIR_TYPES = {list, tuple}
+_NUMBER_TYPES = {int, float}
+
+
+def _plain_ring(value: Any) -> np.ndarray | None:
+    """The common case checked in bulk (C loops, no Python per point): a list of
+    two-element lists of plain ints and floats, all finite. None when anything is
+    otherwise, for :func:`ring`'s point-by-point checks to name the problem. A dense
+    1,000-polygon sidecar's rings: ~0.45 s point by point, ~0.05 s so."""
+    if type(value) is not list:
+        return None
+    if not value:
+        return np.zeros((0, 2))
+    if not set(map(type, value)) <= _PAIR_TYPES or set(map(len, value)) != {2}:
+        return None
+    flat = list(itertools.chain.from_iterable(value))
+    if not set(map(type, flat)) <= _NUMBER_TYPES:  # bool is its own type, so refused here too
+        return None
+    try:
+        arr = np.array(flat, dtype=np.float64)
+    except OverflowError:
+        return None
+    if not np.isfinite(arr).all():
+        return None
+    return arr.reshape(-1, 2)
+
+
 def ring(value: Any, what: str) -> np.ndarray:
     """``[[x, y], ...]`` as an ``(N, 2)`` float array; a repeated closing point is dropped.
 
@@ -70,9 +98,12 @@ def ring(value: Any, what: str) -> np.ndarray:
         GeometryError: not a list of pairs, or a coordinate that is not a finite JSON
         number (a string, a boolean, NaN, infinity, an integer beyond float range).
     """
-    if not isinstance(value, list) or not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in value):
-        raise GeometryError(f"{what} must be a list of [x, y] points")
-    arr = np.array([[_coordinate(x, what), _coordinate(y, what)] for x, y in value], dtype=np.float64).reshape(-1, 2)
+    arr = _plain_ring(value)
+    if arr is None:  # something to name: the point-by-point checks find it
+        if not isinstance(value, list) or not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in value):
+            raise GeometryError(f"{what} must be a list of [x, y] points")
+        arr = np.array([[_coordinate(x, what), _coordinate(y, what)] for x, y in value], dtype=np.float64)
+        arr = arr.reshape(-1, 2)
     if len(arr) > 3 and np.array_equal(arr[0], arr[-1]):
         arr = arr[:-1]  # a closed ring: drop the repeated first point
     return arr

@@ -104,3 +104,41 @@ def test_a_sidecar_nested_too_deeply_is_named_not_a_recursion_error(tmp_path):
     path.write_text("[" * 100000 + "]" * 100000)
     with pytest.raises(AnnotationFileError, match=r"deep\.json: the file is nested too deeply"):
         read_sidecar(path)
+
+
+def _pointwise(value):
+    return np.array([[float(x), float(y)] for x, y in value], dtype=np.float64).reshape(-1, 2)
+
+
+@pytest.mark.parametrize("value", [
+    [[1, 2], [3.5, 4], [2**70, -7], [0, 0.25]],  # ints beyond int64 still read as floats
+    [[1, 2], [3, 4], [5, 6], [1, 2]],  # closed ring: the repeated point dropped
+    [(1.5, 2.5), [3, 4], (5, 6.75)],  # tuples (the API's own shapes) as well as lists
+    [],
+])
+def test_rings_read_in_bulk_equal_the_point_by_point_reading(value):
+    from samlabel.annotations.sidecar_json import ring
+
+    expected = _pointwise(value)
+    if len(expected) > 3 and np.array_equal(expected[0], expected[-1]):
+        expected = expected[:-1]
+    got = ring(value, "points")
+    assert got.dtype == np.float64 and got.shape == expected.shape
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ([[1, 2], [3, True], [4, 5]], "not a JSON number: True"),
+    ([[1, 2], [3, "4"], [4, 5]], "not a JSON number: '4'"),
+    ([[1, 2], [3, None], [4, 5]], "not a JSON number: None"),
+    ([[1, 2], [3, 4, 5], [4, 5]], "must be a list of [x, y] points"),
+    ([[1, 2], [3, 10**400], [4, 5]], "too large"),
+    ([[1, 2], [3, float("inf")], [4, 5]], "non-finite"),
+])
+def test_one_bad_point_among_many_is_still_named(bad, message):
+    from samlabel.annotations.errors import GeometryError
+    from samlabel.annotations.sidecar_json import ring
+
+    with pytest.raises(GeometryError) as err:
+        ring([[float(i), float(i)] for i in range(500)] + bad, "points")
+    assert message in str(err.value)
