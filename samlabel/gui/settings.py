@@ -175,6 +175,15 @@ class AppSettings:
         self.qsettings.setValue("view/object_colours", "true" if value else "false")
 
     @property
+    def repropagate(self) -> bool:
+        """A correction on a propagated frame is carried on through the frames after it."""
+        return _to_bool(self.qsettings.value("video/repropagate"), True)
+
+    @repropagate.setter
+    def repropagate(self, value: bool) -> None:
+        self.qsettings.setValue("video/repropagate", "true" if value else "false")
+
+    @property
     def simplify_tolerance(self) -> float:
         """Polygon simplification tolerance in image pixels, in [0, 50] (0 = keep every vertex)."""
         return _to_float(self.qsettings.value("edit/simplify_px"), DEFAULT_SIMPLIFY_TOLERANCE, 0.0, 50.0)

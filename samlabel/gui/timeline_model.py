@@ -64,6 +64,7 @@ class FrameMark:
     state: FrameState = FrameState.EMPTY
     lost: tuple[str, ...] = ()
     problem: str = ""
+    source: str = ""  # the frame the last propagation that wrote this one started from ("" if none)
 
     @property
     def person_owned(self) -> bool:
@@ -177,7 +178,7 @@ class TimelineModel:
             mark = self._marks[i]
             lost = self._lost.get(mark.name, ())
             if mark.lost != lost:
-                self._marks[i] = FrameMark(i, mark.name, mark.state, lost, mark.problem)
+                self._marks[i] = FrameMark(i, mark.name, mark.state, lost, mark.problem, mark.source)
                 changed.add(i)
         return sorted(changed)
 
@@ -210,14 +211,15 @@ class TimelineModel:
             return False
         self._read_once[i] = True
         self._stamps[i] = stamp
-        state, problem = FrameState.EMPTY, ""
+        state, problem, source = FrameState.EMPTY, "", ""
         if stamp is not None:
             try:
-                state = frame_state(self._load(frame))
+                annotation = self._load(frame)
+                state, source = frame_state(annotation), frame_source(annotation)
             except Exception as exc:  # noqa: BLE001 - AnnotationError and friends: shown on the mark
                 state, problem = FrameState.UNREADABLE, str(exc) or type(exc).__name__
         old = self._marks[i]
-        new = FrameMark(i, frame.name, state, self._lost.get(frame.name, ()), problem)
+        new = FrameMark(i, frame.name, state, self._lost.get(frame.name, ()), problem, source)
         self._marks[i] = new
         return new != old
 
@@ -227,6 +229,10 @@ class TimelineModel:
 
     def mark(self, index: int) -> FrameMark:
         return self._marks[index]
+
+    def repropagation(self, index: int) -> Optional[Repropagation]:
+        """:func:`repropagation_for` frame ``index`` on this timeline's marks."""
+        return repropagation_for(self._marks, index, self.index_of)
 
     def lost_frames(self) -> list[int]:
         """Indices of the frames where an object was lost."""
@@ -267,6 +273,57 @@ def frame_state(annotation) -> FrameState:
     if annotation.shapes or frame_record(annotation) is not None:
         return FrameState.PROPAGATED
     return FrameState.EMPTY
+
+
+def frame_source(annotation) -> str:
+    """The frame the propagation that last wrote ``annotation`` started from, or ``""``."""
+    record = frame_record(annotation)
+    source = record.get("source") if record is not None else None
+    return source if isinstance(source, str) else ""
+
+
+@dataclass(frozen=True)
+class Repropagation:
+    """How to carry a correction on frame ``source`` on: ``reverse`` (backward), over the
+    ``frames`` frames after it that the earlier propagation wrote (see :func:`repropagation_for`)."""
+
+    source: int
+    reverse: bool
+    frames: int
+
+
+def _carried_run(marks: Sequence[FrameMark], index: int, step: int, index_of: Callable[[str], int]) -> int:
+    """How many frames after ``index`` (in direction ``step``), one after another, are still as
+    a propagation wrote them from ``index`` or from a frame before it (so they carry what the
+    correction changed)."""
+    count, j = 0, index + step
+    while 0 <= j < len(marks):
+        mark = marks[j]
+        origin = index_of(mark.source) if mark.source else -1
+        if mark.state is not FrameState.PROPAGATED or origin < 0 or (origin - index) * step > 0:
+            break
+        count, j = count + 1, j + step
+    return count
+
+
+def repropagation_for(marks: Sequence[FrameMark], index: int, index_of: Callable[[str], int]) -> Optional[Repropagation]:
+    """Whether a person's correction on frame ``index`` should be carried on, and how.
+
+    Frame ``index`` must be a person's now (:attr:`FrameState.EDITED`: a shape changed or
+    added there). The frames after it that propagation wrote from it or from an earlier
+    frame (forward), or from it or a later frame (backward), up to the first frame that is
+    not so (a person's frame, a reviewed one, an empty one, one from another run's
+    direction), are propagated again from it, forward first. None when there is no such
+    frame (nothing was propagated past it: the user runs Propagate… for new frames).
+    ``index_of(name)``: a frame name's index, -1 if none.
+    """
+    if not 0 <= index < len(marks) or marks[index].state is not FrameState.EDITED:
+        return None
+    for step in (1, -1):
+        count = _carried_run(marks, index, step, index_of)
+        if count:
+            return Repropagation(index, step < 0, count)
+    return None
 
 
 def object_name(key: str) -> str:

@@ -26,6 +26,15 @@ marking frames reviewed. The engine is :mod:`samlabel.video` (Qt-free); this is 
   model… fetches EdgeTAM or SAM 2.1 tiny.
 - **Mark reviewed** (checkable): the labelme image flag ``reviewed`` of the open frame,
   set through the document (undoable, autosaved); propagation never overwrites such a frame.
+- **Re-propagate corrections** (checkable, on by default, remembered): when a person
+  corrects a frame that propagation wrote (or the frame it started from), the frames after
+  it that the propagation wrote are propagated again from it
+  (:meth:`~samlabel.gui.timeline_model.TimelineModel.repropagation`: up to the first frame a
+  person owns), :data:`REPROPAGATE_DELAY_MS` after the last saved edit, so a burst of clicks
+  makes one run. Corrections on several frames are carried on one after another, in the
+  order made; correcting again the frame an automatic run is carrying stops that run and
+  starts it again; a run the user started is never stopped for it (the corrections wait).
+  **Stop propagation** stops whichever run is going (frames done stay written).
 """
 
 from __future__ import annotations
@@ -51,6 +60,7 @@ log = logging.getLogger(__name__)
 VIDEO_FILTER = "Videos (" + " ".join("*" + e for e in VIDEO_EXTENSIONS) + ");;All files (*)"
 REFRESH_CHUNK = 50  # sidecars read per event-loop turn when a sequence opens
 LIVE_REFRESH_MS = 500  # the timeline re-reads what changed on disk this often during a propagation
+REPROPAGATE_DELAY_MS = 1500  # a correction is carried on once its frame has been still this long
 PredictorFactory = Callable[[], tuple[Any, str]]
 
 
@@ -171,6 +181,13 @@ class VideoController(QObject):
         self._live_timer = QTimer(self)
         self._live_timer.setInterval(LIVE_REFRESH_MS)
         self._live_timer.timeout.connect(self._live_refresh)
+        # corrections carried on: the frame waiting for its run, and whether the run going is one
+        self.repropagate_delay_ms = REPROPAGATE_DELAY_MS
+        self._corrections: list[str] = []  # frame names, in the order corrected
+        self._automatic_run: Optional[str] = None  # the source frame of the automatic run going
+        self._correction_timer = QTimer(self)
+        self._correction_timer.setSingleShot(True)
+        self._correction_timer.timeout.connect(self.carry_corrections)
         a = window.actions_by_id
         self.dock = TimelineDock(parent=window)
         self.dock.add_buttons((("|◀", a["first_frame"]), ("◀", a["prev_image"])),
@@ -183,6 +200,17 @@ class VideoController(QObject):
         self.download_action.setObjectName("action_download_video_model")
         self.download_action.setStatusTip("Download EdgeTAM (the fast tracker on a CPU) or SAM 2.1 tiny for propagation")
         self.download_action.triggered.connect(self.show_download_dialog)
+        self.repropagate_action = window._video_menu.addAction("Re-&propagate corrections")
+        self.repropagate_action.setObjectName("action_repropagate")
+        self.repropagate_action.setCheckable(True)
+        self.repropagate_action.setChecked(window.settings.repropagate if window.settings is not None else True)
+        self.repropagate_action.setStatusTip("A correction on a propagated frame is carried on through the frames "
+                                             "propagated after it (never over frames a person owns)")
+        self.repropagate_action.toggled.connect(self.set_repropagate)
+        self.stop_action = window._video_menu.addAction("&Stop propagation")
+        self.stop_action.setObjectName("action_stop_propagation")
+        self.stop_action.setEnabled(False)
+        self.stop_action.triggered.connect(self.stop_propagation)
         self.dock.hide()
         bind(window, window.workspace, self._on_workspace_change)
 
@@ -240,9 +268,12 @@ class VideoController(QObject):
                 self.dock.set_current(self.window.workspace.index)
         elif kind is WorkspaceChangeKind.EDITED and change.saved:
             self.refresh_frames([self.window.image_path])
+            self._note_correction(self.window.image_path)
         self._update_reviewed_action()
 
     def _set_project(self, project) -> None:
+        self._correction_timer.stop()
+        self._corrections = []
         self._refresh_timer.stop()
         self._to_refresh = []
         if project is None or len(project.images) < 2 or not is_sequence(project.root, [p.name for p in project.images]):
@@ -343,9 +374,10 @@ class VideoController(QObject):
         dialog.open()
         return dialog
 
-    def start_propagation(self, options, source: int | None = None) -> Task | None:
+    def start_propagation(self, options, source: int | None = None, automatic: bool = False) -> Task | None:
         """Run the propagation of frame ``source`` (default: the one on screen) in the
-        background; the dialog (when open) shows it. Returns the Task."""
+        background; the dialog (when open) shows it. ``automatic``: a correction carried on
+        (a newer correction may stop it). Returns the Task."""
         window = self.window
         project = window.project
         if project is None or (self.propagate_task is not None and self.propagate_task.is_running()):
@@ -360,6 +392,8 @@ class VideoController(QObject):
         task.failed.connect(lambda message: window.statusBar().showMessage(f"Propagation failed: {message}", 30000))
         task.finished.connect(self._on_propagation_finished)
         self.propagate_task = task
+        self._automatic_run = name if automatic else None
+        self.stop_action.setEnabled(True)
         if self.timeline is not None:
             self.timeline.computing = self._next_index(index)
             self.dock.marks_changed()
@@ -410,15 +444,84 @@ class VideoController(QObject):
 
     def _on_propagation_finished(self, report) -> None:
         if report is not None:
-            self.window.statusBar().showMessage(f"Propagation: {report.summary()}", 30000)
+            what = "Correction carried on" if self._automatic_run is not None else "Propagation"
+            self.window.statusBar().showMessage(f"{what}: {report.summary()}", 30000)
 
     def _on_propagation_done(self) -> None:
         self._live_timer.stop()
+        self.stop_action.setEnabled(False)
+        self._automatic_run = None
         if self.timeline is not None:
             self.timeline.computing = None
         self.refresh_frames(None)
         self.window.files_dock.refresh()
         self.window.check_outside_edits()
+        if self._corrections and not self._correction_timer.isActive():
+            self._correction_timer.start(0)  # corrections waited for this run
+
+    def stop_propagation(self) -> None:
+        """Video ▸ Stop propagation: cancel the run going (the frames written stay)."""
+        task = self.propagate_task
+        if task is not None and task.is_running():
+            task.cancel()
+            self.window.statusBar().showMessage("Stopping the propagation: the frames written so far are kept.", 5000)
+
+    # ------------------------------------------------------------------ corrections carried on
+    def set_repropagate(self, on: bool) -> None:
+        """Video ▸ Re-propagate corrections (remembered)."""
+        self.repropagate_action.setChecked(bool(on))
+        if self.window.settings is not None:
+            self.window.settings.repropagate = bool(on)
+        if not on:
+            self._correction_timer.stop()
+            self._corrections = []
+
+    def _note_correction(self, image: Optional[Path]) -> None:
+        """A frame was saved after an edit: carry it on once it has been still a while, if
+        propagation wrote frames after it (:meth:`TimelineModel.repropagation`)."""
+        if image is None or self.timeline is None or not self.repropagate_action.isChecked():
+            return
+        index = self.timeline.index_of(image.name)
+        if index < 0 or self.timeline.repropagation(index) is None:
+            return
+        if image.name not in self._corrections:
+            self._corrections.append(image.name)
+        self._correction_timer.start(self.repropagate_delay_ms)  # restarted by every edit: one run a burst
+
+    @property
+    def corrections_pending(self) -> tuple[str, ...]:
+        """The frames whose corrections wait to be carried on, in the order made."""
+        return tuple(self._corrections)
+
+    def carry_corrections(self) -> None:
+        """Carry on the oldest waiting correction now (the timer's slot; the others follow
+        when its run stops)."""
+        self._correction_timer.stop()
+        if self.timeline is None or self.window.project is None:
+            self._corrections = []
+            return
+        task = self.propagate_task
+        if task is not None and task.is_running():
+            if self._automatic_run is not None and self._automatic_run in self._corrections:
+                task.cancel()  # the frame it carries was corrected again: it starts anew when it stops
+            return  # otherwise the corrections wait for the run going (_on_propagation_done)
+        while self._corrections:
+            name = self._corrections.pop(0)
+            self.refresh_frames([name])
+            index = self.timeline.index_of(name)
+            plan = self.timeline.repropagation(index) if index >= 0 else None
+            if plan is not None:
+                break
+        else:
+            return
+        from samlabel.gui.dialogs.propagate_dialog import PropagateOptions
+
+        options = PropagateOptions(reverse=plan.reverse, max_frames=plan.frames, overwrite=False)
+        if self.start_propagation(options, source=index, automatic=True) is not None:
+            way = "backward" if plan.reverse else "forward"
+            self.window.statusBar().showMessage(
+                f"Carrying the correction on {name} {way} over {plan.frames} frame(s) "
+                "(Video ▸ Stop propagation; Video ▸ Re-propagate corrections turns this off)", 15000)
 
     # ------------------------------------------------------------------ reviewed
     def toggle_reviewed(self) -> None:

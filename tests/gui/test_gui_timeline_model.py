@@ -159,3 +159,57 @@ def test_lost_objects_are_named_as_the_user_reads_them():
     assert object_name("ball@2") == "ball (3rd without a group)"
     assert object_name("ball@10") == "ball (11th without a group)"
     assert object_name("odd name") == "odd name"
+
+
+def _marks(states: str, sources: dict[int, int]):
+    """Marks from a compact picture: one letter a frame (``p`` propagated, ``e`` edited,
+    ``r`` reviewed, ``.`` empty) and ``{frame: the frame its propagation started from}``."""
+    from samlabel.gui.timeline_model import FrameMark
+
+    kinds = {"p": FrameState.PROPAGATED, "e": FrameState.EDITED, "r": FrameState.REVIEWED, ".": FrameState.EMPTY}
+    return [FrameMark(i, f"f{i}.jpg", kinds[c], source=f"f{sources[i]}.jpg" if i in sources else "")
+            for i, c in enumerate(states)]
+
+
+def _plan(states, sources, index):
+    from samlabel.gui.timeline_model import repropagation_for
+
+    def index_of(name):
+        return int(name[1:-4]) if name.startswith("f") else -1
+
+    plan = repropagation_for(_marks(states, sources), index, index_of)
+    return None if plan is None else (plan.source, plan.reverse, plan.frames)
+
+
+def test_a_correction_is_carried_over_the_frames_propagated_past_it():
+    forward = {i: 0 for i in range(1, 8)}
+    # frame 0 the source, 1..7 propagated from it; frame 3 corrected: frames 4..7 again
+    assert _plan("eppepppp", {**forward, 3: 0}, 3) == (3, False, 4)
+    # up to the first frame a person owns (6 reviewed), not over it
+    assert _plan("eppeppr.", {**forward, 3: 0}, 3) == (3, False, 2)
+    # the source frame itself corrected: every frame it propagated to
+    assert _plan("eppppppp", forward, 0) == (0, False, 7)
+    # a backward run (from frame 7): a correction on 4 goes backward over 3..0
+    backward = {i: 7 for i in range(7)}
+    assert _plan("pppppppe"[:4] + "eppe", {**backward, 4: 7}, 4) == (4, True, 4)
+
+
+def test_no_repropagation_when_nothing_was_carried_past_the_frame():
+    forward = {i: 0 for i in range(1, 5)}
+    assert _plan("epppe", forward, 4) is None  # the last frame: nothing after it
+    assert _plan("epppp", forward, 2) is None  # frame 2 not edited (still as propagated)
+    assert _plan("eppre", {1: 0, 2: 0}, 3) is None  # reviewed, not corrected
+    # frames after it came from a later source (a run started after it): not carried from it
+    assert _plan("eeppp", {2: 1, 3: 1, 4: 1, 1: 0}, 0) is None
+    assert _plan("e....", {}, 0) is None
+
+
+def test_marks_carry_their_source_frame(labelled):
+    project = Project(labelled)
+    model = TimelineModel.of_project(project)
+    model.refresh()
+    marks = model.marks()
+    assert [m.source for m in marks] == ["", *[project.images[0].name] * 3, ""]
+    # frame 3 (edited) came from frame 0; frame 4 (nothing) after it: nothing to carry on
+    assert model.repropagation(3) is None
+    assert marks[3].state is FrameState.EDITED

@@ -390,6 +390,146 @@ def test_mark_reviewed_is_saved_undoable_and_respected_by_propagation(qtbot, seq
                             FrameState.PROPAGATED]
 
 
+# ---------------------------------------------------------------------- corrections carried on
+def _record(root, name):
+    return json.loads((root / name).read_text()).get(FRAME_KEY, {})
+
+
+def _propagate_all(qtbot, win):
+    task = win.video.start_propagation(PropagateOptions(), source=0)
+    assert _run(qtbot, task) == "finished"
+    _wait_timeline(qtbot, win)
+    win.video.refresh_frames(None)
+    assert _states(win) == [FrameState.EDITED] + [FrameState.PROPAGATED] * (NUM_FRAMES - 1)
+
+
+def _correct(qtbot, win, index, dx=6):
+    """Open frame ``index`` and move its car by ``dx`` pixels, as a person would; saved."""
+    win.video.go_to_frame(index)
+    qtbot.waitUntil(lambda: win.document is not None and win.index == index)
+    car = next(s for s in win.document.shapes if s.label == "car")
+    win.document.move_shapes([car.uid], dx, 0)
+    assert win.save_now()
+
+
+def test_a_correction_is_carried_on_over_the_frames_propagated_after_it(qtbot, seq_window):
+    win = seq_window
+    root = win.project.root
+    _propagate_all(qtbot, win)
+    first = win.video.propagate_task
+    before = {i: (root / f"frame_00000{i}.json").read_bytes() for i in (1, 2)}
+    win.video.repropagate_delay_ms = 0
+    _correct(qtbot, win, 2)
+    assert win.video.corrections_pending == ("frame_000002.jpg",)
+    qtbot.waitUntil(lambda: win.video.propagate_task is not first, timeout=WAIT)
+    task = win.video.propagate_task
+    assert "Carrying the correction on frame_000002.jpg forward over 2 frame(s)" in win.statusBar().currentMessage()
+    assert win.video.stop_action.isEnabled()
+    assert _run(qtbot, task) == "finished"
+    assert task.result.source == "frame_000002.jpg" and task.result.written == 2
+    assert win.statusBar().currentMessage().startswith("Correction carried on: 2 object(s) from frame_000002.jpg")
+    # the frames after it come from the corrected frame now, with its moved car; those before are untouched
+    for i in (3, 4):
+        assert _record(root, f"frame_00000{i}.json")["source"] == "frame_000002.jpg"
+    assert (root / "frame_000001.json").read_bytes() == before[1]
+    assert _record(root, "frame_000002.json")["source"] == "frame_000000.jpg"  # the person's frame, as saved
+    assert (root / "frame_000002.json").read_bytes() != before[2]
+    assert win.video.corrections_pending == ()
+    assert not win.video.stop_action.isEnabled()
+
+
+def test_corrections_on_two_frames_are_carried_on_one_after_another(qtbot, seq_window):
+    win = seq_window
+    root = win.project.root
+    _propagate_all(qtbot, win)
+    win.video.repropagate_delay_ms = 10 ** 6  # carried on when the test says so
+    _correct(qtbot, win, 1)
+    _correct(qtbot, win, 3)
+    _correct(qtbot, win, 1, dx=-3)  # the same frame again: still one correction, in its place
+    assert win.video.corrections_pending == ("frame_000001.jpg", "frame_000003.jpg")
+    first = win.video.propagate_task
+    win.video.carry_corrections()
+    task = win.video.propagate_task
+    assert task is not first and win.video.corrections_pending == ("frame_000003.jpg",)
+    assert _run(qtbot, task) == "finished"
+    # frame 1's run stopped before frame 3 (a person's now); then frame 3's run followed
+    assert task.result.source == "frame_000001.jpg" and task.result.frames == 1
+    qtbot.waitUntil(lambda: win.video.propagate_task is not task, timeout=WAIT)
+    second = win.video.propagate_task
+    assert _run(qtbot, second) == "finished" and second.result.source == "frame_000003.jpg"
+    sources = [_record(root, f"frame_00000{i}.json").get("source") for i in range(1, NUM_FRAMES)]
+    assert sources == ["frame_000000.jpg", "frame_000001.jpg", "frame_000000.jpg", "frame_000003.jpg"]
+
+
+def test_correcting_the_frame_being_carried_on_starts_its_run_again(qtbot, small_predictor, make_window, sequence):
+    gated = GatedPredictor(small_predictor, gate_at=2)  # the tracker's index: frame 4 of a run from frame 2
+    win = make_window(sequence)
+    win.video.predictor_factory = lambda: (gated, LABEL)
+    gated.release.set()
+    _propagate_all(qtbot, win)
+    gated.release.clear()
+    gated.reached.clear()
+    win.video.repropagate_delay_ms = 10 ** 6
+    _correct(qtbot, win, 2)
+    win.video.carry_corrections()
+    running = win.video.propagate_task
+    assert gated.reached.wait(30)  # the automatic run is at frame 4
+    _correct(qtbot, win, 2, dx=-4)  # frame 2 corrected again while it is carried on
+    win.video.carry_corrections()  # stops the run going...
+    gated.release.set()
+    assert _run(qtbot, running) in ("cancelled", "finished")
+    qtbot.waitUntil(lambda: win.video.propagate_task is not running, timeout=WAIT)  # ...and starts it anew
+    again = win.video.propagate_task
+    assert _run(qtbot, again) == "finished" and again.result.source == "frame_000002.jpg"
+    assert running.result is None or again.result.run != running.result.run  # frame 2's objects changed
+    assert _record(win.project.root, "frame_000004.json")["run"] == again.result.run
+    assert _record(win.project.root, "frame_000003.json")["run"] == again.result.run
+
+
+def test_a_run_the_user_started_is_not_stopped_for_a_correction(qtbot, small_predictor, make_window, sequence):
+    gated = GatedPredictor(small_predictor, gate_at=2)
+    win = make_window(sequence)
+    win.video.predictor_factory = lambda: (gated, LABEL)
+    gated.release.set()
+    _propagate_all(qtbot, win)
+    gated.release.clear()
+    gated.reached.clear()
+    win.video.repropagate_delay_ms = 10 ** 6
+    # the user propagates frame 0 over the next 3 frames (another job: it tracks again)
+    users = win.video.start_propagation(PropagateOptions(max_frames=3), source=0)
+    assert gated.reached.wait(30)  # frame 1 written, frame 2 held
+    _correct(qtbot, win, 1)
+    win.video.carry_corrections()
+    assert win.video.propagate_task is users and users.is_running()
+    assert win.video.corrections_pending == ("frame_000001.jpg",)
+    gated.release.set()
+    assert _run(qtbot, users) == "finished" and users.result.kept == {}
+    qtbot.waitUntil(lambda: win.video.propagate_task is not users, timeout=WAIT)  # then the correction's run
+    carried = win.video.propagate_task
+    assert _run(qtbot, carried) == "finished"
+    assert carried.result.source == "frame_000001.jpg" and carried.result.frames == 3
+    sources = [_record(win.project.root, f"frame_00000{i}.json").get("source") for i in range(1, NUM_FRAMES)]
+    assert sources == ["frame_000000.jpg"] + ["frame_000001.jpg"] * 3
+
+
+def test_with_repropagation_off_a_correction_changes_only_its_frame(qtbot, seq_window):
+    win = seq_window
+    root = win.project.root
+    _propagate_all(qtbot, win)
+    first = win.video.propagate_task
+    action = win.findChild(type(win.video.repropagate_action), "action_repropagate")
+    assert action.isChecked()
+    action.trigger()
+    assert not action.isChecked() and win.settings.repropagate is False
+    win.video.repropagate_delay_ms = 0
+    after = {i: (root / f"frame_00000{i}.json").read_bytes() for i in (3, 4)}
+    _correct(qtbot, win, 2)
+    assert win.video.corrections_pending == ()
+    win.video.carry_corrections()
+    assert win.video.propagate_task is first
+    assert {i: (root / f"frame_00000{i}.json").read_bytes() for i in (3, 4)} == after
+
+
 # ---------------------------------------------------------------------- small pieces
 def test_object_colours_are_stable_and_differ_by_group_id():
     assert object_rgb("car", 1) == object_rgb("car", 1)
