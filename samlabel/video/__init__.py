@@ -8,6 +8,9 @@ and ``samlabel.sam``; the GUI may use it, never the other way round). Modules:
 - ``propagate``: the engine :func:`propagate` (resumable; progress and cancel) and its
   :class:`PropagationReport`;
 - ``report``: the per-sequence report ``.samlabel-propagation.json``;
+- ``batch``: every sequence under a folder (:class:`BatchJob`, :func:`find_sequences`), the
+  local engine :func:`run_sequences_local` and the :class:`BatchReport`;
+- ``ray_batch``: the same on Ray, one sequence per actor call (:func:`run_sequences_ray`);
 - ``expand``: :func:`expand_video`, a video file into a folder of JPEG frames;
 - ``errors``: :class:`VideoError`.
 """
@@ -24,6 +27,13 @@ _EXPORTS = {
     "VIDEO_EXTENSIONS": "samlabel.video.expand",
     "VideoError": "samlabel.video.errors",
     "VideoCancelled": "samlabel.video.errors",
+    "BatchJob": "samlabel.video.batch",
+    "BatchReport": "samlabel.video.batch",
+    "find_sequences": "samlabel.video.batch",
+    "run_sequences_local": "samlabel.video.batch",
+    "NoSequencesError": "samlabel.video.batch",
+    "RayBatchOptions": "samlabel.video.ray_batch",
+    "run_sequences_ray": "samlabel.video.ray_batch",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, globals(), _EXPORTS)

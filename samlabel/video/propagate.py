@@ -314,6 +314,7 @@ def propagate(
     tolerance: float = 1.0,
     progress: Optional[Progress] = None,
     cancel: Optional[Cancel] = None,
+    predictor_factory: Optional[Callable[[], Any]] = None,
 ) -> PropagationReport:
     """Carry the objects of frame ``from_frame`` (an index or a frame file name) through the
     sequence folder ``sequence`` (see the module docstring).
@@ -331,6 +332,9 @@ def propagate(
         tolerance: polygon simplification in pixels (the app's default 1).
         progress: ``progress(done, total, message)`` after each frame; may raise to stop.
         cancel: polled between frames; True stops the job (every frame done stays written).
+        predictor_factory: called without arguments instead of :func:`load_predictor` when no
+            ``predictor`` is given and some frame is left to write (a batch of sequences
+            loads its model once, and only if needed).
 
     Raises:
         VideoError: no such folder, no frames, a bad frame index, the source frame or a
@@ -390,7 +394,7 @@ def propagate(
         _progress(progress, len(targets), len(targets), "done")
         return report
     if predictor is None:
-        predictor = load_predictor(model, checkpoint, device)
+        predictor = predictor_factory() if predictor_factory is not None else load_predictor(model, checkpoint, device)
     _progress(progress, 0, len(targets), source.name)
     state = init_state(predictor, [images[i] for i in window])
     offset = window[0]
