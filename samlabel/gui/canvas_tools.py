@@ -8,20 +8,22 @@ it draws and what Enter, Escape and Backspace do::
     tool.accept()        # Enter: the shown mask / the polygon being drawn becomes a shape
     tool.cancel()        # Escape: drop the prompt / the draft (True if there was one)
 
-:class:`EditTool` covers the manual tools (polygon, rectangle, select) over the window's
-:class:`~samlabel.gui.edit_controller.EditController`; the SAM tool is
-:class:`samlabel.gui.sam_tool.SamTool`.
+:class:`samlabel.gui.sam_tool.SamTool` is the SAM tool; the manual tools are
+:class:`~samlabel.gui.edit_tools.PolygonTool`, :class:`~samlabel.gui.edit_tools.RectangleTool`
+and :class:`~samlabel.gui.edit_tools.SelectTool`, one class each, sharing the window's
+:class:`~samlabel.gui.edit_controller.EditController` (hit testing, selection, shape commands).
 """
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
-
-from samlabel.gui.tools import Tool
+from typing import Protocol
 
 
 class CanvasTool(Protocol):
     """What the window asks of the active tool."""
+
+    def activate(self) -> None:
+        """This tool takes over (the window has set a cross cursor; a tool may set its own)."""
 
     def press(self, ev) -> None: ...
 
@@ -44,50 +46,3 @@ class CanvasTool(Protocol):
 
     def deactivate(self) -> None:
         """Another tool takes over: drop what is in progress."""
-
-
-class EditTool:
-    """Polygon, rectangle or select: the window's ``EditController`` in one of its modes.
-
-    ``edited()`` runs after a release (a shape may have been added, moved or reshaped).
-    """
-
-    def __init__(self, editor, tool: Tool, edited: Callable[[], None]) -> None:
-        self.editor = editor
-        self.tool = tool
-        self._edited = edited
-
-    def activate(self) -> None:
-        self.editor.set_tool(self.tool)
-
-    def press(self, ev) -> None:
-        self.editor.press(ev)
-
-    def move(self, ev) -> None:
-        self.editor.move(ev)
-
-    def release(self, ev) -> None:
-        self.editor.release(ev)
-        self._edited()
-
-    def double_click(self, ev) -> None:
-        self.editor.double_click(ev)
-
-    def leave(self) -> None:
-        pass
-
-    def accept(self) -> bool:
-        return self.tool is Tool.POLYGON and self.editor.finish_polygon()
-
-    def cancel(self) -> bool:
-        if self.editor.cancel():
-            return True
-        self.editor.set_selection([])
-        return False
-
-    def remove_last(self) -> None:
-        if self.tool is Tool.POLYGON:
-            self.editor.remove_last_vertex()
-
-    def deactivate(self) -> None:
-        pass

@@ -5,8 +5,8 @@ The window owns no model logic and no document logic. It wires:
 - the :class:`~samlabel.gui.canvas.Canvas` (drawing, zoom, pan) and its mouse signals to the
   active tool (``self.tools``, one :class:`~samlabel.gui.canvas_tools.CanvasTool` each:
   :class:`~samlabel.gui.sam_tool.SamTool` over the :class:`SamController`, and
-  :class:`~samlabel.gui.canvas_tools.EditTool` over the :class:`EditController` for the
-  polygon, rectangle and select tools); Enter, Escape and Backspace go to the same tool;
+  :mod:`~samlabel.gui.edit_tools`' ``PolygonTool``, ``RectangleTool`` and ``SelectTool``
+  over the shared :class:`EditController`); Enter, Escape and Backspace go to the same tool;
 - the :class:`EmbeddingService` and :class:`DecoderService` worker threads (created when a
   model is set: :meth:`set_model`);
 - the Qt-free :class:`~samlabel.gui.workspace.Workspace` (``self.workspace``: the project,
@@ -32,7 +32,7 @@ from samlabel.gui.canvas import Canvas
 from samlabel.gui.edit_controller import EditController
 from samlabel.gui.sam_controller import SamController
 from samlabel.gui.shape_layer import ShapeLayer, label_qcolor
-from samlabel.gui.canvas_tools import EditTool
+from samlabel.gui.edit_tools import PolygonTool, RectangleTool, SelectTool
 from samlabel.gui.sam_tool import SamTool
 from samlabel.gui.tools import Tool
 from samlabel.gui.video_controller import VideoController
@@ -77,7 +77,9 @@ class MainWindow(FilesMixin, OutsideEditsMixin, ModelMixin, UiMixin, QMainWindow
         self.tool = Tool.POLYGON
         self.tools = {  # the canvas tools behind one protocol (canvas_tools.CanvasTool)
             Tool.SAM: SamTool(self, self.sam, self.canvas),
-            **{t: EditTool(self.editor, t, self._schedule_autosave) for t in (Tool.POLYGON, Tool.RECTANGLE, Tool.SELECT)},
+            Tool.POLYGON: PolygonTool(self.editor, self._schedule_autosave),
+            Tool.RECTANGLE: RectangleTool(self.editor, self._schedule_autosave),
+            Tool.SELECT: SelectTool(self.editor, self._schedule_autosave),
         }
         self._embedding_started = 0.0
         self._init_files()
@@ -242,13 +244,11 @@ class MainWindow(FilesMixin, OutsideEditsMixin, ModelMixin, UiMixin, QMainWindow
             if other is not tool:
                 handler.deactivate()
         self.tool = tool
-        self.editor.set_tool(tool)
-        self.tools[tool].activate()
         for t, key in ((Tool.SAM, "tool_ai"), (Tool.POLYGON, "tool_polygon"),
                        (Tool.RECTANGLE, "tool_rectangle"), (Tool.SELECT, "tool_select")):
             self.actions_by_id[key].setChecked(t is tool)
-        cursor = Qt.CursorShape.ArrowCursor if tool is Tool.SELECT else Qt.CursorShape.CrossCursor
-        self.canvas.viewport().setCursor(cursor)
+        self.canvas.viewport().setCursor(Qt.CursorShape.CrossCursor)  # the tool may set its own
+        self.tools[tool].activate()
 
     @property
     def active_tool(self):

@@ -60,7 +60,7 @@ def test_polygon_closes_by_clicking_the_first_vertex_and_backspace_removes_a_ver
     for x, y in [(20, 20), (100, 20), (60, 60), (100, 90)]:
         click(qtbot, win, x, y)
     qtbot.keyClick(win.canvas, Qt.Key.Key_Backspace)
-    assert len(win.editor.draft.vertices) == 3
+    assert len(win.tools[Tool.POLYGON].draft.vertices) == 3
     click(qtbot, win, 20.5, 20.5)  # near the first vertex: closes
     assert len(win.document.shapes) == 1
     assert win.document.shapes[0].polygons[0].exterior.shape == (3, 2)
