@@ -100,8 +100,8 @@ def main() -> None:
 
     print(cpu_line())
 
-    from samlabel.sam.edgetam_video_predictor import build_edgetam_video_predictor
-    from samlabel.sam.sam2_video_predictor import build_sam_video_predictor
+    from samlabel.sam.video.edgetam_video_predictor import build_edgetam_video_predictor
+    from samlabel.sam.video.sam2_video_predictor import build_sam_video_predictor
 
     print(f"clip {args.frames} frames {args.width}x{args.height}, {args.objects} object(s)")
     rows = []

@@ -438,7 +438,7 @@ def bench_model(name: str, args, tmp: Path, table: list, notes: list) -> None:
     if sam2:
         from sam2.sam2_image_predictor import SAM2ImagePredictor as RefPredictor
 
-        from samlabel.sam.sam2_image_predictor import SAM2ImagePredictor as OurPredictor
+        from samlabel.sam.sam2.image_predictor import SAM2ImagePredictor as OurPredictor
     else:
         if name == "vit_t":
             from mobile_sam import SamPredictor as RefPredictor

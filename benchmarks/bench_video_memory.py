@@ -89,7 +89,7 @@ def build_reference(model: str):
 
 
 def build_ours(model: str, checkpoint: str):
-    from samlabel.sam.sam2_video_predictor import build_sam_video_predictor
+    from samlabel.sam.video.sam2_video_predictor import build_sam_video_predictor
 
     if model == "small":
         _, video = _helpers()

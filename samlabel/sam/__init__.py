@@ -26,7 +26,7 @@ _EXPORTS = {
     "default_model_name": "samlabel.sam.build",
     "download_checkpoint": "samlabel.sam.files.download",
     # prediction
-    "ImageResizer": "samlabel.sam.resizer",
+    "ImageResizer": "samlabel.sam.sam1.resizer",
     "ImageEmbedding": "samlabel.sam.embedding",
     "SamPredictor": "samlabel.sam.predictor",
     "Prompt": "samlabel.sam.interactive",
@@ -34,12 +34,12 @@ _EXPORTS = {
     "SamAutomaticMaskGenerator": "samlabel.sam.automatic_mask_generator",
     # SAM 2 / 2.1 image models
     "build_sam2": "samlabel.sam.modeling.sam2.build",
-    "SAM2ImagePredictor": "samlabel.sam.sam2_image_predictor",
+    "SAM2ImagePredictor": "samlabel.sam.sam2.image_predictor",
     "SAM2AutomaticMaskGenerator": "samlabel.sam.automatic_mask_generator",
     # SAM 2 / 2.1 video tracking
-    "SAM2VideoPredictor": "samlabel.sam.sam2_video_predictor",
-    "SamVideoPredictor": "samlabel.sam.sam2_video_predictor",
-    "build_sam_video_predictor": "samlabel.sam.sam2_video_predictor",
+    "SAM2VideoPredictor": "samlabel.sam.video.sam2_video_predictor",
+    "SamVideoPredictor": "samlabel.sam.video.sam2_video_predictor",
+    "build_sam_video_predictor": "samlabel.sam.video.sam2_video_predictor",
     # errors
     "SamError": "samlabel.sam.errors",
     "CheckpointError": "samlabel.sam.errors",

@@ -39,8 +39,8 @@ from samlabel.sam.errors import Cancelled
 from samlabel.sam.image_input import to_rgb_uint8
 from samlabel.sam.interactive import DecoderSession
 from samlabel.sam.model_family import is_sam2
-from samlabel.sam.resizer import upscale_full
-from samlabel.sam.sam2_transforms import fill_small_regions, upscale_stretched
+from samlabel.sam.sam1.resizer import upscale_full
+from samlabel.sam.sam2.transforms import fill_small_regions, upscale_stretched
 
 OUTPUT_MODES = ("binary_mask", "uncompressed_rle", "coco_rle")
 SORT_KEYS = (None, "area", "predicted_iou", "stability_score")

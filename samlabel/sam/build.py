@@ -101,7 +101,7 @@ def build_sam(
     ``CheckpointError`` naming the file and what is wrong. Names starting ``sam2``
     (``sam2.1_hiera_tiny`` ...) build a SAM 2 / 2.1 image model
     (:func:`samlabel.sam.modeling.sam2.build.build_sam2`), used through
-    :class:`~samlabel.sam.sam2_image_predictor.SAM2ImagePredictor`.
+    :class:`~samlabel.sam.sam2.image_predictor.SAM2ImagePredictor`.
     """
     if isinstance(name, str) and name.startswith("sam2"):
         # SAM 2 / 2.1 image models: a model family of their own (samlabel.sam.modeling.sam2)

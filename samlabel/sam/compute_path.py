@@ -37,14 +37,14 @@ def decoder_for(model, path: Optional[str] = None):
 
     if is_sam2(model):
         if resolve_path(path) == "plain":
-            from samlabel.sam.sam2_decoder import Sam2Decoder
+            from samlabel.sam.sam2.decoder import Sam2Decoder
 
             return Sam2Decoder(model)
         from samlabel.sam.fast.sam2_decoder import FastSam2Decoder
 
         return FastSam2Decoder(model)
     if resolve_path(path) == "plain":
-        from samlabel.sam.plain_decoder import PlainDecoder
+        from samlabel.sam.sam1.plain_decoder import PlainDecoder
 
         return PlainDecoder(model)
     from samlabel.sam.fast.decoder import FastDecoder

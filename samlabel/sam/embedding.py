@@ -30,7 +30,7 @@ from samlabel.sam.compute_path import encode_image
 from samlabel.sam.errors import EmbeddingError
 from samlabel.sam.image_input import to_rgb_uint8  # the API rule for arrays (see image_input)
 from samlabel.sam.model_family import is_sam2, model_input_size
-from samlabel.sam.resizer import ImageResizer
+from samlabel.sam.sam1.resizer import ImageResizer
 
 __all__ = ["ImageEmbedding", "compute_embedding", "embed_input_tensor", "model_id_of", "model_input_size"]
 
@@ -240,7 +240,7 @@ def embed_input_tensor(
 
 
 def _sam2_transforms(model: torch.nn.Module):
-    from samlabel.sam.sam2_transforms import SAM2Transforms
+    from samlabel.sam.sam2.transforms import SAM2Transforms
 
     return SAM2Transforms(resolution=model_input_size(model), mask_threshold=float(model.mask_threshold))
 

@@ -38,8 +38,8 @@ from samlabel.sam.compute_path import decoder_for
 from samlabel.sam.errors import EmbeddingError
 from samlabel.sam.fast.mask_upscale import binary_masks_full
 from samlabel.sam.model_family import is_sam2, resizer_for
-from samlabel.sam.resizer import image_window, upscale_full
-from samlabel.sam.sam2_transforms import binary_masks_stretched, upscale_stretched
+from samlabel.sam.sam1.resizer import image_window, upscale_full
+from samlabel.sam.sam2.transforms import binary_masks_stretched, upscale_stretched
 from samlabel.sam.fast.traced_decoder import traced_decoder_for
 
 MASK_INPUT_SIDE = 256
@@ -410,7 +410,7 @@ class Prediction:
         """All K candidates at full size ``(K, H, W)`` (bool, or float32 logits).
 
         Logits are the reference's bit for bit; booleans come from
-        :func:`~samlabel.sam.fast.mask_upscale.binary_masks_full` (OpenCV resizes, ~4x faster; a
+        :func:`~samlabel.sam.fast.mask_upscale.binary_masks_full` (OpenCV resizes, faster than ATen's; a
         pixel differs only where its logit is within ~1e-4 of the threshold).
         """
         low = torch.from_numpy(np.ascontiguousarray(self.logits))[None]

@@ -37,9 +37,9 @@ def model_input_size(model: torch.nn.Module) -> int:
 def resizer_for(model: torch.nn.Module):
     """The prompt-frame resizer of ``model``: SAM 2's ``StretchResizer`` or SAM 1's ``ImageResizer``."""
     if is_sam2(model):
-        from samlabel.sam.sam2_transforms import StretchResizer
+        from samlabel.sam.sam2.transforms import StretchResizer
 
         return StretchResizer(model_input_size(model))
-    from samlabel.sam.resizer import ImageResizer
+    from samlabel.sam.sam1.resizer import ImageResizer
 
     return ImageResizer(model_input_size(model))

@@ -20,8 +20,8 @@ from samlabel.sam.embedding import ImageEmbedding, compute_embedding, embed_inpu
 from samlabel.sam.interactive import MASK_INPUT_SIDE, DecoderSession, Prompt
 from samlabel.sam.fast.mask_upscale import binary_masks_full
 from samlabel.sam.model_family import is_sam2, resizer_for
-from samlabel.sam.resizer import longest_side_shape, upscale_full
-from samlabel.sam.sam2_transforms import binary_masks_stretched, upscale_stretched
+from samlabel.sam.sam1.resizer import longest_side_shape, upscale_full
+from samlabel.sam.sam2.transforms import binary_masks_stretched, upscale_stretched
 
 # SAM 2's predictor returns its low-res logits clamped to this range (and feeds them back so).
 SAM2_LOGIT_CLAMP = 32.0

@@ -211,10 +211,10 @@ def load_predictor(model: Optional[str] = None, checkpoint: Optional[str] = None
         checkpoint = str(found)
     try:
         if name == CPU_DEFAULT_MODEL:
-            from samlabel.sam.edgetam_video_predictor import build_edgetam_video_predictor
+            from samlabel.sam.video.edgetam_video_predictor import build_edgetam_video_predictor
 
             return build_edgetam_video_predictor(checkpoint, device=device)
-        from samlabel.sam.sam2_video_predictor import build_sam_video_predictor
+        from samlabel.sam.video.sam2_video_predictor import build_sam_video_predictor
 
         return build_sam_video_predictor(name, checkpoint=checkpoint, device=device)
     except (SamError, OSError, KeyError, ValueError, RuntimeError) as exc:
@@ -227,7 +227,7 @@ def init_state(predictor: Any, frame_paths: list[Path]) -> dict:
     state is the predictor's: the same keys its ``init_state`` sets."""
     from collections import OrderedDict
 
-    from samlabel.sam.video_frames import VideoFrames
+    from samlabel.sam.video.frames import VideoFrames
 
     device = predictor.device
     images = VideoFrames([str(p) for p in frame_paths], predictor.image_size, device=device)

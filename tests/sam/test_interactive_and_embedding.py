@@ -238,7 +238,7 @@ def test_image_only_decode_computes_the_image_window_exactly(small_pair, origina
     the window's edge."""
     from samlabel.sam.embedding import ImageEmbedding, model_id_of
     from samlabel.sam.interactive import DecoderSession, Prompt
-    from samlabel.sam.resizer import longest_side_shape
+    from samlabel.sam.sam1.resizer import longest_side_shape
 
     model = small_pair[1]
     torch.manual_seed(5)
@@ -274,7 +274,7 @@ def test_a_prompt_is_validated_once(tiny, tiny_embedding, monkeypatch, path):
     tensors (``decode_torch``) are still checked by the decoder."""
     import torch
 
-    from samlabel.sam.modeling.sam1 import input_checks
+    from samlabel.sam.modeling import input_checks
 
     session = DecoderSession(tiny, tiny_embedding, path=path)
     calls = []

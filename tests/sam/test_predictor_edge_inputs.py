@@ -9,7 +9,7 @@ import torch
 
 from samlabel.sam.embedding import compute_embedding
 from samlabel.sam.predictor import SamPredictor
-from samlabel.sam.resizer import ImageResizer, longest_side_shape
+from samlabel.sam.sam1.resizer import ImageResizer, longest_side_shape
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from segment_anything.utils.transforms import ResizeLongestSide
 
-from samlabel.sam.resizer import ImageResizer
+from samlabel.sam.sam1.resizer import ImageResizer
 
 
 @pytest.mark.parametrize("size", [(600, 900), (1000, 400), (37, 1023), (333, 333), (1500, 1200)])

@@ -96,7 +96,7 @@ def test_sam21_chosen_on_cpu(no_gpu, checkpoints):
 
 
 def test_downloaded_edgetam_is_loaded_by_default_on_cpu(no_gpu, checkpoints):
-    from samlabel.sam.edgetam_video_predictor import EdgeTamVideoPredictor
+    from samlabel.sam.video.edgetam_video_predictor import EdgeTamVideoPredictor
 
     meta_file(checkpoints / "edgetam.pt")
     predictor = engine.load_predictor()

@@ -85,7 +85,7 @@ def small_video_predictor():
         MemoryEncoderConfig,
         Sam2Config,
     )
-    from samlabel.sam.sam2_video_predictor import build_sam_video_predictor
+    from samlabel.sam.video.sam2_video_predictor import build_sam_video_predictor
 
     trunk = HieraConfig(embed_dim=16, num_heads=2, stages=(1, 2, 3, 1), global_att_blocks=(4,),
                         window_pos_embed_bkg_spatial_size=(7, 7))

@@ -44,7 +44,7 @@ def image_to_chw(image: Any) -> torch.Tensor:
 
 def normalize_coordinates(target_size: int, coords: torch.Tensor, original_size: Sequence[int]) -> torch.Tensor:
     """``(..., 2)`` xy points of an ``original_size (H, W)`` image -> the resized frame (longest side ``target_size``)."""
-    from samlabel.sam.resizer import longest_side_shape
+    from samlabel.sam.sam1.resizer import longest_side_shape
 
     old_h, old_w = int(original_size[0]), int(original_size[1])
     new_h, new_w = longest_side_shape(old_h, old_w, int(target_size))

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from samlabel.sam.compat import hf_mask_generation
 from samlabel.sam.compat.hf_config import IMAGENET_MEAN, IMAGENET_STD
-from samlabel.sam.resizer import longest_side_shape, upscale_full
+from samlabel.sam.sam1.resizer import longest_side_shape, upscale_full
 
 PAD_VALUE = -10
 PathLike = Union[str, Path]

@@ -25,7 +25,7 @@ from torch import nn
 
 from samlabel.sam.compat.tfimm_config import SegmentAnythingModelConfig
 from samlabel.sam.compute_path import decoder_for, encode_image, resolve_path
-from samlabel.sam.resizer import upscale_full
+from samlabel.sam.sam1.resizer import upscale_full
 
 PathLike = Union[str, Path]
 INPUT_KEYS = ("images", "points", "labels", "boxes", "masks")

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from samlabel.sam.resizer import ImageResizer as _SamResizer
+from samlabel.sam.sam1.resizer import ImageResizer as _SamResizer
 
 Array = Union[np.ndarray, torch.Tensor]
 

@@ -4,7 +4,7 @@
     ctx = decoder.prepare(embedding)                                   # (1, C, 64, 64), once per image
     logits, iou = decoder.decode(ctx, point_coords=pts, point_labels=lbl)  # per prompt
 
-Same interface and results (up to float rounding) as ``samlabel.sam.plain_decoder.PlainDecoder``,
+Same interface and results (up to float rounding) as ``samlabel.sam.sam1.plain_decoder.PlainDecoder``,
 which runs the plain modules as the reference does. Here the prompt-independent work (the
 first block's projections of the image, the second block's and the output map's per-image
 parts, the stacked hypernetworks) is done once in :meth:`FastDecoder.prepare`, and each prompt
@@ -22,7 +22,7 @@ from torch import nn
 from samlabel.sam.fast import mask_head
 from samlabel.sam.fast.prompt_embed import embed_sparse
 from samlabel.sam.fast.two_way import precompute_image_side
-from samlabel.sam.modeling.sam1.input_checks import check_embedding, prompts_on_device
+from samlabel.sam.modeling.input_checks import check_embedding, prompts_on_device
 
 
 @dataclass(frozen=True)

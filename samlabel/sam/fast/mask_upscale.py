@@ -1,9 +1,9 @@
-"""Full-size BINARY masks from low-res logits, as the reference computes them but ~4x faster.
+"""Full-size BINARY masks from low-res logits, as the reference computes them, in OpenCV.
 
 ``SamPredictor.predict`` returns ``postprocess_masks(logits) > threshold``: two bilinear
 resizes (``(256, 256)`` -> the padded ``(1024, 1024)`` input, crop, -> ``(H, W)``) and a
-comparison. ATen's kernel for the second resize is slow (``K x H x W`` outputs: 6 M for
-three 1080p masks, ~6 ms of the ~9 ms). :func:`binary_masks_full` runs both resizes in
+comparison. ATen's kernel for the second resize is slow, and it dominates (``K x H x W``
+outputs: 6 M for three 1080p masks). :func:`binary_masks_full` runs both resizes in
 OpenCV instead (separable, SIMD), on only the low-res rows and columns the unpadded image
 needs, and compares with numpy.
 
@@ -15,7 +15,7 @@ few float ulps of the coordinate times the step between neighbouring logits, at 
 inputs; measured: 7e-5 for logits up to 30), and a pixel can compare differently only
 where its logit is that close to the threshold: none to a few pixels in millions, the
 same order as the decoder's own float differences from the reference. The logits
-themselves (``return_logits=True``) still come from :func:`~samlabel.sam.resizer.upscale_full`,
+themselves (``return_logits=True``) still come from :func:`~samlabel.sam.sam1.resizer.upscale_full`,
 bit-identical to the reference.
 """
 
@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 import torch
 
-from samlabel.sam.resizer import image_window, upscale_full
+from samlabel.sam.sam1.resizer import image_window, upscale_full
 
 _EPS = float(np.finfo(np.float32).eps)
 

@@ -1,6 +1,6 @@
 """SAM 2's per-image decoding on the fast path: prepare once per image, then decode each prompt cheaply.
 
-Same interface and results (up to float rounding) as ``samlabel.sam.sam2_decoder.Sam2Decoder``,
+Same interface and results (up to float rounding) as ``samlabel.sam.sam2.decoder.Sam2Decoder``,
 which runs the plain modules as Meta's ``SAM2ImagePredictor`` does. SAM 2's two-way
 transformer is SAM 1's, so the prompt-independent work is SAM 1's fast path's
 (:mod:`samlabel.sam.fast.two_way`: the first block's image projections, the second block's
@@ -23,8 +23,8 @@ from torch import nn
 
 from samlabel.sam.fast import mask_head
 from samlabel.sam.fast.two_way import forward_tokens, precompute_image_side
-from samlabel.sam.modeling.sam1.input_checks import check_embedding
-from samlabel.sam.sam2_decoder import sam2_prompt_points
+from samlabel.sam.modeling.input_checks import check_embedding
+from samlabel.sam.sam2.decoder import sam2_prompt_points
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,7 @@ def check_loads(name: Union[str, OfficialFile], path: Path) -> None:
     model = official_file(name).model
     try:
         if official_file(name).family == "edgetam":
-            from samlabel.sam.edgetam_video_predictor import build_edgetam_video_predictor  # torch: only here
+            from samlabel.sam.video.edgetam_video_predictor import build_edgetam_video_predictor  # torch: only here
 
             build_edgetam_video_predictor(path, device="cpu")
         else:

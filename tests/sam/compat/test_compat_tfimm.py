@@ -11,7 +11,7 @@ from samlabel.sam.build import build_sam
 from samlabel.sam.compat.tfimm import ImageResizer, SAMPredictor, SegmentAnythingModel, SegmentAnythingModelConfig
 from samlabel.sam.config import get_config
 from samlabel.sam.predictor import SamPredictor
-from samlabel.sam.resizer import ImageResizer as SamResizer
+from samlabel.sam.sam1.resizer import ImageResizer as SamResizer
 
 TINY = SegmentAnythingModelConfig(
     name="tiny", encoder_embed_dim=32, encoder_nb_blocks=2, encoder_nb_heads=2, encoder_global_attn_indices=(1,),

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from samlabel.sam.fast.mask_upscale import binary_masks_full, upscale_error_bound
-from samlabel.sam.resizer import longest_side_shape, upscale_full
+from samlabel.sam.sam1.resizer import longest_side_shape, upscale_full
 
 
 def _logits(seed, k=3, noise=0.3):

@@ -13,7 +13,7 @@ import torch
 
 from samlabel.sam.embedding import compute_embedding
 from samlabel.sam.fast.sam2_decoder import FastSam2Decoder
-from samlabel.sam.sam2_decoder import Sam2Decoder
+from samlabel.sam.sam2.decoder import Sam2Decoder
 
 
 @pytest.fixture(scope="module")

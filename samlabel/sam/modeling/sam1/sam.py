@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from samlabel.sam.config import SamConfig
-from samlabel.sam.modeling.sam1.input_checks import check_image_tensor, check_prompts
+from samlabel.sam.modeling.input_checks import check_image_tensor, check_prompts
 
 
 class Sam(nn.Module):

@@ -158,7 +158,7 @@ class SAM2VideoBase(SAM2Image):
         self.max_cond_frames_in_attn = max_cond_frames_in_attn
 
     def forward(self, *args, **kwargs):
-        raise NotImplementedError("use SAM2VideoPredictor (samlabel.sam.sam2_video_predictor) for tracking")
+        raise NotImplementedError("use SAM2VideoPredictor (samlabel.sam.video.sam2_video_predictor) for tracking")
 
     # --- SAM heads -----------------------------------------------------------------------------
 

@@ -299,7 +299,7 @@ def files(tmp_path_factory):
 @pytest.fixture(scope="module")
 def both(files):
     """Our predictor loaded from the Meta file and from the Hugging Face file (layout detected)."""
-    from samlabel.sam.edgetam_video_predictor import build_edgetam_video_predictor
+    from samlabel.sam.video.edgetam_video_predictor import build_edgetam_video_predictor
 
     return (build_edgetam_video_predictor(files[2], config=our_config(), fill_hole_area=0),
             build_edgetam_video_predictor(files[1], config=our_config(), fill_hole_area=0))
@@ -372,7 +372,7 @@ def test_released_config_tracks_like_the_reference(files, both, frames_dir):
 def test_default_flags_would_differ(files, frames_dir):
     """The comparison above can fail: with SAM 2.1's pointer encoding switched on (a fresh
     projection), tracking differs from the reference with the released flags."""
-    from samlabel.sam.edgetam_video_predictor import build_edgetam_video_predictor
+    from samlabel.sam.video.edgetam_video_predictor import build_edgetam_video_predictor
 
     model = build_edgetam_video_predictor(config=video.small_config(), fill_hole_area=0)
     meta_loaded = build_edgetam_video_predictor(files[2], config=our_config(), fill_hole_area=0)
@@ -405,7 +405,7 @@ def frames_dir(tmp_path_factory):
 
 
 def _build(path):
-    from samlabel.sam.edgetam_video_predictor import build_edgetam_video_predictor
+    from samlabel.sam.video.edgetam_video_predictor import build_edgetam_video_predictor
 
     return build_edgetam_video_predictor(path, config=our_config())
 
@@ -436,7 +436,7 @@ def test_missing_key_is_refused(files, tmp_path, key):
         _build(tmp_path / "missing.pt")
     # without a config: told Meta's layout and release (no pointer projection, no occlusion
     # embedding), so the full-size released config is tried, and the small file refused
-    from samlabel.sam.edgetam_video_predictor import build_edgetam_video_predictor
+    from samlabel.sam.video.edgetam_video_predictor import build_edgetam_video_predictor
 
     with pytest.raises(CheckpointError, match=r"Meta EdgeTAM checkpoint .*missing\.pt does not fit model 'edgetam' "
                                               r"\(config chosen: Meta's release"):

@@ -159,7 +159,7 @@ def reference(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def ours(reference):
-    from samlabel.sam.edgetam_video_predictor import build_edgetam_video_predictor
+    from samlabel.sam.video.edgetam_video_predictor import build_edgetam_video_predictor
 
     return build_edgetam_video_predictor(reference[1], config=small_config(), fill_hole_area=0)
 
@@ -199,7 +199,7 @@ def test_checkpoint_loads_strictly(reference, ours):
 def test_checkpoint_problems_raise(reference, tmp_path):
     from safetensors.torch import save_file
 
-    from samlabel.sam.edgetam_video_predictor import build_edgetam_video_predictor
+    from samlabel.sam.video.edgetam_video_predictor import build_edgetam_video_predictor
 
     sd = {k: v.contiguous() for k, v in reference[0].state_dict().items()}
     extra = dict(sd, **{"memory_attention.layers.0.bogus.weight": torch.zeros(2)})

@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from samlabel.sam.modeling.sam2 import build_sam2
-from samlabel.sam.sam2_image_predictor import SAM2ImagePredictor
+from samlabel.sam.sam2.image_predictor import SAM2ImagePredictor
 
 # large's two embeddings take 2-4 minutes on 2 cores, which CI's 30 minutes cannot spare: it runs
 # with SAMLABEL_HEAVY_TESTS=1 (its keys and shapes are checked in CI by test_sam2_checkpoint.py)

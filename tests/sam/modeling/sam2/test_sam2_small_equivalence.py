@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from samlabel.sam.sam2_image_predictor import SAM2ImagePredictor
+from samlabel.sam.sam2.image_predictor import SAM2ImagePredictor
 
 EMB_TOL = 1e-4
 LOGIT_TOL = 1e-3

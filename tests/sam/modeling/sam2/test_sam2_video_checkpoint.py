@@ -12,7 +12,7 @@ import torch
 
 from samlabel.sam.modeling.sam2.config import get_sam2_config, get_sam2_video_config
 from samlabel.sam.modeling.sam2.build import build_sam2_video_model
-from samlabel.sam.sam2_video_predictor import SAM2VideoPredictor
+from samlabel.sam.video.sam2_video_predictor import SAM2VideoPredictor
 
 pytestmark = pytest.mark.reference
 

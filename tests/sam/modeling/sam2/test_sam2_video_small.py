@@ -35,7 +35,7 @@ from samlabel.sam.modeling.sam2.config import (
     Sam2Config,
     Sam2VideoConfig,
 )
-from samlabel.sam.sam2_video_predictor import SAM2VideoPredictor, build_sam_video_predictor, fill_holes_in_mask_scores
+from samlabel.sam.video.sam2_video_predictor import SAM2VideoPredictor, build_sam_video_predictor, fill_holes_in_mask_scores
 
 pytestmark = pytest.mark.reference
 
@@ -264,7 +264,7 @@ def test_frames_equal_reference_loading(checkpoint, frames_dir):
         warnings.simplefilter("ignore")
         ref_images, rh, rw = ref_load(str(frames_dir), IMAGE_SIZE, offload_video_to_cpu=True, compute_device=torch.device("cpu"))
     ours = build_ours(checkpoint[1])
-    from samlabel.sam.sam2_video_predictor import load_video_frames
+    from samlabel.sam.video.sam2_video_predictor import load_video_frames
 
     frames, h, w = load_video_frames(frames_dir, IMAGE_SIZE)
     assert (h, w) == (rh, rw) == FRAME_HW and len(frames) == len(ref_images) == NUM_FRAMES

@@ -100,7 +100,7 @@ def load_video_frames(video_path: Union[str, Path], image_size: int, offload_vid
 def fill_holes_in_mask_scores(mask: torch.Tensor, max_area: int) -> torch.Tensor:
     """Set the background components (scores <= 0, 8-connected) of at most ``max_area`` pixels of
     each ``(N, 1, H, W)`` mask to 0.1 (foreground): the reference's post-processing, with OpenCV."""
-    from samlabel.sam.sam2_transforms import get_connected_components
+    from samlabel.sam.sam2.transforms import get_connected_components
 
     assert max_area > 0, "max_area must be positive"
     labels, areas = get_connected_components(mask <= 0)

@@ -1,7 +1,7 @@
 """EdgeTAM behind samlabel's SAM 2 video predictor API (``init_state``, ``add_new_points_or_box``,
 ``add_new_mask``, ``propagate_in_video``...), so :func:`samlabel.video.propagate` drives it unchanged.
 
-:class:`EdgeTamVideoPredictor` is :class:`~samlabel.sam.sam2_video_predictor.SAM2VideoPredictor`
+:class:`EdgeTamVideoPredictor` is :class:`~samlabel.sam.video.sam2_video_predictor.SAM2VideoPredictor`
 with EdgeTAM's model (:class:`~samlabel.sam.modeling.edgetam.edgetam_video_base.EdgeTamVideoBase`:
 RepViT encoder, compressed memories). Its memories are stored in fp32 (``maskmem_dtype``), as
 Hugging Face's ``EdgeTamVideoModel`` keeps them (they are 512 tokens a frame, so bf16 would
@@ -23,7 +23,7 @@ import torch
 from samlabel.sam.errors import CheckpointError
 from samlabel.sam.modeling.edgetam.config import EDGETAM_CONFIG, EdgeTamConfig
 from samlabel.sam.modeling.edgetam.edgetam_video_base import EdgeTamVideoBase
-from samlabel.sam.sam2_video_predictor import SAM2VideoPredictor
+from samlabel.sam.video.sam2_video_predictor import SAM2VideoPredictor
 
 PathLike = Union[str, Path]
 
@@ -76,7 +76,7 @@ def build_edgetam_video_predictor(
     temporal projection and the occlusion embedding (Meta's release, and its Hugging Face
     conversion), which gets :func:`~samlabel.sam.modeling.edgetam.meta_mapping.released_config`.
     A given ``config`` is used as it is. ``options`` as
-    :func:`~samlabel.sam.sam2_video_predictor.build_sam_video_predictor`'s."""
+    :func:`~samlabel.sam.video.sam2_video_predictor.build_sam_video_predictor`'s."""
     from samlabel.sam.files.checkpoint import file_sha256, read_state_dict
     from samlabel.sam.modeling.edgetam import meta_mapping
     from samlabel.sam.modeling.edgetam.build import build_edgetam_video_model, load_edgetam_state_dict

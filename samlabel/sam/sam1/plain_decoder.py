@@ -14,7 +14,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from samlabel.sam.modeling.sam1.input_checks import check_embedding, prompts_on_device
+from samlabel.sam.modeling.input_checks import check_embedding, prompts_on_device
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Signatures and outputs equal the reference's (``set_image``, ``set_image_batch``,
 ``predict``, ``predict_batch``, ``_predict``, ``get_image_embedding``, ``reset_predictor``,
 ``_orig_hw``, ``_features``). The image transform and mask post-processing are the reference's
-``SAM2Transforms`` (:mod:`samlabel.sam.sam2_transforms`). ``SamPredictor`` runs SAM 2
+``SAM2Transforms`` (:mod:`samlabel.sam.sam2.transforms`). ``SamPredictor`` runs SAM 2
 models too, through the same image embedding and decoder session as SAM 1.
 """
 
@@ -16,7 +16,7 @@ import torch
 from PIL.Image import Image
 
 from samlabel.sam.modeling.sam2.sam2_image import SAM2Image
-from samlabel.sam.sam2_transforms import SAM2Transforms, get_connected_components, to_tensor
+from samlabel.sam.sam2.transforms import SAM2Transforms, get_connected_components, to_tensor
 
 __all__ = ["SAM2ImagePredictor", "SAM2Transforms", "get_connected_components", "to_tensor"]
 

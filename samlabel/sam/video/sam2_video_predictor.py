@@ -20,7 +20,7 @@ Methods, arguments, state layout and outputs are the reference's (``init_state``
 - ``fill_hole_area`` (default 8, as ``build_sam2_video_predictor`` sets it) is done with OpenCV
   connected components on any device; the reference needs its CUDA extension and silently
   skips the filling without it.
-- Frames of a JPEG folder are decoded lazily (on first use, :mod:`samlabel.sam.video_frames`), not all at ``init_state``;
+- Frames of a JPEG folder are decoded lazily (on first use, :mod:`samlabel.sam.video.frames`), not all at ``init_state``;
   the pixels are the same.
 - The memory attention casts the bf16 memory bank to fp32, so a reverse pass with no
   object pointer in reach does not fail (the reference does, on CPU).
@@ -39,7 +39,7 @@ import torch.nn.functional as F
 
 from samlabel.sam.modeling.sam2.config import Sam2Config, Sam2VideoConfig, get_sam2_config
 from samlabel.sam.modeling.sam2.sam2_video_base import NO_OBJ_SCORE, SAM2VideoBase
-from samlabel.sam.video_frames import VideoFrames, fill_holes_in_mask_scores, load_video_frames
+from samlabel.sam.video.frames import VideoFrames, fill_holes_in_mask_scores, load_video_frames
 
 __all__ = [
     "SAM2VideoPredictor",

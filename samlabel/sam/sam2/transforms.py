@@ -134,7 +134,7 @@ def _as_float32(points):
 class StretchResizer:
     """SAM 2's prompt frame: the image is stretched to ``target_length`` x ``target_length``.
 
-    The counterpart of SAM 1's :class:`~samlabel.sam.resizer.ImageResizer` for the calls the
+    The counterpart of SAM 1's :class:`~samlabel.sam.sam1.resizer.ImageResizer` for the calls the
     predictor, the decoder session and the mask generator make (``scale_points``,
     ``scale_boxes``, ``scale_to_size``, ``target_length``, and the reference's
     ``apply_coords``/``apply_boxes`` names). Points scale per axis in float32 exactly as the
