@@ -24,9 +24,13 @@ does differently from the plain module (what each bought, measured with :class:`
 * the neck's 1x1 convolution is a matrix product on the tokens and its ``LayerNorm2d`` s are
   one ``F.layer_norm`` each over the channels-last maps.
 
-Anything else runs the plain module: weights that are not float32 on the CPU (a bf16 or int8
-wrapper around ``image_encoder``), inputs that are not float32, quantised or replaced layers,
-training mode or autograd. Without oneDNN's fused ops (non-x86 CPUs) the same rewrites run
+The same kernels run an encoder whose weights are stored in bfloat16
+(:func:`samlabel.sam.fast.precision.set_encoder_precision` ``"bf16"``): a float32 input is cast
+to bf16 once, every kernel runs in bf16 (the folded convolutions are folded in float32 from
+the stored weights, then stored in bf16), and the embedding comes back in the input's dtype.
+Anything else runs the plain module: weights of mixed or other dtypes, or off the CPU,
+inputs that are neither float32 nor the weights' dtype, quantised or replaced layers (the
+int8 wrapper), training mode or autograd. Without oneDNN's fused ops (non-x86 CPUs) the same rewrites run
 with plain ``F.conv2d`` / ``F.linear``.
 """
 
@@ -118,9 +122,15 @@ def _stamp(encoder: nn.Module) -> tuple:
 
 
 def _fold(module) -> _Conv:
-    conv = module.c
-    weight, bias = module.fused_weight_and_bias()
-    return _Conv(weight.detach().contiguous(), bias.detach().contiguous(), tuple(conv.stride),
+    """The conv with its batch norm folded in, computed in float32 (what
+    ``Conv2d_BN.fused_weight_and_bias`` computes for float32 weights) and stored in the
+    weights' dtype (bf16 weights are not folded in bf16 arithmetic)."""
+    conv, bn = module.c, module.bn
+    dtype = conv.weight.dtype
+    scale = bn.weight.float() / torch.sqrt(bn.running_var.float() + bn.eps)
+    weight = conv.weight.float() * scale[:, None, None, None]
+    bias = bn.bias.float() - bn.running_mean.float() * scale
+    return _Conv(weight.to(dtype).contiguous(), bias.to(dtype).contiguous(), tuple(conv.stride),
                  tuple(conv.padding), conv.groups)
 
 
@@ -147,21 +157,37 @@ def prepared(encoder: "TinyViT") -> _Prepared:
     return prep
 
 
+_KERNEL_DTYPES = (torch.float32, torch.bfloat16)
+
+
+def weights_dtype(encoder: nn.Module) -> Optional[torch.dtype]:
+    """The one floating dtype of ``encoder``'s parameters and buffers, or None when they
+    mix dtypes or one is not on the CPU."""
+    dtypes = set()
+    for t in (*encoder.parameters(), *encoder.buffers()):
+        if t.device.type != "cpu":
+            return None
+        if t.is_floating_point():
+            dtypes.add(t.dtype)
+    return dtypes.pop() if len(dtypes) == 1 else None
+
+
 def supports(encoder: nn.Module, x: torch.Tensor) -> bool:
     """True when :func:`encode` runs its own kernels for ``encoder`` on ``x`` (otherwise it
-    calls the plain module)."""
+    calls the plain module): float32 or bf16 weights, a float32 input or one in the weights'
+    dtype."""
     from samlabel.sam.modeling.sam1.tiny_vit import TinyViT
     from samlabel.sam.modeling.sam1.tiny_vit_blocks import Attention, Conv2d_BN, Mlp
 
     if type(encoder) is not TinyViT or encoder.training:
         return False
-    if x.device.type != "cpu" or x.dtype != torch.float32 or x.ndim != 4:
+    dtype = weights_dtype(encoder)
+    if dtype not in _KERNEL_DTYPES:
+        return False
+    if x.device.type != "cpu" or x.dtype not in (torch.float32, dtype) or x.ndim != 4:
         return False
     if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in encoder.parameters())):
         return False
-    for t in (*encoder.parameters(), *encoder.buffers()):
-        if t.device.type != "cpu" or (t.is_floating_point() and t.dtype != torch.float32):
-            return False
     for m in encoder.modules():  # layers swapped by a wrapper (int8, bf16 casts...): plain path
         if isinstance(m, Attention):
             if type(m.qkv) is not nn.Linear or type(m.proj) is not nn.Linear or type(m.norm) is not nn.LayerNorm:
@@ -228,16 +254,19 @@ def encode(
 ) -> torch.Tensor:
     """``encoder(x, cancel)``: ``(B, 3, S, S)`` normalised, padded images -> ``(B, out_chans, S/16, S/16)``.
 
-    ``cancel()`` is polled before every block and before the neck; it makes this raise
-    :class:`~samlabel.sam.errors.Cancelled`. Falls back to ``encoder(x)`` when
+    Runs in the weights' dtype (bf16 weights: ``x`` is cast to bf16 and the result back to
+    ``x``'s dtype). ``cancel()`` is polled before every block and before the neck; it makes
+    this raise :class:`~samlabel.sam.errors.Cancelled`. Falls back to ``encoder(x)`` when
     :func:`supports` says no.
     """
     if not supports(encoder, x):
         return encoder(x) if cancel is None else encoder(x, cancel=cancel)
     if not _HAS_ONEDNN and (options.fused_convs or options.fused_linears):
         options = dataclasses.replace(options, fused_convs=False, fused_linears=False)
+    dtype = weights_dtype(encoder)
     with torch.no_grad():
-        return _encode(encoder, prepared(encoder), x, cancel, options)
+        y = _encode(encoder, prepared(encoder), x.to(dtype), cancel, options)
+    return y if y.dtype == x.dtype else y.to(x.dtype)
 
 
 def _encode(encoder: "TinyViT", prep: _Prepared, x: torch.Tensor, cancel, opts: Options) -> torch.Tensor:
