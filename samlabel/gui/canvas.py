@@ -204,7 +204,8 @@ class Canvas(QGraphicsView):
             w, h = self.image_size
             zoom = self.zoom
             # filtered zoomed out, but only at rest: while zooming or panning the picture is
-            # sampled (~1 ms instead of ~6 ms at fit) and filtered again at rest (_at_rest)
+            # sampled (a fraction of the filtering's cost; docs/performance.md, "Dense canvas")
+            # and filtered again at rest (_at_rest)
             smooth = zoom < 2.0 and self._smooth_picture
             self._rough_picture |= zoom < 2.0 and not smooth
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)

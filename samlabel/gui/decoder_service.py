@@ -10,10 +10,11 @@ been shown for a while, so that a continuously moving mouse still sees updates).
 
 The worker keeps its own :class:`~samlabel.sam.interactive.DecoderSession` per embedding
 (the embedding is immutable; nothing mutable is shared with the UI thread). Building one
-does the decoder's per-image work (~50 ms for vit_b); :meth:`DecoderService.prepare` has the
-idle worker do it as soon as the embedding arrives, and warm the session's hover path
+does the decoder's per-image work, a few decodes' worth; :meth:`DecoderService.prepare` has
+the idle worker do it as soon as the embedding arrives, and warm the session's hover path
 (``DecoderSession.warm_hover``: the recorded decoder of :mod:`samlabel.sam.fast.traced_decoder`,
-made once per image size, 0.1-0.4 s), so the first hover waits for neither.
+made once per image size, about a dozen decodes' worth), so the first hover waits for neither
+(docs/performance.md, "Decoder session prepared when the embedding arrives").
 
 Besides the low-res logits the worker upscales the chosen candidate for the displayed
 region only (``render_mask``) and finds its bounding box (``mask_bbox``), so the UI only
@@ -201,8 +202,9 @@ class DecoderService(QObject):
         super().__init__(parent)
         from samlabel.gui.embedding_service import default_encoder_threads
 
-        # At most 2 threads: vit_b's decoder takes 23 ms on 2 idle cores (38 ms on 1), and
-        # more threads gain little while taking cores from the encoder and the UI thread.
+        # At most 2 threads: a second thread speeds the decoder up, and more gain little
+        # while taking cores from the encoder and the UI thread (docs/performance.md,
+        # "Threads: physical cores, one inter-op thread, two for the decoder").
         # (On an oversubscribed machine OpenMP threads spin: pass torch_threads=1 there.)
         # This worker keeps the process's only long-lived OpenMP team: other model work runs
         # on threads that end with it (samlabel.gui.transient_thread).

@@ -9,9 +9,9 @@ That crashes Qt (seen as a segfault in ``QObject::event`` or in "Garbage-collect
 a checkpoint was loading in the background).
 
 :class:`MainThreadGC` turns automatic collection off and collects from a ``QTimer`` on the
-UI thread instead: the young generation every ``interval_ms`` (1 ms or so of work), the
-middle one every 10th tick and a full collection every 60th. ``run_app`` installs it for
-the application's lifetime; ``uninstall`` restores the previous state.
+UI thread instead: the young generation every ``interval_ms`` (little work: it holds only
+recent objects), the middle one every 10th tick and a full collection every 60th. ``run_app``
+installs it for the application's lifetime; ``uninstall`` restores the previous state.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ The hover preview has a few milliseconds per frame. ``Prediction.mask(region=, o
 reproduces the reference's two bilinear passes exactly, which is what accepting a mask
 uses. For *display* one bilinear resize of a crop of the ``(256, 256)`` logits straight to
 the screen pixels of the region is enough: it samples the same bilinear surface (up to the
-reference's intermediate rounding) and OpenCV does it in about 0.2 ms per megapixel.
+reference's intermediate rounding), and OpenCV does it in one pass over the region's pixels
+(figures: docs/performance.md, "Hover overlay: crop + one `cv2.resize`").
 
 Accepting is geometry and lives in ``samlabel.annotations.mask_tracing``: ``remove_specks``
 cleans the full-resolution mask (the one speck removal of an accepted mask, in

@@ -1,7 +1,7 @@
 """Read an image's sidecar off the UI thread when it is large.
 
-Parsing a sidecar can take seconds (12 s for a 45 MB file, ~20 s for 2,000 self-intersecting
-polygons that shapely repairs). A :class:`SidecarLoader` runs
+Parsing a sidecar can take seconds (a file of tens of megabytes, or thousands of
+self-intersecting polygons that shapely repairs). A :class:`SidecarLoader` runs
 :meth:`~samlabel.annotations.project.Project.load_stamped` as a
 :class:`~samlabel.gui.tasks.Task` on the task pool, so the window shows the image at once
 and stays responsive; small sidecars (the common case, a few milliseconds) are still read
@@ -27,8 +27,8 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QWidget
 
 from samlabel.gui.tasks import Task, TaskCancelled
 
-#: sidecars larger than this are read in the background (a 64 KiB file parses in well
-#: under 0.1 s even when all of it is self-intersecting polygons)
+#: sidecars larger than this are read in the background (a 64 KiB file parses fast enough to
+#: read on the spot, even when all of it is self-intersecting polygons)
 BACKGROUND_ABOVE_BYTES = 64 * 1024
 
 

@@ -4,14 +4,11 @@ Why: GNU OpenMP (libgomp, which PyTorch's Linux wheels use) gives every thread t
 parallel region its own team of worker threads and keeps that team alive as long as the
 thread lives. When a process holds more such threads than it has CPUs, libgomp stops letting
 them spin between parallel regions ("throttled" spinning), so each of the decoder's ~300 ops
-must wake a sleeping worker, and after the CPUs have idled for a while each wake-up is slow.
-Measured on the 2-core benchmark machine (docs/performance.md):
-
-- a hover decode took 22 ms when the mouse moved without pausing;
-- the same decode took 39 ms after the mouse had rested 50 ms or more, while the embedding
-  worker's idle team was alive;
-- with the encoder run through :func:`run_on_transient_thread`, it took 22-23 ms after any
-  pause.
+must wake a sleeping worker, and after the CPUs have idled for a while each wake-up is slow:
+a hover decode after the mouse has rested becomes much slower than one while it moves, as
+long as another model thread's idle team is alive. With that work run through
+:func:`run_on_transient_thread`, a hover after a pause costs what a hover while moving does
+(figures: docs/performance.md, "OpenMP: one long-lived team").
 
 So the long-lived model threads are kept to one: the decoder worker. The encoder, the
 automatic mask generator, the full-resolution mask of an accepted prediction and the model

@@ -1,8 +1,9 @@
 """The decoder's per-prompt path, recorded once per prompt shape and replayed without Python.
 
 A vit_b hover decode (:meth:`FastDecoder.decode <samlabel.sam.fast.decoder.FastDecoder.decode>` on one point) is about 600 tensor ops,
-most of them small. Run eagerly, the Python code and the dispatch between them cost about
-3.5 ms of a 17-22 ms decode on the 2-core benchmark machine (docs/performance.md).
+most of them small. Run eagerly, the Python code and the dispatch between them are a
+noticeable share of the decode on a few CPU cores (figures: docs/performance.md, "Recorded
+hover decoder (torch.jit), shapes folded").
 :func:`torch.jit.trace` records the ops of one call; replaying the recording runs the same
 kernels in the same order from C++, so its outputs equal the eager ones bit for bit
 (``tests/sam/fast/test_fast_traced_decoder.py``).
@@ -19,8 +20,8 @@ What a recording keeps, and what it takes as inputs:
   numbers. All of these are part of the :class:`TracedDecoder` key, so a prompt of another
   shape gets its own recording.
 
-Recording costs about 12-15 eager decodes (0.28-0.35 s for vit_b), so only callers that repeat a
-prompt shape many times use it: :meth:`DecoderSession.decode` with ``image_only=True``,
+Recording costs about a dozen eager decodes, so only callers that repeat a prompt shape many
+times use it: :meth:`DecoderSession.decode` with ``image_only=True``,
 the GUI's hover preview. Each new recording is checked once against the eager path on a
 prompt other than the one it was recorded with; a mismatch (a value the recording froze)
 or any error while recording turns tracing off for that key, with a log message, and the
@@ -30,8 +31,9 @@ A traced program also recomputes every shape the Python code read (``x.shape[i]`
 ``aten::size``, then ``NumToTensor``/``Int`` round trips and 0-d tensor arithmetic for each
 ``reshape``): about a third of a vit_b recording's ~1800 nodes. The key fixes every input
 shape, and no shape in the decoder depends on values, so :func:`fold_shapes` replaces those
-reads by the recorded constants and folds the arithmetic away (~1150 nodes left; about
-0.5 ms of a ~21 ms replay). The check against the eager path runs on the folded program.
+reads by the recorded constants and folds the arithmetic away (~1150 nodes left), which
+takes that bookkeeping out of every replay. The check against the eager path runs on the
+folded program.
 
 ``torch.jit.trace`` is deprecated in favour of ``torch.compile`` / ``torch.export``, which
 need a C++ compiler at run time or replay through Python; where ``torch.jit`` is missing
@@ -188,7 +190,7 @@ def _install_hook() -> None:
 
 def _weights_token(sam: nn.Module) -> Hashable:
     """Changes when a parameter may have been replaced (see ``_param_generation``); where this
-    torch has no registration hook, the parameters' identities (slower: ~0.2 ms)."""
+    torch has no registration hook, the parameters' identities (slower: a walk over every parameter)."""
     if _hook_installed:
         return _param_generation
     prompt_encoder, mask_decoder, _ = _heads(sam)

@@ -22,8 +22,9 @@ Threads
     practice (a call from any thread changes the count all threads use), so switch with
     ``reserve=1`` while an encoder worker may run beside the decoder (prefetching) and back
     to ``reserve=0`` when one model call runs alone. Why it matters: with every core busy,
-    OpenMP barriers stall on descheduled workers; on the loaded 2-core benchmark machine a
-    decoder call took 0.8-2.0 s with 2 threads and 0.19-0.41 s with 1 (docs/performance.md).
+    OpenMP barriers stall on descheduled workers, and a decoder call with 2 threads can take
+    several times as long as with 1 (docs/performance.md, "Threads: physical cores, one
+    inter-op thread, two for the decoder").
 
 Allocator (glibc only)
     PyTorch's CPU allocator asks ``malloc`` for every tensor. glibc serves blocks above
@@ -31,9 +32,9 @@ Allocator (glibc only)
     with ``munmap`` on free, so *every* large activation (a ViT-B MLP hidden state is 48 MiB,
     an unchunked attention matrix 800 MiB) is page-faulted and zeroed by the kernel again on
     each use. :func:`configure_allocator` raises the mmap and trim thresholds so freed
-    blocks stay in the heap and are reused. Measured on the 2-core benchmark machine:
-    allocating and filling 800 MiB took 0.69 s before and 0.15 s after; see
-    docs/performance.md for the effect on ``set_image``. The cost: the process keeps its
+    blocks stay in the heap and are reused: a large buffer allocated again is not
+    page-faulted and zeroed again (docs/performance.md, "glibc allocator thresholds", for the
+    effect on ``set_image``). The cost: the process keeps its
     peak heap instead of returning it to the OS between images.
 """
 

@@ -5,15 +5,8 @@ wheels use) spin after a parallel region before they sleep. libgomp's default, 3
 spins (a few milliseconds), suits batch jobs. In the app the decoder's ~300 ops follow each
 other within microseconds, so a tenth of that keeps its team awake through a decode; between
 hover events the threads then sleep instead of competing with the UI thread and OpenCV's
-threads for the cores.
-
-Measured in the real window on the 2-core machine (``tools/screenshot.py --latency 40``,
-runs alternated, docs/performance.md):
-
-| setting | hover median | hover p95 |
-|---|---|---|
-| 30000 spins | 24.0 and 24.0 ms | 25.0-25.9 ms |
-| default | 25.2 and 26.3 ms | 30.8-37.7 ms |
+threads for the cores. In the real window this trims the hover latency's tail (its p95) more
+than its median (figures: docs/performance.md, "`GOMP_SPINCOUNT=30000`").
 
 libgomp reads its environment once, when torch is first imported, so
 :func:`configure_openmp_env` must run before that. The app's entry point
