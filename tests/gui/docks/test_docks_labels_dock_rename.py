@@ -9,7 +9,6 @@ import pytest
 from PIL import Image
 
 from samlabel.annotations import Document, Project
-from samlabel.gui.dialogs.rename_label import RenameLabelDialog
 from samlabel.gui.docks.labels_dock import LabelsDock
 
 
@@ -64,20 +63,6 @@ def test_rename_only_here_leaves_other_images(qtbot, project_dock):
     assert dock.rename_label("tree", "oak", everywhere=False) is None
     assert [s.label for s in document.shapes] == ["car", "oak"]
     assert _labels_in(root / "b.json") == ["car", "tree"]
-
-
-def test_rename_dialog_answers(qtbot):
-    dialog = RenameLabelDialog("car", offer_everywhere=True)
-    qtbot.addWidget(dialog)
-    dialog.edit.setText("  bus ")
-    assert dialog.answer() == ("bus", True)
-    dialog.everywhere.setChecked(False)
-    assert dialog.answer() == ("bus", False)
-    dialog.edit.setText("  ")
-    assert dialog.answer() is None
-    only_here = RenameLabelDialog("car", offer_everywhere=False)
-    qtbot.addWidget(only_here)
-    assert only_here.answer() == ("car", False)
 
 
 def test_two_quick_renames_both_reach_every_file(qtbot, project_dock):

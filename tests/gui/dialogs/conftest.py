@@ -1,4 +1,4 @@
-"""Fixtures of the panel tests: a tiny local HTTP server (127.0.0.1 only) for the download dialog."""
+"""Fixtures of the dialog tests: a tiny local HTTP server (127.0.0.1 only) for the download dialog."""
 
 from __future__ import annotations
 
