@@ -93,6 +93,7 @@ class MainWindow(FilesMixin, OutsideEditsMixin, ModelMixin, UiMixin, QMainWindow
         self.actions_by_id["object_colours"].setChecked(self.layer.color_by_object)
         self._label_keys = label_key_actions(self, self.choose_label_index)
         self._build_ui()
+        self.shapes_dock.set_color_by_object(self.layer.color_by_object)  # its swatches as the canvas draws
         self._connect()
         self.video = VideoController(self)  # Open video, timeline, propagation, reviewed frames
         if settings is not None:
@@ -329,6 +330,7 @@ class MainWindow(FilesMixin, OutsideEditsMixin, ModelMixin, UiMixin, QMainWindow
         self.layer.color_by_object = bool(on)
         self.actions_by_id["object_colours"].setChecked(bool(on))
         self.layer.restyle(self.labels)
+        self.shapes_dock.set_color_by_object(bool(on))
         if self.settings is not None:
             self.settings.object_colours = bool(on)
         self.statusBar().showMessage("Shapes coloured by object (label and group id)" if on

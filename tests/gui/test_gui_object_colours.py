@@ -41,6 +41,16 @@ def colours(win) -> list[tuple[int, int, int]]:
     return out
 
 
+def swatches(win) -> list[tuple[int, int, int]]:
+    """The shapes dock's swatch colour of each row (the centre pixel of its icon)."""
+    out = []
+    for row in range(win.shapes_dock.list.count()):
+        image = win.shapes_dock.list.item(row).icon().pixmap(16, 16).toImage()
+        c = image.pixelColor(8, 8)
+        out.append((c.red(), c.green(), c.blue()))
+    return out
+
+
 def test_grouped_shapes_get_their_objects_colour_on_every_frame_and_the_switch_is_remembered(
         qtbot, make_window, tmp_path):
     folder = frames(tmp_path / "seq")
@@ -55,11 +65,14 @@ def test_grouped_shapes_get_their_objects_colour_on_every_frame_and_the_switch_i
     qtbot.waitUntil(lambda: win.image_path is not None and win.image_path.name == "frame_000001.png" and win.document is not None
                     and len(win.layer.order) == 3, timeout=10000)
     assert colours(win) == first  # the same object, the same colour, on the next frame
+    assert swatches(win) == first  # the shapes dock shows each row in the colour the canvas draws it
     # View > Colour shapes by object, off: every car in the label's colour
     qtbot.keyClick(win, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     qtbot.waitUntil(lambda: colours(win) == [label] * 3, timeout=5000)
+    assert swatches(win) == [label] * 3
     assert not win.actions_by_id["object_colours"].isChecked()
     assert AppSettings(tmp_path / "settings.ini").object_colours is False
     win.actions_by_id["object_colours"].trigger()
     qtbot.waitUntil(lambda: colours(win) == first, timeout=5000)
+    assert swatches(win) == first
     assert AppSettings(tmp_path / "settings.ini").object_colours is True

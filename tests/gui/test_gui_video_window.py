@@ -110,6 +110,29 @@ def test_a_sequence_gets_a_timeline_and_keys_move_through_it(qtbot, seq_window):
     assert win.index == 0
 
 
+def test_dragging_on_the_timeline_opens_the_frame_it_rests_on(qtbot, seq_window):
+    from PySide6.QtTest import QTest
+
+    win = seq_window
+    _wait_timeline(qtbot, win)
+    bar = win.video.dock.bar
+    track = bar._track()
+
+    def x_of(i):
+        left, right = frame_x(i, track.width(), NUM_FRAMES)
+        return QPoint(int(track.left() + (left + right) / 2), bar.height() // 2)
+
+    QTest.mousePress(bar, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, x_of(1))
+    assert win.index == 0 and bar.shown_index() == 1  # pressed: the handle moves, nothing opens yet
+    QTest.mouseMove(bar, x_of(2))
+    QTest.mouseMove(bar, x_of(3))  # passing over frame 2 opens nothing
+    qtbot.waitUntil(lambda: win.index == 3, timeout=5000)  # resting on frame 3 (button still down) opens it
+    assert win.image_path.name == "frame_000003.jpg"
+    QTest.mouseMove(bar, x_of(4))
+    QTest.mouseRelease(bar, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, x_of(4))
+    assert win.index == 4 and bar.shown_index() == 4  # the release opens the last frame at once
+
+
 def test_a_plain_image_folder_has_no_timeline(qtbot, make_window, image_folder):
     win = make_window(image_folder)
     assert win.image_path.name == "a.png"

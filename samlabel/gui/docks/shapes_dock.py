@@ -35,6 +35,7 @@ from PySide6.QtCore import QItemSelection, QItemSelectionModel, QPoint, Qt, Sign
 from PySide6.QtWidgets import QAbstractItemView, QDockWidget, QListWidget, QListWidgetItem, QMenu, QWidget
 
 from samlabel.gui.dialogs.label_picker import swatch_icon
+from samlabel.gui.object_colors import object_rgb
 from samlabel.gui.docks.binding import bind
 from samlabel.gui.docks.models import shape_title
 
@@ -57,6 +58,7 @@ class ShapesDock(QDockWidget):
         self._uids: list[str] = []  # row order
         self._row: dict[str, int] = {}  # uid -> row
         self._shown: dict[str, tuple] = {}  # uid -> (shape, index, colour) the row shows
+        self.color_by_object = False  # a grouped shape's swatch in its object's colour, as the canvas draws it
         self.list = QListWidget(self)
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         # one row height for all: a changed row does not make the view measure every row again
@@ -85,6 +87,13 @@ class ShapesDock(QDockWidget):
         self._labels = labels
         self.refresh()
 
+    def set_color_by_object(self, on: bool) -> None:
+        """Swatches of grouped shapes in their object's colour (label + group id, what View ▸
+        Colour shapes by object draws on the canvas), else every swatch in its label's."""
+        if bool(on) != self.color_by_object:
+            self.color_by_object = bool(on)
+            self.refresh()
+
     # ---------------------------------------------------------------- view
     def uids(self) -> list[str]:
         return list(self._uids)
@@ -104,21 +113,29 @@ class ShapesDock(QDockWidget):
         self.refresh()
 
     def _colour_cache(self):
-        """``label -> (colour, icon)``, each label looked up once per pass."""
-        cache: dict[str, tuple] = {}
+        """``(label, group_id) -> (colour, icon)``, each looked up once per pass: the label's
+        colour, or with :attr:`color_by_object` a grouped shape's object colour."""
+        cache: dict[tuple, tuple] = {}
+        by_object = self.color_by_object
 
-        def colour(name: str):
-            hit = cache.get(name)
-            if hit is None and self._labels is not None:
-                c = tuple(self._labels.color_of(name))
-                hit = cache[name] = (c, swatch_icon(c))
+        def colour(name: str, group_id=None):
+            key = (name, group_id if by_object else None)
+            hit = cache.get(key)
+            if hit is None:
+                if key[1] is not None:
+                    c = tuple(object_rgb(name, group_id))
+                elif self._labels is not None:
+                    c = tuple(self._labels.color_of(name))
+                else:
+                    return None
+                hit = cache[key] = (c, swatch_icon(c))
             return hit
 
         return colour
 
     def _show(self, item: QListWidgetItem, shape, index: int, colours, force: bool = False) -> None:
         """Show ``shape`` as row ``index``; nothing is touched when the row shows it already."""
-        swatch = colours(shape.label)
+        swatch = colours(shape.label, shape.group_id)
         key = (shape, index, None if swatch is None else swatch[0])
         old = self._shown.get(shape.uid)
         if not force and old is not None and old[0] is shape and old[1:] == key[1:]:
@@ -138,7 +155,7 @@ class ShapesDock(QDockWidget):
         for i, shape in enumerate(shapes):
             row = item(i)
             row.setData(UID_ROLE, shape.uid)
-            swatch = colours(shape.label)
+            swatch = colours(shape.label, shape.group_id)
             if swatch is not None:
                 row.setIcon(swatch[1])
             shown[shape.uid] = (shape, i, None if swatch is None else swatch[0])

@@ -18,7 +18,7 @@ one. The buttons run the window's own actions (first, previous, next, last frame
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QDockWidget, QHBoxLayout, QLabel, QSizePolicy, QToolButton, QWidget
 
@@ -34,18 +34,25 @@ STATE_COLORS = {
 LOST_COLOR = QColor(210, 35, 35)
 COMPUTING_COLOR = QColor(235, 190, 0)
 HANDLE_COLOR = QColor(30, 30, 30)
+SCRUB_REST_MS = 120  # a drag resting this long on a frame opens it
 
 
 class TimelineBar(QWidget):
     """The bar: a slot per frame, coloured by its state; lost flags above; the handle."""
 
-    frameChosen = Signal(int)  # released on a frame (a click, or the end of a drag)
+    frameChosen = Signal(int)  # a click, the end of a drag, or a drag resting on a frame
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("timeline_bar")
         self.model: TimelineModel | None = None
         self._drag: int | None = None  # the frame under the mouse while dragging
+        # scrubbing: a drag that rests on a frame for SCRUB_REST_MS opens it, so the canvas
+        # follows the drag without opening every frame the mouse passes over
+        self._scrub = QTimer(self)
+        self._scrub.setSingleShot(True)
+        self._scrub.setInterval(SCRUB_REST_MS)
+        self._scrub.timeout.connect(self._scrub_to_drag)
         self.setMouseTracking(True)
         self.setMinimumHeight(30)
         self.setMinimumWidth(240)
@@ -121,9 +128,15 @@ class TimelineBar(QWidget):
         self.setToolTip(mark.describe(len(self.model)))
         if self._drag is not None and index != self._drag:
             self._drag = index
+            self._scrub.start()
             self.update()
 
+    def _scrub_to_drag(self) -> None:
+        if self._drag is not None and (self.model is None or self._drag != self.model.current):
+            self.frameChosen.emit(self._drag)
+
     def mouseReleaseEvent(self, event) -> None:  # noqa: N802
+        self._scrub.stop()
         if self._drag is None:
             return
         index, self._drag = self._drag, None
