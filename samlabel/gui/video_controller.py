@@ -200,7 +200,7 @@ class VideoController(QObject):
         self.download_action.setObjectName("action_download_video_model")
         self.download_action.setStatusTip("Download EdgeTAM (the fast tracker on a CPU) or SAM 2.1 tiny for propagation")
         self.download_action.triggered.connect(self.show_download_dialog)
-        self.repropagate_action = window._video_menu.addAction("Re-&propagate corrections")
+        self.repropagate_action = window._video_menu.addAction("Re-propagate &corrections")
         self.repropagate_action.setObjectName("action_repropagate")
         self.repropagate_action.setCheckable(True)
         self.repropagate_action.setChecked(window.settings.repropagate if window.settings is not None else True)
