@@ -78,16 +78,18 @@ class ManualTool:
         pass
 
 
-class PolygonTool(ManualTool):
-    """A polygon drawn vertex by vertex (:class:`~samlabel.gui.tools.PolygonDraft`)."""
+class DraftingTool(ManualTool):
+    """A tool that draws a shape in progress on ``canvas.draft_item`` from a gesture state
+    (``_gesture()``: anything with ``active`` and ``cancel()``), dropped when the tool is
+    chosen, left or cancelled."""
 
-    def __init__(self, editor, edited: Callable[[], None]) -> None:
-        super().__init__(editor, edited)
-        self.draft = PolygonDraft()
+    def _gesture(self):
+        raise NotImplementedError
 
     def _drop(self) -> bool:
-        had = self.draft.active
-        self.draft.cancel()
+        gesture = self._gesture()
+        had = gesture.active
+        gesture.cancel()
         self.canvas.draft_item.set_draft()
         return had
 
@@ -96,6 +98,17 @@ class PolygonTool(ManualTool):
 
     def deactivate(self) -> None:
         self._drop()
+
+
+class PolygonTool(DraftingTool):
+    """A polygon drawn vertex by vertex (:class:`~samlabel.gui.tools.PolygonDraft`)."""
+
+    def __init__(self, editor, edited: Callable[[], None]) -> None:
+        super().__init__(editor, edited)
+        self.draft = PolygonDraft()
+
+    def _gesture(self):
+        return self.draft
 
     def _press(self, ev) -> None:
         if ev.button == LEFT:
@@ -131,24 +144,15 @@ class PolygonTool(ManualTool):
         return ok
 
 
-class RectangleTool(ManualTool):
+class RectangleTool(DraftingTool):
     """A rectangle dragged corner to corner (:class:`~samlabel.gui.tools.ClickOrDrag`)."""
 
     def __init__(self, editor, edited: Callable[[], None]) -> None:
         super().__init__(editor, edited)
         self.drag = ClickOrDrag()
 
-    def _drop(self) -> bool:
-        had = self.drag.active
-        self.drag.cancel()
-        self.canvas.draft_item.set_draft()
-        return had
-
-    def activate(self) -> None:
-        self._drop()
-
-    def deactivate(self) -> None:
-        self._drop()
+    def _gesture(self):
+        return self.drag
 
     def _press(self, ev) -> None:
         if ev.button == LEFT:
