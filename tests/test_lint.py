@@ -49,7 +49,7 @@ def test_import_contracts_catch_a_planted_violation(tmp_path, importer, imported
     for folder in ("gui", "autolabel", "video", "formats", "annotations", "sam", "sam/modeling", "sam/fast"):
         (package / folder).mkdir(parents=True)
         (package / folder / "__init__.py").write_text("")
-    for module in ("__init__", "paths", "path_kinds", "sam/compute_path", "sam/interactive", "sam/predictor",
+    for module in ("__init__", "paths", "path_kinds", "ray_support", "sam/compute_path", "sam/interactive", "sam/predictor",
                    "gui/window", "gui/workspace", "gui/workspace_save", "gui/label_state", "gui/save_location", "gui/timeline_model",
                    "sam/fast/attention",
                    "sam/model", "sam/modeling/transformer"):

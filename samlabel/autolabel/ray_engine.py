@@ -19,10 +19,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -33,6 +31,7 @@ from samlabel.autolabel.report import AutolabelReport, Progress, report_progress
 from samlabel.autolabel.selection import open_project, select_images
 from samlabel.autolabel.spec import AutolabelSpec
 from samlabel.autolabel.work import ImageResult
+from samlabel.ray_support import actor_error_line, init_ray
 
 WRITE_MODES = ("driver", "workers")
 _COUNT_NAMES = ("written", "unchanged", "made", "removed", "kept", "empty", "proposals")
@@ -130,16 +129,7 @@ def run_ray(spec: AutolabelSpec, options: RayOptions | None = None, progress: Pr
         return report
     if spec.model.threads is None:  # one torch thread per reserved CPU
         spec = spec.replace(model=dataclasses.replace(spec.model, threads=max(1, int(round(options.cpus_per_actor)))))
-    started = False
-    if not ray.is_initialized():
-        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-        if options.runtime_env:
-            kwargs["runtime_env"] = options.runtime_env
-        try:
-            ray.init(address=options.address, **kwargs)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise AutolabelError(f"cannot start or join Ray at {options.address or 'a new local cluster'}: {exc}") from exc
-        started = True
+    started = init_ray(ray, options.address, options.runtime_env, AutolabelError)
     try:
         ds = ray.data.from_items([{"path": os.fspath(p)} for p in images])
         ds = ds.map_batches(
@@ -172,28 +162,8 @@ def run_ray(spec: AutolabelSpec, options: RayOptions | None = None, progress: Pr
             done += 1
             report_progress(progress, done, len(images), image.name)
     except ray.exceptions.RayError as exc:  # an actor could not start (no model) or died
-        raise AutolabelError(f"the Ray job failed ({_first_line(exc)}); images already done stay written") from exc
+        raise AutolabelError(f"the Ray job failed ({actor_error_line(exc)}); images already done stay written") from exc
     finally:
         if started:
             ray.shutdown()
     return report
-
-
-def _first_line(exc: BaseException) -> str:
-    """The message of the error an actor raised, found in the chain of Ray's wrappers
-    (which carry the actor's traceback as text): ours if there is one, else the last."""
-    texts, seen = [], set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        texts.append(str(current))
-        nxt = getattr(current, "cause", None)
-        current = nxt if isinstance(nxt, BaseException) else (current.__cause__ or current.__context__)
-    found = [m.group(1) for text in texts for m in _ERROR_LINE.finditer(text) if m.group(2).strip()]
-    ours = [line for line in found if "samlabel." in line.split(":", 1)[0]]
-    if ours or found:
-        return (ours or found)[-1].replace("samlabel.autolabel.errors.", "")
-    return type(exc).__name__
-
-
-_ERROR_LINE = re.compile(r"^((?:[\w.]+\.)?\w+(?:Error|Exception): (.*))$", re.MULTILINE)

@@ -19,10 +19,10 @@ frame). Optional: ``pip install ray`` (``samlabel[cluster]``).
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Optional
 
+from samlabel.ray_support import actor_error_line, init_ray
 from samlabel.video.batch import (
     CANCELLED,
     BatchJob,
@@ -103,16 +103,7 @@ def run_sequences_ray(job: BatchJob, options: Optional[RayBatchOptions] = None, 
     if job.threads is None:  # one torch thread per reserved CPU
         job = job.replace(threads=max(1, int(round(options.cpus_per_actor))))
     report = BatchReport(root=job.root)
-    started = False
-    if not ray.is_initialized():
-        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-        if options.runtime_env:
-            kwargs["runtime_env"] = options.runtime_env
-        try:
-            ray.init(address=options.address, **kwargs)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise VideoError(f"cannot start or join Ray at {options.address or 'a new local cluster'}: {exc}") from exc
-        started = True
+    started = init_ray(ray, options.address, options.runtime_env, VideoError)
     actors: list = []
     try:
         remote = ray.remote(SequenceWorker).options(num_cpus=options.cpus_per_actor,
@@ -133,30 +124,10 @@ def run_sequences_ray(job: BatchJob, options: Optional[RayBatchOptions] = None, 
         report.outcomes = [outcomes[os.fspath(s)] for s in sequences if os.fspath(s) in outcomes]
         report.cancelled = report.cancelled or any(o.status == CANCELLED for o in report.outcomes)
     except ray.exceptions.RayError as exc:  # an actor could not load the model, or died
-        raise VideoError(f"the Ray job failed ({_first_line(exc)}); frames already done stay written") from exc
+        raise VideoError(f"the Ray job failed ({actor_error_line(exc)}); frames already done stay written") from exc
     finally:
         for actor in actors:
             ray.kill(actor)
         if started:
             ray.shutdown()
     return report
-
-
-_ERROR_LINE = re.compile(r"^((?:[\w.]+\.)?\w+(?:Error|Exception): (.*))$", re.MULTILINE)
-
-
-def _first_line(exc: BaseException) -> str:
-    """The error an actor raised, found in Ray's wrappers (which carry the actor's traceback
-    as text): the last ``samlabel`` error line if any, else the last error line."""
-    texts, seen = [], set()
-    current: Optional[BaseException] = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        texts.append(str(current))
-        nxt = getattr(current, "cause", None)
-        current = nxt if isinstance(nxt, BaseException) else (current.__cause__ or current.__context__)
-    found = [m.group(1) for text in texts for m in _ERROR_LINE.finditer(text) if m.group(2).strip()]
-    ours = [line for line in found if "samlabel." in line.split(":", 1)[0]]
-    if ours or found:
-        return re.sub(r"^samlabel\.[\w.]+\.", "", (ours or found)[-1])
-    return type(exc).__name__
