@@ -24,6 +24,7 @@ mouse positions with :func:`frame_at` / :func:`frame_x`::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence
 
-from samlabel.video.objects import frame_record, is_reviewed, person_owned
+from samlabel.video.objects import frame_record, is_reviewed, person_owned, shape_digest
 from samlabel.video.report import REPORT_NAME
 
 _FRAME_NAME = re.compile(r"^(.*?)(\d+)$")
@@ -230,9 +231,9 @@ class TimelineModel:
     def mark(self, index: int) -> FrameMark:
         return self._marks[index]
 
-    def repropagation(self, index: int) -> Optional[Repropagation]:
-        """:func:`repropagation_for` frame ``index`` on this timeline's marks."""
-        return repropagation_for(self._marks, index, self.index_of)
+    def repropagations(self, index: int) -> list[Repropagation]:
+        """:func:`repropagations_for` frame ``index`` on this timeline's marks."""
+        return repropagations_for(self._marks, index, self.index_of)
 
     def lost_frames(self) -> list[int]:
         """Indices of the frames where an object was lost."""
@@ -284,46 +285,74 @@ def frame_source(annotation) -> str:
 
 @dataclass(frozen=True)
 class Repropagation:
-    """How to carry a correction on frame ``source`` on: ``reverse`` (backward), over the
-    ``frames`` frames after it that the earlier propagation wrote (see :func:`repropagation_for`)."""
+    """A propagation that carries a change on: from frame ``source``, ``reverse`` (backward),
+    over the ``frames`` frames after it (see :func:`repropagations_for`)."""
 
     source: int
     reverse: bool
     frames: int
 
 
-def _carried_run(marks: Sequence[FrameMark], index: int, step: int, index_of: Callable[[str], int]) -> int:
+def _origin(marks: Sequence[FrameMark], j: int, index_of: Callable[[str], int]) -> int:
+    mark = marks[j]
+    return index_of(mark.source) if mark.source else -1
+
+
+def _carried_run(marks: Sequence[FrameMark], index: int, step: int, index_of: Callable[[str], int],
+                 exactly: bool = False) -> int:
     """How many frames after ``index`` (in direction ``step``), one after another, are still as
-    a propagation wrote them from ``index`` or from a frame before it (so they carry what the
-    correction changed)."""
+    a propagation wrote them from ``index`` (``exactly``) or from ``index`` or a frame before
+    it (so they carry what changed on ``index``)."""
     count, j = 0, index + step
     while 0 <= j < len(marks):
-        mark = marks[j]
-        origin = index_of(mark.source) if mark.source else -1
-        if mark.state is not FrameState.PROPAGATED or origin < 0 or (origin - index) * step > 0:
+        origin = _origin(marks, j, index_of)
+        if marks[j].state is not FrameState.PROPAGATED or origin < 0:
+            break
+        if (origin != index) if exactly else ((origin - index) * step > 0):
             break
         count, j = count + 1, j + step
     return count
 
 
-def repropagation_for(marks: Sequence[FrameMark], index: int, index_of: Callable[[str], int]) -> Optional[Repropagation]:
-    """Whether a person's correction on frame ``index`` should be carried on, and how.
+def repropagations_for(marks: Sequence[FrameMark], index: int, index_of: Callable[[str], int]) -> list[Repropagation]:
+    """The propagations that carry a change of frame ``index`` on, forward first.
 
-    Frame ``index`` must be a person's now (:attr:`FrameState.EDITED`: a shape changed or
-    added there). The frames after it that propagation wrote from it or from an earlier
-    frame (forward), or from it or a later frame (backward), up to the first frame that is
-    not so (a person's frame, a reviewed one, an empty one, one from another run's
-    direction), are propagated again from it, forward first. None when there is no such
-    frame (nothing was propagated past it: the user runs Propagate… for new frames).
+    - A person's frame (:attr:`FrameState.EDITED`, or reviewed with its shapes changed): the
+      frames after it that propagation wrote from it or from an earlier frame (forward), or
+      from it or a later frame (backward), up to the first frame that is not so (a person's
+      frame, a reviewed one, an empty one, one from another run's direction), are propagated
+      again from it.
+    - A frame that is propagation's again (a correction undone): the frames propagated from
+      it are propagated again from the frame it came from, over it and them, so they show
+      what that frame's run gives.
+
+    Empty when nothing was propagated past it (Propagate… does new frames).
     ``index_of(name)``: a frame name's index, -1 if none.
     """
-    if not 0 <= index < len(marks) or marks[index].state is not FrameState.EDITED:
-        return None
+    if not 0 <= index < len(marks):
+        return []
+    mark, plans = marks[index], []
     for step in (1, -1):
-        count = _carried_run(marks, index, step, index_of)
-        if count:
-            return Repropagation(index, step < 0, count)
-    return None
+        if mark.state in (FrameState.EDITED, FrameState.REVIEWED):
+            count = _carried_run(marks, index, step, index_of)
+            if count:
+                plans.append(Repropagation(index, step < 0, count))
+        elif mark.state is FrameState.PROPAGATED:
+            origin = _origin(marks, index, index_of)
+            count = _carried_run(marks, index, step, index_of, exactly=True)
+            if count and origin >= 0 and (index - origin) * step > 0:
+                plans.append(Repropagation(origin, step < 0, abs(index - origin) + count))
+    return plans
+
+
+def shapes_digest(annotation) -> str:
+    """A hash of a frame's shapes that propagation reads (every shape but points, in order):
+    a save that leaves it unchanged (a flag, a description) is no correction."""
+    h = hashlib.sha1()
+    for shape in annotation.shapes:
+        if shape.kind != "point":
+            h.update(shape_digest(shape).encode("ascii"))
+    return h.hexdigest()[:16]
 
 
 def object_name(key: str) -> str:

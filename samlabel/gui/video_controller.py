@@ -50,8 +50,10 @@ from PySide6.QtWidgets import QFileDialog
 from samlabel.gui.docks.binding import bind
 from samlabel.gui.docks.timeline_dock import TimelineDock
 from samlabel.gui.tasks import Task
-from samlabel.gui.timeline_model import TimelineModel, is_sequence
+from samlabel.annotations.document import ChangeReason
+from samlabel.gui.timeline_model import TimelineModel, is_sequence, shapes_digest
 from samlabel.gui.workspace import WorkspaceChangeKind
+from samlabel.gui.workspace_save import RELOAD_TEXT
 from samlabel.video.expand import VIDEO_EXTENSIONS
 from samlabel.video.objects import REVIEWED_FLAG, REVIEWED_KEY, is_reviewed
 
@@ -62,6 +64,13 @@ REFRESH_CHUNK = 50  # sidecars read per event-loop turn when a sequence opens
 LIVE_REFRESH_MS = 500  # the timeline re-reads what changed on disk this often during a propagation
 REPROPAGATE_DELAY_MS = 1500  # a correction is carried on once its frame has been still this long
 PredictorFactory = Callable[[], tuple[Any, str]]
+
+
+def _is_reload(document_change) -> bool:
+    """A document change that is the sidecar read again (another program's or a propagation's
+    write), not a person's edit."""
+    return (document_change is not None and document_change.reason == ChangeReason.EDIT
+            and document_change.text == RELOAD_TEXT)
 
 
 def is_video_file(path) -> bool:
@@ -181,10 +190,14 @@ class VideoController(QObject):
         self._live_timer = QTimer(self)
         self._live_timer.setInterval(LIVE_REFRESH_MS)
         self._live_timer.timeout.connect(self._live_refresh)
-        # corrections carried on: the frame waiting for its run, and whether the run going is one
+        # corrections carried on (see the module docstring)
         self.repropagate_delay_ms = REPROPAGATE_DELAY_MS
-        self._corrections: list[str] = []  # frame names, in the order corrected
-        self._automatic_run: Optional[str] = None  # the source frame of the automatic run going
+        self._corrections: list[str] = []  # frames corrected, waiting for their runs, in the order made
+        self._plans: list = []  # the further runs (other directions) of the correction being carried
+        self._automatic_run: Optional[str] = None  # the corrected frame the run going carries on
+        self._known: dict[str, str] = {}  # frame name -> its shapes' digest as read or last corrected
+        self._deferred = None  # (options, source) of the user's Start waiting for an automatic run to stop
+        self._task_root: Optional[Path] = None  # the sequence the run going writes
         self._correction_timer = QTimer(self)
         self._correction_timer.setSingleShot(True)
         self._correction_timer.timeout.connect(self.carry_corrections)
@@ -266,14 +279,22 @@ class VideoController(QObject):
         elif kind is WorkspaceChangeKind.IMAGE:
             if self.timeline is not None:
                 self.dock.set_current(self.window.workspace.index)
+        elif kind is WorkspaceChangeKind.DOCUMENT:
+            self._remember_shapes()  # as read from disk
         elif kind is WorkspaceChangeKind.EDITED and change.saved:
             self.refresh_frames([self.window.image_path])
             self._note_correction(self.window.image_path)
+        elif kind is WorkspaceChangeKind.EDITED and _is_reload(change.document_change):
+            self._remember_shapes()  # what another program (or a propagation) wrote: no correction
         self._update_reviewed_action()
 
     def _set_project(self, project) -> None:
-        self._correction_timer.stop()
-        self._corrections = []
+        self._drop_corrections()
+        self._known = {}
+        self._deferred = None
+        task = self.propagate_task
+        if task is not None and task.is_running() and self._automatic_run is not None:
+            task.cancel()  # a correction of the sequence left; its frames done stay written
         self._refresh_timer.stop()
         self._to_refresh = []
         if project is None or len(project.images) < 2 or not is_sequence(project.root, [p.name for p in project.images]):
@@ -374,13 +395,25 @@ class VideoController(QObject):
         dialog.open()
         return dialog
 
-    def start_propagation(self, options, source: int | None = None, automatic: bool = False) -> Task | None:
+    def start_propagation(self, options, source: int | None = None, automatic: bool | str = False) -> Task | None:
         """Run the propagation of frame ``source`` (default: the one on screen) in the
         background; the dialog (when open) shows it. ``automatic``: a correction carried on
-        (a newer correction may stop it). Returns the Task."""
+        (the corrected frame's name, or True for ``source`` itself): correcting that frame
+        again, or a Start of the user's, stops it. Returns the Task, or None when it did not
+        start (no project, or a run is going: a user's Start then waits for an automatic run
+        to stop and starts after it)."""
         window = self.window
         project = window.project
-        if project is None or (self.propagate_task is not None and self.propagate_task.is_running()):
+        if project is None:
+            return None
+        running = self.propagate_task
+        if running is not None and running.is_running():
+            if not automatic and self._automatic_run is not None:
+                # the user's Start goes first: the correction's run stops and comes back after it
+                self._deferred = (options, source)
+                self._corrections.insert(0, self._automatic_run)
+                running.cancel()
+                window.statusBar().showMessage("Stopping the correction's propagation to start yours…", 5000)
             return None
         index = window.index if source is None else source
         name = project.images[index].name
@@ -392,7 +425,8 @@ class VideoController(QObject):
         task.failed.connect(lambda message: window.statusBar().showMessage(f"Propagation failed: {message}", 30000))
         task.finished.connect(self._on_propagation_finished)
         self.propagate_task = task
-        self._automatic_run = name if automatic else None
+        self._automatic_run = (automatic if isinstance(automatic, str) else name) if automatic else None
+        self._task_root = Path(project.root)
         self.stop_action.setEnabled(True)
         if self.timeline is not None:
             self.timeline.computing = self._next_index(index)
@@ -408,9 +442,14 @@ class VideoController(QObject):
         following = index + (-1 if self._run_reverse else 1)
         return following if 0 <= following < n else None
 
+    def _task_is_here(self) -> bool:
+        """The run going writes the sequence that is open (not one left since)."""
+        project = self.window.project
+        return project is not None and self._task_root == Path(project.root)
+
     def _on_propagation_progress(self, done: int, total: int, message: str) -> None:
         project = self.window.project
-        if project is None or done <= 0 or not message or message == "done":
+        if project is None or done <= 0 or not message or message == "done" or not self._task_is_here():
             return
         self.refresh_frames([message])
         if self.timeline is not None:
@@ -427,7 +466,7 @@ class VideoController(QObject):
     def _live_refresh(self) -> None:
         """During a propagation: the frames written since the last look, and the computing
         handle after the last of them."""
-        if self.timeline is None:
+        if self.timeline is None or not self._task_is_here():
             return
         changed = self.timeline.refresh(None)
         if changed:
@@ -443,7 +482,7 @@ class VideoController(QObject):
         self.timeline.computing = (min if self._run_reverse else max)(current, following)
 
     def _on_propagation_finished(self, report) -> None:
-        if report is not None:
+        if report is not None and self._task_is_here():
             what = "Correction carried on" if self._automatic_run is not None else "Propagation"
             self.window.statusBar().showMessage(f"{what}: {report.summary()}", 30000)
 
@@ -451,16 +490,26 @@ class VideoController(QObject):
         self._live_timer.stop()
         self.stop_action.setEnabled(False)
         self._automatic_run = None
-        if self.timeline is not None:
-            self.timeline.computing = None
-        self.refresh_frames(None)
-        self.window.files_dock.refresh()
-        self.window.check_outside_edits()
-        if self._corrections and not self._correction_timer.isActive():
+        here = self._task_is_here()
+        self._task_root = None
+        if here:
+            if self.timeline is not None:
+                self.timeline.computing = None
+            self.refresh_frames(None)
+            self.window.files_dock.refresh()
+            self.window.check_outside_edits()
+        if self._deferred is not None:
+            options, source = self._deferred
+            self._deferred = None
+            self.start_propagation(options, source)
+        elif (self._plans or self._corrections) and not self._correction_timer.isActive():
             self._correction_timer.start(0)  # corrections waited for this run
 
     def stop_propagation(self) -> None:
-        """Video ▸ Stop propagation: cancel the run going (the frames written stay)."""
+        """Video ▸ Stop propagation: cancel the run going and the corrections waiting (the
+        frames written stay)."""
+        self._drop_corrections()
+        self._deferred = None
         task = self.propagate_task
         if task is not None and task.is_running():
             task.cancel()
@@ -473,16 +522,34 @@ class VideoController(QObject):
         if self.window.settings is not None:
             self.window.settings.repropagate = bool(on)
         if not on:
-            self._correction_timer.stop()
-            self._corrections = []
+            self._drop_corrections()
+
+    def _drop_corrections(self) -> None:
+        self._correction_timer.stop()
+        self._corrections = []
+        self._plans = []
+
+    def _remember_shapes(self) -> None:
+        """The open frame's shapes as they are now are not a correction (read from disk)."""
+        document, image = self.window.document, self.window.image_path
+        if document is not None and image is not None:
+            self._known[image.name] = shapes_digest(document.annotation)
 
     def _note_correction(self, image: Optional[Path]) -> None:
-        """A frame was saved after an edit: carry it on once it has been still a while, if
-        propagation wrote frames after it (:meth:`TimelineModel.repropagation`)."""
-        if image is None or self.timeline is None or not self.repropagate_action.isChecked():
+        """The open frame was saved: if its shapes changed (not only a flag) and propagation
+        wrote frames from it or past it (:meth:`TimelineModel.repropagations`), carry the
+        change on once the frame has been still for :attr:`repropagate_delay_ms`."""
+        document = self.window.document
+        if image is None or document is None or self.timeline is None:
+            return
+        digest = shapes_digest(document.annotation)
+        if self._known.get(image.name) == digest:
+            return  # a flag, a description, a save of what was read: no correction
+        self._known[image.name] = digest
+        if not self.repropagate_action.isChecked():
             return
         index = self.timeline.index_of(image.name)
-        if index < 0 or self.timeline.repropagation(index) is None:
+        if index < 0 or not self.timeline.repropagations(index):
             return
         if image.name not in self._corrections:
             self._corrections.append(image.name)
@@ -494,33 +561,37 @@ class VideoController(QObject):
         return tuple(self._corrections)
 
     def carry_corrections(self) -> None:
-        """Carry on the oldest waiting correction now (the timer's slot; the others follow
-        when its run stops)."""
+        """Carry on the oldest waiting correction now (the timer's slot; its other direction
+        and the other corrections follow when its run stops)."""
         self._correction_timer.stop()
         if self.timeline is None or self.window.project is None:
-            self._corrections = []
+            self._drop_corrections()
             return
         task = self.propagate_task
         if task is not None and task.is_running():
             if self._automatic_run is not None and self._automatic_run in self._corrections:
                 task.cancel()  # the frame it carries was corrected again: it starts anew when it stops
             return  # otherwise the corrections wait for the run going (_on_propagation_done)
-        while self._corrections:
-            name = self._corrections.pop(0)
-            self.refresh_frames([name])
-            index = self.timeline.index_of(name)
-            plan = self.timeline.repropagation(index) if index >= 0 else None
-            if plan is not None:
-                break
-        else:
+        if not self._plans:
+            while self._corrections:
+                name = self._corrections.pop(0)
+                self.refresh_frames([name])
+                index = self.timeline.index_of(name)
+                self._plans = [(name, p) for p in (self.timeline.repropagations(index) if index >= 0 else [])]
+                if self._plans:
+                    break
+        if not self._plans:
             return
+        name, plan = self._plans.pop(0)
         from samlabel.gui.dialogs.propagate_dialog import PropagateOptions
 
         options = PropagateOptions(reverse=plan.reverse, max_frames=plan.frames, overwrite=False)
-        if self.start_propagation(options, source=index, automatic=True) is not None:
+        if self.start_propagation(options, source=plan.source, automatic=name) is not None:
             way = "backward" if plan.reverse else "forward"
+            origin = self.window.project.images[plan.source].name
+            via = "" if origin == name else f" from {origin}"
             self.window.statusBar().showMessage(
-                f"Carrying the correction on {name} {way} over {plan.frames} frame(s) "
+                f"Carrying the correction on {name}{via} {way} over {plan.frames} frame(s) "
                 "(Video ▸ Stop propagation; Video ▸ Re-propagate corrections turns this off)", 15000)
 
     # ------------------------------------------------------------------ reviewed

@@ -22,6 +22,9 @@ from samlabel.annotations.sidecar_guard import OutsideChange, OutsideEditChoice,
 log = logging.getLogger("samlabel.gui.workspace")
 
 
+RELOAD_TEXT = "Reload from disk"  # the undo text (and DocumentChange.text) of a reload from the sidecar
+
+
 class SaveOutcome(Enum):
     UNCHANGED = "unchanged"  # nothing to save: no document, or no unsaved changes
     SAVED = "saved"  # written over the sidecar
@@ -162,6 +165,6 @@ class WorkspaceSaving:
     def apply_reloaded(self, document, loaded) -> None:
         """``loaded`` (the sidecar read again) replaces ``document``'s annotation as one
         undoable step; it is saved as it is on disk."""
-        document.apply(loaded.annotation, text="Reload from disk")
+        document.apply(loaded.annotation, text=RELOAD_TEXT)
         document.mark_saved()
         self.guard_of(document, loaded.image).adopt(loaded.stamp)

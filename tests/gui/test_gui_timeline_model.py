@@ -171,37 +171,63 @@ def _marks(states: str, sources: dict[int, int]):
             for i, c in enumerate(states)]
 
 
-def _plan(states, sources, index):
-    from samlabel.gui.timeline_model import repropagation_for
+def _plans(states, sources, index):
+    from samlabel.gui.timeline_model import repropagations_for
 
     def index_of(name):
         return int(name[1:-4]) if name.startswith("f") else -1
 
-    plan = repropagation_for(_marks(states, sources), index, index_of)
-    return None if plan is None else (plan.source, plan.reverse, plan.frames)
+    return [(p.source, p.reverse, p.frames) for p in repropagations_for(_marks(states, sources), index, index_of)]
 
 
 def test_a_correction_is_carried_over_the_frames_propagated_past_it():
     forward = {i: 0 for i in range(1, 8)}
     # frame 0 the source, 1..7 propagated from it; frame 3 corrected: frames 4..7 again
-    assert _plan("eppepppp", {**forward, 3: 0}, 3) == (3, False, 4)
+    assert _plans("eppepppp", {**forward, 3: 0}, 3) == [(3, False, 4)]
     # up to the first frame a person owns (6 reviewed), not over it
-    assert _plan("eppeppr.", {**forward, 3: 0}, 3) == (3, False, 2)
+    assert _plans("eppeppr.", {**forward, 3: 0}, 3) == [(3, False, 2)]
     # the source frame itself corrected: every frame it propagated to
-    assert _plan("eppppppp", forward, 0) == (0, False, 7)
+    assert _plans("eppppppp", forward, 0) == [(0, False, 7)]
     # a backward run (from frame 7): a correction on 4 goes backward over 3..0
     backward = {i: 7 for i in range(7)}
-    assert _plan("pppppppe"[:4] + "eppe", {**backward, 4: 7}, 4) == (4, True, 4)
+    assert _plans("ppppeppe", {**backward, 4: 7}, 4) == [(4, True, 4)]
+    # a reviewed frame whose shapes were changed is a person's correction too
+    assert _plans("epprpp", {1: 0, 2: 0, 3: 0, 4: 0, 5: 0}, 3) == [(3, False, 2)]
+
+
+def test_a_source_propagated_both_ways_carries_a_correction_both_ways():
+    # frame 3 labelled, propagated forward to 6 and backward to 0; frame 3 corrected
+    both = {0: 3, 1: 3, 2: 3, 4: 3, 5: 3, 6: 3}
+    assert _plans("pppeppp", both, 3) == [(3, False, 3), (3, True, 3)]
+
+
+def test_an_undone_correction_is_carried_from_the_frame_it_came_from():
+    # frame 2 was corrected and carried to 3..4; then undone: frame 2 is propagation's again
+    # (from frame 0), and 3..4 are propagated again from frame 0, over 1..4
+    assert _plans("epppp", {1: 0, 2: 0, 3: 2, 4: 2}, 2) == [(0, False, 4)]
+    # backward: frame 5 corrected and carried to 4..3, then undone (frame 5 from frame 7)
+    assert _plans(".ppppppe", {3: 5, 4: 5, 5: 7, 6: 7}, 5) == [(7, True, 4)]
 
 
 def test_no_repropagation_when_nothing_was_carried_past_the_frame():
     forward = {i: 0 for i in range(1, 5)}
-    assert _plan("epppe", forward, 4) is None  # the last frame: nothing after it
-    assert _plan("epppp", forward, 2) is None  # frame 2 not edited (still as propagated)
-    assert _plan("eppre", {1: 0, 2: 0}, 3) is None  # reviewed, not corrected
+    assert _plans("epppe", forward, 4) == []  # the last frame: nothing after it
+    assert _plans("epppp", forward, 2) == []  # frame 2 still as propagated, nothing derived from it
+    assert _plans("eppre", {1: 0, 2: 0}, 3) == []  # reviewed, nothing propagated after it
     # frames after it came from a later source (a run started after it): not carried from it
-    assert _plan("eeppp", {2: 1, 3: 1, 4: 1, 1: 0}, 0) is None
-    assert _plan("e....", {}, 0) is None
+    assert _plans("eeppp", {2: 1, 3: 1, 4: 1, 1: 0}, 0) == []
+    assert _plans("e....", {}, 0) == []
+    assert _plans("epp", {1: 0, 2: 0}, 7) == []  # no such frame
+
+
+def test_shapes_digest_sees_shapes_not_flags():
+    from samlabel.gui.timeline_model import shapes_digest
+
+    a = ImageAnnotation("f.jpg", 10, 10, shapes=(Shape.polygon("car", [[1, 1], [5, 1], [5, 5]], group_id=1),))
+    assert shapes_digest(a) == shapes_digest(a.replace(flags={"reviewed": True}))
+    assert shapes_digest(a) != shapes_digest(a.with_shapes((a.shapes[0].translated(1, 0),)))
+    assert shapes_digest(a) != shapes_digest(a.with_shapes((a.shapes[0].with_label("bus"),)))
+    assert shapes_digest(a) == shapes_digest(a.with_shapes(a.shapes + (Shape.point("p", [3, 3]),)))
 
 
 def test_marks_carry_their_source_frame(labelled):
@@ -211,5 +237,5 @@ def test_marks_carry_their_source_frame(labelled):
     marks = model.marks()
     assert [m.source for m in marks] == ["", *[project.images[0].name] * 3, ""]
     # frame 3 (edited) came from frame 0; frame 4 (nothing) after it: nothing to carry on
-    assert model.repropagation(3) is None
+    assert model.repropagations(3) == []
     assert marks[3].state is FrameState.EDITED

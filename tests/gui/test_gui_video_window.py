@@ -122,15 +122,28 @@ def test_dragging_on_the_timeline_opens_the_frame_it_rests_on(qtbot, seq_window)
         left, right = frame_x(i, track.width(), NUM_FRAMES)
         return QPoint(int(track.left() + (left + right) / 2), bar.height() // 2)
 
+    chosen = []
+    bar.frameChosen.connect(chosen.append)
     QTest.mousePress(bar, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, x_of(1))
     assert win.index == 0 and bar.shown_index() == 1  # pressed: the handle moves, nothing opens yet
     QTest.mouseMove(bar, x_of(2))
     QTest.mouseMove(bar, x_of(3))  # passing over frame 2 opens nothing
     qtbot.waitUntil(lambda: win.index == 3, timeout=5000)  # resting on frame 3 (button still down) opens it
-    assert win.image_path.name == "frame_000003.jpg"
+    assert win.image_path.name == "frame_000003.jpg" and chosen == [3]  # frame 2, passed over, was not opened
     QTest.mouseMove(bar, x_of(4))
     QTest.mouseRelease(bar, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, x_of(4))
     assert win.index == 4 and bar.shown_index() == 4  # the release opens the last frame at once
+    # a press whose release went elsewhere: the next move without the button ends the drag
+    from PySide6.QtCore import QEvent, QPointF
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    QTest.mousePress(bar, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, x_of(1))
+    assert bar.shown_index() == 1
+    pos = QPointF(x_of(2))
+    QApplication.sendEvent(bar, QMouseEvent(QEvent.Type.MouseMove, pos, bar.mapToGlobal(pos), Qt.MouseButton.NoButton,
+                                            Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier))
+    assert bar.shown_index() == 4 and not bar._scrub.isActive()  # back on the open frame; nothing will open
 
 
 def test_a_plain_image_folder_has_no_timeline(qtbot, make_window, image_folder):
@@ -485,7 +498,7 @@ def test_corrections_on_two_frames_are_carried_on_one_after_another(qtbot, seq_w
 
 
 def test_correcting_the_frame_being_carried_on_starts_its_run_again(qtbot, small_predictor, make_window, sequence):
-    gated = GatedPredictor(small_predictor, gate_at=2)  # the tracker's index: frame 4 of a run from frame 2
+    gated = GatedPredictor(small_predictor, gate_at=1)  # the tracker's index: frame 3 of a run from frame 2
     win = make_window(sequence)
     win.video.predictor_factory = lambda: (gated, LABEL)
     gated.release.set()
@@ -496,16 +509,17 @@ def test_correcting_the_frame_being_carried_on_starts_its_run_again(qtbot, small
     _correct(qtbot, win, 2)
     win.video.carry_corrections()
     running = win.video.propagate_task
-    assert gated.reached.wait(30)  # the automatic run is at frame 4
+    assert gated.reached.wait(30)  # the automatic run holds before frame 3
+    first_run = _record(win.project.root, "frame_000004.json")["run"]  # still the full run's
     _correct(qtbot, win, 2, dx=-4)  # frame 2 corrected again while it is carried on
     win.video.carry_corrections()  # stops the run going...
     gated.release.set()
-    assert _run(qtbot, running) in ("cancelled", "finished")
+    assert _run(qtbot, running) == "cancelled"  # frame 3 written, frame 4 never reached
+    assert _record(win.project.root, "frame_000004.json")["run"] == first_run
     qtbot.waitUntil(lambda: win.video.propagate_task is not running, timeout=WAIT)  # ...and starts it anew
     again = win.video.propagate_task
     assert _run(qtbot, again) == "finished" and again.result.source == "frame_000002.jpg"
-    assert running.result is None or again.result.run != running.result.run  # frame 2's objects changed
-    assert _record(win.project.root, "frame_000004.json")["run"] == again.result.run
+    assert _record(win.project.root, "frame_000004.json")["run"] == again.result.run != first_run
     assert _record(win.project.root, "frame_000003.json")["run"] == again.result.run
 
 
@@ -533,6 +547,106 @@ def test_a_run_the_user_started_is_not_stopped_for_a_correction(qtbot, small_pre
     assert carried.result.source == "frame_000001.jpg" and carried.result.frames == 3
     sources = [_record(win.project.root, f"frame_00000{i}.json").get("source") for i in range(1, NUM_FRAMES)]
     assert sources == ["frame_000000.jpg"] + ["frame_000001.jpg"] * 3
+
+
+def test_a_flag_or_a_reload_is_not_a_correction(qtbot, seq_window):
+    win = seq_window
+    root = win.project.root
+    _propagate_all(qtbot, win)
+    first = win.video.propagate_task
+    win.video.repropagate_delay_ms = 0
+    win.video.go_to_frame(2)
+    qtbot.waitUntil(lambda: win.document is not None and win.index == 2)
+    win.video.toggle_reviewed()  # marked reviewed: a flag, the shapes as propagation wrote them
+    assert win.save_now()
+    win.video.toggle_reviewed()  # and unmarked
+    assert win.save_now()
+    assert win.video.corrections_pending == () and win.video.propagate_task is first
+    # the frame on screen rewritten by a propagation (overwrite) and reloaded: no correction either
+    task = win.video.start_propagation(PropagateOptions(max_frames=2, overwrite=True), source=0)
+    assert _run(qtbot, task) == "finished"
+    qtbot.waitUntil(lambda: _record(root, "frame_000002.json").get("run") == task.result.run)
+    win.check_outside_edits()
+    qtbot.waitUntil(lambda: win.document.annotation.extra.get(FRAME_KEY, {}).get("run") == task.result.run)
+    assert win.save_now()
+    assert win.video.corrections_pending == () and win.video.propagate_task is task
+
+
+def test_undoing_a_carried_correction_carries_the_undo(qtbot, seq_window):
+    win = seq_window
+    root = win.project.root
+    _propagate_all(qtbot, win)
+    full_run = _record(root, "frame_000003.json")["run"]
+    win.video.repropagate_delay_ms = 0
+    _correct(qtbot, win, 2)
+    qtbot.waitUntil(lambda: _record(root, "frame_000004.json").get("source") == "frame_000002.jpg", timeout=WAIT)
+    _run(qtbot, win.video.propagate_task)
+    carried = win.video.propagate_task
+    win.undo()  # frame 2 is as propagation wrote it again
+    assert win.save_now()
+    assert "Carrying the correction on frame_000002.jpg from frame_000000.jpg forward over 4 frame(s)" in (
+        win.statusBar().currentMessage()) or win.video.corrections_pending == ("frame_000002.jpg",)
+    qtbot.waitUntil(lambda: win.video.propagate_task is not carried, timeout=WAIT)
+    undo_run = win.video.propagate_task
+    assert _run(qtbot, undo_run) == "finished"
+    # carried from the frame frame 2 came from (frame 0), over 1..4: the full run's frames again
+    assert undo_run.result.source == "frame_000000.jpg" and undo_run.result.frames == 4
+    assert [_record(root, f"frame_00000{i}.json")["source"] for i in range(1, NUM_FRAMES)] == ["frame_000000.jpg"] * 4
+    # the same job as the full run (same source, objects, range, model): its frames back, as they were
+    assert [_record(root, f"frame_00000{i}.json")["run"] for i in range(1, NUM_FRAMES)] == [full_run] * 4
+
+
+def test_stop_drops_the_corrections_waiting(qtbot, small_predictor, make_window, sequence):
+    gated = GatedPredictor(small_predictor, gate_at=1)
+    win = make_window(sequence)
+    win.video.predictor_factory = lambda: (gated, LABEL)
+    gated.release.set()
+    _propagate_all(qtbot, win)
+    gated.release.clear()
+    gated.reached.clear()
+    win.video.repropagate_delay_ms = 10 ** 6
+    _correct(qtbot, win, 1)
+    _correct(qtbot, win, 3)
+    win.video.carry_corrections()
+    running = win.video.propagate_task
+    assert gated.reached.wait(30) and win.video.corrections_pending == ("frame_000003.jpg",)
+    win.video.stop_action.trigger()
+    gated.release.set()
+    assert _run(qtbot, running) == "cancelled"
+    assert win.video.corrections_pending == () and win.video.propagate_task is running
+    assert not win.video.stop_action.isEnabled()
+
+
+def test_the_users_start_stops_a_correction_run_and_the_correction_follows(qtbot, small_predictor, make_window,
+                                                                            sequence):
+    gated = GatedPredictor(small_predictor, gate_at=1)
+    win = make_window(sequence)
+    win.video.predictor_factory = lambda: (gated, LABEL)
+    gated.release.set()
+    _propagate_all(qtbot, win)
+    gated.release.clear()
+    gated.reached.clear()
+    win.video.repropagate_delay_ms = 10 ** 6
+    _correct(qtbot, win, 2)
+    win.video.carry_corrections()
+    automatic = win.video.propagate_task
+    assert gated.reached.wait(30)
+    win.video.go_to_frame(0)
+    qtbot.waitUntil(lambda: win.document is not None and win.index == 0)
+    dialog = win.video.show_propagate_dialog()
+    dialog.next_n.setChecked(True)
+    dialog.frames_spin.setValue(1)
+    dialog.start()  # the user's Start while the correction's run holds
+    gated.gate_at = None
+    gated.release.set()
+    assert _run(qtbot, automatic) == "cancelled"
+    qtbot.waitUntil(lambda: win.video.propagate_task is not automatic, timeout=WAIT)
+    users = win.video.propagate_task
+    assert _run(qtbot, users) == "finished" and users.result.source == "frame_000000.jpg" and users.result.frames == 1
+    assert dialog.status_label.text().startswith("Done")  # the dialog followed the run it asked for
+    qtbot.waitUntil(lambda: win.video.propagate_task is not users, timeout=WAIT)  # then the correction again
+    again = win.video.propagate_task
+    assert _run(qtbot, again) == "finished" and again.result.source == "frame_000002.jpg"
 
 
 def test_with_repropagation_off_a_correction_changes_only_its_frame(qtbot, seq_window):

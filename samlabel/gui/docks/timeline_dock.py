@@ -123,6 +123,10 @@ class TimelineBar(QWidget):
     def mouseMoveEvent(self, event) -> None:  # noqa: N802
         if self.model is None or not len(self.model):
             return
+        if self._drag is not None and not event.buttons() & Qt.MouseButton.LeftButton:
+            self._scrub.stop()  # the release went elsewhere (a dialog opened): the drag is over
+            self._drag = None
+            self.update()
         index = self.index_at(event.position().x())
         mark = self.model.mark(index)
         self.setToolTip(mark.describe(len(self.model)))
