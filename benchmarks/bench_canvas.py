@@ -432,7 +432,7 @@ def main(argv=None) -> int:
     x0, y0 = target.polygons[0].exterior[0]
     QTest.mousePress(view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
                      canvas.mapFromScene(QPointF(x0, y0)))
-    dragging = win.editor._drag is not None
+    dragging = getattr(win.active_tool, "dragging", False)  # the select tool holds the vertex
 
     def drag(i=0):
         QTest.mouseMove(view, canvas.mapFromScene(QPointF(x0 + 3 + (i % 5) * 4, y0 + 2 + (i % 3) * 4)))

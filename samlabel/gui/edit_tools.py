@@ -184,6 +184,11 @@ class SelectTool(ManualTool):
         super().__init__(editor, edited)
         self._drag = None  # (uid, (part, ring, index)) while dragging a vertex
 
+    @property
+    def dragging(self) -> bool:
+        """A vertex is being dragged."""
+        return self._drag is not None
+
     def activate(self) -> None:
         self.canvas.viewport().setCursor(Qt.CursorShape.ArrowCursor)
 
@@ -191,13 +196,25 @@ class SelectTool(ManualTool):
         self._end_drag()
         self.editor.hover_vertex = None
 
-    def _end_drag(self) -> bool:
+    def _end_drag(self, cancel: bool = False) -> bool:
+        """End a vertex drag: one undo step (``cancel``: the vertex goes back, no step). The
+        group may have been closed already (a save in the middle closes it)."""
         if self._drag is None:
             return False
         self._drag = None
-        if self.editor.document is not None:
-            self.editor.document.end_group()
+        document = self.editor.document
+        if document is not None and document.in_group:
+            document.cancel_group() if cancel else document.end_group()
         return True
+
+    def cancel(self) -> bool:
+        """Escape: a vertex drag in progress goes back; else the selection is cleared."""
+        if self._end_drag(cancel=True):
+            return True
+        return super().cancel()
+
+    def leave(self) -> None:
+        self.editor.hover_vertex = None  # Delete from elsewhere must not delete a vertex
 
     def _press(self, ev) -> None:
         if ev.button != LEFT:

@@ -172,3 +172,43 @@ def test_delete_removes_the_hovered_vertex_in_select_only(qtbot, make_window, im
     win.set_tool(Tool.POLYGON)
     qtbot.keyClick(win.canvas, Qt.Key.Key_Delete)  # the selected shape goes, not the vertex
     assert win.document.shapes == ()
+
+
+def test_escape_during_a_vertex_drag_puts_the_vertex_back_and_leaving_forgets_the_hovered_vertex(
+        qtbot, make_window, image_folder):
+    win = make_window(image_folder)
+    uid = _square(win)
+    before = _ring(win, uid)
+    win.set_tool(Tool.SELECT)
+    win.editor.set_selection([uid])
+    view = win.canvas.viewport()
+    qtbot.mousePress(view, LEFT, pos=vp(win, 120, 40))
+    qtbot.mouseMove(view, vp(win, 150, 20))
+    assert _ring(win, uid) != before and win.document.in_group
+    win.escape()  # during the drag: the vertex goes back, no undo step, the selection kept
+    assert _ring(win, uid) == before and not win.document.in_group
+    assert win.layer.selected == {uid}
+    qtbot.mouseRelease(view, LEFT, pos=vp(win, 150, 20))  # the release after it moves nothing
+    assert _ring(win, uid) == before and win.document.undo_text != "Move vertex"  # no undo step of the drag
+    win.escape()  # no drag: clears the selection
+    assert win.layer.selected == set()
+    # a vertex hovered, then the pointer leaves the canvas: Delete no longer deletes it
+    win.editor.set_selection([uid])
+    qtbot.mouseMove(view, vp(win, 120, 120))
+    assert win.editor.hover_vertex is not None
+    win.canvas.mouseLeft.emit()
+    assert win.editor.hover_vertex is None
+
+
+def test_a_save_in_the_middle_of_a_vertex_drag_does_not_break_its_release(qtbot, make_window, image_folder):
+    win = make_window(image_folder)
+    uid = _square(win)
+    win.set_tool(Tool.SELECT)
+    win.editor.set_selection([uid])
+    view = win.canvas.viewport()
+    qtbot.mousePress(view, LEFT, pos=vp(win, 120, 40))
+    qtbot.mouseMove(view, vp(win, 140, 30))
+    win.document.end_group()  # what a save that closes the open group does
+    qtbot.mouseRelease(view, LEFT, pos=vp(win, 140, 30))  # must not raise: the group is closed already
+    after = _ring(win, uid)
+    assert abs(after[1][0] - 140) <= 1 and not win.document.in_group
