@@ -160,6 +160,15 @@ def prepared(encoder: "TinyViT") -> _Prepared:
 _KERNEL_DTYPES = (torch.float32, torch.bfloat16)
 
 
+def _bf16_kernels() -> bool:
+    """oneDNN runs bf16 here (AVX512-BF16 / AMX / AVX-NE-CONVERT); elsewhere its bf16 paths
+    refuse, and bf16 weights take the plain module."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def weights_dtype(encoder: nn.Module) -> Optional[torch.dtype]:
     """The one floating dtype of ``encoder``'s parameters and buffers, or None when they
     mix dtypes or one is not on the CPU."""
@@ -182,7 +191,7 @@ def supports(encoder: nn.Module, x: torch.Tensor) -> bool:
     if type(encoder) is not TinyViT or encoder.training:
         return False
     dtype = weights_dtype(encoder)
-    if dtype not in _KERNEL_DTYPES:
+    if dtype not in _KERNEL_DTYPES or (dtype == torch.bfloat16 and not _bf16_kernels()):
         return False
     if x.device.type != "cpu" or x.dtype not in (torch.float32, dtype) or x.ndim != 4:
         return False
