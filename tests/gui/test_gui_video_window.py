@@ -649,6 +649,29 @@ def test_the_users_start_stops_a_correction_run_and_the_correction_follows(qtbot
     assert _run(qtbot, again) == "finished" and again.result.source == "frame_000002.jpg"
 
 
+def test_opening_another_sequence_cancels_a_correction_run(qtbot, small_predictor, make_window, sequence, tmp_path):
+    gated = GatedPredictor(small_predictor, gate_at=1)
+    win = make_window(sequence)
+    win.video.predictor_factory = lambda: (gated, LABEL)
+    gated.release.set()
+    _propagate_all(qtbot, win)
+    gated.release.clear()
+    gated.reached.clear()
+    win.video.repropagate_delay_ms = 10 ** 6
+    _correct(qtbot, win, 2)
+    win.video.carry_corrections()
+    automatic = win.video.propagate_task
+    assert gated.reached.wait(30)
+    other = make_sequence(tmp_path / "other")
+    assert win.open_path(other)
+    qtbot.waitUntil(lambda: win.video.timeline_ready and Path(win.project.root) == other, timeout=WAIT)
+    gated.release.set()
+    assert _run(qtbot, automatic) == "cancelled"  # the sequence it corrected is no longer open
+    assert _states(win) == [FrameState.EDITED] + [FrameState.EMPTY] * (NUM_FRAMES - 1)  # the new one untouched
+    assert win.video.timeline.computing is None and not win.video.stop_action.isEnabled()
+    assert not (other / "frame_000003.json").exists()
+
+
 def test_with_repropagation_off_a_correction_changes_only_its_frame(qtbot, seq_window):
     win = seq_window
     root = win.project.root
