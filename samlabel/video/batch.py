@@ -250,7 +250,9 @@ def source_frame(project: Project, job: BatchJob) -> int:
 
 # --- the model ----------------------------------------------------------------------------------
 def build_predictor(job: BatchJob) -> Any:
-    """The job's video predictor: its factory's, else ``load_predictor``'s (ModelLoadError)."""
+    """The job's video predictor: its factory's, else ``load_predictor``'s. Whatever the build
+    raises becomes a :class:`ModelLoadError` naming the factory (or the model) and the cause,
+    on one line: no sequence could run, so the engines stop the batch."""
     try:
         if job.factory:
             module_name, _, attr = job.factory.partition(":")
@@ -262,13 +264,33 @@ def build_predictor(job: BatchJob) -> Any:
                 raise VideoError(f"--model-factory {job.factory!r}: cannot import it ({exc})") from exc
             return function(checkpoint=job.checkpoint, device=job.device)
         return load_predictor(job.model, job.checkpoint, job.device)
-    except VideoError as exc:
-        raise ModelLoadError(str(exc)) from exc
+    except ModelLoadError:
+        raise
+    except VideoError as exc:  # its message names the factory, or the checkpoint / model
+        message = _one_line(exc)
+        if job.factory and job.factory not in message:
+            message = f"--model-factory {job.factory!r}: {message}"
+        raise ModelLoadError(message) from exc
+    except Exception as exc:  # noqa: BLE001 - whatever a factory or a checkpoint raises: no sequence can run
+        raise ModelLoadError(f"{_model_name(job)}: cannot build the video predictor "
+                             f"({type(exc).__name__}: {_one_line(exc)})") from exc
+
+
+def _model_name(job: BatchJob) -> str:
+    """The model in a :class:`ModelLoadError`'s message: the factory, else the model (and checkpoint)."""
+    if job.factory:
+        return f"--model-factory {job.factory!r}"
+    try:
+        name = resolve_model(job.model, job.checkpoint, job.device)
+    except Exception:  # noqa: BLE001 - only a name for the message
+        name = job.model or "the video model"
+    return f"{name} (checkpoint {job.checkpoint})" if job.checkpoint else name
 
 
 class PredictorLoader:
     """Builds the job's predictor on the first call and returns that one ever after (or
-    ``predictor``, when one is given). A failed build raises :class:`ModelLoadError` each time."""
+    ``predictor``, when one is given). A failed build raises :class:`ModelLoadError` (each
+    time it is called; the engines stop at the first)."""
 
     def __init__(self, job: BatchJob, predictor: Any = None):
         self.job = job

@@ -43,6 +43,37 @@ def small_factory(checkpoint=None, device=None):
     return small_video_predictor()
 
 
+def failing_factory(checkpoint=None, device=None):
+    """``--model-factory`` whose model cannot be built (a broken checkpoint): appends a line to
+    the file ``checkpoint`` per call, then raises the exception class named by ``device``."""
+    with open(checkpoint, "a", encoding="utf-8") as calls:
+        calls.write("build\n")
+    raise {"RuntimeError": RuntimeError, "OSError": OSError, "ValueError": ValueError,
+           "ImportError": ImportError}[device or "RuntimeError"](f"{checkpoint}: broken checkpoint\nsecond line")
+
+
+class _DiesOn:
+    """The small predictor, in a worker that dies (``os._exit``, as on a crash or an OOM kill)
+    when it starts propagating the sequence folder named ``die_on``."""
+
+    def __init__(self, predictor, die_on):
+        self.predictor, self.die_on = predictor, die_on
+
+    def __getattr__(self, name):
+        return getattr(self.predictor, name)
+
+    def add_new_mask(self, state, **kwargs):
+        if any(Path(p).parent.name == self.die_on for p in state["images"].img_paths):
+            os._exit(1)
+        return self.predictor.add_new_mask(state, **kwargs)
+
+
+def dying_factory(checkpoint=None, device=None):
+    """``--model-factory``: the small predictor, dying on the sequence named by the ``checkpoint``
+    file's stem (``--checkpoint`` must be a file)."""
+    return _DiesOn(small_factory(), Path(checkpoint).stem)
+
+
 def make_root(root: Path, problems: bool = True) -> Path:
     """Sequences ``cam1``, ``cam2`` (labelled on frame 0); with ``problems`` also one without
     objects, one with a broken sidecar on frame 2, one with a corrupt frame 1; plus things
@@ -167,6 +198,20 @@ def test_cancel_and_a_model_that_cannot_load(tmp_path, small_predictor):
     assert sidecars(root) == before
 
 
+@pytest.mark.parametrize("error", ["RuntimeError", "OSError", "ValueError", "ImportError"])
+def test_any_error_building_the_model_stops_the_batch(tmp_path, error):
+    root = make_root(tmp_path / "root", problems=False)
+    calls = tmp_path / "calls.txt"
+    before = sidecars(root)
+    factory = "test_batch_sequences:failing_factory"
+    with pytest.raises(ModelLoadError) as raised:
+        run_sequences_local(BatchJob(root, factory=factory, checkpoint=str(calls), device=error))
+    message = str(raised.value)
+    assert factory in message and f"{error}: {calls}: broken checkpoint" in message and "\n" not in message
+    assert calls.read_text().splitlines() == ["build"]  # built once, not once per sequence
+    assert sidecars(root) == before
+
+
 # --- Ray ----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def local_ray():
@@ -200,6 +245,172 @@ def test_ray_engine_equals_the_local_engine(tmp_path, local_ray):
     assert seen[-1] == (5, 5)
     with pytest.raises(VideoError, match="no_such_module_xyz"):
         run_sequences_ray(BatchJob(ray_root, factory="no_such_module_xyz:build", restart=True), RayBatchOptions())
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Ray's own
+def test_ray_model_that_cannot_build_stops_the_batch(tmp_path, local_ray):
+    from samlabel.video.ray_batch import RayBatchOptions, run_sequences_ray
+
+    root = make_root(tmp_path / "root", problems=False)
+    make_sequence(root / "cam3", n=N)
+    calls = tmp_path / "calls.txt"
+    before = sidecars(root)
+    factory = "test_batch_sequences:failing_factory"
+    with pytest.raises(ModelLoadError) as raised:
+        run_sequences_ray(BatchJob(root, factory=factory, checkpoint=str(calls)),
+                          RayBatchOptions(num_actors=2, cpus_per_actor=1))
+    message = str(raised.value)
+    assert factory in message and f"RuntimeError: {calls}: broken checkpoint" in message and "\n" not in message
+    assert 1 <= len(calls.read_text().splitlines()) <= 2  # at most once per actor, not once per sequence
+    assert sidecars(root) == before
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Ray's own
+def test_ray_engine_goes_on_when_a_worker_dies(tmp_path, local_ray, capsys):
+    root = make_root(tmp_path / "root", problems=False)
+    make_sequence(root / "cam3", n=N)
+    make_sequence(root / "cam4", n=N)
+    die_on = tmp_path / "cam2.die"
+    die_on.write_text("", encoding="utf-8")
+    # The worker propagating cam2 dies; its replacement and the other worker do the rest.
+    code, out, err = run_cli(capsys, "propagate", root, "--engine", "ray", "--num-actors", "2", "--cpus-per-actor", "1",
+                             "--model-factory", "test_batch_sequences:dying_factory", "--checkpoint", die_on)
+    assert code == 2, err
+    lines = [line for line in out.splitlines() if "(raylet)" not in line]  # Ray's own notice of the death
+    assert [line.split(":")[:2] for line in lines[:-1]] == [["cam1", " done"], ["cam3", " done"], ["cam4", " done"]]
+    assert lines[-1] == "4 sequence(s), 3 done, 1 failed, 6 sidecar(s) written"
+    failed = [line for line in err.splitlines() if ": failed: " in line]
+    assert len(failed) == 1
+    assert failed[0].startswith(f"samlabel propagate: cam2: failed: the Ray worker died while propagating {root / 'cam2'}: ")
+    assert failed[0].endswith("; rerun to finish it")
+    for name in ("cam1", "cam3", "cam4"):
+        check_propagated(root / name)
+    assert not (root / "cam2" / "frame_000001.json").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Ray's own
+def test_ray_cancel_is_polled_while_waiting(tmp_path, local_ray):
+    from samlabel.video.ray_batch import RayBatchOptions, run_sequences_ray
+
+    root = make_root(tmp_path / "root", problems=False)
+    seen = []
+    report = run_sequences_ray(BatchJob(root, factory=FACTORY), RayBatchOptions(num_actors=2, cpus_per_actor=1),
+                               progress=lambda d, t, m="": seen.append(d), cancel=lambda: True)
+    assert report.cancelled and max(seen) == 0  # stopped before any sequence came back
+    assert all(o.status == "cancelled" for o in report.outcomes)
+    assert [o.name for o in report.outcomes] == [n for n in OK if n in {o.name for o in report.outcomes}]
+
+
+class _FakeRay:
+    """Just enough of Ray for the driver's loop: actor ``i`` follows ``plan(i, method, arg)``
+    (a value, or an exception it raises: a task error, or a death)."""
+
+    class exceptions:
+        class RayError(Exception):
+            pass
+
+        class RayTaskError(RayError):
+            pass
+
+    def __init__(self, plan):
+        self.plan, self.started, self.killed = plan, [], []
+
+    def is_initialized(self):
+        return True
+
+    def remote(self, cls):
+        fake = self
+
+        class Actor:
+            def __init__(self, i):
+                self.i = i
+                self.ready = self.Method(self, "ready")
+                self.run = self.Method(self, "run")
+
+            class Method:
+                def __init__(self, actor, name):
+                    self.actor, self.name = actor, name
+
+                def remote(self, *args):
+                    return (self.actor.i, self.name, *args)
+
+        class Remote:
+            def options(self, **kwargs):
+                return self
+
+            def remote(self, job):
+                fake.started.append(len(fake.started))
+                return Actor(fake.started[-1])
+
+        return Remote()
+
+    def wait(self, refs, num_returns=1, timeout=None):
+        return refs[:num_returns], refs[num_returns:]
+
+    def get(self, ref):
+        result = self.plan(*ref)
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def kill(self, actor):
+        self.killed.append(actor.i)
+
+
+def test_ray_driver_replaces_dead_actors_and_goes_on(tmp_path, monkeypatch):
+    import samlabel.video.ray_batch as ray_batch
+    from samlabel.video.batch import SequenceOutcome
+
+    root = tmp_path / "root"
+    for name in ("cam1", "cam2", "cam3", "cam4"):
+        make_sequence(root / name, n=2)
+    Err = _FakeRay.exceptions
+    died = Err.RayError("The actor died.\nWorker exit detail: killed by the OOM killer. More text")
+
+    def plan(actor, method, arg=None):
+        if method == "ready":
+            return Err.RayError("ActorDiedError: cannot start (no GPU left)") if actor >= 2 else True
+        if actor == 0:  # dies on its first sequence; its replacement (2) cannot start
+            return died
+        return SequenceOutcome(arg, "done", detail="ok").to_json()
+
+    fake = _FakeRay(plan)
+    monkeypatch.setattr(ray_batch, "_import_ray", lambda: fake)
+    report = ray_batch.run_sequences_ray(BatchJob(root, factory=FACTORY), ray_batch.RayBatchOptions(num_actors=2))
+    assert [(o.name, o.status) for o in report.outcomes] == [("cam1", "failed"), ("cam2", "done"), ("cam3", "done"),
+                                                            ("cam4", "done")]
+    assert report.outcomes[0].reason == (f"the Ray worker died while propagating {root / 'cam1'}: RayError: killed by "
+                                         "the OOM killer; rerun to finish it")
+    assert fake.started == [0, 1, 2] and 0 in fake.killed and 2 in fake.killed
+    assert report.summary() == "4 sequence(s), 3 done, 1 failed, 0 sidecar(s) written"
+
+    # Every actor dies and none can replace it: the sequences left fail, naming why.
+    fake = _FakeRay(lambda actor, method, arg=None: (True if method == "ready" and actor < 2 else died))
+    monkeypatch.setattr(ray_batch, "_import_ray", lambda: fake)
+    report = ray_batch.run_sequences_ray(BatchJob(root, factory=FACTORY), ray_batch.RayBatchOptions(num_actors=2))
+    assert [o.status for o in report.outcomes] == ["failed"] * 4
+    assert "died while propagating" in report.outcomes[0].reason
+    assert report.outcomes[3].reason.startswith(f"{root / 'cam4'}: not propagated: no Ray worker left")
+    assert report.outcomes[3].reason.endswith("rerun to finish it")
+
+    # No actor can start at all: an error, nothing in the report.
+    fake = _FakeRay(lambda actor, method, arg=None: Err.RayError("ValueError: bad runtime env"))
+    monkeypatch.setattr(ray_batch, "_import_ray", lambda: fake)
+    with pytest.raises(VideoError, match="no Ray worker could start .*bad runtime env"):
+        ray_batch.run_sequences_ray(BatchJob(root, factory=FACTORY), ray_batch.RayBatchOptions(num_actors=2))
+
+    # A model that cannot be built (a task error carrying ModelLoadError) stops the batch.
+    class Failed(Err.RayTaskError):
+        cause = ModelLoadError("--model-factory 'x:y': cannot build the video predictor (RuntimeError: boom)")
+
+    fake = _FakeRay(lambda actor, method, arg=None: True if method == "ready" else Failed("traceback text"))
+    monkeypatch.setattr(ray_batch, "_import_ray", lambda: fake)
+    with pytest.raises(ModelLoadError, match="RuntimeError: boom"):
+        ray_batch.run_sequences_ray(BatchJob(root, factory=FACTORY), ray_batch.RayBatchOptions(num_actors=2))
+    assert sorted(fake.killed) == [0, 1]
 
 
 def test_ray_options_are_checked():
