@@ -448,6 +448,20 @@ def _correct(qtbot, win, index, dx=6):
     assert win.save_now()
 
 
+def _propagated_with_gate(qtbot, make_window, sequence, small_predictor, gate_at):
+    """A window on the sequence, every frame propagated from frame 0, then a tracker that holds
+    before its frame ``gate_at`` until released; corrections carried on only when the test says."""
+    gated = GatedPredictor(small_predictor, gate_at=gate_at)
+    win = make_window(sequence)
+    win.video.predictor_factory = lambda: (gated, LABEL)
+    gated.release.set()
+    _propagate_all(qtbot, win)
+    gated.release.clear()
+    gated.reached.clear()
+    win.video.repropagate_delay_ms = 10 ** 6
+    return win, gated
+
+
 def test_a_correction_is_carried_on_over_the_frames_propagated_after_it(qtbot, seq_window):
     win = seq_window
     root = win.project.root
@@ -498,14 +512,7 @@ def test_corrections_on_two_frames_are_carried_on_one_after_another(qtbot, seq_w
 
 
 def test_correcting_the_frame_being_carried_on_starts_its_run_again(qtbot, small_predictor, make_window, sequence):
-    gated = GatedPredictor(small_predictor, gate_at=1)  # the tracker's index: frame 3 of a run from frame 2
-    win = make_window(sequence)
-    win.video.predictor_factory = lambda: (gated, LABEL)
-    gated.release.set()
-    _propagate_all(qtbot, win)
-    gated.release.clear()
-    gated.reached.clear()
-    win.video.repropagate_delay_ms = 10 ** 6
+    win, gated = _propagated_with_gate(qtbot, make_window, sequence, small_predictor, gate_at=1)  # the tracker's index: frame 3 of a run from frame 2
     _correct(qtbot, win, 2)
     win.video.carry_corrections()
     running = win.video.propagate_task
@@ -524,14 +531,7 @@ def test_correcting_the_frame_being_carried_on_starts_its_run_again(qtbot, small
 
 
 def test_a_run_the_user_started_is_not_stopped_for_a_correction(qtbot, small_predictor, make_window, sequence):
-    gated = GatedPredictor(small_predictor, gate_at=2)
-    win = make_window(sequence)
-    win.video.predictor_factory = lambda: (gated, LABEL)
-    gated.release.set()
-    _propagate_all(qtbot, win)
-    gated.release.clear()
-    gated.reached.clear()
-    win.video.repropagate_delay_ms = 10 ** 6
+    win, gated = _propagated_with_gate(qtbot, make_window, sequence, small_predictor, gate_at=2)
     # the user propagates frame 0 over the next 3 frames (another job: it tracks again)
     users = win.video.start_propagation(PropagateOptions(max_frames=3), source=0)
     assert gated.reached.wait(30)  # frame 1 written, frame 2 held
@@ -597,14 +597,7 @@ def test_undoing_a_carried_correction_carries_the_undo(qtbot, seq_window):
 
 
 def test_stop_drops_the_corrections_waiting(qtbot, small_predictor, make_window, sequence):
-    gated = GatedPredictor(small_predictor, gate_at=1)
-    win = make_window(sequence)
-    win.video.predictor_factory = lambda: (gated, LABEL)
-    gated.release.set()
-    _propagate_all(qtbot, win)
-    gated.release.clear()
-    gated.reached.clear()
-    win.video.repropagate_delay_ms = 10 ** 6
+    win, gated = _propagated_with_gate(qtbot, make_window, sequence, small_predictor, gate_at=1)
     _correct(qtbot, win, 1)
     _correct(qtbot, win, 3)
     win.video.carry_corrections()
@@ -619,14 +612,7 @@ def test_stop_drops_the_corrections_waiting(qtbot, small_predictor, make_window,
 
 def test_the_users_start_stops_a_correction_run_and_the_correction_follows(qtbot, small_predictor, make_window,
                                                                             sequence):
-    gated = GatedPredictor(small_predictor, gate_at=1)
-    win = make_window(sequence)
-    win.video.predictor_factory = lambda: (gated, LABEL)
-    gated.release.set()
-    _propagate_all(qtbot, win)
-    gated.release.clear()
-    gated.reached.clear()
-    win.video.repropagate_delay_ms = 10 ** 6
+    win, gated = _propagated_with_gate(qtbot, make_window, sequence, small_predictor, gate_at=1)
     _correct(qtbot, win, 2)
     win.video.carry_corrections()
     automatic = win.video.propagate_task
@@ -650,14 +636,7 @@ def test_the_users_start_stops_a_correction_run_and_the_correction_follows(qtbot
 
 
 def test_opening_another_sequence_cancels_a_correction_run(qtbot, small_predictor, make_window, sequence, tmp_path):
-    gated = GatedPredictor(small_predictor, gate_at=1)
-    win = make_window(sequence)
-    win.video.predictor_factory = lambda: (gated, LABEL)
-    gated.release.set()
-    _propagate_all(qtbot, win)
-    gated.release.clear()
-    gated.reached.clear()
-    win.video.repropagate_delay_ms = 10 ** 6
+    win, gated = _propagated_with_gate(qtbot, make_window, sequence, small_predictor, gate_at=1)
     _correct(qtbot, win, 2)
     win.video.carry_corrections()
     automatic = win.video.propagate_task
