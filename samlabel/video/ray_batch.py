@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -51,7 +52,9 @@ from samlabel.video.propagate import Cancel, Progress
 class RayBatchOptions:
     """``address``: a cluster to join (None: start a local Ray); ``num_actors``: model
     replicas (no more are started than there are sequences); ``cpus_per_actor`` /
-    ``gpus_per_actor``: what each reserves; ``runtime_env``: passed to ``ray.init``.
+    ``gpus_per_actor``: what each reserves; ``runtime_env``: passed to ``ray.init``;
+    ``start_timeout_s``: how long the driver waits, with no sequence running, for an actor
+    to start (be scheduled and build its model) before it gives up on the sequences left.
     (The auto-labeller's ``RayOptions`` without its batch size and write mode: here a call is
     one sequence, and the workers always write.)"""
 
@@ -60,6 +63,7 @@ class RayBatchOptions:
     cpus_per_actor: float = 1.0
     gpus_per_actor: float = 0.0
     runtime_env: Optional[dict] = None
+    start_timeout_s: float = 600.0
 
     def __post_init__(self) -> None:
         if self.num_actors < 1:
@@ -127,8 +131,10 @@ class _Dispatch:
     outcomes, replaces an actor that died, polls ``cancel`` while waiting."""
 
     def __init__(self, ray: Any, remote: Any, job: BatchJob, paths: list[str], progress: Optional[Progress],
-                 cancel: Optional[Cancel]):
+                 cancel: Optional[Cancel], start_timeout_s: float = 600.0):
         self.ray, self.remote, self.job, self.paths = ray, remote, job, paths
+        self.start_timeout_s = start_timeout_s
+        self._stalled_since: Optional[float] = None  # no sequence running, only actors starting, since
         self.progress, self.cancel = progress, cancel
         self.todo = deque(paths)
         self.outcomes: dict[str, SequenceOutcome] = {}
@@ -175,6 +181,8 @@ class _Dispatch:
                 return True
             if not self.tasks:  # no actor left, none starting
                 break
+            if self._stalled(time.monotonic()):
+                break
             ready, _ = ray.wait(list(self.tasks), num_returns=1, timeout=WAIT_S)
             for ref in ready:
                 self.collect(ref)
@@ -190,6 +198,24 @@ class _Dispatch:
                                                                  f"({self.start_error or 'every one died'}); "
                                                                  "rerun to finish it"))
         return False
+
+    def _stalled(self, now: float) -> bool:
+        """No sequence has been running, only actors starting, for ``start_timeout_s``: the
+        cluster cannot schedule them (no node with the CPUs / GPUs asked). Drops them."""
+        if self.running():
+            self._stalled_since = None
+            return False
+        if self._stalled_since is None:
+            self._stalled_since = now
+            return False
+        if now - self._stalled_since <= self.start_timeout_s:
+            return False
+        for actor, _ in self.tasks.values():
+            self.drop(actor)
+        self.tasks.clear()
+        self.start_error = (f"no Ray worker started within {self.start_timeout_s:.0f} s: does the cluster have "
+                            "the CPUs and GPUs asked for each actor?")
+        return True
 
     def collect(self, ref: Any) -> None:
         ray = self.ray
@@ -250,7 +276,7 @@ def run_sequences_ray(job: BatchJob, options: Optional[RayBatchOptions] = None, 
     try:
         remote = ray.remote(SequenceWorker).options(num_cpus=options.cpus_per_actor,
                                                     num_gpus=options.gpus_per_actor)
-        dispatch = _Dispatch(ray, remote, job, paths, progress, cancel)
+        dispatch = _Dispatch(ray, remote, job, paths, progress, cancel, options.start_timeout_s)
         report.cancelled = dispatch.run(options.num_actors)
         report.outcomes = [dispatch.outcomes[p] for p in paths if p in dispatch.outcomes]
         report.cancelled = report.cancelled or any(o.status == CANCELLED for o in report.outcomes)

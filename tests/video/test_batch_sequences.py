@@ -347,8 +347,11 @@ class _FakeRay:
 
         return Remote()
 
+    PENDING = object()  # a plan's answer for a task that never completes (an actor never scheduled)
+
     def wait(self, refs, num_returns=1, timeout=None):
-        return refs[:num_returns], refs[num_returns:]
+        done = [r for r in refs if self.plan(*r) is not self.PENDING]
+        return done[:num_returns], [r for r in refs if r not in done[:num_returns]]
 
     def get(self, ref):
         result = self.plan(*ref)
@@ -395,6 +398,16 @@ def test_ray_driver_replaces_dead_actors_and_goes_on(tmp_path, monkeypatch):
     assert "died while propagating" in report.outcomes[0].reason
     assert report.outcomes[3].reason.startswith(f"{root / 'cam4'}: not propagated: no Ray worker left")
     assert report.outcomes[3].reason.endswith("rerun to finish it")
+
+    # Actors the cluster never schedules: the driver gives up after start_timeout_s, naming why.
+    fake = _FakeRay(lambda actor, method, arg=None: (_FakeRay.PENDING if actor >= 1 else
+                                                     True if method == "ready" else died))
+    monkeypatch.setattr(ray_batch, "_import_ray", lambda: fake)
+    report = ray_batch.run_sequences_ray(BatchJob(root, factory=FACTORY),
+                                         ray_batch.RayBatchOptions(num_actors=1, start_timeout_s=0.05))
+    assert [o.status for o in report.outcomes] == ["failed"] * 4
+    assert "died while propagating" in report.outcomes[0].reason
+    assert "no Ray worker started within 0 s" in report.outcomes[1].reason and 1 in fake.killed
 
     # No actor can start at all: an error, nothing in the report.
     fake = _FakeRay(lambda actor, method, arg=None: Err.RayError("ValueError: bad runtime env"))
