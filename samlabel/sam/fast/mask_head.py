@@ -14,10 +14,12 @@ results equal its ``predict_masks`` / ``forward`` up to float rounding
 
 from __future__ import annotations
 
+import platform
 from typing import TYPE_CHECKING, Optional
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from samlabel.sam.fast.output_map import OutputMapCache, select_window
 from samlabel.sam.fast.stacked_mlp import StackedMLP
@@ -91,6 +93,41 @@ def first_map(decoder: "MaskDecoder") -> tuple[torch.Tensor, torch.Tensor]:
     ``w (C, (di, dj, c1))``, ``b ((di, dj, c1),)``."""
     up1 = decoder.output_upscaling[0]
     return up1.weight.permute(0, 2, 3, 1).reshape(up1.in_channels, 4 * up1.out_channels), up1.bias.repeat(4)
+
+
+# oneDNN's linear with a fused sum (what Inductor calls on x86 CPUs); elsewhere addmm and +.
+_LINEAR_POINTWISE = (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+                     and platform.machine().lower() in ("x86_64", "amd64"))
+
+
+def _exact_gelu(module: nn.Module) -> bool:
+    return type(module) is nn.GELU and module.approximate == "none"
+
+
+def first_activation(x: torch.Tensor, norm: nn.Module, act: nn.Module) -> torch.Tensor:
+    """``act(LayerNorm(x))`` over the last dim, the GELU in place on the norm's fresh output."""
+    x = F.layer_norm(x, (x.shape[-1],), norm.weight, norm.bias, norm.eps)
+    return torch.ops.aten.gelu_(x) if _exact_gelu(act) else act(x)
+
+
+def second_product(x: torch.Tensor, up2: nn.Module, act: nn.Module, add: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """``act(x @ w2 + b2 (+ add))`` for the second ``ConvTranspose2d`` (kernel = stride = 2) as a
+    per-pixel product: ``x (N, c1)`` -> ``(N, (ei, ej, c2))``; ``add`` (SAM 2's high-resolution
+    map) in that layout, one row per row of ``x``. The GELU runs in place on the product's
+    fresh output, and on x86 the sum is fused into the product (one oneDNN call, bit-equal to
+    ``addmm`` then ``+``): no extra passes over the 2h x 2w x 4 x c2 map. (oneDNN's fused GELU
+    is not used: a recording of the decoder cannot hold its list argument.)"""
+    c1, c2 = up2.in_channels, up2.out_channels
+    w2 = up2.weight.permute(0, 2, 3, 1).reshape(c1, 4 * c2)  # (c1, (ei, ej, c2))
+    b2 = up2.bias.repeat(4)
+    if (add is not None and _LINEAR_POINTWISE and x.device.type == "cpu" and x.dtype == add.dtype == w2.dtype == torch.float32
+            and not (torch.is_grad_enabled() and (x.requires_grad or w2.requires_grad or add.requires_grad))):
+        y = torch.ops.mkldnn._linear_pointwise.binary(x, add.contiguous(), w2.t().contiguous(), b2, "add")
+    else:
+        y = torch.addmm(b2, x, w2)
+        if add is not None:
+            y += add
+    return torch.ops.aten.gelu_(y) if _exact_gelu(act) else act(y)
 
 
 def stack_hypernetworks(decoder: "MaskDecoder") -> Optional[StackedMLP]:
@@ -171,9 +208,8 @@ def _upscale_first(decoder: "MaskDecoder", x: torch.Tensor, hyper_in: torch.Tens
     c1, c2 = up2.in_channels, up2.out_channels
     k = hyper_in.shape[1]
     x = x.view(b, h, w, 2, 2, c1).permute(0, 1, 3, 2, 4, 5)  # (B, h, di, w, dj, c1)
-    x = act1(F.layer_norm(x, (c1,), norm.weight, norm.bias, norm.eps))  # contiguous, raster order
-    w2 = up2.weight.permute(0, 2, 3, 1).reshape(c1, 4 * c2)  # (c1, (ei, ej, c2))
-    y = act2(torch.addmm(up2.bias.repeat(4), x.reshape(-1, c1), w2))  # (B*4hw, (ei, ej, c2))
+    x = first_activation(x, norm, act1)  # contiguous, raster order
+    y = second_product(x.reshape(-1, c1), up2, act2)  # (B*4hw, (ei, ej, c2))
     masks = torch.matmul(y.view(b, -1, c2), hyper_in.transpose(1, 2))  # (B, (2h, 2w, ei, ej), K)
     masks = masks.view(b, 2 * h, 2 * w, 2, 2, k).permute(0, 5, 1, 3, 2, 4)  # (B, K, 2h, ei, 2w, ej)
     return masks.reshape(b, k, 4 * h, 4 * w)

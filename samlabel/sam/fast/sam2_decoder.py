@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from samlabel.sam.fast import mask_head
@@ -185,11 +184,11 @@ def _upscale_high_res(
     b = x.shape[0]
     c1, c2 = up2.in_channels, up2.out_channels
     k = hyper_in.shape[1]
-    x = x.view(b, h, w, 2, 2, c1).permute(0, 1, 3, 2, 4, 5).reshape(b, 2 * h, 2 * w, c1)  # raster order
-    x = act1(F.layer_norm(x + feat_s1, (c1,), norm.weight, norm.bias, norm.eps))
-    w2 = up2.weight.permute(0, 2, 3, 1).reshape(c1, 4 * c2)  # (c1, (ei, ej, c2))
-    y = torch.addmm(up2.bias.repeat(4), x.reshape(-1, c1), w2).view(b, 2 * h, 2 * w, 2, 2, c2)
-    y = act2(y + feat_s0)
+    # raster order and + feat_s1 in one pass: (B, h, di, w, dj, c1)
+    x = torch.add(x.view(b, h, w, 2, 2, c1).permute(0, 1, 3, 2, 4, 5), feat_s1.view(1, h, 2, w, 2, c1))
+    x = mask_head.first_activation(x, norm, act1)
+    s0 = feat_s0.view(-1, 4 * c2)  # (2h*2w, (ei, ej, c2)), for every prompt
+    y = mask_head.second_product(x.view(-1, c1), up2, act2, add=s0 if b == 1 else s0.repeat(b, 1))
     masks = torch.matmul(y.view(b, -1, c2), hyper_in.transpose(1, 2))  # (B, (2h, 2w, ei, ej), K)
     masks = masks.view(b, 2 * h, 2 * w, 2, 2, k).permute(0, 5, 1, 3, 2, 4)  # (B, K, 2h, ei, 2w, ej)
     return masks.reshape(b, k, 4 * h, 4 * w)
