@@ -26,15 +26,11 @@ marking frames reviewed. The engine is :mod:`samlabel.video` (Qt-free); this is 
   model… fetches EdgeTAM or SAM 2.1 tiny.
 - **Mark reviewed** (checkable): the labelme image flag ``reviewed`` of the open frame,
   set through the document (undoable, autosaved); propagation never overwrites such a frame.
-- **Re-propagate corrections** (checkable, on by default, remembered): when a person
-  corrects a frame that propagation wrote (or the frame it started from), the frames after
-  it that the propagation wrote are propagated again from it
-  (:meth:`~samlabel.gui.timeline_model.TimelineModel.repropagation`: up to the first frame a
-  person owns), :data:`REPROPAGATE_DELAY_MS` after the last saved edit, so a burst of clicks
-  makes one run. Corrections on several frames are carried on one after another, in the
-  order made; correcting again the frame an automatic run is carrying stops that run and
-  starts it again; a run the user started is never stopped for it (the corrections wait).
-  **Stop propagation** stops whichever run is going (frames done stay written).
+- **Re-propagate corrections** (checkable, on by default, remembered): a person's change to a
+  propagated frame is carried on through the frames propagation wrote after it
+  (:mod:`samlabel.gui.video_corrections`, ``self.corrections``). A user's Start during such
+  an automatic run stops it and goes first; the correction follows.
+  **Stop propagation** stops the run going and the corrections waiting (frames done stay written).
 """
 
 from __future__ import annotations
@@ -50,10 +46,9 @@ from PySide6.QtWidgets import QFileDialog
 from samlabel.gui.docks.binding import bind
 from samlabel.gui.docks.timeline_dock import TimelineDock
 from samlabel.gui.tasks import Task
-from samlabel.annotations.document import ChangeReason
-from samlabel.gui.timeline_model import TimelineModel, is_sequence, shapes_digest
+from samlabel.gui.timeline_model import TimelineModel, is_sequence
+from samlabel.gui.video_corrections import CorrectionCarrier, is_reload
 from samlabel.gui.workspace import WorkspaceChangeKind
-from samlabel.gui.workspace_save import RELOAD_TEXT
 from samlabel.video.expand import VIDEO_EXTENSIONS
 from samlabel.video.objects import REVIEWED_FLAG, REVIEWED_KEY, is_reviewed
 
@@ -62,15 +57,7 @@ log = logging.getLogger(__name__)
 VIDEO_FILTER = "Videos (" + " ".join("*" + e for e in VIDEO_EXTENSIONS) + ");;All files (*)"
 REFRESH_CHUNK = 50  # sidecars read per event-loop turn when a sequence opens
 LIVE_REFRESH_MS = 500  # the timeline re-reads what changed on disk this often during a propagation
-REPROPAGATE_DELAY_MS = 1500  # a correction is carried on once its frame has been still this long
 PredictorFactory = Callable[[], tuple[Any, str]]
-
-
-def _is_reload(document_change) -> bool:
-    """A document change that is the sidecar read again (another program's or a propagation's
-    write), not a person's edit."""
-    return (document_change is not None and document_change.reason == ChangeReason.EDIT
-            and document_change.text == RELOAD_TEXT)
 
 
 def is_video_file(path) -> bool:
@@ -190,17 +177,10 @@ class VideoController(QObject):
         self._live_timer = QTimer(self)
         self._live_timer.setInterval(LIVE_REFRESH_MS)
         self._live_timer.timeout.connect(self._live_refresh)
-        # corrections carried on (see the module docstring)
-        self.repropagate_delay_ms = REPROPAGATE_DELAY_MS
-        self._corrections: list[str] = []  # frames corrected, waiting for their runs, in the order made
-        self._plans: list = []  # the further runs (other directions) of the correction being carried
-        self._automatic_run: Optional[str] = None  # the corrected frame the run going carries on
-        self._known: dict[str, str] = {}  # frame name -> its shapes' digest as read or last corrected
+        self.corrections = CorrectionCarrier(self)
+        self.automatic_run: Optional[str] = None  # the corrected frame the run going carries on
         self._deferred = None  # (options, source) of the user's Start waiting for an automatic run to stop
         self._task_root: Optional[Path] = None  # the sequence the run going writes
-        self._correction_timer = QTimer(self)
-        self._correction_timer.setSingleShot(True)
-        self._correction_timer.timeout.connect(self.carry_corrections)
         a = window.actions_by_id
         self.dock = TimelineDock(parent=window)
         self.dock.add_buttons((("|◀", a["first_frame"]), ("◀", a["prev_image"])),
@@ -217,6 +197,7 @@ class VideoController(QObject):
         self.repropagate_action.setObjectName("action_repropagate")
         self.repropagate_action.setCheckable(True)
         self.repropagate_action.setChecked(window.settings.repropagate if window.settings is not None else True)
+        self.corrections.enabled = self.repropagate_action.isChecked()
         self.repropagate_action.setStatusTip("A correction on a propagated frame is carried on through the frames "
                                              "propagated after it (never over frames a person owns)")
         self.repropagate_action.toggled.connect(self.set_repropagate)
@@ -280,20 +261,19 @@ class VideoController(QObject):
             if self.timeline is not None:
                 self.dock.set_current(self.window.workspace.index)
         elif kind is WorkspaceChangeKind.DOCUMENT:
-            self._remember_shapes()  # as read from disk
+            self.corrections.remember_shapes()  # as read from disk
         elif kind is WorkspaceChangeKind.EDITED and change.saved:
             self.refresh_frames([self.window.image_path])
-            self._note_correction(self.window.image_path)
-        elif kind is WorkspaceChangeKind.EDITED and _is_reload(change.document_change):
-            self._remember_shapes()  # what another program (or a propagation) wrote: no correction
+            self.corrections.note(self.window.image_path)
+        elif kind is WorkspaceChangeKind.EDITED and is_reload(change.document_change):
+            self.corrections.remember_shapes()  # what another program (or a propagation) wrote
         self._update_reviewed_action()
 
     def _set_project(self, project) -> None:
-        self._drop_corrections()
-        self._known = {}
+        self.corrections.reset()
         self._deferred = None
         task = self.propagate_task
-        if task is not None and task.is_running() and self._automatic_run is not None:
+        if task is not None and task.is_running() and self.automatic_run is not None:
             task.cancel()  # a correction of the sequence left; its frames done stay written
         self._refresh_timer.stop()
         self._to_refresh = []
@@ -408,10 +388,10 @@ class VideoController(QObject):
             return None
         running = self.propagate_task
         if running is not None and running.is_running():
-            if not automatic and self._automatic_run is not None:
+            if not automatic and self.automatic_run is not None:
                 # the user's Start goes first: the correction's run stops and comes back after it
                 self._deferred = (options, source)
-                self._corrections.insert(0, self._automatic_run)
+                self.corrections.put_back(self.automatic_run)
                 running.cancel()
                 window.statusBar().showMessage("Stopping the correction's propagation to start yours…", 5000)
             return None
@@ -425,7 +405,7 @@ class VideoController(QObject):
         task.failed.connect(lambda message: window.statusBar().showMessage(f"Propagation failed: {message}", 30000))
         task.finished.connect(self._on_propagation_finished)
         self.propagate_task = task
-        self._automatic_run = (automatic if isinstance(automatic, str) else name) if automatic else None
+        self.automatic_run = (automatic if isinstance(automatic, str) else name) if automatic else None
         self._task_root = Path(project.root)
         self.stop_action.setEnabled(True)
         if self.timeline is not None:
@@ -483,13 +463,13 @@ class VideoController(QObject):
 
     def _on_propagation_finished(self, report) -> None:
         if report is not None and self._task_is_here():
-            what = "Correction carried on" if self._automatic_run is not None else "Propagation"
+            what = "Correction carried on" if self.automatic_run is not None else "Propagation"
             self.window.statusBar().showMessage(f"{what}: {report.summary()}", 30000)
 
     def _on_propagation_done(self) -> None:
         self._live_timer.stop()
         self.stop_action.setEnabled(False)
-        self._automatic_run = None
+        self.automatic_run = None
         here = self._task_is_here()
         self._task_root = None
         if here:
@@ -502,13 +482,13 @@ class VideoController(QObject):
             options, source = self._deferred
             self._deferred = None
             self.start_propagation(options, source)
-        elif (self._plans or self._corrections) and not self._correction_timer.isActive():
-            self._correction_timer.start(0)  # corrections waited for this run
+        else:
+            self.corrections.resume()  # corrections waited for this run
 
     def stop_propagation(self) -> None:
         """Video ▸ Stop propagation: cancel the run going and the corrections waiting (the
         frames written stay)."""
-        self._drop_corrections()
+        self.corrections.drop()
         self._deferred = None
         task = self.propagate_task
         if task is not None and task.is_running():
@@ -519,80 +499,11 @@ class VideoController(QObject):
     def set_repropagate(self, on: bool) -> None:
         """Video ▸ Re-propagate corrections (remembered)."""
         self.repropagate_action.setChecked(bool(on))
+        self.corrections.enabled = bool(on)
         if self.window.settings is not None:
             self.window.settings.repropagate = bool(on)
         if not on:
-            self._drop_corrections()
-
-    def _drop_corrections(self) -> None:
-        self._correction_timer.stop()
-        self._corrections = []
-        self._plans = []
-
-    def _remember_shapes(self) -> None:
-        """The open frame's shapes as they are now are not a correction (read from disk)."""
-        document, image = self.window.document, self.window.image_path
-        if document is not None and image is not None:
-            self._known[image.name] = shapes_digest(document.annotation)
-
-    def _note_correction(self, image: Optional[Path]) -> None:
-        """The open frame was saved: if its shapes changed (not only a flag) and propagation
-        wrote frames from it or past it (:meth:`TimelineModel.repropagations`), carry the
-        change on once the frame has been still for :attr:`repropagate_delay_ms`."""
-        document = self.window.document
-        if image is None or document is None or self.timeline is None:
-            return
-        digest = shapes_digest(document.annotation)
-        if self._known.get(image.name) == digest:
-            return  # a flag, a description, a save of what was read: no correction
-        self._known[image.name] = digest
-        if not self.repropagate_action.isChecked():
-            return
-        index = self.timeline.index_of(image.name)
-        if index < 0 or not self.timeline.repropagations(index):
-            return
-        if image.name not in self._corrections:
-            self._corrections.append(image.name)
-        self._correction_timer.start(self.repropagate_delay_ms)  # restarted by every edit: one run a burst
-
-    @property
-    def corrections_pending(self) -> tuple[str, ...]:
-        """The frames whose corrections wait to be carried on, in the order made."""
-        return tuple(self._corrections)
-
-    def carry_corrections(self) -> None:
-        """Carry on the oldest waiting correction now (the timer's slot; its other direction
-        and the other corrections follow when its run stops)."""
-        self._correction_timer.stop()
-        if self.timeline is None or self.window.project is None:
-            self._drop_corrections()
-            return
-        task = self.propagate_task
-        if task is not None and task.is_running():
-            if self._automatic_run is not None and self._automatic_run in self._corrections:
-                task.cancel()  # the frame it carries was corrected again: it starts anew when it stops
-            return  # otherwise the corrections wait for the run going (_on_propagation_done)
-        if not self._plans:
-            while self._corrections:
-                name = self._corrections.pop(0)
-                self.refresh_frames([name])
-                index = self.timeline.index_of(name)
-                self._plans = [(name, p) for p in (self.timeline.repropagations(index) if index >= 0 else [])]
-                if self._plans:
-                    break
-        if not self._plans:
-            return
-        name, plan = self._plans.pop(0)
-        from samlabel.gui.dialogs.propagate_dialog import PropagateOptions
-
-        options = PropagateOptions(reverse=plan.reverse, max_frames=plan.frames, overwrite=False)
-        if self.start_propagation(options, source=plan.source, automatic=name) is not None:
-            way = "backward" if plan.reverse else "forward"
-            origin = self.window.project.images[plan.source].name
-            via = "" if origin == name else f" from {origin}"
-            self.window.statusBar().showMessage(
-                f"Carrying the correction on {name}{via} {way} over {plan.frames} frame(s) "
-                "(Video ▸ Stop propagation; Video ▸ Re-propagate corrections turns this off)", 15000)
+            self.corrections.drop()
 
     # ------------------------------------------------------------------ reviewed
     def toggle_reviewed(self) -> None:

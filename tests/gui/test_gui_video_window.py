@@ -458,7 +458,7 @@ def _propagated_with_gate(qtbot, make_window, sequence, small_predictor, gate_at
     _propagate_all(qtbot, win)
     gated.release.clear()
     gated.reached.clear()
-    win.video.repropagate_delay_ms = 10 ** 6
+    win.video.corrections.delay_ms = 10 ** 6
     return win, gated
 
 
@@ -468,9 +468,9 @@ def test_a_correction_is_carried_on_over_the_frames_propagated_after_it(qtbot, s
     _propagate_all(qtbot, win)
     first = win.video.propagate_task
     before = {i: (root / f"frame_00000{i}.json").read_bytes() for i in (1, 2)}
-    win.video.repropagate_delay_ms = 0
+    win.video.corrections.delay_ms = 0
     _correct(qtbot, win, 2)
-    assert win.video.corrections_pending == ("frame_000002.jpg",)
+    assert win.video.corrections.pending == ("frame_000002.jpg",)
     qtbot.waitUntil(lambda: win.video.propagate_task is not first, timeout=WAIT)
     task = win.video.propagate_task
     assert "Carrying the correction on frame_000002.jpg forward over 2 frame(s)" in win.statusBar().currentMessage()
@@ -484,7 +484,7 @@ def test_a_correction_is_carried_on_over_the_frames_propagated_after_it(qtbot, s
     assert (root / "frame_000001.json").read_bytes() == before[1]
     assert _record(root, "frame_000002.json")["source"] == "frame_000000.jpg"  # the person's frame, as saved
     assert (root / "frame_000002.json").read_bytes() != before[2]
-    assert win.video.corrections_pending == ()
+    assert win.video.corrections.pending == ()
     assert not win.video.stop_action.isEnabled()
 
 
@@ -492,15 +492,15 @@ def test_corrections_on_two_frames_are_carried_on_one_after_another(qtbot, seq_w
     win = seq_window
     root = win.project.root
     _propagate_all(qtbot, win)
-    win.video.repropagate_delay_ms = 10 ** 6  # carried on when the test says so
+    win.video.corrections.delay_ms = 10 ** 6  # carried on when the test says so
     _correct(qtbot, win, 1)
     _correct(qtbot, win, 3)
     _correct(qtbot, win, 1, dx=-3)  # the same frame again: still one correction, in its place
-    assert win.video.corrections_pending == ("frame_000001.jpg", "frame_000003.jpg")
+    assert win.video.corrections.pending == ("frame_000001.jpg", "frame_000003.jpg")
     first = win.video.propagate_task
-    win.video.carry_corrections()
+    win.video.corrections.carry()
     task = win.video.propagate_task
-    assert task is not first and win.video.corrections_pending == ("frame_000003.jpg",)
+    assert task is not first and win.video.corrections.pending == ("frame_000003.jpg",)
     assert _run(qtbot, task) == "finished"
     # frame 1's run stopped before frame 3 (a person's now); then frame 3's run followed
     assert task.result.source == "frame_000001.jpg" and task.result.frames == 1
@@ -514,12 +514,12 @@ def test_corrections_on_two_frames_are_carried_on_one_after_another(qtbot, seq_w
 def test_correcting_the_frame_being_carried_on_starts_its_run_again(qtbot, small_predictor, make_window, sequence):
     win, gated = _propagated_with_gate(qtbot, make_window, sequence, small_predictor, gate_at=1)  # the tracker's index: frame 3 of a run from frame 2
     _correct(qtbot, win, 2)
-    win.video.carry_corrections()
+    win.video.corrections.carry()
     running = win.video.propagate_task
     assert gated.reached.wait(30)  # the automatic run holds before frame 3
     first_run = _record(win.project.root, "frame_000004.json")["run"]  # still the full run's
     _correct(qtbot, win, 2, dx=-4)  # frame 2 corrected again while it is carried on
-    win.video.carry_corrections()  # stops the run going...
+    win.video.corrections.carry()  # stops the run going...
     gated.release.set()
     assert _run(qtbot, running) == "cancelled"  # frame 3 written, frame 4 never reached
     assert _record(win.project.root, "frame_000004.json")["run"] == first_run
@@ -536,9 +536,9 @@ def test_a_run_the_user_started_is_not_stopped_for_a_correction(qtbot, small_pre
     users = win.video.start_propagation(PropagateOptions(max_frames=3), source=0)
     assert gated.reached.wait(30)  # frame 1 written, frame 2 held
     _correct(qtbot, win, 1)
-    win.video.carry_corrections()
+    win.video.corrections.carry()
     assert win.video.propagate_task is users and users.is_running()
-    assert win.video.corrections_pending == ("frame_000001.jpg",)
+    assert win.video.corrections.pending == ("frame_000001.jpg",)
     gated.release.set()
     assert _run(qtbot, users) == "finished" and users.result.kept == {}
     qtbot.waitUntil(lambda: win.video.propagate_task is not users, timeout=WAIT)  # then the correction's run
@@ -554,14 +554,14 @@ def test_a_flag_or_a_reload_is_not_a_correction(qtbot, seq_window):
     root = win.project.root
     _propagate_all(qtbot, win)
     first = win.video.propagate_task
-    win.video.repropagate_delay_ms = 0
+    win.video.corrections.delay_ms = 0
     win.video.go_to_frame(2)
     qtbot.waitUntil(lambda: win.document is not None and win.index == 2)
     win.video.toggle_reviewed()  # marked reviewed: a flag, the shapes as propagation wrote them
     assert win.save_now()
     win.video.toggle_reviewed()  # and unmarked
     assert win.save_now()
-    assert win.video.corrections_pending == () and win.video.propagate_task is first
+    assert win.video.corrections.pending == () and win.video.propagate_task is first
     # the frame on screen rewritten by a propagation (overwrite) and reloaded: no correction either
     task = win.video.start_propagation(PropagateOptions(max_frames=2, overwrite=True), source=0)
     assert _run(qtbot, task) == "finished"
@@ -569,7 +569,7 @@ def test_a_flag_or_a_reload_is_not_a_correction(qtbot, seq_window):
     win.check_outside_edits()
     qtbot.waitUntil(lambda: win.document.annotation.extra.get(FRAME_KEY, {}).get("run") == task.result.run)
     assert win.save_now()
-    assert win.video.corrections_pending == () and win.video.propagate_task is task
+    assert win.video.corrections.pending == () and win.video.propagate_task is task
 
 
 def test_undoing_a_carried_correction_carries_the_undo(qtbot, seq_window):
@@ -577,7 +577,7 @@ def test_undoing_a_carried_correction_carries_the_undo(qtbot, seq_window):
     root = win.project.root
     _propagate_all(qtbot, win)
     full_run = _record(root, "frame_000003.json")["run"]
-    win.video.repropagate_delay_ms = 0
+    win.video.corrections.delay_ms = 0
     _correct(qtbot, win, 2)
     qtbot.waitUntil(lambda: _record(root, "frame_000004.json").get("source") == "frame_000002.jpg", timeout=WAIT)
     _run(qtbot, win.video.propagate_task)
@@ -585,7 +585,7 @@ def test_undoing_a_carried_correction_carries_the_undo(qtbot, seq_window):
     win.undo()  # frame 2 is as propagation wrote it again
     assert win.save_now()
     assert "Carrying the correction on frame_000002.jpg from frame_000000.jpg forward over 4 frame(s)" in (
-        win.statusBar().currentMessage()) or win.video.corrections_pending == ("frame_000002.jpg",)
+        win.statusBar().currentMessage()) or win.video.corrections.pending == ("frame_000002.jpg",)
     qtbot.waitUntil(lambda: win.video.propagate_task is not carried, timeout=WAIT)
     undo_run = win.video.propagate_task
     assert _run(qtbot, undo_run) == "finished"
@@ -600,13 +600,13 @@ def test_stop_drops_the_corrections_waiting(qtbot, small_predictor, make_window,
     win, gated = _propagated_with_gate(qtbot, make_window, sequence, small_predictor, gate_at=1)
     _correct(qtbot, win, 1)
     _correct(qtbot, win, 3)
-    win.video.carry_corrections()
+    win.video.corrections.carry()
     running = win.video.propagate_task
-    assert gated.reached.wait(30) and win.video.corrections_pending == ("frame_000003.jpg",)
+    assert gated.reached.wait(30) and win.video.corrections.pending == ("frame_000003.jpg",)
     win.video.stop_action.trigger()
     gated.release.set()
     assert _run(qtbot, running) == "cancelled"
-    assert win.video.corrections_pending == () and win.video.propagate_task is running
+    assert win.video.corrections.pending == () and win.video.propagate_task is running
     assert not win.video.stop_action.isEnabled()
 
 
@@ -614,7 +614,7 @@ def test_the_users_start_stops_a_correction_run_and_the_correction_follows(qtbot
                                                                             sequence):
     win, gated = _propagated_with_gate(qtbot, make_window, sequence, small_predictor, gate_at=1)
     _correct(qtbot, win, 2)
-    win.video.carry_corrections()
+    win.video.corrections.carry()
     automatic = win.video.propagate_task
     assert gated.reached.wait(30)
     win.video.go_to_frame(0)
@@ -638,7 +638,7 @@ def test_the_users_start_stops_a_correction_run_and_the_correction_follows(qtbot
 def test_opening_another_sequence_cancels_a_correction_run(qtbot, small_predictor, make_window, sequence, tmp_path):
     win, gated = _propagated_with_gate(qtbot, make_window, sequence, small_predictor, gate_at=1)
     _correct(qtbot, win, 2)
-    win.video.carry_corrections()
+    win.video.corrections.carry()
     automatic = win.video.propagate_task
     assert gated.reached.wait(30)
     other = make_sequence(tmp_path / "other")
@@ -660,11 +660,11 @@ def test_with_repropagation_off_a_correction_changes_only_its_frame(qtbot, seq_w
     assert action.isChecked()
     action.trigger()
     assert not action.isChecked() and win.settings.repropagate is False
-    win.video.repropagate_delay_ms = 0
+    win.video.corrections.delay_ms = 0
     after = {i: (root / f"frame_00000{i}.json").read_bytes() for i in (3, 4)}
     _correct(qtbot, win, 2)
-    assert win.video.corrections_pending == ()
-    win.video.carry_corrections()
+    assert win.video.corrections.pending == ()
+    win.video.corrections.carry()
     assert win.video.propagate_task is first
     assert {i: (root / f"frame_00000{i}.json").read_bytes() for i in (3, 4)} == after
 
