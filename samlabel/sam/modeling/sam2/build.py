@@ -242,13 +242,7 @@ def load_sam2_video_state_dict(model: torch.nn.Module, state_dict: Mapping[str, 
     missing, unexpected, mismatched = state_dict_problems(expected, state_dict)
     if missing or unexpected or mismatched:
         name = getattr(model.config, "name", type(model).__name__)
-        problems = []
-        if missing:
-            problems.append(f"missing keys: {_few(missing)}")
-        if unexpected:
-            problems.append(f"unexpected keys: {_few(unexpected)}")
-        if mismatched:
-            problems.append(f"shape mismatch: {_few(mismatched)} - is it a checkpoint for another model size?")
+        problems = fit_problems(missing, unexpected, mismatched, " - is it a checkpoint for another model size?")
         raise CheckpointError(f"checkpoint {path} does not fit video model {name!r}: " + "; ".join(problems))
     with torch.no_grad():
         for k, v in expected.items():
