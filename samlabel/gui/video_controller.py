@@ -18,6 +18,8 @@ marking frames reviewed. The engine is :mod:`samlabel.video` (Qt-free); this is 
   written is the one on screen, and at the end, the window shows the new sidecar through the
   outside-edit mechanism (:meth:`OutsideEditsMixin.check_outside_edits`: reloaded
   undoably when the open document has no unsaved changes, else the next save asks).
+  A frame on screen with unsaved edits is *held*: the run leaves it to the person (the
+  report counts it; saving makes it theirs, a rerun fills it if they saved nothing).
   The model is a video predictor: :attr:`VideoController.predictor_factory` (replaceable:
   tests inject a small one) returns ``(predictor, model_label)`` and is called on the worker;
   the default (:func:`video_model_for`) is EdgeTAM on a CPU (about four times faster than
@@ -143,15 +145,17 @@ class SharedPredictor:
 
 
 def run_propagation(root: Path, source: str, options, factory: PredictorFactory, tolerance: float, *, progress,
-                    cancel):
-    """The Task's function (worker thread): load the predictor, propagate, return the report."""
+                    cancel, hold=None):
+    """The Task's function (worker thread): load the predictor, propagate, return the report.
+    ``hold(name)``: frames not to write now (the frame on screen with unsaved edits)."""
     from samlabel.video.propagate import propagate
 
     if cancel():
         return None
     predictor, label = factory()
     return propagate(root, source, reverse=options.reverse, max_frames=options.max_frames, overwrite=options.overwrite,
-                     predictor=predictor, model_label=label, tolerance=tolerance, progress=progress, cancel=cancel)
+                     predictor=predictor, model_label=label, tolerance=tolerance, progress=progress, cancel=cancel,
+                     hold=hold)
 
 
 class VideoController(QObject):
@@ -168,6 +172,7 @@ class VideoController(QObject):
         self.propagate_task: Task | None = None
         self.propagate_dialog = None
         self._run_reverse = False
+        self._held: Optional[str] = None  # the frame on screen while it has unsaved edits (_note_held)
         self._to_refresh: list[str] = []
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setInterval(0)
@@ -268,6 +273,20 @@ class VideoController(QObject):
         elif kind is WorkspaceChangeKind.EDITED and is_reload(change.document_change):
             self.corrections.remember_shapes()  # what another program (or a propagation) wrote
         self._update_reviewed_action()
+        self._note_held()
+
+    # ------------------------------------------------------------------ the frame being edited
+    def _note_held(self) -> None:
+        """Remember (on the UI thread) which frame a run must not write now: the one on screen
+        while it has unsaved edits (or a vertex drag going). A str store: atomic for the worker."""
+        document, image = self.window.document, self.window.image_path
+        editing = document is not None and image is not None and (document.is_dirty or document.in_group)
+        self._held = image.name if editing else None
+
+    def _holds(self, name: str) -> bool:
+        """The run's ``hold`` (worker thread): the frame is open with unsaved edits, so the run
+        leaves it to the person (it becomes theirs when saved; a rerun fills it if not)."""
+        return name == self._held
 
     def _set_project(self, project) -> None:
         self.corrections.reset()
@@ -398,7 +417,8 @@ class VideoController(QObject):
         index = window.index if source is None else source
         name = project.images[index].name
         factory = self.predictor_factory or self.shared_predictor.factory(window.model_choice)
-        task = Task(run_propagation, Path(project.root), name, options, factory, window.simplify_tolerance, parent=self)
+        task = Task(run_propagation, Path(project.root), name, options, factory, window.simplify_tolerance,
+                    hold=self._holds, parent=self)
         self._run_reverse = options.reverse
         task.progress.connect(self._on_propagation_progress)
         task.done.connect(self._on_propagation_done)

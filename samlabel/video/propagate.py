@@ -79,6 +79,8 @@ class PropagationReport:
     ``frames``: frames of the range (the source frame not counted); ``written``: sidecars
     written; ``already``: frames an earlier, interrupted run of the same job had written;
     ``kept``: ``{frame name: "reviewed" | "edited"}`` frames left as a person left them;
+    ``held``: frames the caller held when their turn came (``hold``: the app's frame on screen
+    with unsaved edits), left as they were; a rerun of the same job writes them if still free;
     ``lost``: ``{object key: [frame names]}`` where the model lost the object (this run);
     ``objects``: the source frame's object keys; ``report_path``: the sequence's report.
     """
@@ -88,6 +90,7 @@ class PropagationReport:
     written: int = 0
     already: int = 0
     kept: dict = field(default_factory=dict)
+    held: list = field(default_factory=list)
     lost: dict = field(default_factory=dict)
     objects: list = field(default_factory=list)
     run: str = ""
@@ -101,6 +104,9 @@ class PropagationReport:
             parts.append(f"{self.already} already done")
         if self.kept:
             parts.append(f"{len(self.kept)} kept (edited or reviewed by a person)")
+        if self.held:
+            parts.append(f"{len(self.held)} held while being edited ({', '.join(self.held[:3])}"
+                         f"{', …' if len(self.held) > 3 else ''})")
         lost = sum(len(v) for v in self.lost.values())
         if lost:
             parts.append(f"{lost} lost object-frame(s)")
@@ -315,6 +321,7 @@ def propagate(
     progress: Optional[Progress] = None,
     cancel: Optional[Cancel] = None,
     predictor_factory: Optional[Callable[[], Any]] = None,
+    hold: Optional[Callable[[str], bool]] = None,
 ) -> PropagationReport:
     """Carry the objects of frame ``from_frame`` (an index or a frame file name) through the
     sequence folder ``sequence`` (see the module docstring).
@@ -335,6 +342,9 @@ def propagate(
         predictor_factory: called without arguments instead of :func:`load_predictor` when no
             ``predictor`` is given and some frame is left to write (a batch of sequences
             loads its model once, and only if needed).
+        hold: ``hold(frame name)`` asked (on the calling thread) just before a frame is
+            written; True leaves the frame as it is (``report.held``): the app holds the frame
+            a person has open with unsaved edits, so a run never writes under them.
 
     Raises:
         VideoError: no such folder, no frames, a bad frame index, the source frame or a
@@ -416,7 +426,9 @@ def propagate(
             if cancel is not None and cancel():
                 report.cancelled = True
                 break
-            if i in todo:
+            if i in todo and hold is not None and hold(images[i].name):
+                report.held.append(images[i].name)
+            elif i in todo:
                 masks = (logits[:, 0] > 0.0).cpu().numpy()
                 _write_frame(project, images[i], masks, obj_ids, objects, run, source.name, label, overwrite,
                              tolerance, report, seq_report)

@@ -375,7 +375,7 @@ def test_the_frame_on_screen_shows_what_propagation_wrote(qtbot, seq_window):
     assert not win.document.shapes
 
 
-def test_an_unsaved_edit_of_the_frame_on_screen_is_never_lost(qtbot, seq_window, monkeypatch):
+def test_the_frame_being_edited_is_held_and_becomes_the_persons(qtbot, seq_window, monkeypatch):
     win = seq_window
     qtbot.keyClick(win, Qt.Key.Key_D)
     monkeypatch.setattr(win, "_schedule_autosave", lambda: None)  # the edit stays unsaved
@@ -384,17 +384,34 @@ def test_an_unsaved_edit_of_the_frame_on_screen_is_never_lost(qtbot, seq_window,
     assert win.document.is_dirty
     task = win.video.start_propagation(PropagateOptions(), source=0)
     assert _run(qtbot, task) == "finished"
+    # the run left the frame under the unsaved edit alone, said so, and wrote the others
+    assert task.result.held == ["frame_000001.jpg"] and task.result.written == NUM_FRAMES - 2
+    assert "held while being edited (frame_000001.jpg)" in win.statusBar().currentMessage()
     assert [s.label for s in win.document.shapes] == ["dog"] and win.document.is_dirty
     sidecar = win.project.root / "frame_000001.json"
-    assert FRAME_KEY in json.loads(sidecar.read_text())  # written beside the unsaved edit
-    # the next save asks what to keep; keeping mine copies theirs beside it first
+    assert not sidecar.exists()
+    # saving asks nothing (nothing was written under the edit) and the frame is the person's
     asked = []
     monkeypatch.setattr(win, "_ask_outside_edit", lambda change: asked.append(change) or OutsideEditChoice.KEEP_MINE)
     assert win.save_now()
-    assert len(asked) == 1
+    assert asked == []
     assert [s["label"] for s in json.loads(sidecar.read_text())["shapes"]] == ["dog"]
-    theirs = sorted(win.project.root.glob("frame_000001.outside-*.json"))
-    assert len(theirs) == 1 and FRAME_KEY in json.loads(theirs[0].read_text())
+    _wait_timeline(qtbot, win)
+    win.video.refresh_frames(None)
+    assert _states(win)[1] is FrameState.EDITED
+
+
+def test_a_frame_with_unsaved_edits_is_written_once_they_are_undone(qtbot, seq_window):
+    """Held only while dirty: the same frame, its edit undone, is written by the next run."""
+    win = seq_window
+    qtbot.keyClick(win, Qt.Key.Key_D)
+    win.document.add_shape(Shape.polygon("dog", [[5, 5], [20, 5], [20, 20]]))
+    win.undo()
+    assert not win.document.is_dirty
+    task = win.video.start_propagation(PropagateOptions(), source=0)
+    assert _run(qtbot, task) == "finished"
+    assert task.result.held == [] and task.result.written == NUM_FRAMES - 1
+    qtbot.waitUntil(lambda: len(win.document.shapes) == 2, timeout=WAIT)  # shown through the reload
 
 
 # ---------------------------------------------------------------------- reviewed
@@ -684,4 +701,8 @@ def test_report_text_names_the_lost_and_kept_frames():
     assert describe_report(report) == ("Done: 1 object(s) from f0.jpg, 3 frame(s), 2 sidecar(s) written, 1 kept (edited "
                                        "or reviewed by a person), 1 lost object-frame(s). Lost: car#1 on f2.jpg. "
                                        "Kept as a person left them: f3.jpg.")
+    held = PropagationReport(source="f0.jpg", frames=2, written=1, objects=["car#1"], held=["f1.jpg"])
+    assert describe_report(held) == ("Done: 1 object(s) from f0.jpg, 2 frame(s), 1 sidecar(s) written, 1 held while "
+                                     "being edited (f1.jpg). Not written because it had unsaved edits (save to keep "
+                                     "them, or propagate again to fill it): f1.jpg.")
     assert np.all(np.array(object_rgb("x", None)) >= 0)

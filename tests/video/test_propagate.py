@@ -66,6 +66,28 @@ def test_propagation_writes_every_frame(sequence, small_predictor):
     assert sidecars(sequence) == before
 
 
+def test_a_held_frame_is_left_as_it_is_and_a_rerun_fills_it(sequence, small_predictor):
+    asked = []
+
+    def hold(name):
+        asked.append(name)
+        return name == "frame_000002.jpg"
+
+    report = propagate(sequence, 0, predictor=small_predictor, model_label=LABEL, hold=hold)
+    assert asked == [f"frame_{i:06d}.jpg" for i in range(1, NUM_FRAMES)]  # asked before each write
+    assert report.held == ["frame_000002.jpg"] and report.written == NUM_FRAMES - 2
+    assert "1 held while being edited (frame_000002.jpg)" in report.summary()
+    assert not (sequence / "frame_000002.json").exists()  # not written
+    project = Project(sequence)
+    for image in project.images[1:]:
+        if image.name != "frame_000002.jpg":
+            check_frame(project, image, report.run)
+    # the frame was left free (nothing saved there): the same job run again fills only it
+    again = propagate(sequence, 0, predictor=small_predictor, model_label=LABEL)
+    assert again.written == 1 and again.already == NUM_FRAMES - 2 and not again.held
+    check_frame(project, project.images[2], report.run)
+
+
 def test_person_edits_are_kept(sequence, small_predictor):
     first = propagate(sequence, 0, predictor=small_predictor, model_label=LABEL)
     assert first.written == NUM_FRAMES - 1
