@@ -5,6 +5,10 @@ Signatures and outputs equal the reference's (``set_image``, ``set_image_batch``
 ``_orig_hw``, ``_features``). The image transform and mask post-processing are the reference's
 ``SAM2Transforms`` (:mod:`samlabel.sam.sam2.transforms`). ``SamPredictor`` runs SAM 2
 models too, through the same image embedding and decoder session as SAM 1.
+
+The image is embedded on the compute path ``path`` (``samlabel.sam.compute_path``: the fast
+Hiera encoder of :mod:`samlabel.sam.fast.hiera_encoder` by default, equal up to float
+rounding; ``"plain"`` runs the model's own ``image_features``, as Meta's code does).
 """
 
 from __future__ import annotations
@@ -30,9 +34,13 @@ class SAM2ImagePredictor:
         mask_threshold: float = 0.0,
         max_hole_area: float = 0.0,
         max_sprinkle_area: float = 0.0,
+        path: Optional[str] = None,
         **kwargs,
     ) -> None:
+        from samlabel.sam.compute_path import resolve_path
+
         self.model = sam_model
+        self.path = resolve_path(path)
         self._transforms = SAM2Transforms(
             resolution=self.model.image_size,
             mask_threshold=mask_threshold,
@@ -57,7 +65,12 @@ class SAM2ImagePredictor:
 
     def _embed(self, input_images: torch.Tensor) -> None:
         assert input_images.ndim == 4 and input_images.shape[1] == 3, f"images must be Bx3xHxW, got {tuple(input_images.shape)}"
-        self._features = self.model.image_features(input_images)
+        if self.path == "fast":
+            from samlabel.sam.fast.hiera_encoder import image_features
+
+            self._features = image_features(self.model, input_images)
+        else:
+            self._features = self.model.image_features(input_images)
         self._is_image_set = True
 
     @torch.no_grad()

@@ -35,13 +35,15 @@ def _prompts(h: int, w: int) -> dict:
 
 
 @pytest.fixture(scope="module")
-def predictors(small_pair, sam2_helpers):
-    """Per aspect ratio: (reference predictor, our predictor, image), both with the image set."""
+def predictors(small_pair, sam2_helpers, compute_path):
+    """Per aspect ratio: (reference predictor, our predictor, image), both with the image set;
+    ours embeds on each compute path (the fast Hiera encoder and the plain model)."""
     ref, ours, _ = small_pair
     out = {}
     for i, (key, (h, w)) in enumerate(SHAPES.items()):
         image = sam2_helpers.smooth_image(h, w, seed=10 + i)
-        rp, op = sam2_helpers.reference_predictor(ref), SAM2ImagePredictor(ours)
+        rp, op = sam2_helpers.reference_predictor(ref), SAM2ImagePredictor(ours, path=compute_path)
+        assert op.path == compute_path
         rp.set_image(image)
         op.set_image(image)
         out[key] = (rp, op, image)
@@ -61,9 +63,10 @@ def _assert_outputs_equal(r, o, what=""):
     assert o_scores.shape == r_scores.shape and o_logits.shape == r_logits.shape, what
     np.testing.assert_allclose(o_logits, r_logits, atol=LOGIT_TOL, rtol=0, err_msg=what)
     np.testing.assert_allclose(o_scores, r_scores, atol=SCORE_TOL, rtol=0, err_msg=what)
-    if r_masks.dtype == bool:
+    if r_masks.dtype == bool or np.isin(r_masks, (0.0, 1.0)).all():  # masks (bool, or 0/1 floats): by pixels
+        assert np.isin(o_masks, (0.0, 1.0)).all(), what
         assert (o_masks != r_masks).mean() <= MASK_FRACTION, what
-    else:
+    else:  # return_logits=True: the logits
         np.testing.assert_allclose(o_masks, r_masks, atol=LOGIT_TOL, rtol=0, err_msg=what)
 
 
@@ -171,10 +174,10 @@ def test_batched_prompts(predictors):
         _assert_outputs_equal(r, o, f"batched multimask={multimask}")
 
 
-def test_set_image_batch_and_predict_batch(small_pair, sam2_helpers):
+def test_set_image_batch_and_predict_batch(small_pair, sam2_helpers, compute_path):
     ref, ours, _ = small_pair
     images = [sam2_helpers.smooth_image(480, 640, seed=21), sam2_helpers.smooth_image(360, 640, seed=22)]
-    rp, op = sam2_helpers.reference_predictor(ref), SAM2ImagePredictor(ours)
+    rp, op = sam2_helpers.reference_predictor(ref), SAM2ImagePredictor(ours, path=compute_path)
     rp.set_image_batch(images)
     op.set_image_batch(images)
     torch.testing.assert_close(op._features["image_embed"], rp._features["image_embed"], atol=EMB_TOL, rtol=0)
@@ -283,6 +286,27 @@ def test_hole_and_sprinkle_removal(small_pair, sam2_helpers, predictors, monkeyp
     op = _with_image_of(SAM2ImagePredictor(ours, max_hole_area=50, max_sprinkle_area=50), op0)
     kwargs = dict(point_coords=np.array([[320, 240]]), point_labels=np.array([1]))
     _assert_outputs_equal(rp.predict(**kwargs), op.predict(**kwargs), "hole/sprinkle predict")
+
+
+def test_the_default_path_is_the_fast_encoder(small_pair, monkeypatch):
+    """Without path=, SAM2ImagePredictor embeds with the fast Hiera encoder (the environment
+    variable chooses the plain one); a bad path is named."""
+    import samlabel.sam.fast.hiera_encoder as fast_hiera
+
+    _, ours, _ = small_pair
+    calls = []
+    real = fast_hiera.image_features
+    monkeypatch.setattr(fast_hiera, "image_features", lambda *a, **k: calls.append(1) or real(*a, **k))
+    image = np.zeros((32, 48, 3), np.uint8)
+    monkeypatch.delenv("SAMLABEL_COMPUTE_PATH", raising=False)
+    SAM2ImagePredictor(ours).set_image(image)
+    assert calls == [1]
+    monkeypatch.setenv("SAMLABEL_COMPUTE_PATH", "plain")
+    plain = SAM2ImagePredictor(ours)
+    plain.set_image(image)
+    assert plain.path == "plain" and calls == [1]
+    with pytest.raises(ValueError, match="path= must be one of"):
+        SAM2ImagePredictor(ours, path="quick")
 
 
 def test_errors_before_set_image(small_pair):
