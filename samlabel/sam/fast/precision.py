@@ -58,6 +58,16 @@ def _cpu_flags() -> set:
     return set()
 
 
+def onednn_bf16_kernels() -> bool:
+    """oneDNN runs bf16 natively here (AVX512-BF16 / AMX / AVX-NE-CONVERT: PyTorch's own check);
+    elsewhere its bf16 paths refuse, and the fast encoders give bf16 weights to the plain module
+    or the unfused ops."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def native_bf16() -> tuple[bool, str]:
     """``(supported, reason)``: whether this CPU computes bf16 matrix products natively.
 

@@ -161,12 +161,11 @@ _KERNEL_DTYPES = (torch.float32, torch.bfloat16)
 
 
 def _bf16_kernels() -> bool:
-    """oneDNN runs bf16 here (AVX512-BF16 / AMX / AVX-NE-CONVERT); elsewhere its bf16 paths
-    refuse, and bf16 weights take the plain module."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
+    """oneDNN runs bf16 here (:func:`~samlabel.sam.fast.precision.onednn_bf16_kernels`);
+    elsewhere bf16 weights take the plain module."""
+    from samlabel.sam.fast.precision import onednn_bf16_kernels
+
+    return onednn_bf16_kernels()
 
 
 def weights_dtype(encoder: nn.Module) -> Optional[torch.dtype]:

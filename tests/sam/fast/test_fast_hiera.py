@@ -198,3 +198,44 @@ def test_fast_equals_meta_reference(tmp_path):
     got = fast.image_features(ours, x)
     _assert_features_close(got, {"image_embed": predictor._features["image_embed"],
                                  "high_res_feats": predictor._features["high_res_feats"]})
+
+
+@pytest.mark.skipif(not fast._onednn_bf16(), reason="oneDNN has no bf16 kernels on this CPU")
+def test_a_bf16_trunk_fuses_its_linears_in_onednn(monkeypatch):
+    """A bf16 trunk (``fast/precision.py``) runs its linears as fused oneDNN calls (GELU and the
+    residual add inside the product) and stays as close to float32 as the unfused ops; where
+    oneDNN has no bf16 kernels they are not called."""
+    model = _model(_small_config(), seed=4)
+    x = torch.randn(1, 3, 256, 256, generator=torch.Generator().manual_seed(8))
+    with torch.no_grad():
+        want32 = fast.trunk_forward(model.image_encoder.trunk, x)
+    trunk = model.image_encoder.trunk.to(torch.bfloat16)
+    calls = []
+    ops = torch.ops.mkldnn._linear_pointwise
+
+    class Spy:
+        def __call__(self, *a):
+            calls.append(("pointwise", a[0].dtype, a[3] if len(a) > 3 else None))
+            return ops(*a)
+
+        def binary(self, *a):
+            calls.append(("binary", a[0].dtype, a[-1]))
+            return ops.binary(*a)
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", Spy())
+    with torch.no_grad():
+        fused = fast.trunk_forward(trunk, x)
+    assert calls and all(dtype == torch.bfloat16 for _, dtype, _ in calls)
+    assert ("pointwise", torch.bfloat16, "gelu") in calls and ("binary", torch.bfloat16, "add") in calls
+    n = len(calls)
+    monkeypatch.setattr(fast, "_onednn_bf16", lambda: False)
+    with torch.no_grad():
+        unfused = fast.trunk_forward(trunk, x)
+    assert len(calls) == n  # no oneDNN call without its bf16 kernels
+
+    def rel(a, b):
+        return float((a.float() - b.float()).norm() / b.float().norm())
+
+    for f, u, w in zip(fused, unfused, want32):
+        assert f.dtype == u.dtype == torch.float32 and f.shape == w.shape
+        assert 0 < rel(f, w) < 3e-2 and rel(f, w) <= 1.5 * rel(u, w) + 1e-3
