@@ -211,9 +211,35 @@ def _global_attention(attn, xn: torch.Tensor, stride) -> torch.Tensor:
     if stride is not None:
         q = _pool(q.flatten(-2), stride).unflatten(-1, (nh, -1))  # (B, H', W', nh, c)
     Hq, Wq = q.shape[1], q.shape[2]
-    o = F.scaled_dot_product_attention(q.flatten(1, 2).transpose(1, 2), k.flatten(1, 2).transpose(1, 2),
-                                       v.flatten(1, 2).transpose(1, 2))  # (B, nh, Nq, c)
+    q, k, v = (t.flatten(1, 2).transpose(1, 2) for t in (q, k, v))  # (B, nh, N, c) views
+    if q.dtype == torch.bfloat16 and k.shape[2] >= BF16_BANDED_MIN_KEYS:
+        return _bf16_banded_attention(q, k, v).view(B, Hq, Wq, -1)
+    o = F.scaled_dot_product_attention(q, k, v)  # (B, nh, Nq, c)
     return o.transpose(1, 2).reshape(B, Hq, Wq, -1)
+
+
+# bf16 global attention over at least this many keys runs as bands of query rows (below)
+BF16_BANDED_MIN_KEYS = 1024
+BF16_BAND_ROWS = 256
+
+
+def _bf16_banded_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rows: int = BF16_BAND_ROWS) -> torch.Tensor:
+    """Softmax attention of bf16 ``q (B, nh, Nq, c)`` on ``k, v (B, nh, Nk, c)`` -> contiguous
+    ``(B, Nq, nh, c)``, a band of ``rows`` queries at a time: two bf16 products (oneDNN's
+    native bf16 kernels) and a softmax computed in float32 over each band's scores, which stay
+    in the cache. PyTorch's CPU flash attention takes as long in bf16 as in float32 without AMX;
+    this is faster for long sequences (``docs/performance.md``). Like any bf16 attention it
+    rounds the scores and the probabilities to bf16."""
+    B, nh, Nq, c = q.shape
+    q = q * (c ** -0.5)  # (B, nh, Nq, c), contiguous
+    kt = k.transpose(-1, -2).contiguous()  # (B, nh, c, Nk)
+    v = v.contiguous()
+    out = q.new_empty(B, Nq, nh, c)
+    for r0 in range(0, Nq, rows):
+        r1 = min(Nq, r0 + rows)
+        scores = torch.matmul(q[:, :, r0:r1], kt)  # (B, nh, R, Nk)
+        torch.matmul(torch.softmax(scores, dim=-1), v, out=out[:, r0:r1].transpose(1, 2))
+    return out
 
 
 def _regions(H: int, W: int, ws: int):

@@ -200,16 +200,21 @@ def test_fast_equals_meta_reference(tmp_path):
                                  "high_res_feats": predictor._features["high_res_feats"]})
 
 
+def _bf16_trunk(seed: int):
+    """(the small model's trunk in bf16, a 256 px input, the float32 trunk's stage outputs)."""
+    model = _model(_small_config(), seed=seed)
+    x = torch.randn(1, 3, 256, 256, generator=torch.Generator().manual_seed(seed + 3))
+    with torch.no_grad():
+        want32 = fast.trunk_forward(model.image_encoder.trunk, x)
+    return model.image_encoder.trunk.to(torch.bfloat16), x, want32
+
+
 @pytest.mark.skipif(not fast._onednn_bf16(), reason="oneDNN has no bf16 kernels on this CPU")
 def test_a_bf16_trunk_fuses_its_linears_in_onednn(monkeypatch):
     """A bf16 trunk (``fast/precision.py``) runs its linears as fused oneDNN calls (GELU and the
     residual add inside the product) and stays as close to float32 as the unfused ops; where
     oneDNN has no bf16 kernels they are not called."""
-    model = _model(_small_config(), seed=4)
-    x = torch.randn(1, 3, 256, 256, generator=torch.Generator().manual_seed(8))
-    with torch.no_grad():
-        want32 = fast.trunk_forward(model.image_encoder.trunk, x)
-    trunk = model.image_encoder.trunk.to(torch.bfloat16)
+    trunk, x, want32 = _bf16_trunk(seed=4)
     calls = []
     ops = torch.ops.mkldnn._linear_pointwise
 
@@ -239,3 +244,35 @@ def test_a_bf16_trunk_fuses_its_linears_in_onednn(monkeypatch):
     for f, u, w in zip(fused, unfused, want32):
         assert f.dtype == u.dtype == torch.float32 and f.shape == w.shape
         assert 0 < rel(f, w) < 3e-2 and rel(f, w) <= 1.5 * rel(u, w) + 1e-3
+
+
+@pytest.mark.parametrize("shape,rows", [((1, 4, 1100, 24), 256), ((2, 2, 300, 16), 64)])
+def test_bf16_banded_attention_equals_attention(shape, rows):
+    """Bands of query rows (the last one short), bf16 products, float32 softmax: softmax
+    attention as SDPA computes it in float32, within bf16 rounding, laid out (B, N, heads, c)."""
+    g = torch.Generator().manual_seed(5)
+    q, k, v = (torch.randn(shape, generator=g) for _ in range(3))
+    want = torch.nn.functional.scaled_dot_product_attention(q, k, v).transpose(1, 2)
+    got = fast._bf16_banded_attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), rows=rows)
+    assert got.dtype == torch.bfloat16 and got.shape == want.shape and got.is_contiguous()
+    sdpa_b = torch.nn.functional.scaled_dot_product_attention(q.bfloat16(), k.bfloat16(), v.bfloat16())
+    err = (got.float() - want).abs().max().item()
+    assert 0 < err < 2e-2 and err <= 4 * (sdpa_b.transpose(1, 2).float() - want).abs().max().item()
+    k2 = k.clone()
+    k2[:, :, -1] += 3.0  # a changed key changes the output: nothing is skipped
+    assert not torch.equal(fast._bf16_banded_attention(q.bfloat16(), k2.bfloat16(), v.bfloat16(), rows=rows), got)
+
+
+def test_a_bf16_trunk_takes_the_banded_attention_in_global_blocks(monkeypatch):
+    trunk, x, want32 = _bf16_trunk(seed=6)
+    seen = []
+    inner = fast._bf16_banded_attention
+    monkeypatch.setattr(fast, "_bf16_banded_attention", lambda q, k, v: seen.append(tuple(q.shape)) or inner(q, k, v))
+    with torch.no_grad():
+        fast.trunk_forward(trunk, x)
+        assert seen == []  # 256 tokens: fewer than BF16_BANDED_MIN_KEYS, SDPA
+        monkeypatch.setattr(fast, "BF16_BANDED_MIN_KEYS", 16)
+        got = fast.trunk_forward(trunk, x)
+    assert seen == [(1, 8, 256, 8)]  # the one global block (stage 3: 8 heads of 8 channels, 16x16 tokens)
+    for g_, w in zip(got, want32):
+        assert float((g_.float() - w).norm() / w.norm()) < 3e-2
