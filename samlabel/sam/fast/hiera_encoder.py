@@ -228,8 +228,9 @@ def _bf16_banded_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ro
     ``(B, Nq, nh, c)``, a band of ``rows`` queries at a time: two bf16 products (oneDNN's
     native bf16 kernels) and a softmax computed in float32 over each band's scores, which stay
     in the cache. PyTorch's CPU flash attention takes as long in bf16 as in float32 without AMX;
-    this is faster for long sequences (``docs/performance.md``). Like any bf16 attention it
-    rounds the scores and the probabilities to bf16."""
+    this is faster, for the global blocks' 4096 tokens and for windows (``B`` windows of
+    fewer than ``rows`` tokens: one band) alike (``docs/performance.md``). Like any bf16
+    attention it rounds the scores and the probabilities to bf16."""
     B, nh, Nq, c = q.shape
     q = q * (c ** -0.5)  # (B, nh, Nq, c), contiguous
     kt = k.transpose(-1, -2).contiguous()  # (B, nh, c, Nk)
@@ -321,9 +322,13 @@ def _windowed_attention(attn, xn: torch.Tensor, ws: int, stride) -> torch.Tensor
         wq = ws // stride[0]
         q = q.view(nW, wq * wq, nh, -1)
         H, W = H // stride[0], W // stride[1]
-    o = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))  # (nW, nh, Lq, c)
+    if q.dtype == torch.bfloat16:  # small windows: one band of explicit bf16 products (see below)
+        o = _bf16_banded_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)).flatten(2)
+    else:
+        o = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))  # (nW, nh, Lq, c)
+        o = o.transpose(1, 2).flatten(2)
     del win, q, k, v
-    return _from_windows(o.transpose(1, 2).flatten(2), wq, B, H, W)
+    return _from_windows(o, wq, B, H, W)
 
 
 # ----------------------------------------------------------------------------------- neck, heads

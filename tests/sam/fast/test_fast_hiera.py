@@ -263,16 +263,20 @@ def test_bf16_banded_attention_equals_attention(shape, rows):
     assert not torch.equal(fast._bf16_banded_attention(q.bfloat16(), k2.bfloat16(), v.bfloat16(), rows=rows), got)
 
 
-def test_a_bf16_trunk_takes_the_banded_attention_in_global_blocks(monkeypatch):
+def test_a_bf16_trunk_takes_the_banded_attention_in_global_and_windowed_blocks(monkeypatch):
     trunk, x, want32 = _bf16_trunk(seed=6)
     seen = []
     inner = fast._bf16_banded_attention
     monkeypatch.setattr(fast, "_bf16_banded_attention", lambda q, k, v: seen.append(tuple(q.shape)) or inner(q, k, v))
     with torch.no_grad():
         fast.trunk_forward(trunk, x)
-        assert seen == []  # 256 tokens: fewer than BF16_BANDED_MIN_KEYS, SDPA
+        windows = list(seen)  # every windowed block: many windows, one band each
+        assert len(windows) == 6 and all(shape[0] > 1 for shape in windows)
+        assert (1, 8, 256, 8) not in windows  # 256 tokens: fewer than BF16_BANDED_MIN_KEYS, SDPA
         monkeypatch.setattr(fast, "BF16_BANDED_MIN_KEYS", 16)
+        seen.clear()
         got = fast.trunk_forward(trunk, x)
-    assert seen == [(1, 8, 256, 8)]  # the one global block (stage 3: 8 heads of 8 channels, 16x16 tokens)
+    # now the one global block too (stage 3: 8 heads of 8 channels, 16x16 tokens), in its place
+    assert seen == windows[:4] + [(1, 8, 256, 8)] + windows[4:]
     for g_, w in zip(got, want32):
         assert float((g_.float() - w).norm() / w.norm()) < 3e-2
