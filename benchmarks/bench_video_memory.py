@@ -2,6 +2,8 @@
 
     python benchmarks/bench_video_memory.py                      # 100 and 1000 frames, 1280x720, small model
     python benchmarks/bench_video_memory.py --frames 100 --model tiny   # full-size sam2.1_hiera_tiny (slow)
+    python benchmarks/bench_video_memory.py --frames 1000 --model edgetam --cases samlabel   # the CPU default
+    python benchmarks/bench_video_memory.py --frames 1000 --model tiny --cases reference --track 30
 
 Each case runs in a fresh subprocess: the model is built and loaded, the kernel's peak-RSS mark
 (``VmHWM``) is reset through ``/proc/self/clear_refs``, then one object (a box on frame 0) is
@@ -23,6 +25,13 @@ hours: what it shows is how memory *grows*; its per-frame sizes are smaller than
 model's. The real model's frame tensor (1024 px: 12 MiB a frame) and memory (a 64x64x64
 feature map in bf16 plus a 256x256 float32 mask: about 0.8 MiB a frame and object) are printed
 beside, as arithmetic, and ``--model tiny`` measures them (about 5 s a frame here).
+``--model edgetam`` runs samlabel's EdgeTAM (full size, random weights; the CPU default for
+propagation; the reference case is not defined for it).
+
+``--track N`` stops each case after ``N`` tracked frames while the clip stays whole: the
+reference's ``init_state`` still decodes every frame up front, so its peak at 1000 frames with
+``--track 30`` is a *lower bound* of what tracking all of them costs (its tracked outputs, about
+0.8 MiB a frame and object, come on top), measured in minutes instead of hours.
 """
 
 from __future__ import annotations
@@ -91,6 +100,11 @@ def build_reference(model: str):
 def build_ours(model: str, checkpoint: str):
     from samlabel.sam.video.sam2_video_predictor import build_sam_video_predictor
 
+    if model == "edgetam":
+        from samlabel.sam.video.edgetam_video_predictor import build_edgetam_video_predictor
+
+        torch.manual_seed(0)
+        return build_edgetam_video_predictor(None, fill_hole_area=0)
     if model == "small":
         _, video = _helpers()
         return video.build_ours(checkpoint, fill_hole_area=0)
@@ -115,7 +129,7 @@ def make_frames(folder: Path, n: int, w: int, h: int) -> None:
         Image.fromarray(img).save(path, quality=90)
 
 
-def child(case: str, model: str, checkpoint: str, frames: str, n: int, threads: int) -> dict:
+def child(case: str, model: str, checkpoint: str, frames: str, n: int, threads: int, track: int = 0) -> dict:
     torch.set_num_threads(threads)
     from bench_sam2 import _rss_mb
 
@@ -144,17 +158,22 @@ def child(case: str, model: str, checkpoint: str, frames: str, n: int, threads: 
         count = 0
         for _ in predictor.propagate_in_video(state, **options):
             count += 1
+            if count % 100 == 0:  # a long run's trace: the peak so far (stderr, shown as it runs)
+                print(f"  {case}: {count} frames tracked, peak {_vm_hwm_mb():.0f} MB, "
+                      f"{(time.perf_counter() - t1) / count:.2f} s / frame", file=sys.stderr, flush=True)
+            if track and count >= track:
+                break
     t2 = time.perf_counter()
-    return {"case": case, "frames": count, "base_mb": base, "peak_mb": _vm_hwm_mb(),
+    return {"case": case, "frames": count, "clip": n, "base_mb": base, "peak_mb": _vm_hwm_mb(),
             "open_s": t1 - t0, "per_frame_s": (t2 - t1) / max(1, count - 1)}
 
 
-def run_child(case: str, model: str, checkpoint: Path, frames: Path, n: int, threads: int) -> dict:
+def run_child(case: str, model: str, checkpoint: Path, frames: Path, n: int, threads: int, track: int = 0) -> dict:
     cmd = [sys.executable, __file__, "--_child", case, "--model", model, "--_checkpoint", str(checkpoint),
-           "--_frames", str(frames), "--_n", str(n), "--threads", str(threads)]
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=str(ROOT))
+           "--_frames", str(frames), "--_n", str(n), "--threads", str(threads), "--track", str(track)]
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, cwd=str(ROOT))  # stderr: the trace, live
     if out.returncode != 0:
-        return {"case": case, "error": (out.stderr.strip().splitlines() or ["?"])[-1]}
+        return {"case": case, "error": f"exit code {out.returncode} (its error is printed above)"}
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -162,43 +181,50 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--frames", default="100,1000", help="clip lengths, comma-separated (default 100,1000)")
     ap.add_argument("--size", default="1280x720", help="frame size WxH (default 1280x720)")
-    ap.add_argument("--model", choices=("small", "tiny"), default="small")
+    ap.add_argument("--model", choices=("small", "tiny", "edgetam"), default="small")
     ap.add_argument("--cases", default="samlabel,samlabel keep-all,reference")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--track", type=int, default=0, help="stop after N tracked frames (0: the whole clip)")
     ap.add_argument("--_child", help=argparse.SUPPRESS)
     ap.add_argument("--_checkpoint", help=argparse.SUPPRESS)
     ap.add_argument("--_frames", help=argparse.SUPPRESS)
     ap.add_argument("--_n", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args._child:
-        print(json.dumps(child(args._child, args.model, args._checkpoint, args._frames, args._n, args.threads)))
+        print(json.dumps(child(args._child, args.model, args._checkpoint, args._frames, args._n, args.threads, args.track)))
         return 0
     torch.set_num_threads(args.threads)
     w, h = (int(v) for v in args.size.lower().split("x"))
     lengths = [int(v) for v in args.frames.split(",")]
     print(cpu_line())
-    print(f"model {args.model}, frames {w}x{h}, one object (a box on frame 0), tracked forwards through every frame")
+    tracked = f"the first {args.track} frames" if args.track else "every frame"
+    print(f"model {args.model}, frames {w}x{h}, one object (a box on frame 0), tracked forwards through {tracked}")
     with tempfile.TemporaryDirectory(prefix="samlabel-video-mem-") as tmp:
         tmp = Path(tmp)
-        ref = build_reference(args.model)
         checkpoint = tmp / "video.pt"
-        _helpers()[0].save_official(ref, checkpoint)
-        size = ref.image_size
-        del ref
+        if args.model == "edgetam":
+            size = 1024
+            if "reference" in args.cases:
+                ap.error("--model edgetam: the reference case is Meta's SAM 2.1; use --cases samlabel")
+        else:
+            ref = build_reference(args.model)
+            _helpers()[0].save_official(ref, checkpoint)
+            size = ref.image_size
+            del ref
         print(f"model input {size} px: a decoded frame is {3 * size * size * 4 / 2 ** 20:.1f} MiB in float32 "
               f"(the reference decodes all of them at init_state; samlabel keeps at most 8)")
         print()
-        print("| frames | case | RSS before (MB) | peak (MB) | clip cost (MB) | s / frame |")
-        print("|---|---|---|---|---|---|")
+        print("| clip frames | tracked | case | RSS before (MB) | peak (MB) | clip cost (MB) | s / frame |")
+        print("|---|---|---|---|---|---|---|")
         for n in lengths:
             frames = tmp / f"clip{n}"
             make_frames(frames, n, w, h)
             for case in [c.strip() for c in args.cases.split(",") if c.strip()]:
-                r = run_child(case, args.model, checkpoint, frames, n, args.threads)
+                r = run_child(case, args.model, checkpoint, frames, n, args.threads, args.track)
                 if "error" in r:
-                    print(f"| {n} | {case} | failed: {r['error']} | | | |", flush=True)
+                    print(f"| {n} | | {case} | failed: {r['error']} | | | |", flush=True)
                     continue
-                print(f"| {r['frames']} | {case} | {r['base_mb']:.0f} | {r['peak_mb']:.0f} | "
+                print(f"| {n} | {r['frames']} | {case} | {r['base_mb']:.0f} | {r['peak_mb']:.0f} | "
                       f"{r['peak_mb'] - r['base_mb']:.0f} | {r['per_frame_s']:.3f} |", flush=True)
     if args.model == "small":
         full = 3 * 1024 * 1024 * 4 / 2 ** 20
