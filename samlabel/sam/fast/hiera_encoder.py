@@ -26,7 +26,6 @@ odd windows with q-pooling...) runs the plain module instead.
 
 from __future__ import annotations
 
-import functools
 import threading
 import weakref
 from typing import TYPE_CHECKING, Callable, Optional
@@ -35,6 +34,8 @@ import torch
 import torch.nn.functional as F
 
 from samlabel.sam.errors import Cancelled
+from samlabel.sam.fast.linear import fused_linear as _linear
+from samlabel.sam.fast.linear import is_exact_gelu as _is_exact_gelu
 
 if TYPE_CHECKING:
     from samlabel.sam.modeling.sam2.hieradet import Hiera, MultiScaleBlock
@@ -120,49 +121,6 @@ def _pool(x: torch.Tensor, stride: tuple[int, int]) -> torch.Tensor:
     reference calls too, minus its strided inputs)."""
     y = F.max_pool2d(x.permute(0, 3, 1, 2), kernel_size=stride, stride=stride)
     return y.permute(0, 2, 3, 1).contiguous()
-
-
-def _onednn_ok(x: torch.Tensor, w: torch.Tensor) -> bool:
-    """Whether ``x @ w.T`` may run as one oneDNN call with its post-op: CPU, no autograd, float32
-    (or bf16 where oneDNN has native bf16 kernels: a bf16 trunk of ``fast/precision.py``, whose
-    fused GELU / residual add then skip the unfused path's bias copy and extra passes)."""
-    if x.device.type != "cpu" or not _HAS_LINEAR_POINTWISE or x.requires_grad or w.dtype != x.dtype:
-        return False
-    return x.dtype == torch.float32 or (x.dtype == torch.bfloat16 and _onednn_bf16())
-
-
-_HAS_LINEAR_POINTWISE = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
-
-
-@functools.lru_cache(maxsize=None)
-def _onednn_bf16() -> bool:
-    """oneDNN runs bf16 natively here (checked once)."""
-    from samlabel.sam.fast.precision import onednn_bf16_kernels
-
-    return onednn_bf16_kernels()
-
-
-def _linear(x: torch.Tensor, layer, gelu: bool = False, add: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """``F.linear(x, layer.weight, layer.bias)``, then exact GELU (``gelu``) or ``+ add``;
-    on CPU float32 (and native bf16) one oneDNN call with the activation / sum fused (no second
-    pass over the output). ``add`` must have the output's shape."""
-    w, b = layer.weight, layer.bias
-    if isinstance(w, torch.Tensor) and _onednn_ok(x, w):
-        if add is not None and add.shape[:-1] == x.shape[:-1] and add.dtype == x.dtype and add.is_contiguous():
-            return torch.ops.mkldnn._linear_pointwise.binary(x, add, w, b, "add")
-        if add is None:
-            return torch.ops.mkldnn._linear_pointwise(x, w, b, "gelu" if gelu else "none", [], "none" if gelu else "")
-    # an int8 dynamic Linear (samlabel.sam.fast.quantize) has weight() / bias() methods: call it
-    y = F.linear(x, w, b) if isinstance(w, torch.Tensor) else layer(x)
-    if gelu:
-        y = F.gelu(y)
-    if add is not None:
-        y += add
-    return y
-
-
-def _is_exact_gelu(act) -> bool:
-    return isinstance(act, torch.nn.GELU) and act.approximate == "none"
 
 
 def block_forward(blk: "MultiScaleBlock", x: torch.Tensor) -> torch.Tensor:

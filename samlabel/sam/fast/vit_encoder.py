@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from samlabel.sam.errors import Cancelled
+from samlabel.sam.fast.linear import fused_linear, is_exact_gelu, onednn_ok
 from samlabel.sam.modeling.sam1.image_encoder import get_rel_pos, resize_abs_pos
 from samlabel.sam.modeling.windows import grid_to_windows, windows_to_grid
 
@@ -61,22 +62,47 @@ def block_forward(blk: "Block", x: torch.Tensor, max_bias_elements: int = DEFAUL
     shortcut = x
     x = blk.norm1(x)
     if blk.window_size > 0:
-        x = windowed_attention(blk.attn, x, blk.window_size, max_bias_elements)
+        x = windowed_attention(blk.attn, x, blk.window_size, max_bias_elements, residual=shortcut)
     else:
-        x = global_attention(blk.attn, x, max_bias_elements)
-    x = shortcut + x
-    return x + blk.mlp(blk.norm2(x))
+        x = global_attention(blk.attn, x, max_bias_elements, residual=shortcut)
+    mlp = blk.mlp
+    if _fused_bf16(x, mlp.lin1) and is_exact_gelu(mlp.act):
+        return fused_linear(fused_linear(blk.norm2(x), mlp.lin1, gelu=True), mlp.lin2, add=x)
+    return x + mlp(blk.norm2(x))
 
 
-def global_attention(att: "Attention", x: torch.Tensor, max_bias_elements: int = DEFAULT_MAX_BIAS_ELEMENTS) -> torch.Tensor:
-    """``att(x)``: ``(B, H, W, C)`` -> ``(B, H, W, C)``, attention over all ``H*W`` tokens of each item."""
+def _fused_bf16(x: torch.Tensor, layer) -> bool:
+    """A bf16 encoder (``fast/precision.py``) runs its linears as fused oneDNN calls where oneDNN
+    has native bf16 (GELU and the residual add inside the product, no bias copy:
+    :func:`~samlabel.sam.fast.linear.fused_linear`); float32 keeps the modules (MKL's sgemm)."""
+    w = layer.weight
+    return x.dtype == torch.bfloat16 and isinstance(w, torch.Tensor) and onednn_ok(x, w)
+
+
+def _linear(x: torch.Tensor, layer) -> torch.Tensor:
+    return fused_linear(x, layer) if _fused_bf16(x, layer) else layer(x)
+
+
+def _project(att: "Attention", out: torch.Tensor, residual: Optional[torch.Tensor]) -> torch.Tensor:
+    """``residual + att.proj(out)`` (``att.proj(out)`` without a residual)."""
+    if residual is not None and _fused_bf16(out, att.proj):
+        return fused_linear(out, att.proj, add=residual)
+    projected = att.proj(out)
+    return projected if residual is None else residual + projected
+
+
+def global_attention(att: "Attention", x: torch.Tensor, max_bias_elements: int = DEFAULT_MAX_BIAS_ELEMENTS,
+                     residual: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """``att(x)`` (``residual + att(x)`` with a ``residual``): ``(B, H, W, C)`` -> ``(B, H, W, C)``,
+    attention over all ``H*W`` tokens of each item."""
     B, H, W, C = x.shape
-    out = _attend(att, att.qkv(x).view(B, H * W, 3 * C), (H, W), max_bias_elements)  # (B, nH, N, hd)
-    return att.proj(out.transpose(1, 2).reshape(B, H, W, C))
+    out = _attend(att, _linear(x, att.qkv).view(B, H * W, 3 * C), (H, W), max_bias_elements)  # (B, nH, N, hd)
+    return _project(att, out.transpose(1, 2).reshape(B, H, W, C), residual)
 
 
 def windowed_attention(
-    att: "Attention", x: torch.Tensor, window_size: int, max_bias_elements: int = DEFAULT_MAX_BIAS_ELEMENTS
+    att: "Attention", x: torch.Tensor, window_size: int, max_bias_elements: int = DEFAULT_MAX_BIAS_ELEMENTS,
+    residual: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
     """Windowed attention over ``(B, H, W, C)``, as the plain partition -> attention -> unpartition.
 
@@ -89,13 +115,13 @@ def windowed_attention(
     padding and the window partition are one copy, of ``qkv``'s output. Returns ``(B, H, W, C)``.
     """
     B, H, W, C = x.shape
-    qkv = att.qkv(x)  # (B, H, W, 3C)
+    qkv = _linear(x, att.qkv)  # (B, H, W, 3C)
     pad = att.qkv(x.new_zeros(1, C))[0]  # a padded token's q, k, v: the bias (any Linear, int8 too)
     windows = grid_to_windows(qkv, window_size, pad)  # (B, nh, nw, ws, ws, 3C)
     b, nh, nw, ws = windows.shape[:4]
     out = _attend(att, windows.view(b * nh * nw, ws * ws, 3 * C), (ws, ws), max_bias_elements)  # (B*nW, nH, ws*ws, hd)
     out = windows_to_grid(out.view(b, nh, nw, att.num_heads, ws, ws, -1), (H, W))  # (B, H, W, C)
-    return att.proj(out)
+    return _project(att, out, residual)
 
 
 def _attend(att: "Attention", qkv: torch.Tensor, hw: tuple[int, int], max_bias_elements: int) -> torch.Tensor:

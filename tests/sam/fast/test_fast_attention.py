@@ -120,3 +120,52 @@ def test_window_partition_pads_with_zeros_by_default():
     padded = torch.nn.functional.pad(grid, (0, 0, 0, 2, 0, 3))
     assert torch.equal(wins, padded.view(1, 2, 4, 2, 4, 8).permute(0, 1, 3, 2, 4, 5))
     assert torch.equal(windows_to_grid(wins.view(1, 2, 2, 1, 4, 4, 8), (5, 6)), grid)
+
+
+@pytest.mark.skipif(not __import__("samlabel.sam.fast.linear", fromlist=["x"]).onednn_bf16(),
+                    reason="oneDNN has no bf16 kernels on this CPU")
+def test_a_bf16_vit_fuses_its_linears_and_float32_keeps_the_modules(monkeypatch):
+    """A bf16 encoder (``fast/precision.py``) runs qkv, proj + residual, lin1 + GELU and lin2 +
+    residual as fused oneDNN calls, as close to float32 as the module calls in bf16; float32
+    never takes them (MKL's products, as before), nor bf16 without oneDNN's bf16 kernels."""
+    import copy
+
+    from samlabel.sam.fast import linear as fast_linear
+
+    torch.manual_seed(3)
+    encoder = enc.ImageEncoderViT(img_size=128, patch_size=16, embed_dim=64, depth=2, num_heads=4, out_chans=32,
+                                  use_rel_pos=True, window_size=3, global_attn_indexes=(1,)).eval()
+    with torch.no_grad():
+        for name, p in encoder.named_parameters():
+            if "pos" in name:
+                p.normal_(0, 0.02)
+    x = torch.randn(1, 3, 128, 128)
+    calls = []
+    ops = torch.ops.mkldnn._linear_pointwise
+
+    class Spy:
+        def __call__(self, *a):
+            calls.append(("pointwise", a[0].dtype, a[3]))
+            return ops(*a)
+
+        def binary(self, *a):
+            calls.append(("binary", a[0].dtype, a[-1]))
+            return ops.binary(*a)
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", Spy())
+    with torch.no_grad():
+        want32 = fast_enc.encode(encoder, x)
+        assert calls == []  # float32: the modules
+        bf16 = copy.deepcopy(encoder).to(torch.bfloat16)
+        fused = fast_enc.encode(bf16, x.to(torch.bfloat16)).float()
+        # per block: qkv (none), proj + residual, lin1 + GELU, lin2 + residual
+        assert sorted(calls) == sorted([("pointwise", torch.bfloat16, "none"), ("binary", torch.bfloat16, "add"),
+                                        ("pointwise", torch.bfloat16, "gelu"), ("binary", torch.bfloat16, "add")] * 2)
+        monkeypatch.setattr(fast_linear, "onednn_bf16", lambda: False)
+        unfused = fast_enc.encode(bf16, x.to(torch.bfloat16)).float()
+    assert len(calls) == 8  # none without bf16 kernels
+
+    def rel(a, b):
+        return float((a - b).norm() / b.norm())
+
+    assert 0 < rel(fused, want32) < 3e-2 and rel(fused, want32) <= 1.5 * rel(unfused, want32) + 1e-3

@@ -20,6 +20,7 @@ import torch
 
 from samlabel.sam.errors import Cancelled
 from samlabel.sam.fast import hiera_encoder as fast
+from samlabel.sam.fast import linear as fast_linear
 from samlabel.sam.modeling.sam2.build import build_sam2_model
 from samlabel.sam.modeling.sam2.config import FpnConfig, HieraConfig, Sam2Config, get_sam2_config
 
@@ -209,7 +210,7 @@ def _bf16_trunk(seed: int):
     return model.image_encoder.trunk.to(torch.bfloat16), x, want32
 
 
-@pytest.mark.skipif(not fast._onednn_bf16(), reason="oneDNN has no bf16 kernels on this CPU")
+@pytest.mark.skipif(not fast_linear.onednn_bf16(), reason="oneDNN has no bf16 kernels on this CPU")
 def test_a_bf16_trunk_fuses_its_linears_in_onednn(monkeypatch):
     """A bf16 trunk (``fast/precision.py``) runs its linears as fused oneDNN calls (GELU and the
     residual add inside the product) and stays as close to float32 as the unfused ops; where
@@ -233,7 +234,7 @@ def test_a_bf16_trunk_fuses_its_linears_in_onednn(monkeypatch):
     assert calls and all(dtype == torch.bfloat16 for _, dtype, _ in calls)
     assert ("pointwise", torch.bfloat16, "gelu") in calls and ("binary", torch.bfloat16, "add") in calls
     n = len(calls)
-    monkeypatch.setattr(fast, "_onednn_bf16", lambda: False)
+    monkeypatch.setattr(fast_linear, "onednn_bf16", lambda: False)
     with torch.no_grad():
         unfused = fast.trunk_forward(trunk, x)
     assert len(calls) == n  # no oneDNN call without its bf16 kernels
