@@ -28,7 +28,8 @@ beside, as arithmetic, and ``--model tiny`` measures them (about 5 s a frame her
 ``--model edgetam`` runs samlabel's EdgeTAM (full size, random weights; the CPU default for
 propagation; the reference case is not defined for it).
 
-``--track N`` stops each case after ``N`` tracked frames while the clip stays whole: the
+``--track N`` stops each case after the prompted frame and ``N`` tracked ones while the clip
+stays whole (the "tracked" column counts the frames after the prompted one): the
 reference's ``init_state`` still decodes every frame up front, so its peak at 1000 frames with
 ``--track 30`` is a *lower bound* of what tracking all of them costs (its tracked outputs, about
 0.8 MiB a frame and object, come on top), measured in minutes instead of hours.
@@ -161,10 +162,10 @@ def child(case: str, model: str, checkpoint: str, frames: str, n: int, threads: 
             if count % 100 == 0:  # a long run's trace: the peak so far (stderr, shown as it runs)
                 print(f"  {case}: {count} frames tracked, peak {_vm_hwm_mb():.0f} MB, "
                       f"{(time.perf_counter() - t1) / count:.2f} s / frame", file=sys.stderr, flush=True)
-            if track and count >= track:
+            if track and count > track:  # the prompted frame, then `track` tracked ones
                 break
     t2 = time.perf_counter()
-    return {"case": case, "frames": count, "clip": n, "base_mb": base, "peak_mb": _vm_hwm_mb(),
+    return {"case": case, "frames": count - 1, "clip": n, "base_mb": base, "peak_mb": _vm_hwm_mb(),
             "open_s": t1 - t0, "per_frame_s": (t2 - t1) / max(1, count - 1)}
 
 
@@ -197,15 +198,18 @@ def main() -> int:
     w, h = (int(v) for v in args.size.lower().split("x"))
     lengths = [int(v) for v in args.frames.split(",")]
     print(cpu_line())
-    tracked = f"the first {args.track} frames" if args.track else "every frame"
+    tracked = f"the next {args.track} frames" if args.track else "every frame"
     print(f"model {args.model}, frames {w}x{h}, one object (a box on frame 0), tracked forwards through {tracked}")
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     with tempfile.TemporaryDirectory(prefix="samlabel-video-mem-") as tmp:
         tmp = Path(tmp)
         checkpoint = tmp / "video.pt"
         if args.model == "edgetam":
             size = 1024
-            if "reference" in args.cases:
-                ap.error("--model edgetam: the reference case is Meta's SAM 2.1; use --cases samlabel")
+            if "reference" in cases:
+                cases = [c for c in cases if c != "reference"]
+                print("--model edgetam: no reference case (Meta's sam2 has no EdgeTAM; bench_edgetam.py compares it "
+                      "with transformers)")
         else:
             ref = build_reference(args.model)
             _helpers()[0].save_official(ref, checkpoint)
@@ -219,7 +223,7 @@ def main() -> int:
         for n in lengths:
             frames = tmp / f"clip{n}"
             make_frames(frames, n, w, h)
-            for case in [c.strip() for c in args.cases.split(",") if c.strip()]:
+            for case in cases:
                 r = run_child(case, args.model, checkpoint, frames, n, args.threads, args.track)
                 if "error" in r:
                     print(f"| {n} | | {case} | failed: {r['error']} | | | |", flush=True)

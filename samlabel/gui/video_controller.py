@@ -37,6 +37,7 @@ marking frames reviewed. The engine is :mod:`samlabel.video` (Qt-free); this is 
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from pathlib import Path
@@ -172,7 +173,7 @@ class VideoController(QObject):
         self.propagate_task: Task | None = None
         self.propagate_dialog = None
         self._run_reverse = False
-        self._held: Optional[str] = None  # the frame on screen while it has unsaved edits (_note_held)
+        self._held: Optional[Path] = None  # the frame on screen while it has unsaved edits (_note_held)
         self._to_refresh: list[str] = []
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setInterval(0)
@@ -278,15 +279,16 @@ class VideoController(QObject):
     # ------------------------------------------------------------------ the frame being edited
     def _note_held(self) -> None:
         """Remember (on the UI thread) which frame a run must not write now: the one on screen
-        while it has unsaved edits (or a vertex drag going). A str store: atomic for the worker."""
+        while it has unsaved edits. One reference store: atomic for the worker that reads it."""
         document, image = self.window.document, self.window.image_path
-        editing = document is not None and image is not None and (document.is_dirty or document.in_group)
-        self._held = image.name if editing else None
+        editing = document is not None and image is not None and document.is_dirty
+        self._held = Path(image) if editing else None
 
-    def _holds(self, name: str) -> bool:
-        """The run's ``hold`` (worker thread): the frame is open with unsaved edits, so the run
-        leaves it to the person (it becomes theirs when saved; a rerun fills it if not)."""
-        return name == self._held
+    def _holds(self, root: Path, name: str) -> bool:
+        """A run's ``hold`` (worker thread; ``root``: the sequence it writes): the frame is open
+        with unsaved edits, so the run leaves it to the person (it becomes theirs when saved; a
+        rerun fills it if not). By path: another sequence's frame of the same name is not held."""
+        return root / name == self._held
 
     def _set_project(self, project) -> None:
         self.corrections.reset()
@@ -418,7 +420,7 @@ class VideoController(QObject):
         name = project.images[index].name
         factory = self.predictor_factory or self.shared_predictor.factory(window.model_choice)
         task = Task(run_propagation, Path(project.root), name, options, factory, window.simplify_tolerance,
-                    hold=self._holds, parent=self)
+                    hold=functools.partial(self._holds, Path(project.root)), parent=self)
         self._run_reverse = options.reverse
         task.progress.connect(self._on_propagation_progress)
         task.done.connect(self._on_propagation_done)

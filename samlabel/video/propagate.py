@@ -431,7 +431,7 @@ def propagate(
             elif i in todo:
                 masks = (logits[:, 0] > 0.0).cpu().numpy()
                 _write_frame(project, images[i], masks, obj_ids, objects, run, source.name, label, overwrite,
-                             tolerance, report, seq_report)
+                             tolerance, report, seq_report, hold)
             done += 1
             _progress(progress, done, len(targets), images[i].name)
             if i == last:
@@ -455,9 +455,10 @@ def _takes(function: Callable, name: str) -> bool:
 
 def _write_frame(project: Project, image: Path, masks: np.ndarray, obj_ids, objects: list[VideoObject], run: str,
                  source: str, label: str, overwrite: bool, tolerance: float, report: PropagationReport,
-                 seq_report: SequenceReport) -> None:
+                 seq_report: SequenceReport, hold: Optional[Callable[[str], bool]] = None) -> None:
     """Trace the frame's masks, merge them into its sidecar as it is now, write it atomically,
-    then the sequence report."""
+    then the sequence report. ``hold`` is asked again just before the write (an edit may have
+    begun while the masks were traced)."""
     by_id = {obj_id: obj for obj_id, obj in enumerate(objects, start=1)}
     made: dict[str, Shape] = {}
     lost: list[str] = []
@@ -474,6 +475,9 @@ def _write_frame(project: Project, image: Path, masks: np.ndarray, obj_ids, obje
         merged = merge_frame(loaded.annotation, made, objects, record, overwrite)
         if merged is None:
             report.kept[image.name] = person_owned(loaded.annotation)
+            return
+        if hold is not None and hold(image.name):
+            report.held.append(image.name)
             return
         try:
             project.save(merged, image, guard=loaded.guard())

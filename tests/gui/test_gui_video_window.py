@@ -390,6 +390,9 @@ def test_the_frame_being_edited_is_held_and_becomes_the_persons(qtbot, seq_windo
     assert [s.label for s in win.document.shapes] == ["dog"] and win.document.is_dirty
     sidecar = win.project.root / "frame_000001.json"
     assert not sidecar.exists()
+    # held by path: the same frame name in another sequence is not
+    assert win.video._holds(Path(win.project.root), "frame_000001.jpg")
+    assert not win.video._holds(Path(win.project.root).parent / "other_frames", "frame_000001.jpg")
     # saving asks nothing (nothing was written under the edit) and the frame is the person's
     asked = []
     monkeypatch.setattr(win, "_ask_outside_edit", lambda change: asked.append(change) or OutsideEditChoice.KEEP_MINE)
@@ -703,6 +706,6 @@ def test_report_text_names_the_lost_and_kept_frames():
                                        "Kept as a person left them: f3.jpg.")
     held = PropagationReport(source="f0.jpg", frames=2, written=1, objects=["car#1"], held=["f1.jpg"])
     assert describe_report(held) == ("Done: 1 object(s) from f0.jpg, 2 frame(s), 1 sidecar(s) written, 1 held while "
-                                     "being edited (f1.jpg). Not written because it had unsaved edits (save to keep "
-                                     "them, or propagate again to fill it): f1.jpg.")
+                                     "being edited (f1.jpg). Frames held had unsaved edits: save to keep them, or "
+                                     "propagate again to fill them.")
     assert np.all(np.array(object_rgb("x", None)) >= 0)

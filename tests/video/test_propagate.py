@@ -74,7 +74,10 @@ def test_a_held_frame_is_left_as_it_is_and_a_rerun_fills_it(sequence, small_pred
         return name == "frame_000002.jpg"
 
     report = propagate(sequence, 0, predictor=small_predictor, model_label=LABEL, hold=hold)
-    assert asked == [f"frame_{i:06d}.jpg" for i in range(1, NUM_FRAMES)]  # asked before each write
+    # asked for each frame in turn: before tracing it and again just before writing it
+    frames = [f"frame_{i:06d}.jpg" for i in range(1, NUM_FRAMES)]
+    assert list(dict.fromkeys(asked)) == frames
+    assert asked.count("frame_000002.jpg") == 1 and all(asked.count(f) == 2 for f in frames if f != "frame_000002.jpg")
     assert report.held == ["frame_000002.jpg"] and report.written == NUM_FRAMES - 2
     assert "1 held while being edited (frame_000002.jpg)" in report.summary()
     assert not (sequence / "frame_000002.json").exists()  # not written
@@ -86,6 +89,20 @@ def test_a_held_frame_is_left_as_it_is_and_a_rerun_fills_it(sequence, small_pred
     again = propagate(sequence, 0, predictor=small_predictor, model_label=LABEL)
     assert again.written == 1 and again.already == NUM_FRAMES - 2 and not again.held
     check_frame(project, project.images[2], report.run)
+
+
+def test_an_edit_begun_while_a_frame_is_traced_holds_it(sequence, small_predictor):
+    """The hold is asked again just before the write: a frame whose edit began after its turn
+    came (while its masks were traced) is left as it is too."""
+    seen = {}
+
+    def hold(name):
+        seen[name] = seen.get(name, 0) + 1
+        return name == "frame_000003.jpg" and seen[name] == 2  # free when its turn comes, held at the write
+
+    report = propagate(sequence, 0, predictor=small_predictor, model_label=LABEL, hold=hold)
+    assert report.held == ["frame_000003.jpg"] and report.written == NUM_FRAMES - 2
+    assert not (sequence / "frame_000003.json").exists()
 
 
 def test_person_edits_are_kept(sequence, small_predictor):

@@ -260,6 +260,5 @@ def describe_report(report: Any) -> str:
     if report.kept:
         text += f" Kept as a person left them: {', '.join(sorted(report.kept)[:5])}{' …' if len(report.kept) > 5 else ''}."
     if getattr(report, "held", None):
-        text += (" Not written because it had unsaved edits (save to keep them, or propagate again to fill it): "
-                 f"{', '.join(report.held[:5])}{' …' if len(report.held) > 5 else ''}.")
+        text += " Frames held had unsaved edits: save to keep them, or propagate again to fill them."
     return text

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from samlabel.sam.errors import Cancelled
 from samlabel.sam.fast.linear import fused_linear as _linear
 from samlabel.sam.fast.linear import is_exact_gelu as _is_exact_gelu
+from samlabel.sam.fast.linear import onednn_bf16
 
 if TYPE_CHECKING:
     from samlabel.sam.modeling.sam2.hieradet import Hiera, MultiScaleBlock
@@ -65,9 +66,15 @@ def image_features(model: "SAM2Image", x: torch.Tensor, cancel: Optional[Callabl
     ``{"image_embed": (B, C, S/16, S/16), "high_res_feats": [(B, C/8, S/4, S/4), (B, C/4, S/8, S/8)]}``.
 
     ``cancel()`` is polled before every trunk block and before the neck; it makes this raise
-    :class:`~samlabel.sam.errors.Cancelled`.
+    :class:`~samlabel.sam.errors.Cancelled`. A model whose encoder is not SAM 2's own Hiera
+    ``ImageEncoder`` (EdgeTAM's RepViT trunk, a wrapper) runs its own ``image_features``.
     """
+    from samlabel.sam.modeling.sam2.hieradet import Hiera
+    from samlabel.sam.modeling.sam2.image_encoder import ImageEncoder
+
     encoder = model.image_encoder
+    if type(encoder) is not ImageEncoder or type(encoder.trunk) is not Hiera:
+        return model.image_features(x, cancel=cancel)
     stages = trunk_forward(encoder.trunk, x, cancel)  # (B, H_i, W_i, C_i), highest resolution first
     _check_cancel(cancel)
     return _neck_and_heads(model, stages)
@@ -170,7 +177,7 @@ def _global_attention(attn, xn: torch.Tensor, stride) -> torch.Tensor:
         q = _pool(q.flatten(-2), stride).unflatten(-1, (nh, -1))  # (B, H', W', nh, c)
     Hq, Wq = q.shape[1], q.shape[2]
     q, k, v = (t.flatten(1, 2).transpose(1, 2) for t in (q, k, v))  # (B, nh, N, c) views
-    if q.dtype == torch.bfloat16 and k.shape[2] >= BF16_BANDED_MIN_KEYS:
+    if _banded_ok(q) and k.shape[2] >= BF16_BANDED_MIN_KEYS:
         return _bf16_banded_attention(q, k, v).view(B, Hq, Wq, -1)
     o = F.scaled_dot_product_attention(q, k, v)  # (B, nh, Nq, c)
     return o.transpose(1, 2).reshape(B, Hq, Wq, -1)
@@ -181,23 +188,32 @@ BF16_BANDED_MIN_KEYS = 1024
 BF16_BAND_ROWS = 256
 
 
+def _banded_ok(q: torch.Tensor) -> bool:
+    """bf16 on the CPU with oneDNN's native bf16 kernels, outside autocast: the explicit bf16
+    products below. On a GPU (or under autocast, which would run the softmax in float32)
+    PyTorch's fused attention stays."""
+    return (q.dtype == torch.bfloat16 and q.device.type == "cpu" and not torch.is_autocast_enabled("cpu")
+            and onednn_bf16())
+
+
 def _bf16_banded_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rows: int = BF16_BAND_ROWS) -> torch.Tensor:
     """Softmax attention of bf16 ``q (B, nh, Nq, c)`` on ``k, v (B, nh, Nk, c)`` -> contiguous
     ``(B, Nq, nh, c)``, a band of ``rows`` queries at a time: two bf16 products (oneDNN's
     native bf16 kernels) and a softmax computed in float32 over each band's scores, which stay
     in the cache. PyTorch's CPU flash attention takes as long in bf16 as in float32 without AMX;
     this is faster, for the global blocks' 4096 tokens and for windows (``B`` windows of
-    fewer than ``rows`` tokens: one band) alike (``docs/performance.md``). Like any bf16
-    attention it rounds the scores and the probabilities to bf16."""
+    fewer than ``rows`` tokens: one band) alike (``docs/performance.md``). Unlike the flash
+    kernel, which keeps the scores in float32, it rounds the scores (and, as it does, the
+    probabilities) to bf16: within the bf16 encoder's measured agreement."""
     B, nh, Nq, c = q.shape
-    q = q * (c ** -0.5)  # (B, nh, Nq, c), contiguous
+    q = q * (c ** -0.5)  # (B, nh, Nq, c), scaled once (a fresh tensor, in q's layout)
     kt = k.transpose(-1, -2).contiguous()  # (B, nh, c, Nk)
     v = v.contiguous()
     out = q.new_empty(B, Nq, nh, c)
     for r0 in range(0, Nq, rows):
         r1 = min(Nq, r0 + rows)
         scores = torch.matmul(q[:, :, r0:r1], kt)  # (B, nh, R, Nk)
-        torch.matmul(torch.softmax(scores, dim=-1), v, out=out[:, r0:r1].transpose(1, 2))
+        torch.matmul(torch.softmax(scores, dim=-1).to(v.dtype), v, out=out[:, r0:r1].transpose(1, 2))
     return out
 
 
@@ -280,7 +296,7 @@ def _windowed_attention(attn, xn: torch.Tensor, ws: int, stride) -> torch.Tensor
         wq = ws // stride[0]
         q = q.view(nW, wq * wq, nh, -1)
         H, W = H // stride[0], W // stride[1]
-    if q.dtype == torch.bfloat16:  # small windows: one band of explicit bf16 products (see below)
+    if _banded_ok(q):  # small windows: one band of explicit bf16 products (see below)
         o = _bf16_banded_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)).flatten(2)
     else:
         o = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))  # (nW, nh, Lq, c)

@@ -25,8 +25,10 @@ def onednn_ok(x: torch.Tensor, w: torch.Tensor) -> bool:
     """Whether ``x @ w.T`` may run as one oneDNN call with its post-op: CPU, no autograd, float32
     (or bf16 where oneDNN has native bf16 kernels: a bf16 trunk of ``fast/precision.py``, whose
     fused GELU / residual add then skip the unfused path's bias copy and extra passes)."""
-    if x.device.type != "cpu" or not HAS_LINEAR_POINTWISE or x.requires_grad or w.dtype != x.dtype:
+    if x.device.type != "cpu" or not HAS_LINEAR_POINTWISE or w.dtype != x.dtype:
         return False
+    if torch.is_grad_enabled() and (x.requires_grad or w.requires_grad):
+        return False  # oneDNN's fused linear has no backward
     return x.dtype == torch.float32 or (x.dtype == torch.bfloat16 and onednn_bf16())
 
 

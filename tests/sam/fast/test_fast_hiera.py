@@ -201,6 +201,38 @@ def test_fast_equals_meta_reference(tmp_path):
                                  "high_res_feats": predictor._features["high_res_feats"]})
 
 
+def test_another_trunk_runs_its_own_image_features(small_model, monkeypatch):
+    """An encoder that is not SAM 2's own Hiera ImageEncoder (EdgeTAM's RepViT, a wrapper) is
+    never cut into Hiera blocks: image_features calls the model's own (SAM2ImagePredictor and
+    SamPredictor go through it)."""
+    import copy
+
+    from samlabel.sam import SAM2ImagePredictor
+
+    class Wrapped(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+            self.trunk = inner.trunk  # looks like one, is not one
+
+        def forward(self, x, *a, **k):
+            return self.inner(x, *a, **k)
+
+    model = copy.deepcopy(small_model)
+    model.image_encoder = Wrapped(model.image_encoder)
+    blocks = []
+    monkeypatch.setattr(fast, "trunk_forward", lambda *a, **k: blocks.append(1))
+    x = torch.randn(1, 3, 1024, 1024, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        got = fast.image_features(model, x)
+        want = small_model.image_features(x)
+    assert blocks == []
+    torch.testing.assert_close(got["image_embed"], want["image_embed"], atol=0, rtol=0)
+    predictor = SAM2ImagePredictor(model)
+    predictor.set_image(np.zeros((64, 80, 3), np.uint8))
+    assert blocks == [] and predictor.path == "fast" and predictor._features["image_embed"].shape[0] == 1
+
+
 def _bf16_trunk(seed: int):
     """(the small model's trunk in bf16, a 256 px input, the float32 trunk's stage outputs)."""
     model = _model(_small_config(), seed=seed)
@@ -279,5 +311,14 @@ def test_a_bf16_trunk_takes_the_banded_attention_in_global_and_windowed_blocks(m
         got = fast.trunk_forward(trunk, x)
     # now the one global block too (stage 3: 8 heads of 8 channels, 16x16 tokens), in its place
     assert seen == windows[:4] + [(1, 8, 256, 8)] + windows[4:]
+    # without oneDNN's bf16 kernels (or under autocast) PyTorch's attention runs instead
+    seen.clear()
+    monkeypatch.setattr(fast, "onednn_bf16", lambda: False)
+    with torch.no_grad():
+        fast.trunk_forward(trunk, x)
+    monkeypatch.undo()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        fast.trunk_forward(trunk, x)
+    assert seen == []
     for g_, w in zip(got, want32):
         assert float((g_.float() - w).norm() / w.norm()) < 3e-2
