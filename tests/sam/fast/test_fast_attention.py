@@ -124,7 +124,7 @@ def test_window_partition_pads_with_zeros_by_default():
 
 @pytest.mark.skipif(not __import__("samlabel.sam.fast.linear", fromlist=["x"]).onednn_bf16(),
                     reason="oneDNN has no bf16 kernels on this CPU")
-def test_a_bf16_vit_fuses_its_linears_and_float32_keeps_the_modules(monkeypatch):
+def test_a_bf16_vit_fuses_its_linears_and_float32_keeps_the_modules(monkeypatch, onednn_linear_calls):
     """A bf16 encoder (``fast/precision.py``) runs qkv, proj + residual, lin1 + GELU and lin2 +
     residual as fused oneDNN calls, as close to float32 as the module calls in bf16; float32
     never takes them (MKL's products, as before), nor bf16 without oneDNN's bf16 kernels."""
@@ -140,19 +140,7 @@ def test_a_bf16_vit_fuses_its_linears_and_float32_keeps_the_modules(monkeypatch)
             if "pos" in name:
                 p.normal_(0, 0.02)
     x = torch.randn(1, 3, 128, 128)
-    calls = []
-    ops = torch.ops.mkldnn._linear_pointwise
-
-    class Spy:
-        def __call__(self, *a):
-            calls.append(("pointwise", a[0].dtype, a[3]))
-            return ops(*a)
-
-        def binary(self, *a):
-            calls.append(("binary", a[0].dtype, a[-1]))
-            return ops.binary(*a)
-
-    monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", Spy())
+    calls = onednn_linear_calls
     with torch.no_grad():
         want32 = fast_enc.encode(encoder, x)
         assert calls == []  # float32: the modules

@@ -243,24 +243,14 @@ def _bf16_trunk(seed: int):
 
 
 @pytest.mark.skipif(not fast_linear.onednn_bf16(), reason="oneDNN has no bf16 kernels on this CPU")
-def test_a_bf16_trunk_fuses_its_linears_in_onednn(monkeypatch):
+def test_a_bf16_trunk_fuses_its_linears_in_onednn(monkeypatch, onednn_linear_calls):
     """A bf16 trunk (``fast/precision.py``) runs its linears as fused oneDNN calls (GELU and the
     residual add inside the product) and stays as close to float32 as the unfused ops; where
     oneDNN has no bf16 kernels they are not called."""
     trunk, x, want32 = _bf16_trunk(seed=4)
-    calls = []
-    ops = torch.ops.mkldnn._linear_pointwise
-
-    class Spy:
-        def __call__(self, *a):
-            calls.append(("pointwise", a[0].dtype, a[3] if len(a) > 3 else None))
-            return ops(*a)
-
-        def binary(self, *a):
-            calls.append(("binary", a[0].dtype, a[-1]))
-            return ops.binary(*a)
-
-    monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", Spy())
+    calls = onednn_linear_calls
+    assert calls and {dtype for _, dtype, _ in calls} == {torch.float32}  # the float32 trunk fuses too
+    calls.clear()
     with torch.no_grad():
         fused = fast.trunk_forward(trunk, x)
     assert calls and all(dtype == torch.bfloat16 for _, dtype, _ in calls)
