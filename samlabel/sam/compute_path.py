@@ -75,3 +75,14 @@ def encode_image(model, x, cancel=None, path: Optional[str] = None):
 
             return encode_tiny_vit(encoder, x, cancel)
     return encoder(x) if cancel is None else encoder(x, cancel=cancel)
+
+
+def image_features(model, x, cancel=None, path: Optional[str] = None) -> dict:
+    """SAM 2's ``model.image_features(x, cancel)`` on the chosen path: the fast Hiera encoder
+    (:func:`samlabel.sam.fast.hiera_encoder.image_features`, which itself runs the model's own
+    for an encoder that is not SAM 2's Hiera) or the plain model. ``x``: ``(B, 3, S, S)``."""
+    if resolve_path(path) == "fast":
+        from samlabel.sam.fast.hiera_encoder import image_features as fast_image_features
+
+        return fast_image_features(model, x, cancel=cancel)
+    return model.image_features(x, cancel=cancel)

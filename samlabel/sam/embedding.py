@@ -251,15 +251,10 @@ def _embed_sam2(model, x: torch.Tensor, original_size, cancel, path: Optional[st
     ``path``: ``"fast"`` runs :func:`samlabel.sam.fast.hiera_encoder.image_features`, ``"plain"``
     the model's own ``image_features`` (``samlabel.sam.compute_path``); ``cancel`` is polled
     between the trunk's blocks either way."""
-    from samlabel.sam.compute_path import resolve_path
+    from samlabel.sam.compute_path import image_features
 
     size = model_input_size(model)
     with torch.no_grad():
-        if resolve_path(path) == "fast":
-            from samlabel.sam.fast.hiera_encoder import image_features
-
-            feats = image_features(model, x, cancel=cancel)
-        else:
-            feats = model.image_features(x, cancel=cancel)
+        feats = image_features(model, x, cancel=cancel, path=path)
     return ImageEmbedding(feats["image_embed"], tuple(original_size), (size, size), model_id_of(model),
                           tuple(feats["high_res_feats"]))

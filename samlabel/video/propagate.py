@@ -342,9 +342,9 @@ def propagate(
         predictor_factory: called without arguments instead of :func:`load_predictor` when no
             ``predictor`` is given and some frame is left to write (a batch of sequences
             loads its model once, and only if needed).
-        hold: ``hold(frame name)`` asked (on the calling thread) just before a frame is
-            written; True leaves the frame as it is (``report.held``): the app holds the frame
-            a person has open with unsaved edits, so a run never writes under them.
+        hold: ``hold(frame name)`` asked (on the calling thread) when a frame's turn comes and
+            again just before it is written; True leaves the frame as it is (``report.held``):
+            the app holds the frame a person has open with unsaved edits.
 
     Raises:
         VideoError: no such folder, no frames, a bad frame index, the source frame or a

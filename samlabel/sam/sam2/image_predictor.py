@@ -65,12 +65,9 @@ class SAM2ImagePredictor:
 
     def _embed(self, input_images: torch.Tensor) -> None:
         assert input_images.ndim == 4 and input_images.shape[1] == 3, f"images must be Bx3xHxW, got {tuple(input_images.shape)}"
-        if self.path == "fast":
-            from samlabel.sam.fast.hiera_encoder import image_features
+        from samlabel.sam.compute_path import image_features
 
-            self._features = image_features(self.model, input_images)
-        else:
-            self._features = self.model.image_features(input_images)
+        self._features = image_features(self.model, input_images, path=self.path)
         self._is_image_set = True
 
     @torch.no_grad()
