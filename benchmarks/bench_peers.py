@@ -192,7 +192,8 @@ def build_pair(name: str, tmp: Path, seed: int = 0):
     elif name.startswith("sam2"):
         from sam2.build_sam import build_sam2 as ref_build_sam2
 
-        cfg = {"sam2.1_hiera_tiny": "configs/sam2.1/sam2.1_hiera_t.yaml"}[name]
+        cfg = {"sam2.1_hiera_tiny": "configs/sam2.1/sam2.1_hiera_t.yaml",
+               "sam2.1_hiera_small": "configs/sam2.1/sam2.1_hiera_s.yaml"}[name]
         ref = ref_build_sam2(cfg, ckpt_path=None, device="cpu").eval()
     else:
         from segment_anything import sam_model_registry

@@ -3,10 +3,14 @@
     python benchmarks/bench_precision.py                       # vit_t, vit_b, sam2.1_hiera_tiny (~8 min)
     python benchmarks/bench_precision.py --models vit_t --reps 3
     python benchmarks/bench_precision.py --quick               # test_tiny, few prompts (< 1 min)
+    python benchmarks/bench_precision.py --precisions bf16,ov-f32,ov-bf16   # PyTorch bf16 beside OpenVINO
 
 For each model, samlabel's model with seeded random weights (``bench_peers.build_pair``: the
 reference's initialisation, untrained position tables and BN statistics filled) is deep-copied
-once per precision and converted with ``samlabel.sam.fast.precision.set_encoder_precision``.
+once per precision and converted with ``samlabel.sam.fast.precision.set_encoder_precision``
+(``bf16``, ``int8``: PyTorch) or given to samlabel's OpenVINO engine
+(``samlabel.sam.fast.openvino_engine.use_openvino``; ``ov-f32``, ``ov-bf16``: exported into a fresh
+cache folder each run, the first-use time printed in the notes).
 Images: the sample photo ``resources/sample/coffee.jpg`` cropped to 4:3 and 16:9 and resized
 to 1024x768 and 1920x1080. 2 torch threads.
 
@@ -130,7 +134,19 @@ def bench_model(name: str, args, tmp: Path, rows: list, notes: list) -> None:
     models = {"fp32": base}
     for prec in args.precisions:
         try:
-            models[prec] = set_encoder_precision(copy.deepcopy(base), prec)
+            if prec.startswith("ov-"):  # samlabel's OpenVINO engine (fast/openvino_engine.py), a fresh cache
+                from samlabel.sam.fast.openvino_engine import EngineUnavailableError, use_openvino
+
+                try:
+                    t = time.perf_counter()
+                    models[prec] = use_openvino(copy.deepcopy(base), prec[3:], cache_dir=tmp / "openvino")
+                    info = models[prec].image_encoder._samlabel_openvino.info
+                    notes.append(f"{name} {prec}: first use {time.perf_counter() - t:.1f} s "
+                                 f"(export + conversion {info.export_s:.1f} s, compile {info.compile_s:.1f} s)")
+                except EngineUnavailableError as exc:
+                    notes.append(f"{name} {prec}: skipped: {exc}")
+            else:
+                models[prec] = set_encoder_precision(copy.deepcopy(base), prec)
         except PrecisionUnavailableError as exc:
             notes.append(f"{name} {prec}: skipped: {exc}")
     print(f"{name}: built in {time.perf_counter() - t0:.1f} s; precisions {list(models)}", flush=True)
@@ -166,7 +182,8 @@ def bench_model(name: str, args, tmp: Path, rows: list, notes: list) -> None:
                 hr = [((a - b).norm() / b.norm()).item()
                       for a, b in zip(emb[p].high_res_features, emb["fp32"].high_res_features)]
                 notes.append(f"{name} {iname} {p}: high-res maps rel L2 " + ", ".join(f"{v:.2e}" for v in hr))
-            assert e1.dtype == torch.float32 and emb[p].model_id.endswith("+" + p)
+            suffix = "" if p == "ov-f32" else "+" + p.removeprefix("ov-")
+            assert e1.dtype == torch.float32 and emb[p].model_id.endswith(suffix)
             all_iou, shown, minority = [], [], []
             for (m0, s0), (m1, s1) in zip(masks["fp32"], masks[p]):
                 for a, b in zip(m0, m1):
@@ -194,7 +211,8 @@ def markdown(rows: list) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default=None, help="comma list (default vit_t,vit_b,sam2.1_hiera_tiny)")
-    ap.add_argument("--precisions", default="bf16,int8", help="reduced precisions to compare with fp32")
+    ap.add_argument("--precisions", default="bf16,int8", help="reduced precisions to compare with fp32: bf16, int8 (PyTorch), "
+                    "ov-f32, ov-bf16 (samlabel's OpenVINO engine, exported into a fresh cache)")
     ap.add_argument("--reps", type=int, default=None, help="timed set_image rounds after a warm-up (default 3)")
     ap.add_argument("--prompts", type=int, default=None, help="prompts per image (default 240, at least 200)")
     ap.add_argument("--quick", action="store_true", help="test_tiny, 4:3 image, 1 round, 40 prompts")

@@ -57,6 +57,12 @@ def _gui_parser() -> argparse.ArgumentParser:
         "linears), auto (bf16 where native, else int8); faster, masks differ slightly, see docs/performance.md "
         "(default: fp32)",
     )
+    parser.add_argument(
+        "--engine", choices=("auto", "torch", "openvino"), default="auto",
+        help="what runs the image encoder on the CPU: torch (PyTorch), openvino (samlabel's encoder exported to "
+        "OpenVINO once per model and cached; needs pip install 'samlabel[openvino]'), auto (OpenVINO for bf16 where "
+        "it is installed, else PyTorch; default)",
+    )
     parser.add_argument("--version", action="version", version=f"samlabel {__version__}")
     parser.add_argument("--smoke-test", action="store_true", help="start offscreen, run one prompt on the sample image, exit 0 on success")
     return parser
@@ -246,12 +252,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"samlabel: --precision bf16 needs native bf16: {reason}; use --precision int8 or auto",
                   file=sys.stderr)
             return 2
+    if args.engine == "openvino":
+        if args.device == "cuda":
+            print("samlabel: --engine openvino runs on the CPU only; use it with --device cpu", file=sys.stderr)
+            return 2
+        from samlabel.sam.fast.openvino_engine import openvino_available
+
+        ok, reason = openvino_available()
+        if not ok:
+            print(f"samlabel: --engine openvino: {reason}", file=sys.stderr)
+            return 2
     problem = _gui_paths_problem(args.path, args.checkpoint)
     if problem is not None:
         print(f"samlabel: {problem}", file=sys.stderr)
         return 2
     return run_app(path=args.path, model=args.model, checkpoint=args.checkpoint, device=args.device,
-                   quantize=args.quantize)
+                   quantize=args.quantize, engine=args.engine)
 
 
 def gui_main() -> None:

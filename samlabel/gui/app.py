@@ -65,7 +65,7 @@ def default_image() -> Path | None:
 
 
 def create_main_window(path=None, model_name=None, checkpoint=None, device=None, sam_model=None, settings=None,
-                       quantize=None, image_in_folder=False):
+                       quantize=None, image_in_folder=False, engine=None):
     """Build (and return, not show) the main window.
 
     Args:
@@ -74,6 +74,8 @@ def create_main_window(path=None, model_name=None, checkpoint=None, device=None,
         sam_model: an already-built model to use instead of loading one (tests, smoke test).
         quantize: the image encoder's precision on the CPU, "bf16", "int8" or "auto" (see
             ``samlabel.sam.fast.precision``); None or "fp32": fp32.
+        engine: what runs the image encoder, "torch", "openvino" or "auto" (default: OpenVINO
+            for bf16 where it is installed; ``samlabel.sam.fast.openvino_engine``).
         settings: an ``AppSettings`` (default: the user's settings file).
         image_in_folder: an image ``path`` opens inside its folder (D / A move through the
             folder's images), still showing that image first; ``samlabel IMAGE`` does this.
@@ -90,7 +92,8 @@ def create_main_window(path=None, model_name=None, checkpoint=None, device=None,
         name = getattr(sam_model, "model_id", "model").split(":")[0]
         choice = ModelChoice(name, Path("<injected>"), dev, f"Model {name}")
     else:
-        choice = choose_model(model_name, checkpoint, device, saved_model=settings.model_name, quantize=quantize)
+        choice = choose_model(model_name, checkpoint, device, saved_model=settings.model_name, quantize=quantize,
+                              engine=engine)
         if model_name:
             settings.model_name = model_name  # the next start uses it too
     window = MainWindow(settings=settings, model_choice=choice)
@@ -104,7 +107,7 @@ def create_main_window(path=None, model_name=None, checkpoint=None, device=None,
     return window
 
 
-def run_app(path=None, model=None, checkpoint=None, device=None, quantize=None) -> int:
+def run_app(path=None, model=None, checkpoint=None, device=None, quantize=None, engine=None) -> int:
     """Run the GUI until the window closes; returns the exit code (3: Qt cannot start here)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from samlabel.gui.qt_platform import check_platform, no_display_message
@@ -139,7 +142,7 @@ def run_app(path=None, model=None, checkpoint=None, device=None, quantize=None) 
     # happens to trigger a collection (see main_thread_gc)
     collector = MainThreadGC(parent=app).install()
     window = create_main_window(path=path, model_name=model, checkpoint=checkpoint, device=device, quantize=quantize,
-                                image_in_folder=True)
+                                image_in_folder=True, engine=engine)
     window.show()
     code = app.exec()
     window.shutdown()

@@ -47,6 +47,9 @@ class ModelChoice:
     # image encoder precision: "fp32", "bf16" (native bf16 CPUs), "int8" (dynamic int8) or "auto"
     # (bf16 where native, else int8); CPU only, see samlabel.sam.fast.precision
     quantize: str = "fp32"
+    # what runs the image encoder: "torch", "openvino" (samlabel.sam.fast.openvino_engine), or
+    # "auto": OpenVINO for bf16 where it is installed, PyTorch otherwise
+    engine: str = "auto"
     user_file: bool = False  # a file the user chose (--checkpoint, Load checkpoint file…), not a download
     reason: str = ""  # without a checkpoint: why, in a few words (for "why nothing happened")
     wrong_file: Path | None = None  # a file at the official location that is not the official one
@@ -108,7 +111,7 @@ def default_model_name(device: str) -> str:
 
 def choose_model(model_name: str | None = None, checkpoint: str | Path | None = None, device: str | None = None,
                  saved_model: str | None = None, quantize: str | None = None,
-                 user_file: bool | None = None) -> ModelChoice:
+                 user_file: bool | None = None, engine: str | None = None) -> ModelChoice:
     """Resolve the model to run; never raises for a missing or wrong checkpoint (see ``message``).
 
     A given ``checkpoint`` is the user's own file unless ``user_file=False`` (a verified
@@ -117,6 +120,8 @@ def choose_model(model_name: str | None = None, checkpoint: str | Path | None = 
     if user_file is None:
         user_file = checkpoint is not None
     choice = _choose(model_name, checkpoint, device, saved_model, user_file)
+    if engine:
+        choice = dataclasses.replace(choice, engine=engine)
     return dataclasses.replace(choice, quantize=quantize) if quantize else choice
 
 
@@ -174,11 +179,24 @@ def official_file_problem(name: str, path: Path, known_sha256: str | None = None
     return None if check.official else f"{check.describe()}. {check.advice()}"
 
 
+def _wants_openvino(engine: str, precision: str) -> bool:
+    """Whether ``engine`` ("torch", "openvino", "auto") runs this precision on OpenVINO: "openvino"
+    for fp32 and bf16 (int8 stays PyTorch's); "auto" for bf16 where openvino is installed."""
+    if precision not in ("fp32", "bf16") or engine == "torch":
+        return False
+    if engine == "openvino":
+        return True
+    from samlabel.sam.fast.openvino_engine import openvino_available
+
+    return precision == "bf16" and openvino_available()[0]
+
+
 class ModelLoader(QThread):
     """Builds ``choice`` with ``samlabel.sam.build.build_sam`` in a worker thread."""
 
     loaded = Signal(object)
     failed = Signal(str)
+    progress = Signal(str)  # a slow step's message (the OpenVINO engine's first export), for the status bar
 
     def __init__(self, choice: ModelChoice, parent=None) -> None:
         super().__init__(parent)
@@ -198,19 +216,9 @@ class ModelLoader(QThread):
                 self.failed.emit(problem)
                 return
             model = build_sam(self.choice.name, checkpoint=self.choice.checkpoint, device=self.choice.device)
-            precision = self.choice.quantize
-            if precision == "auto" and str(self.choice.device or "cpu").startswith("cuda"):
-                precision = "fp32"  # reduced encoder precisions are for the CPU
-            if precision != "fp32":
-                from samlabel.sam.fast.precision import PrecisionUnavailableError, set_encoder_precision
-
-                try:
-                    model = set_encoder_precision(model, precision)
-                except PrecisionUnavailableError as exc:  # the user's machine, not a bug: one line
-                    message = f"Could not load {_label(self.choice.name)} in {precision}: {exc}"
-                    log.error("%s", message)
-                    self.failed.emit(message)
-                    return
+            model = self._reduce(model)
+            if model is None:
+                return
         except USER_ERRORS as exc:  # the message names the file and the problem: no traceback
             message = f"Could not load {_label(self.choice.name)} from {self.choice.checkpoint}: {exc}"
             log.error("%s", message)
@@ -222,6 +230,35 @@ class ModelLoader(QThread):
                              f"{type(exc).__name__}: {exc}")
             return
         self.loaded.emit(model)
+
+    def _reduce(self, model):
+        """``model`` with its encoder in the chosen precision, on the chosen engine; None (and
+        ``failed`` emitted) when the precision cannot run here. An OpenVINO engine that cannot
+        start (not installed, export failed) leaves PyTorch running, and says so."""
+        from samlabel.sam.fast.precision import PrecisionUnavailableError, resolve_precision, set_encoder_precision
+
+        precision, engine = self.choice.quantize, self.choice.engine
+        on_cuda = str(self.choice.device or "cpu").startswith("cuda")
+        if precision == "auto" and on_cuda:
+            precision = "fp32"  # reduced encoder precisions are for the CPU
+        try:
+            precision = resolve_precision(precision)
+            if not on_cuda and _wants_openvino(engine, precision):
+                from samlabel.sam.fast.openvino_engine import EngineError, EngineUnavailableError, use_openvino
+
+                try:
+                    return use_openvino(model, "bf16" if precision == "bf16" else "f32", progress=self.progress.emit)
+                except (EngineUnavailableError, EngineError) as exc:
+                    log.warning("OpenVINO engine not used: %s", exc)
+                    self.progress.emit(f"OpenVINO not used ({exc}): the image encoder runs in PyTorch")
+            if precision != "fp32":
+                model = set_encoder_precision(model, precision)
+        except PrecisionUnavailableError as exc:  # the user's machine, not a bug: one line
+            message = f"Could not load {_label(self.choice.name)} in {precision}: {exc}"
+            log.error("%s", message)
+            self.failed.emit(message)
+            return None
+        return model
 
     def _official_problem(self) -> str | None:
         """A downloaded (not user-chosen) file must be the official checkpoint: its SHA-256 is

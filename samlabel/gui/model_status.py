@@ -106,11 +106,13 @@ class ModelStatus:
             return ""
         return f"your file: {self.checkpoint}" if self.user_file else self.checkpoint.name
 
-    def indicator(self, device: str = "", quantized: bool = False, precision: str = "fp32") -> tuple[str, str]:
+    def indicator(self, device: str = "", quantized: bool = False, precision: str = "fp32",
+                  engine: str = "") -> tuple[str, str]:
         """``(text, tooltip)`` of the model indicator in the status bar.
 
         ``precision``: the image encoder's (``samlabel.sam.fast.precision.encoder_precision``);
-        ``"bf16"`` / ``"int8"`` are shown beside the device (``quantized=True`` means int8)."""
+        ``"bf16"`` / ``"int8"`` are shown beside the device (``quantized=True`` means int8).
+        ``engine``: what runs the image encoder when it is not PyTorch (``"OpenVINO"``), shown too."""
         if quantized and precision == "fp32":
             precision = "int8"
         if self.state is ModelState.LOADING:
@@ -126,12 +128,17 @@ class ModelStatus:
         details = [device] if device else []
         if precision in ("bf16", "int8"):
             details.append(precision)
+        if engine:
+            details.append(engine)
         if self.user_file and self.checkpoint is not None:
             details.append(f"your file: {self.checkpoint.name}")
         text = f"Model: {self.label}" + (f" ({', '.join(details)})" if details else "")
+        on = f" on {engine}" if engine else ""
         if precision in ("bf16", "int8"):
-            text_tip = (f"{text}\nImage encoder: {precision} (reduced precision: faster, masks may differ "
+            text_tip = (f"{text}\nImage encoder: {precision}{on} (reduced precision: faster, masks may differ "
                         "slightly from fp32)")
+        elif engine:
+            text_tip = f"{text}\nImage encoder: fp32 on {engine} (equal to PyTorch's within float rounding)"
         else:
             text_tip = text
         if self.checkpoint is None:

@@ -57,6 +57,7 @@ class ModelMixin:
         loader = ModelLoader(choice, self)
         loader.loaded.connect(self._on_model_loaded)  # bound methods: delivered on the UI thread
         loader.failed.connect(self._on_model_failed)
+        loader.progress.connect(self._on_model_progress)
         self._model_loaders.append(loader)
         self._model_loader = loader
         loader.start()
@@ -64,6 +65,11 @@ class ModelMixin:
     def _from_current_loader(self) -> bool:
         sender = self.sender()
         return sender is None or sender is self._model_loader
+
+    def _on_model_progress(self, message: str) -> None:
+        """A slow step of loading (the OpenVINO engine's first export: tens of seconds)."""
+        if self._from_current_loader():
+            self.statusBar().showMessage(message, 20000)
 
     def _on_model_loaded(self, model) -> None:
         if self._from_current_loader():
@@ -107,13 +113,15 @@ class ModelMixin:
     def _show_model_status(self, model=None) -> None:
         """The model indicator in the status bar (and the toolbar's Download button without one)."""
         self.download_tool_action.setVisible(model is None)
-        device, precision = "", "fp32"
+        device, precision, engine = "", "fp32", ""
         if model is not None:
             from samlabel.sam.fast.precision import encoder_precision
 
             device = str(getattr(model, "device", "") or "")
             precision = encoder_precision(model)
-        text, tip = self.model_status.indicator(device, precision=precision)
+            if getattr(getattr(model, "image_encoder", None), "_samlabel_openvino", None) is not None:
+                engine = "OpenVINO"  # samlabel.sam.fast.openvino_engine
+        text, tip = self.model_status.indicator(device, precision=precision, engine=engine)
         self._model_status.setText(text)
         self._model_status.setToolTip(tip)
 
@@ -175,7 +183,8 @@ class ModelMixin:
 
         old = self.model_choice
         return choose_model(model_name=name, checkpoint=path, device=old.device if old is not None else None,
-                            quantize=old.quantize if old is not None else None, user_file=user_file)
+                            quantize=old.quantize if old is not None else None, user_file=user_file,
+                            engine=old.engine if old is not None else None)
 
     def _choose_checkpoint_file(self) -> str:
         """Ask for a checkpoint file (replaced in tests)."""

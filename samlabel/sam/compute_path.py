@@ -59,10 +59,14 @@ def encode_image(model, x, cancel=None, path: Optional[str] = None):
     encoders (``samlabel.sam.fast.vit_encoder``) and MobileSAM's TinyViT
     (``samlabel.sam.fast.tiny_vit_encoder``, which itself falls back to the module for
     weights or inputs it does not handle, e.g. a bf16 or int8 encoder); any other encoder
-    (a wrapper put in ``model.image_encoder``) runs its own ``forward``.
+    (a wrapper put in ``model.image_encoder``) runs its own ``forward``. An encoder given to
+    OpenVINO (:func:`samlabel.sam.fast.openvino_engine.use_openvino`) runs there on the fast path.
     """
     encoder = model.image_encoder
     if resolve_path(path) == "fast":
+        engine = getattr(encoder, "_samlabel_openvino", None)  # samlabel.sam.fast.openvino_engine
+        if engine is not None:
+            return engine(x, cancel)
         from samlabel.sam.modeling.sam1.image_encoder import ImageEncoderViT
         from samlabel.sam.modeling.sam1.tiny_vit import TinyViT
 
@@ -80,8 +84,12 @@ def encode_image(model, x, cancel=None, path: Optional[str] = None):
 def image_features(model, x, cancel=None, path: Optional[str] = None) -> dict:
     """SAM 2's ``model.image_features(x, cancel)`` on the chosen path: the fast Hiera encoder
     (:func:`samlabel.sam.fast.hiera_encoder.image_features`, which itself runs the model's own
-    for an encoder that is not SAM 2's Hiera) or the plain model. ``x``: ``(B, 3, S, S)``."""
+    for an encoder that is not SAM 2's Hiera; OpenVINO's where one was attached by
+    :func:`samlabel.sam.fast.openvino_engine.use_openvino`) or the plain model. ``x``: ``(B, 3, S, S)``."""
     if resolve_path(path) == "fast":
+        engine = getattr(model.image_encoder, "_samlabel_openvino", None)
+        if engine is not None:
+            return engine(x, cancel)
         from samlabel.sam.fast.hiera_encoder import image_features as fast_image_features
 
         return fast_image_features(model, x, cancel=cancel)

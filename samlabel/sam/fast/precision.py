@@ -114,6 +114,9 @@ def encoder_precision(model: Any) -> str:
 
     if is_quantized(model):
         return "int8"
+    engine = getattr(encoder, "_samlabel_openvino", None)  # fast/openvino_engine.py
+    if engine is not None and engine.info.precision == "bf16":
+        return "bf16"
     if getattr(encoder, "_samlabel_precision", None) == "bf16":
         return "bf16"
     return "fp32"

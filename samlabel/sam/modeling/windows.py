@@ -3,7 +3,9 @@
 Both encoders pad the grid at the bottom and right to a multiple of the window and attend
 within each ``ws x ws`` window. :func:`grid_to_windows` pads and partitions in one copy,
 :func:`windows_to_grid` puts the windows back (merging attention heads) and drops the
-padding in one copy.
+padding in one copy. While ``torch.export`` traces them (the OpenVINO engine's export) they
+take the pad + reshape form instead, the same values as a graph of plain ops: the copies into
+slices of a fresh tensor become scatter ops that graph runtimes run slowly.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ def grid_to_windows(grid: torch.Tensor, window_size: int, fill: Optional[torch.T
     B, H, W, C = grid.shape
     ws = window_size
     nh, nw = -(-H // ws), -(-W // ws)
+    if fill is None and torch.compiler.is_exporting():
+        padded = torch.nn.functional.pad(grid, (0, 0, 0, nw * ws - W, 0, nh * ws - H))
+        return padded.view(B, nh, ws, nw, ws, C).permute(0, 1, 3, 2, 4, 5).contiguous()
     windows = grid.new_empty(B, nh, nw, ws, ws, C)
     for r0, r1, hh in _window_parts(H, ws):
         for c0, c1, ww in _window_parts(W, ws):
@@ -52,6 +57,9 @@ def windows_to_grid(windows: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
     """
     B, nh, nw, nH, ws, _, hd = windows.shape
     H, W = hw
+    if torch.compiler.is_exporting():
+        whole = windows.permute(0, 1, 4, 2, 5, 3, 6).reshape(B, nh * ws, nw * ws, nH * hd)
+        return whole[:, :H, :W].contiguous()
     grid = windows.new_empty(B, H, W, nH * hd)
     for r0, r1, hh in _window_parts(H, ws):
         for c0, c1, ww in _window_parts(W, ws):

@@ -1,0 +1,327 @@
+"""The image encoder run by OpenVINO: samlabel's own encoder, exported once, cached, compiled.
+
+``use_openvino(model, precision)`` exports ``model``'s plain image encoder (SAM 1's ViT /
+MobileSAM's TinyViT: the embedding; SAM 2: ``image_features``, the embedding with
+``no_mem_embed`` and the two high-resolution maps) with ``torch.export`` at the model's input
+size, converts it to OpenVINO's IR, saves it in the user cache and compiles it for the CPU.
+From then on :mod:`samlabel.sam.compute_path` runs the encoder through it on the fast path;
+``path="plain"`` still runs the PyTorch modules, which stay loaded as the reference and the
+fallback.
+
+* ``precision="f32"``: OpenVINO in float32; the embedding equals PyTorch's within float
+  rounding (tests: ``tests/sam/fast/test_openvino_engine.py``, 1e-4).
+* ``precision="bf16"``: OpenVINO's bf16 inference (``INFERENCE_PRECISION_HINT``), only where
+  the CPU has native bf16 (:func:`samlabel.sam.fast.precision.native_bf16`); the model reports
+  ``bf16`` (:func:`samlabel.sam.fast.precision.encoder_precision`) and its id gets ``+bf16``,
+  so no embedding cache mixes it with fp32.
+
+The first use of a given encoder (its weights, class, input size, the OpenVINO and torch
+versions: :func:`cache_key`) exports and converts it: 10-25 s on 2 cores for vit_t / vit_b /
+SAM 2.1 tiny, reported through ``progress(message)``. Later uses read the cached IR (under
+``samlabel.paths.cache_dir() / "openvino"``) and compile it (0.5-1.6 s; OpenVINO keeps its own
+compiled blobs beside it). A cache entry is written into a temporary folder and renamed into
+place, so a crash or a full disk never leaves a half-written entry under the final name; an
+entry that does not read back (truncated, edited) is deleted and exported again.
+
+Measured figures: ``benchmarks/bench_precision.py`` (``--engine openvino``) and
+docs/performance.md ("OpenVINO engine").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import torch
+from torch import nn
+
+from samlabel.sam.errors import Cancelled, SamError
+
+log = logging.getLogger(__name__)
+
+ENGINES = ("torch", "openvino")
+OV_PRECISIONS = ("f32", "bf16")
+EXPORT_VERSION = 1  # bump when what is exported changes: older cache entries are then not used
+_XML = "encoder.xml"
+_POLL_MS = 50
+
+
+class EngineUnavailableError(SamError):
+    """OpenVINO is not installed here, or cannot run this precision on this CPU."""
+
+
+class EngineError(SamError):
+    """The encoder could not be exported, saved or compiled for OpenVINO (the message says which and where)."""
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """What :func:`use_openvino` did: ``exported`` is False when the IR came from the cache."""
+
+    precision: str
+    input_size: int
+    cache_path: Path
+    exported: bool
+    export_s: float
+    compile_s: float
+
+    def describe(self) -> str:
+        how = f"exported in {self.export_s:.1f} s" if self.exported else "from the cache"
+        return f"OpenVINO {self.precision} encoder ({how}, compiled in {self.compile_s:.1f} s)"
+
+
+def openvino_available() -> tuple[bool, str]:
+    """``(available, reason)``: whether the ``openvino`` package imports here."""
+    try:
+        import openvino  # noqa: F401
+    except ImportError as exc:
+        return False, f"the openvino package is not installed ({exc}); pip install 'samlabel[openvino]'"
+    return True, "openvino " + _ov_version()
+
+
+def _ov_version() -> str:
+    import openvino as ov
+
+    return str(getattr(ov, "__version__", "") or ov.get_version())
+
+
+# ----------------------------------------------------------------------------- what is exported
+class _Sam2Features(nn.Module):
+    """SAM 2's ``image_features`` as a module with tensor outputs: (embed, feat_s0, feat_s1)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor):
+        out = self.model.image_features(x)
+        return out["image_embed"], out["high_res_feats"][0], out["high_res_feats"][1]
+
+
+def _is_sam2(model) -> bool:
+    from samlabel.sam.model_family import is_sam2
+
+    return is_sam2(model)
+
+
+def _export_module(model) -> nn.Module:
+    return _Sam2Features(model).eval() if _is_sam2(model) else model.image_encoder.eval()
+
+
+def _input_size(model) -> int:
+    if _is_sam2(model):
+        return int(model.image_size)
+    return int(model.image_encoder.img_size)
+
+
+def weights_digest(module: nn.Module) -> str:
+    """BLAKE2b of every parameter and buffer of ``module`` (names, dtypes, shapes, bytes)."""
+    h = hashlib.blake2b(digest_size=20)
+    for name, t in module.state_dict().items():
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def cache_key(model) -> str:
+    """The cache entry's name: the encoder's class, input size, weights and the versions that
+    shape the exported graph (samlabel's export, torch, OpenVINO)."""
+    module = _export_module(model)
+    target = model if _is_sam2(model) else model.image_encoder
+    parts = [f"v{EXPORT_VERSION}", type(target).__name__, type(model.image_encoder).__name__,
+             str(_input_size(model)), torch.__version__, _ov_version(), weights_digest(module)]
+    return hashlib.blake2b("|".join(parts).encode(), digest_size=16).hexdigest()
+
+
+def default_cache_dir() -> Path:
+    from samlabel.paths import cache_dir
+
+    return cache_dir() / "openvino"
+
+
+# ----------------------------------------------------------------------------- export and cache
+def _export_to(model, folder: Path, progress: Callable[[str], None]) -> None:
+    """Export ``model``'s encoder to ``folder / encoder.xml`` (+ ``.bin``)."""
+    import openvino as ov
+
+    size = _input_size(model)
+    x = torch.zeros(1, 3, size, size)
+    progress("Exporting the image encoder for OpenVINO (first use of these weights)…")
+    with torch.no_grad(), warnings.catch_warnings():
+        # SAM 2's neck fills its position-encoding cache while traced: harmless, and not the user's business
+        warnings.filterwarnings("ignore", message=".*were assigned during export.*", category=UserWarning)
+        program = torch.export.export(_export_module(model), (x,))
+        progress("Converting the image encoder to OpenVINO…")
+        converted = ov.convert_model(program)
+    ov.save_model(converted, str(folder / _XML), compress_to_fp16=False)
+
+
+def _prepare_entry(model, root: Path, key: str, progress: Callable[[str], None]) -> tuple[Path, bool, float]:
+    """``(entry folder, exported now, seconds)``: the cached entry, exported into place if missing."""
+    entry = root / key
+    if (entry / _XML).is_file():
+        return entry, False, 0.0
+    root.mkdir(parents=True, exist_ok=True)
+    partial = root / f"{key}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    t = time.perf_counter()
+    try:
+        _export_to(model, partial, progress)
+        try:
+            os.replace(partial, entry)
+        except OSError:  # another process put the same entry in place first: theirs is as good
+            if not (entry / _XML).is_file():
+                raise
+    except Cancelled:
+        raise
+    except OSError as exc:
+        raise EngineError(f"could not save the OpenVINO encoder in {partial}: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - export and conversion failures of any kind: say which model
+        raise EngineError(f"could not export {type(model.image_encoder).__name__} for OpenVINO: "
+                          f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return entry, True, time.perf_counter() - t
+
+
+def _compile(entry: Path, precision: str, threads: int):
+    import openvino as ov
+
+    core = ov.Core()
+    config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": precision,
+              "PERFORMANCE_HINT": "LATENCY", "CACHE_DIR": str(entry / "compiled")}
+    return core.compile_model(core.read_model(str(entry / _XML)), "CPU", config)
+
+
+# ----------------------------------------------------------------------------- the runner
+class OpenVinoEncoder:
+    """A compiled encoder: ``(B, 3, S, S)`` float32 -> SAM 1: the embedding ``(B, C, S/16, S/16)``;
+    SAM 2: ``{"image_embed": ..., "high_res_feats": [s0, s1]}`` as ``image_features`` returns.
+
+    Images run one at a time (the IR has batch 1). ``cancel()`` is polled every 50 ms while an
+    image runs; when it returns True the request is cancelled and :class:`Cancelled` raised.
+    """
+
+    def __init__(self, compiled, info: EngineInfo, sam2: bool) -> None:
+        self.compiled, self.info, self.sam2 = compiled, info, sam2
+        self.request = compiled.create_infer_request()
+
+    def __call__(self, x: torch.Tensor, cancel: Optional[Callable[[], bool]] = None):
+        size = self.info.input_size
+        if x.dim() != 4 or tuple(x.shape[1:]) != (3, size, size):
+            raise ValueError(f"the OpenVINO encoder takes (B, 3, {size}, {size}) images, got {tuple(x.shape)}")
+        outs = [self._one(x[i:i + 1].detach().to(torch.float32).cpu().contiguous(), cancel) for i in range(x.shape[0])]
+        stacked = [torch.cat([o[k] for o in outs]) for k in range(len(outs[0]))]
+        stacked = [t.to(x.device) for t in stacked]
+        if self.sam2:
+            return {"image_embed": stacked[0], "high_res_feats": [stacked[1], stacked[2]]}
+        return stacked[0]
+
+    def _one(self, x: torch.Tensor, cancel) -> list:
+        request = self.request
+        request.set_input_tensor(0, _ov_tensor(x.numpy()))
+        request.start_async()
+        while not request.wait_for(_POLL_MS):
+            if cancel is not None and cancel():
+                request.cancel()
+                raise Cancelled("image encoding cancelled")
+        if cancel is not None and cancel():
+            raise Cancelled("image encoding cancelled")
+        return [torch.from_numpy(request.get_output_tensor(i).data.copy()) for i in range(len(self.compiled.outputs))]
+
+
+def _ov_tensor(array):
+    import openvino as ov
+
+    return ov.Tensor(array)
+
+
+# ----------------------------------------------------------------------------- public entry points
+def engine_of(model: Any) -> Optional[OpenVinoEncoder]:
+    """The OpenVINO encoder attached to ``model`` by :func:`use_openvino`, else None."""
+    encoder = getattr(model, "image_encoder", None)
+    return getattr(encoder, "_samlabel_openvino", None)
+
+
+def use_openvino(model: nn.Module, precision: str = "f32", cache_dir: Optional[Path] = None,
+                 progress: Optional[Callable[[str], None]] = None, threads: Optional[int] = None) -> nn.Module:
+    """Run ``model``'s image encoder through OpenVINO from now on (fast path); returns ``model``.
+
+    ``precision``: ``"f32"`` or ``"bf16"`` (native bf16 CPUs only). ``cache_dir``: where the
+    exported IR is kept (default: the user cache's ``openvino`` folder). ``progress(message)`` is
+    called before each slow step. ``threads``: OpenVINO's inference threads (default: torch's).
+
+    Raises :class:`EngineUnavailableError` (no openvino; bf16 without native bf16),
+    :class:`EngineError` (export, save or compile failed: the model is left as it was),
+    ``ValueError`` (a model on another device, or whose encoder already runs reduced in PyTorch).
+    """
+    if precision not in OV_PRECISIONS:
+        raise ValueError(f"OpenVINO precision must be one of {OV_PRECISIONS}, got {precision!r}")
+    ok, reason = openvino_available()
+    if not ok:
+        raise EngineUnavailableError(reason)
+    from samlabel.sam.fast.precision import encoder_precision, native_bf16
+
+    if precision == "bf16":
+        native, why = native_bf16()
+        if not native:
+            raise EngineUnavailableError(f"OpenVINO bf16 needs native bf16: {why}")
+    encoder = getattr(model, "image_encoder", None)
+    if not isinstance(encoder, nn.Module):
+        raise ValueError(f"model {type(model).__name__} has no image_encoder module")
+    if {p.device.type for p in encoder.parameters()} - {"cpu"}:
+        raise ValueError("the OpenVINO engine is for the CPU; move the model to 'cpu' first")
+    current = engine_of(model)
+    if current is not None:
+        if current.info.precision == precision:
+            return model
+        raise ValueError(f"the image encoder already runs in OpenVINO {current.info.precision}; reload the model")
+    if encoder_precision(model) != "fp32":
+        raise ValueError(f"the image encoder already runs in {encoder_precision(model)} in PyTorch; "
+                         "reload the model for the OpenVINO engine")
+    say = progress or (lambda message: log.info("%s", message))
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    key = cache_key(model)
+    entry, exported, export_s = _prepare_entry(model, root, key, say)
+    say(f"Compiling the OpenVINO {precision} image encoder…")
+    t = time.perf_counter()
+    try:
+        compiled = _compile(entry, precision, threads or torch.get_num_threads())
+    except Exception as exc:  # noqa: BLE001 - a damaged entry: export it again, once
+        if exported:
+            raise EngineError(f"could not compile the OpenVINO encoder in {entry}: {exc}") from exc
+        log.warning("the cached OpenVINO encoder in %s did not load (%s): exporting it again", entry, exc)
+        shutil.rmtree(entry, ignore_errors=True)
+        entry, exported, export_s = _prepare_entry(model, root, key, say)
+        t = time.perf_counter()
+        try:
+            compiled = _compile(entry, precision, threads or torch.get_num_threads())
+        except Exception as exc2:  # noqa: BLE001
+            raise EngineError(f"could not compile the OpenVINO encoder in {entry}: {exc2}") from exc2
+    info = EngineInfo(precision, _input_size(model), entry, exported, export_s, time.perf_counter() - t)
+    encoder._samlabel_openvino = OpenVinoEncoder(compiled, info, _is_sam2(model))
+    if precision == "bf16":
+        model_id = getattr(model, "model_id", None)
+        if isinstance(model_id, str) and not model_id.endswith("+bf16"):
+            model.model_id = model_id + "+bf16"
+    say(info.describe())
+    return model
+
+
+def stop_openvino(model: nn.Module) -> nn.Module:
+    """Back to the PyTorch encoder (an f32 engine only: a bf16 one changed the model id; reload)."""
+    current = engine_of(model)
+    if current is not None:
+        if current.info.precision != "f32":
+            raise ValueError("the model's id says bf16: reload the model for PyTorch")
+        del model.image_encoder._samlabel_openvino
+    return model

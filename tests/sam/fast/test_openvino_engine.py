@@ -1,0 +1,280 @@
+"""samlabel.sam.fast.openvino_engine: the image encoder exported to OpenVINO, cached, compiled.
+
+Small random models (SAM 1 ``test_tiny`` ViT, a small TinyViT, a small SAM 2 Hiera): the f32
+engine equals PyTorch within 1e-4 (the same bound as the reference-equivalence tests), bf16 is
+close and tagged, the cache is reused, renewed for other weights, repaired when damaged and never
+left half-written. Each export takes 5-10 s here, so exports are shared through module-scoped
+cache folders where the weights are the same.
+"""
+
+from __future__ import annotations
+
+import copy
+import errno
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("openvino", reason="the OpenVINO engine's tests need the openvino package ([dev] installs it)")
+
+import samlabel.sam.fast.openvino_engine as engine_mod  # noqa: E402
+import samlabel.sam.fast.precision as precision  # noqa: E402
+from samlabel.sam import SamPredictor, build_sam  # noqa: E402
+from samlabel.sam.compute_path import encode_image, image_features  # noqa: E402
+from samlabel.sam.embedding import compute_embedding  # noqa: E402
+from samlabel.sam.errors import Cancelled  # noqa: E402
+from samlabel.sam.fast.openvino_engine import (EngineError, EngineUnavailableError, cache_key,  # noqa: E402
+                                               engine_of, stop_openvino, use_openvino)
+from samlabel.sam.fast.precision import encoder_precision, set_encoder_precision  # noqa: E402
+
+NATIVE_BF16, NATIVE_REASON = precision.native_bf16()
+needs_bf16 = pytest.mark.skipif(not NATIVE_BF16, reason=f"no native bf16 on this CPU: {NATIVE_REASON}")
+F32_BOUND = 1e-4
+
+
+def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a - b).norm() / b.norm()).item()
+
+
+def _image(h: int = 120, w: int = 160, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (6, 8, 3)).astype(np.float32)
+    big = torch.nn.functional.interpolate(torch.from_numpy(small).permute(2, 0, 1)[None], size=(h, w),
+                                          mode="bilinear", align_corners=False)[0].permute(1, 2, 0).numpy()
+    return np.clip(big + rng.normal(0, 6, big.shape), 0, 255).astype(np.uint8)
+
+
+def _tiny_sam():
+    torch.manual_seed(0)
+    model = build_sam("test_tiny").eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "pos" in name:
+                p.normal_(0, 0.02)
+    return model
+
+
+def _small_sam2():
+    from samlabel.sam.modeling.sam2.build import build_sam2
+    from samlabel.sam.modeling.sam2.config import FpnConfig, HieraConfig, Sam2Config
+
+    trunk = HieraConfig(embed_dim=16, num_heads=2, stages=(1, 2, 3, 1), global_att_blocks=(4,),
+                        window_pos_embed_bkg_spatial_size=(7, 7))
+    torch.manual_seed(0)
+    model = build_sam2(Sam2Config(name="test_small", trunk=trunk, neck=FpnConfig(d_model=32)))
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.02)
+    return model.eval()
+
+
+class _TinyVitHolder(torch.nn.Module):
+    """A small TinyViT as ``image_encoder`` (MobileSAM's encoder class)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from samlabel.sam.modeling.sam1.tiny_vit import TinyViT
+
+        torch.manual_seed(0)
+        self.image_encoder = TinyViT(img_size=256, embed_dims=(16, 32, 40, 48), depths=(1, 1, 1, 1),
+                                     num_heads=(1, 2, 2, 2), window_sizes=(7, 7, 7, 7))
+        self.model_id = "tinyvit:abc"
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("openvino-cache")
+
+
+@pytest.fixture(scope="module")
+def tiny_sam():
+    return _tiny_sam()
+
+
+@pytest.fixture(scope="module")
+def small_sam2():
+    return _small_sam2()
+
+
+@pytest.fixture(scope="module")
+def ov_tiny_sam(tiny_sam, cache):
+    return use_openvino(copy.deepcopy(tiny_sam), "f32", cache_dir=cache)
+
+
+# ----------------------------------------------------------------------------- equal to PyTorch
+def test_f32_vit_engine_equals_pytorch_and_leaves_the_plain_path(tiny_sam, ov_tiny_sam, monkeypatch):
+    image = _image()
+    ref = compute_embedding(tiny_sam, image, path="plain")
+    emb = compute_embedding(ov_tiny_sam, image)
+    assert emb.model_id == tiny_sam.model_id  # f32: the same model, no suffix
+    assert engine_of(ov_tiny_sam) is not None and engine_of(tiny_sam) is None
+    assert 0 < (emb.features - ref.features).abs().max().item() <= F32_BOUND  # OpenVINO ran (not bit-equal)
+    # the plain path still runs the PyTorch modules, not the engine
+    engine = engine_of(ov_tiny_sam)
+    monkeypatch.setattr(engine, "_one", lambda *a: pytest.fail("the plain path called OpenVINO"))
+    plain = compute_embedding(ov_tiny_sam, image, path="plain")
+    assert torch.equal(plain.features, ref.features)
+
+
+def test_f32_vit_engine_gives_the_pytorch_masks(tiny_sam, ov_tiny_sam):
+    image = _image(seed=3)
+    ours, theirs = SamPredictor(ov_tiny_sam), SamPredictor(tiny_sam)
+    ours.set_image(image)
+    theirs.set_image(image)
+    for point in ([40, 30], [120, 90], [80, 60]):
+        m1, s1, l1 = ours.predict(point_coords=np.array([point]), point_labels=np.array([1]))
+        m0, s0, l0 = theirs.predict(point_coords=np.array([point]), point_labels=np.array([1]))
+        assert np.abs(s1 - s0).max() <= 1e-4 and np.abs(l1 - l0).max() <= 1e-3
+        assert (m1 != m0).mean() <= 1e-3
+
+
+def test_f32_tinyvit_engine_equals_pytorch(cache):
+    holder = _TinyVitHolder().eval()
+    x = torch.randn(2, 3, 256, 256)  # a batch runs image by image
+    with torch.no_grad():
+        ref = holder.image_encoder(x)
+        use_openvino(holder, "f32", cache_dir=cache)
+        out = encode_image(holder, x)
+    assert out.shape == ref.shape and out.dtype == torch.float32
+    assert (out - ref).abs().max().item() <= F32_BOUND
+
+
+def test_f32_sam2_engine_equals_pytorch_with_the_high_res_maps(small_sam2, cache):
+    model = use_openvino(copy.deepcopy(small_sam2), "f32", cache_dir=cache)
+    x = torch.randn(2, 3, small_sam2.image_size, small_sam2.image_size)
+    with torch.no_grad():
+        ref = image_features(small_sam2, x, path="plain")
+        out = image_features(model, x)
+    assert (out["image_embed"] - ref["image_embed"]).abs().max().item() <= F32_BOUND
+    for a, b in zip(out["high_res_feats"], ref["high_res_feats"]):
+        assert a.shape == b.shape and (a - b).abs().max().item() <= F32_BOUND
+    emb = compute_embedding(model, _image(96, 128))
+    assert emb.high_res_features and len(emb.high_res_features) == 2
+
+
+# ----------------------------------------------------------------------------- bf16
+@needs_bf16
+def test_bf16_engine_is_close_tagged_and_reported(tiny_sam, small_sam2, cache):
+    image = _image()
+    ref = compute_embedding(tiny_sam, image)
+    model = use_openvino(copy.deepcopy(tiny_sam), "bf16", cache_dir=cache)
+    emb = compute_embedding(model, image)
+    assert 0 < _rel(emb.features, ref.features) < 0.03  # really bf16, and close
+    assert model.model_id == tiny_sam.model_id + "+bf16" == emb.model_id
+    assert encoder_precision(model) == "bf16"
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # PyTorch's weights untouched
+    sam2 = use_openvino(copy.deepcopy(small_sam2), "bf16", cache_dir=cache)
+    e0, e1 = compute_embedding(small_sam2, _image(96, 128)), compute_embedding(sam2, _image(96, 128))
+    assert 0 < _rel(e1.features, e0.features) < 0.03
+    assert all(0 < _rel(a, b) < 0.03 for a, b in zip(e1.high_res_features, e0.high_res_features))
+
+
+def test_bf16_is_refused_without_native_bf16(tiny_sam, cache, monkeypatch):
+    monkeypatch.setattr(precision, "native_bf16", lambda: (False, "this CPU lacks AVX512-BF16 and AMX"))
+    with pytest.raises(EngineUnavailableError, match="AVX512-BF16"):
+        use_openvino(copy.deepcopy(tiny_sam), "bf16", cache_dir=cache)
+
+
+def test_a_model_reduced_in_pytorch_or_elsewhere_is_refused(tiny_sam, ov_tiny_sam, cache):
+    from samlabel.sam.fast.quantize import quantize_encoder
+
+    with pytest.raises(ValueError, match="already runs in int8"):
+        use_openvino(quantize_encoder(copy.deepcopy(tiny_sam), "int8"), "f32", cache_dir=cache)
+    with pytest.raises(ValueError, match="already runs in OpenVINO f32"):
+        use_openvino(ov_tiny_sam, "bf16", cache_dir=cache)
+    assert use_openvino(ov_tiny_sam, "f32", cache_dir=cache) is ov_tiny_sam  # the same: nothing to do
+    with pytest.raises(ValueError, match="precision must be one of"):
+        use_openvino(copy.deepcopy(tiny_sam), "int8", cache_dir=cache)
+
+
+def test_without_openvino_the_error_says_how_to_install_it(tiny_sam, cache, monkeypatch):
+    monkeypatch.setitem(sys.modules, "openvino", None)  # import openvino -> ImportError
+    with pytest.raises(EngineUnavailableError, match=r"samlabel\[openvino\]"):
+        use_openvino(copy.deepcopy(tiny_sam), "f32", cache_dir=cache)
+
+
+# ----------------------------------------------------------------------------- the cache
+def test_the_second_use_reads_the_cache(tiny_sam, ov_tiny_sam, cache, monkeypatch):
+    assert engine_of(ov_tiny_sam).info.cache_path == cache / cache_key(tiny_sam)
+    monkeypatch.setattr(engine_mod, "_export_to", lambda *a: pytest.fail("exported again"))
+    messages = []
+    again = use_openvino(copy.deepcopy(tiny_sam), "f32", cache_dir=cache, progress=messages.append)
+    info = engine_of(again).info
+    assert not info.exported and info.export_s == 0.0 and "from the cache" in messages[-1]
+    x = torch.randn(1, 3, 1024, 1024)
+    assert torch.equal(encode_image(again, x), encode_image(ov_tiny_sam, x))
+
+
+def test_other_weights_get_their_own_entry(tiny_sam):
+    other = copy.deepcopy(tiny_sam)
+    with torch.no_grad():
+        other.image_encoder.neck[0].weight[0, 0, 0, 0] += 1e-3
+    assert cache_key(other) != cache_key(tiny_sam)
+    assert cache_key(copy.deepcopy(tiny_sam)) == cache_key(tiny_sam)
+    other.mask_decoder.iou_token.weight.data.add_(1.0)  # the decoder is not exported: same entry
+    other.image_encoder.neck[0].weight.data.copy_(tiny_sam.image_encoder.neck[0].weight)
+    assert cache_key(other) == cache_key(tiny_sam)
+
+
+def test_a_damaged_entry_is_exported_again(tmp_path):
+    holder = _TinyVitHolder().eval()
+    x = torch.randn(1, 3, 256, 256)
+    with torch.no_grad():
+        ref = holder.image_encoder(x)
+    first = use_openvino(copy.deepcopy(holder), "f32", cache_dir=tmp_path)
+    entry = engine_of(first).info.cache_path
+    weights = entry / "encoder.bin"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 3])  # truncated, as by a crash
+    again = use_openvino(copy.deepcopy(holder), "f32", cache_dir=tmp_path)
+    assert engine_of(again).info.exported
+    assert (encode_image(again, x) - ref).abs().max().item() <= F32_BOUND
+    assert [p.name for p in tmp_path.iterdir()] == [entry.name]  # no partial folder left
+
+
+def test_a_full_disk_leaves_no_entry_and_the_model_as_it_was(tmp_path, monkeypatch):
+    import openvino as ov
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ov, "save_model", full)
+    holder = _TinyVitHolder().eval()
+    with pytest.raises(EngineError, match="No space left") as info:
+        use_openvino(holder, "f32", cache_dir=tmp_path)
+    assert str(tmp_path) in str(info.value)  # names where it tried to write
+    assert list(tmp_path.iterdir()) == []  # nothing half-written under any name
+    assert engine_of(holder) is None
+
+
+# ----------------------------------------------------------------------------- running it
+def test_cancel_stops_the_image_and_the_engine_still_works(ov_tiny_sam, tiny_sam):
+    image = _image()
+    with pytest.raises(Cancelled):
+        compute_embedding(ov_tiny_sam, image, cancel=lambda: True)
+    ref = compute_embedding(tiny_sam, image)
+    assert (compute_embedding(ov_tiny_sam, image).features - ref.features).abs().max().item() <= F32_BOUND
+
+
+def test_a_wrong_input_size_is_a_clear_error(ov_tiny_sam):
+    with pytest.raises(ValueError, match=r"\(B, 3, 1024, 1024\)"):
+        encode_image(ov_tiny_sam, torch.zeros(1, 3, 512, 512))
+
+
+def test_stop_openvino_goes_back_to_pytorch(tiny_sam, cache):
+    model = use_openvino(copy.deepcopy(tiny_sam), "f32", cache_dir=cache)
+    x = torch.randn(1, 3, 1024, 1024)
+    stop_openvino(model)
+    assert engine_of(model) is None
+    assert torch.equal(encode_image(model, x), encode_image(tiny_sam, x))
+
+
+def test_set_encoder_precision_sees_the_openvino_bf16_encoder(tiny_sam, cache):
+    if not NATIVE_BF16:
+        pytest.skip(f"no native bf16 on this CPU: {NATIVE_REASON}")
+    model = use_openvino(copy.deepcopy(tiny_sam), "bf16", cache_dir=cache)
+    assert set_encoder_precision(model, "bf16") is model  # already bf16: nothing changes
+    with pytest.raises(ValueError):
+        stop_openvino(model)
