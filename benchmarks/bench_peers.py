@@ -15,6 +15,9 @@ every runtime once, the order rotating from round to round), with 2 threads ever
 * ``samlabel``: ``samlabel.sam.SamPredictor`` (``set_image``, ``predict``) and the hover path
   ``DecoderSession.decode(prompt, image_only=True)`` + ``Prediction.mask(best, region=whole
   image, out_size=image size)``;
+* ``samlabel_ov``: the same ``SamPredictor`` with samlabel's own encoder on its OpenVINO engine in
+  float32 (``samlabel.sam.fast.openvino_engine.use_openvino``: exported into the run's temporary
+  folder, the first-use time printed; ``--no-samlabel-openvino`` leaves it out); ``set_image`` rows;
 * ``reference``: Meta's ``segment_anything.SamPredictor`` (MobileSAM's ``mobile_sam`` model for
   vit_t, ``sam2.sam2_image_predictor.SAM2ImagePredictor`` for SAM 2.1); hover = ``predict`` + best mask;
 * ``ort``: ONNX Runtime, ``CPUExecutionProvider``, ``intra_op_num_threads=2``. ``set_image`` =
@@ -68,7 +71,7 @@ if str(ROOT) not in sys.path:
 
 THREADS = 2
 IMAGES = {"768x1024": (768, 1024, 1), "1080x1920": (1080, 1920, 2)}  # name: (H, W, seed)
-RUNTIMES = ("samlabel", "reference", "ort", "ov_f32", "ov_default")
+RUNTIMES = ("samlabel", "samlabel_ov", "reference", "ort", "ov_f32", "ov_default")
 PIXEL_MEAN = np.array([123.675, 116.28, 103.53], np.float32)
 PIXEL_STD = np.array([58.395, 57.12, 57.375], np.float32)
 
@@ -449,10 +452,26 @@ def bench_model(name: str, args, tmp: Path, table: list, notes: list) -> None:
     from samlabel.sam.interactive import DecoderSession, Prompt
 
     rp, op = RefPredictor(ref), OurPredictor(ours)
+    op_ov = None
+    if args.samlabel_openvino and have("openvino"):  # samlabel's own encoder on its OpenVINO engine (f32)
+        import copy
+
+        from samlabel.sam.fast.openvino_engine import use_openvino
+
+        t = time.perf_counter()
+        ours_ov = use_openvino(copy.deepcopy(ours), "f32", cache_dir=tmp / "samlabel-openvino")
+        info = ours_ov.image_encoder._samlabel_openvino.info
+        msg = (f"{name}: samlabel's OpenVINO engine (f32) ready in {time.perf_counter() - t:.1f} s "
+               f"(export + conversion {info.export_s:.1f} s, compile {info.compile_s:.1f} s)")
+        print(msg, flush=True)
+        notes.append(msg)
+        op_ov = OurPredictor(ours_ov)
     first_image = next(iter(IMAGES))
     for image_name, (h, w, seed) in IMAGES.items():
         img = random_image(h, w, seed)
         set_fns = {"samlabel": lambda: op.set_image(img), "reference": lambda: rp.set_image(img)}
+        if op_ov is not None:
+            set_fns["samlabel_ov"] = lambda: op_ov.set_image(img)
         for k, peer in peers.items():
             set_fns[k] = (lambda p=peer: p.set_image(img))
         print(f"--- {name} {image_name}: set_image x{args.enc_reps} ({', '.join(set_fns)})", flush=True)
@@ -475,6 +494,12 @@ def bench_model(name: str, args, tmp: Path, table: list, notes: list) -> None:
         dev = {"samlabel": float(np.abs(our_emb - ref_emb).max())}
         if our_hr:
             dev["samlabel"] = max(dev["samlabel"], *(float(np.abs(a - b).max()) for a, b in zip(our_hr, ref_hr)))
+        if op_ov is not None:
+            with torch.inference_mode():
+                dev["samlabel_ov"] = float(np.abs(op_ov.get_image_embedding().numpy() - ref_emb).max())
+                if sam2:
+                    dev["samlabel_ov"] = max(dev["samlabel_ov"], *(float(np.abs(a.numpy() - b).max()) for a, b in
+                                                                   zip(op_ov._features["high_res_feats"], ref_hr)))
         e2e = {}
         for k, peer in peers.items():
             outs = peer.encoder({"image": x.numpy()})
@@ -562,14 +587,16 @@ def bench_model(name: str, args, tmp: Path, table: list, notes: list) -> None:
 
 def markdown(table: list) -> str:
     head = ("model", "image", "operation", *(f"{r} ms" for r in RUNTIMES),
-            "samlabel vs best(ORT, OV f32)", "samlabel vs ORT", "samlabel vs reference")
+            "samlabel vs best(ORT, OV f32)", "samlabel_ov vs best(ORT, OV f32)", "samlabel vs ORT",
+            "samlabel vs reference")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, image, op, t, _ in table:
         ours = t.get("samlabel")
         peers = [t[k] for k in ("ort", "ov_f32") if k in t]
         best = min(peers) if peers else None
         cells = [name, image, op, *(fmt_ms(t.get(r)) for r in RUNTIMES),
-                 ratio(ours, best), ratio(ours, t.get("ort")), ratio(ours, t.get("reference"))]
+                 ratio(ours, best), ratio(t.get("samlabel_ov"), best), ratio(ours, t.get("ort")),
+                 ratio(ours, t.get("reference"))]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -584,6 +611,8 @@ def main(argv=None) -> int:
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--no-ort", dest="ort", action="store_false")
     ap.add_argument("--no-openvino", dest="openvino", action="store_false")
+    ap.add_argument("--no-samlabel-openvino", dest="samlabel_openvino", action="store_false",
+                    help="leave out the samlabel_ov rows (samlabel's encoder on its OpenVINO engine, f32)")
     ap.add_argument("--malloc-tuning", action="store_true",
                     help="samlabel's glibc allocator thresholds for the whole process (default: glibc's)")
     ap.add_argument("--markdown", default=None, help="also write the table to this file")

@@ -135,7 +135,7 @@ def bench_model(name: str, args, tmp: Path, rows: list, notes: list) -> None:
     for prec in args.precisions:
         try:
             if prec.startswith("ov-"):  # samlabel's OpenVINO engine (fast/openvino_engine.py), a fresh cache
-                from samlabel.sam.fast.openvino_engine import EngineUnavailableError, use_openvino
+                from samlabel.sam.fast.openvino_engine import EngineError, EngineUnavailableError, use_openvino
 
                 try:
                     t = time.perf_counter()
@@ -143,7 +143,7 @@ def bench_model(name: str, args, tmp: Path, rows: list, notes: list) -> None:
                     info = models[prec].image_encoder._samlabel_openvino.info
                     notes.append(f"{name} {prec}: first use {time.perf_counter() - t:.1f} s "
                                  f"(export + conversion {info.export_s:.1f} s, compile {info.compile_s:.1f} s)")
-                except EngineUnavailableError as exc:
+                except (EngineUnavailableError, EngineError) as exc:
                     notes.append(f"{name} {prec}: skipped: {exc}")
             else:
                 models[prec] = set_encoder_precision(copy.deepcopy(base), prec)
@@ -183,7 +183,7 @@ def bench_model(name: str, args, tmp: Path, rows: list, notes: list) -> None:
                       for a, b in zip(emb[p].high_res_features, emb["fp32"].high_res_features)]
                 notes.append(f"{name} {iname} {p}: high-res maps rel L2 " + ", ".join(f"{v:.2e}" for v in hr))
             suffix = "" if p == "ov-f32" else "+" + p.removeprefix("ov-")
-            assert e1.dtype == torch.float32 and emb[p].model_id.endswith(suffix)
+            assert e1.dtype == torch.float32 and emb[p].model_id == emb["fp32"].model_id + suffix
             all_iou, shown, minority = [], [], []
             for (m0, s0), (m1, s1) in zip(masks["fp32"], masks[p]):
                 for a, b in zip(m0, m1):

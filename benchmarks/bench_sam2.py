@@ -3,6 +3,7 @@
     python benchmarks/bench_sam2.py                          # tiny and small, 5 set_image / 20 predict repeats
     python benchmarks/bench_sam2.py --quick                  # 3 / 10 repeats, 768x1024 only
     python benchmarks/bench_sam2.py --models tiny --reps 3 --predict-reps 10 --no-memory
+    python benchmarks/bench_sam2.py --engine openvino        # samlabel's encoder on its OpenVINO engine (f32)
 
 Both sides run in ONE process on the SAME random weights: the reference ``SAM2Base`` is built
 by ``sam2.build_sam.build_sam2`` from its YAML with ``ckpt_path=None`` (seeded, every
@@ -19,6 +20,11 @@ high-resolution maps (samlabel vs reference, after ``set_image``), and the peak 
 ``set_image`` of a 768x1024 image, each side in a fresh subprocess (model built and loaded,
 then the peak RSS of ``set_image``: the kernel's ``VmHWM`` reset
 through ``/proc/self/clear_refs`` after the build, and RSS sampled every 5 ms).
+
+``--engine openvino``: samlabel's image encoder runs on its OpenVINO engine in float32
+(``samlabel.sam.fast.openvino_engine.use_openvino``), exported into the run's temporary folder
+before the timings (the first-use time is printed); the memory child reads that export and
+includes the compiled model in its peak.
 """
 
 from __future__ import annotations
@@ -98,10 +104,19 @@ def build_reference(size: str, seed: int = 0) -> torch.nn.Module:
     return _perturb_(ref, seed + 1).eval()
 
 
-def build_ours(size: str, checkpoint: str) -> torch.nn.Module:
+def build_ours(size: str, checkpoint: str, engine: str = "torch") -> torch.nn.Module:
     from samlabel.sam.build import build_sam
 
-    return build_sam(REFERENCE_YAML[size][0], checkpoint=checkpoint).eval()
+    model = build_sam(REFERENCE_YAML[size][0], checkpoint=checkpoint).eval()
+    if engine == "openvino":
+        from samlabel.sam.fast.openvino_engine import use_openvino
+
+        t = time.perf_counter()
+        use_openvino(model, "f32", cache_dir=Path(checkpoint).parent / "openvino")
+        info = model.image_encoder._samlabel_openvino.info
+        print(f"{REFERENCE_YAML[size][0]}: OpenVINO engine ready in {time.perf_counter() - t:.1f} s "
+              f"(export {info.export_s:.1f} s, compile {info.compile_s:.1f} s)", file=sys.stderr, flush=True)
+    return model
 
 
 def reference_predictor(ref):
@@ -148,7 +163,7 @@ def _rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def child_memory(side: str, size: str, checkpoint: str, threads: int) -> dict:
+def child_memory(side: str, size: str, checkpoint: str, threads: int, engine: str = "torch") -> dict:
     torch.set_num_threads(threads)
     img = random_image(768, 1024, seed=1)
     if side == "ref":
@@ -161,7 +176,7 @@ def child_memory(side: str, size: str, checkpoint: str, threads: int) -> dict:
     else:
         from samlabel.sam.predictor import SamPredictor
 
-        predictor = SamPredictor(build_ours(size, checkpoint))
+        predictor = SamPredictor(build_ours(size, checkpoint, engine))
     base = _rss_mb()
     try:  # reset the kernel's peak-RSS mark (VmHWM) to the current RSS
         with open("/proc/self/clear_refs", "w") as f:
@@ -197,8 +212,9 @@ def _vm_hwm_mb() -> float:
     return 0.0
 
 
-def run_memory_child(side: str, size: str, checkpoint: str, threads: int) -> dict:
-    cmd = [sys.executable, __file__, "--_child", f"{side}:{size}:{checkpoint}", "--threads", str(threads)]
+def run_memory_child(side: str, size: str, checkpoint: str, threads: int, engine: str = "torch") -> dict:
+    cmd = [sys.executable, __file__, "--_child", f"{side}:{size}:{checkpoint}", "--threads", str(threads),
+           "--engine", engine]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=str(ROOT))
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -227,7 +243,7 @@ def bench_model(size: str, args, table: Table, tmpdir: str) -> None:
     ref = build_reference(size)
     ckpt = os.path.join(tmpdir, f"{name}_random.pt")
     torch.save({"model": ref.state_dict()}, ckpt)
-    ours = build_ours(size, ckpt)
+    ours = build_ours(size, ckpt, args.engine)
     rp, op = reference_predictor(ref), SamPredictor(ours)
     print(f"{name}: built, checkpoint {ckpt}", flush=True)
 
@@ -260,7 +276,7 @@ def bench_model(size: str, args, table: Table, tmpdir: str) -> None:
 
     if not args.no_memory:
         mr = run_memory_child("ref", size, ckpt, args.threads)
-        mo = run_memory_child("ours", size, ckpt, args.threads)
+        mo = run_memory_child("ours", size, ckpt, args.threads, args.engine)
         ok = "met" if mo["peak_mb"] <= mr["peak_mb"] else "not met"
         table.add(name, "set_image 768x1024 peak RSS (fresh process each)", f"{mr['peak_mb']:.0f} MB", f"{mo['peak_mb']:.0f} MB",
                   f"{mr['peak_mb'] / mo['peak_mb']:.2f}x lower", "",
@@ -277,16 +293,19 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="fewer repeats, 768x1024 only")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-RSS subprocesses")
     ap.add_argument("--markdown", help="also write the table to this file")
+    ap.add_argument("--engine", choices=("torch", "openvino"), default="torch",
+                    help="what runs samlabel's image encoder (openvino: its OpenVINO engine in f32)")
     ap.add_argument("--_child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args._child:
         side, size, ckpt = args._child.split(":", 2)
-        print(json.dumps(child_memory(side, size, ckpt, args.threads)))
+        print(json.dumps(child_memory(side, size, ckpt, args.threads, args.engine)))
         return 0
     args.reps = args.reps or (3 if args.quick else 5)
     args.predict_reps = args.predict_reps or (10 if args.quick else 20)
     torch.set_num_threads(args.threads)
     print(cpu_line(), flush=True)
+    print(f"samlabel's image encoder: {args.engine}", flush=True)
     table = Table()
     with tempfile.TemporaryDirectory() as tmpdir:
         for size in [s.strip() for s in args.models.split(",") if s.strip()]:

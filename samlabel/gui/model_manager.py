@@ -201,6 +201,7 @@ class ModelLoader(QThread):
     def __init__(self, choice: ModelChoice, parent=None) -> None:
         super().__init__(parent)
         self.choice = choice
+        self.engine_note = ""  # why the chosen engine is not running (kept in the indicator's tooltip)
 
     def run(self) -> None:  # noqa: D102
         try:
@@ -234,7 +235,9 @@ class ModelLoader(QThread):
     def _reduce(self, model):
         """``model`` with its encoder in the chosen precision, on the chosen engine; None (and
         ``failed`` emitted) when the precision cannot run here. An OpenVINO engine that cannot
-        start (not installed, export failed) leaves PyTorch running, and says so."""
+        start (not installed, export failed) leaves PyTorch running, and says so
+        (``engine_note``)."""
+        from samlabel.sam.errors import Cancelled
         from samlabel.sam.fast.precision import PrecisionUnavailableError, resolve_precision, set_encoder_precision
 
         precision, engine = self.choice.quantize, self.choice.engine
@@ -243,14 +246,19 @@ class ModelLoader(QThread):
             precision = "fp32"  # reduced encoder precisions are for the CPU
         try:
             precision = resolve_precision(precision)
-            if not on_cuda and _wants_openvino(engine, precision):
+            if engine == "openvino" and (on_cuda or precision == "int8"):
+                self._note("OpenVINO not used: " + ("the model runs on the GPU" if on_cuda else
+                                                    "int8 runs in PyTorch (OpenVINO runs fp32 and bf16)"))
+            elif not on_cuda and _wants_openvino(engine, precision):
+                from samlabel.gui.embedding_service import default_encoder_threads
                 from samlabel.sam.fast.openvino_engine import EngineError, EngineUnavailableError, use_openvino
 
                 try:
-                    return use_openvino(model, "bf16" if precision == "bf16" else "f32", progress=self.progress.emit)
+                    return use_openvino(model, "bf16" if precision == "bf16" else "f32", progress=self.progress.emit,
+                                        threads=default_encoder_threads(), cancel=self.isInterruptionRequested)
                 except (EngineUnavailableError, EngineError) as exc:
                     log.warning("OpenVINO engine not used: %s", exc)
-                    self.progress.emit(f"OpenVINO not used ({exc}): the image encoder runs in PyTorch")
+                    self._note(f"OpenVINO not used ({exc}): the image encoder runs in PyTorch")
             if precision != "fp32":
                 model = set_encoder_precision(model, precision)
         except PrecisionUnavailableError as exc:  # the user's machine, not a bug: one line
@@ -258,7 +266,13 @@ class ModelLoader(QThread):
             log.error("%s", message)
             self.failed.emit(message)
             return None
+        except Cancelled:  # the window is closing (requestInterruption) during the first export
+            return None
         return model
+
+    def _note(self, message: str) -> None:
+        self.engine_note = message
+        self.progress.emit(message)
 
     def _official_problem(self) -> str | None:
         """A downloaded (not user-chosen) file must be the official checkpoint: its SHA-256 is

@@ -44,6 +44,7 @@ class ModelMixin:
         from samlabel.gui.model_manager import ModelLoader
 
         self.model_choice = choice
+        self._engine_note = ""
         self._model_loaders = [old for old in self._model_loaders if old.isRunning()]
         self._model_loader = None
         if not choice.available:
@@ -73,6 +74,8 @@ class ModelMixin:
 
     def _on_model_loaded(self, model) -> None:
         if self._from_current_loader():
+            loader = self._model_loader
+            self._engine_note = getattr(loader, "engine_note", "") if loader is not None else ""
             self._remember_downloaded_model()
             self.set_model(model)
 
@@ -99,6 +102,8 @@ class ModelMixin:
         none of their results is used any more."""
         self._model_loader = None
         for loader in self._model_loaders:
+            loader.requestInterruption()  # a first OpenVINO export stops between its steps
+        for loader in self._model_loaders:
             loader.wait()
 
     # ------------------------------------------------------------------ telling the user
@@ -122,6 +127,9 @@ class ModelMixin:
             if getattr(getattr(model, "image_encoder", None), "_samlabel_openvino", None) is not None:
                 engine = "OpenVINO"  # samlabel.sam.fast.openvino_engine
         text, tip = self.model_status.indicator(device, precision=precision, engine=engine)
+        note = getattr(self, "_engine_note", "") if model is not None else ""
+        if note:  # e.g. "OpenVINO not used (...)": the status bar message is gone after a moment
+            tip = f"{tip}\n{note}"
         self._model_status.setText(text)
         self._model_status.setToolTip(tip)
 

@@ -65,7 +65,7 @@ def encode_image(model, x, cancel=None, path: Optional[str] = None):
     encoder = model.image_encoder
     if resolve_path(path) == "fast":
         engine = getattr(encoder, "_samlabel_openvino", None)  # samlabel.sam.fast.openvino_engine
-        if engine is not None:
+        if engine is not None and x.device.type == "cpu":  # (a model moved to a GPU leaves it)
             return engine(x, cancel)
         from samlabel.sam.modeling.sam1.image_encoder import ImageEncoderViT
         from samlabel.sam.modeling.sam1.tiny_vit import TinyViT
@@ -88,7 +88,7 @@ def image_features(model, x, cancel=None, path: Optional[str] = None) -> dict:
     :func:`samlabel.sam.fast.openvino_engine.use_openvino`) or the plain model. ``x``: ``(B, 3, S, S)``."""
     if resolve_path(path) == "fast":
         engine = getattr(model.image_encoder, "_samlabel_openvino", None)
-        if engine is not None:
+        if engine is not None and x.device.type == "cpu":
             return engine(x, cancel)
         from samlabel.sam.fast.hiera_encoder import image_features as fast_image_features
 

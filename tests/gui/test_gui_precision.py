@@ -4,6 +4,7 @@ reason, not a traceback, and an OpenVINO engine that cannot start leaves PyTorch
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import samlabel.gui.app as gui_app
@@ -123,6 +124,11 @@ def test_the_openvino_engine_loads_says_what_it_does_and_matches_pytorch(qtbot, 
     assert "OpenVINO" in win._model_status.text()
     assert any("Exporting the image encoder for OpenVINO" in m for m in messages)  # the slow first use is announced
     assert any("OpenVINO f32 encoder (exported in" in m for m in messages)
+    from samlabel.sam.embedding import compute_embedding
+
+    image = np.random.default_rng(0).integers(0, 256, (90, 120, 3), dtype=np.uint8)
+    ours, plain = compute_embedding(win.model, image), compute_embedding(win.model, image, path="plain")
+    assert 0 < (ours.features - plain.features).abs().max().item() <= 1e-4  # OpenVINO's, equal within rounding
 
 
 def test_an_openvino_engine_that_cannot_start_leaves_pytorch_running(qtbot, make_window, image_folder,
@@ -145,6 +151,7 @@ def test_an_openvino_engine_that_cannot_start_leaves_pytorch_running(qtbot, make
     assert getattr(win.model.image_encoder, "_samlabel_openvino", None) is None
     assert "OpenVINO" not in win._model_status.text()
     assert any("OpenVINO not used" in m and "could not export" in m for m in messages)
+    assert "OpenVINO not used" in win._model_status.toolTip()  # kept once the message is gone
 
 
 def test_bf16_without_native_support_turns_the_ai_off_with_the_reason(qtbot, make_window, image_folder,

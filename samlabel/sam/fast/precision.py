@@ -201,6 +201,8 @@ def set_encoder_precision(model: nn.Module, precision: str = "auto") -> nn.Modul
     current = encoder_precision(model)
     if current == target:
         return model
+    if getattr(encoder, "_samlabel_openvino", None) is not None:  # fast/openvino_engine.py
+        raise ValueError(f"the image encoder runs on OpenVINO in {current}; reload the model for {target}")
     if current != "fp32":
         raise ValueError(f"the image encoder already runs in {current}; reload the model for {target}")
     if target == "int8":

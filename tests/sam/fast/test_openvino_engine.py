@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import copy
 import errno
+import os
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -237,8 +239,8 @@ def test_a_damaged_entry_is_exported_again(tmp_path):
 def test_a_full_disk_leaves_no_entry_and_the_model_as_it_was(tmp_path, monkeypatch):
     import openvino as ov
 
-    def full(*args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device")
+    def full(*args, **kwargs):  # OpenVINO reports a failed write as a RuntimeError
+        raise RuntimeError(os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(ov, "save_model", full)
     holder = _TinyVitHolder().eval()
@@ -249,13 +251,98 @@ def test_a_full_disk_leaves_no_entry_and_the_model_as_it_was(tmp_path, monkeypat
     assert engine_of(holder) is None
 
 
+def test_an_unwritable_cache_folder_is_an_engine_error_naming_it(tmp_path):
+    root = tmp_path / "not-a-folder"
+    root.write_text("a file where the cache folder should be")
+    holder = _TinyVitHolder().eval()
+    with pytest.raises(EngineError, match="not-a-folder"):
+        use_openvino(holder, "f32", cache_dir=root)
+    assert engine_of(holder) is None
+
+
+def test_an_incomplete_entry_left_behind_is_replaced(tmp_path):
+    holder = _TinyVitHolder().eval()
+    entry = tmp_path / cache_key(holder)
+    entry.mkdir()
+    (entry / "encoder.xml").write_text("<net/>")  # a crash between files: no manifest
+    old = tmp_path / f"{entry.name}.partial-1-abc"
+    old.mkdir()
+    os.utime(old, (1, 1))  # a killed export's folder, long ago
+    model = use_openvino(holder, "f32", cache_dir=tmp_path)
+    assert engine_of(model).info.exported and (entry / "manifest.json").is_file()
+    assert not old.exists()  # swept
+    x = torch.randn(1, 3, 256, 256)
+    with torch.no_grad():
+        assert (encode_image(model, x) - model.image_encoder(x)).abs().max().item() <= F32_BOUND
+
+
+def test_a_failed_export_is_remembered_not_repeated(tmp_path, monkeypatch):
+    calls = []
+
+    def broken(*args, **kwargs):
+        calls.append(1)
+        raise RuntimeError("unsupported operator aten::frobnicate")
+
+    monkeypatch.setattr(torch.export, "export", broken)
+    with pytest.raises(EngineError, match="frobnicate"):
+        use_openvino(_TinyVitHolder().eval(), "f32", cache_dir=tmp_path)
+    with pytest.raises(EngineError, match="failed before.*frobnicate"):
+        use_openvino(_TinyVitHolder().eval(), "f32", cache_dir=tmp_path)
+    assert len(calls) == 1
+    assert [p.suffix for p in tmp_path.iterdir()] == [".failed"]  # no partial folder either
+
+
 # ----------------------------------------------------------------------------- running it
-def test_cancel_stops_the_image_and_the_engine_still_works(ov_tiny_sam, tiny_sam):
+def test_cancel_stops_the_image_and_the_engine_is_reused_at_once(ov_tiny_sam, tiny_sam):
     image = _image()
     with pytest.raises(Cancelled):
         compute_embedding(ov_tiny_sam, image, cancel=lambda: True)
+    asked = []
+
+    def later():  # false before the image starts, true while it runs (or right after it)
+        asked.append(1)
+        return len(asked) > 2
+
+    with pytest.raises(Cancelled):
+        compute_embedding(ov_tiny_sam, image, cancel=later)
+    emb = compute_embedding(ov_tiny_sam, image)  # the same request, straight after a cancel
     ref = compute_embedding(tiny_sam, image)
-    assert (compute_embedding(ov_tiny_sam, image).features - ref.features).abs().max().item() <= F32_BOUND
+    assert (emb.features - ref.features).abs().max().item() <= F32_BOUND
+
+
+def test_threads_take_turns_and_each_gets_its_own_image(ov_tiny_sam, tiny_sam):
+    images = [_image(seed=s) for s in range(4)]
+    refs = [compute_embedding(tiny_sam, im).features for im in images]
+    results, errors = {}, []
+
+    def work(i):
+        try:
+            for _ in range(2):
+                results[i] = compute_embedding(ov_tiny_sam, images[i]).features
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for i, ref in enumerate(refs):
+        assert (results[i] - ref).abs().max().item() <= F32_BOUND
+
+
+def test_a_copy_of_the_model_compiles_its_own_engine(ov_tiny_sam):
+    twin = copy.deepcopy(ov_tiny_sam)
+    assert engine_of(twin) is not None and engine_of(twin) is not engine_of(ov_tiny_sam)
+    assert engine_of(twin).info == engine_of(ov_tiny_sam).info
+    x = torch.randn(1, 3, 1024, 1024)
+    assert torch.equal(encode_image(twin, x), encode_image(ov_tiny_sam, x))
+
+
+def test_pytorch_precisions_are_refused_on_an_openvino_encoder(ov_tiny_sam):
+    with pytest.raises(ValueError, match="runs on OpenVINO"):
+        set_encoder_precision(copy.deepcopy(ov_tiny_sam), "int8")
 
 
 def test_a_wrong_input_size_is_a_clear_error(ov_tiny_sam):
