@@ -14,6 +14,7 @@ import errno
 import os
 import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,13 +24,16 @@ pytest.importorskip("openvino", reason="the OpenVINO engine's tests need the ope
 
 import samlabel.sam.fast.openvino_engine as engine_mod  # noqa: E402
 import samlabel.sam.fast.precision as precision  # noqa: E402
-from samlabel.sam import SamPredictor, build_sam  # noqa: E402
+from samlabel.sam import SamPredictor  # noqa: E402
 from samlabel.sam.compute_path import encode_image, image_features  # noqa: E402
 from samlabel.sam.embedding import compute_embedding  # noqa: E402
 from samlabel.sam.errors import Cancelled  # noqa: E402
 from samlabel.sam.fast.openvino_engine import (EngineError, EngineUnavailableError, cache_key,  # noqa: E402
                                                engine_of, stop_openvino, use_openvino)
 from samlabel.sam.fast.precision import encoder_precision, set_encoder_precision  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from small_models import TinyVitHolder, noise_image, small_sam2_model, tiny_sam_model  # noqa: E402
 
 NATIVE_BF16, NATIVE_REASON = precision.native_bf16()
 needs_bf16 = pytest.mark.skipif(not NATIVE_BF16, reason=f"no native bf16 on this CPU: {NATIVE_REASON}")
@@ -40,52 +44,6 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a - b).norm() / b.norm()).item()
 
 
-def _image(h: int = 120, w: int = 160, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    small = rng.integers(0, 256, (6, 8, 3)).astype(np.float32)
-    big = torch.nn.functional.interpolate(torch.from_numpy(small).permute(2, 0, 1)[None], size=(h, w),
-                                          mode="bilinear", align_corners=False)[0].permute(1, 2, 0).numpy()
-    return np.clip(big + rng.normal(0, 6, big.shape), 0, 255).astype(np.uint8)
-
-
-def _tiny_sam():
-    torch.manual_seed(0)
-    model = build_sam("test_tiny").eval()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "pos" in name:
-                p.normal_(0, 0.02)
-    return model
-
-
-def _small_sam2():
-    from samlabel.sam.modeling.sam2.build import build_sam2
-    from samlabel.sam.modeling.sam2.config import FpnConfig, HieraConfig, Sam2Config
-
-    trunk = HieraConfig(embed_dim=16, num_heads=2, stages=(1, 2, 3, 1), global_att_blocks=(4,),
-                        window_pos_embed_bkg_spatial_size=(7, 7))
-    torch.manual_seed(0)
-    model = build_sam2(Sam2Config(name="test_small", trunk=trunk, neck=FpnConfig(d_model=32)))
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn(p.shape, generator=g) * 0.02)
-    return model.eval()
-
-
-class _TinyVitHolder(torch.nn.Module):
-    """A small TinyViT as ``image_encoder`` (MobileSAM's encoder class)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        from samlabel.sam.modeling.sam1.tiny_vit import TinyViT
-
-        torch.manual_seed(0)
-        self.image_encoder = TinyViT(img_size=256, embed_dims=(16, 32, 40, 48), depths=(1, 1, 1, 1),
-                                     num_heads=(1, 2, 2, 2), window_sizes=(7, 7, 7, 7))
-        self.model_id = "tinyvit:abc"
-
-
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
     return tmp_path_factory.mktemp("openvino-cache")
@@ -93,12 +51,12 @@ def cache(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny_sam():
-    return _tiny_sam()
+    return tiny_sam_model()
 
 
 @pytest.fixture(scope="module")
 def small_sam2():
-    return _small_sam2()
+    return small_sam2_model()
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +66,7 @@ def ov_tiny_sam(tiny_sam, cache):
 
 # ----------------------------------------------------------------------------- equal to PyTorch
 def test_f32_vit_engine_equals_pytorch_and_leaves_the_plain_path(tiny_sam, ov_tiny_sam, monkeypatch):
-    image = _image()
+    image = noise_image()
     ref = compute_embedding(tiny_sam, image, path="plain")
     emb = compute_embedding(ov_tiny_sam, image)
     assert emb.model_id == tiny_sam.model_id  # f32: the same model, no suffix
@@ -122,7 +80,7 @@ def test_f32_vit_engine_equals_pytorch_and_leaves_the_plain_path(tiny_sam, ov_ti
 
 
 def test_f32_vit_engine_gives_the_pytorch_masks(tiny_sam, ov_tiny_sam):
-    image = _image(seed=3)
+    image = noise_image(seed=3)
     ours, theirs = SamPredictor(ov_tiny_sam), SamPredictor(tiny_sam)
     ours.set_image(image)
     theirs.set_image(image)
@@ -134,7 +92,7 @@ def test_f32_vit_engine_gives_the_pytorch_masks(tiny_sam, ov_tiny_sam):
 
 
 def test_f32_tinyvit_engine_equals_pytorch(cache):
-    holder = _TinyVitHolder().eval()
+    holder = TinyVitHolder().eval()
     x = torch.randn(2, 3, 256, 256)  # a batch runs image by image
     with torch.no_grad():
         ref = holder.image_encoder(x)
@@ -153,14 +111,14 @@ def test_f32_sam2_engine_equals_pytorch_with_the_high_res_maps(small_sam2, cache
     assert (out["image_embed"] - ref["image_embed"]).abs().max().item() <= F32_BOUND
     for a, b in zip(out["high_res_feats"], ref["high_res_feats"]):
         assert a.shape == b.shape and (a - b).abs().max().item() <= F32_BOUND
-    emb = compute_embedding(model, _image(96, 128))
+    emb = compute_embedding(model, noise_image(96, 128))
     assert emb.high_res_features and len(emb.high_res_features) == 2
 
 
 # ----------------------------------------------------------------------------- bf16
 @needs_bf16
 def test_bf16_engine_is_close_tagged_and_reported(tiny_sam, small_sam2, cache):
-    image = _image()
+    image = noise_image()
     ref = compute_embedding(tiny_sam, image)
     model = use_openvino(copy.deepcopy(tiny_sam), "bf16", cache_dir=cache)
     emb = compute_embedding(model, image)
@@ -169,7 +127,7 @@ def test_bf16_engine_is_close_tagged_and_reported(tiny_sam, small_sam2, cache):
     assert encoder_precision(model) == "bf16"
     assert all(p.dtype == torch.float32 for p in model.parameters())  # PyTorch's weights untouched
     sam2 = use_openvino(copy.deepcopy(small_sam2), "bf16", cache_dir=cache)
-    e0, e1 = compute_embedding(small_sam2, _image(96, 128)), compute_embedding(sam2, _image(96, 128))
+    e0, e1 = compute_embedding(small_sam2, noise_image(96, 128)), compute_embedding(sam2, noise_image(96, 128))
     assert 0 < _rel(e1.features, e0.features) < 0.03
     assert all(0 < _rel(a, b) < 0.03 for a, b in zip(e1.high_res_features, e0.high_res_features))
 
@@ -222,7 +180,7 @@ def test_other_weights_get_their_own_entry(tiny_sam):
 
 
 def test_a_damaged_entry_is_exported_again(tmp_path):
-    holder = _TinyVitHolder().eval()
+    holder = TinyVitHolder().eval()
     x = torch.randn(1, 3, 256, 256)
     with torch.no_grad():
         ref = holder.image_encoder(x)
@@ -243,7 +201,7 @@ def test_a_full_disk_leaves_no_entry_and_the_model_as_it_was(tmp_path, monkeypat
         raise RuntimeError(os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(ov, "save_model", full)
-    holder = _TinyVitHolder().eval()
+    holder = TinyVitHolder().eval()
     with pytest.raises(EngineError, match="No space left") as info:
         use_openvino(holder, "f32", cache_dir=tmp_path)
     assert str(tmp_path) in str(info.value)  # names where it tried to write
@@ -254,14 +212,14 @@ def test_a_full_disk_leaves_no_entry_and_the_model_as_it_was(tmp_path, monkeypat
 def test_an_unwritable_cache_folder_is_an_engine_error_naming_it(tmp_path):
     root = tmp_path / "not-a-folder"
     root.write_text("a file where the cache folder should be")
-    holder = _TinyVitHolder().eval()
+    holder = TinyVitHolder().eval()
     with pytest.raises(EngineError, match="not-a-folder"):
         use_openvino(holder, "f32", cache_dir=root)
     assert engine_of(holder) is None
 
 
 def test_an_incomplete_entry_left_behind_is_replaced(tmp_path):
-    holder = _TinyVitHolder().eval()
+    holder = TinyVitHolder().eval()
     entry = tmp_path / cache_key(holder)
     entry.mkdir()
     (entry / "encoder.xml").write_text("<net/>")  # a crash between files: no manifest
@@ -285,16 +243,16 @@ def test_a_failed_export_is_remembered_not_repeated(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch.export, "export", broken)
     with pytest.raises(EngineError, match="frobnicate"):
-        use_openvino(_TinyVitHolder().eval(), "f32", cache_dir=tmp_path)
+        use_openvino(TinyVitHolder().eval(), "f32", cache_dir=tmp_path)
     with pytest.raises(EngineError, match="failed before.*frobnicate"):
-        use_openvino(_TinyVitHolder().eval(), "f32", cache_dir=tmp_path)
+        use_openvino(TinyVitHolder().eval(), "f32", cache_dir=tmp_path)
     assert len(calls) == 1
     assert [p.suffix for p in tmp_path.iterdir()] == [".failed"]  # no partial folder either
 
 
 # ----------------------------------------------------------------------------- running it
 def test_cancel_stops_the_image_and_the_engine_is_reused_at_once(ov_tiny_sam, tiny_sam):
-    image = _image()
+    image = noise_image()
     with pytest.raises(Cancelled):
         compute_embedding(ov_tiny_sam, image, cancel=lambda: True)
     asked = []
@@ -311,7 +269,7 @@ def test_cancel_stops_the_image_and_the_engine_is_reused_at_once(ov_tiny_sam, ti
 
 
 def test_threads_take_turns_and_each_gets_its_own_image(ov_tiny_sam, tiny_sam):
-    images = [_image(seed=s) for s in range(4)]
+    images = [noise_image(seed=s) for s in range(4)]
     refs = [compute_embedding(tiny_sam, im).features for im in images]
     results, errors = {}, []
 

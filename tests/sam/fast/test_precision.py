@@ -7,6 +7,7 @@ skipped elsewhere with that reason; the refusal, ``auto`` and int8 tests run eve
 from __future__ import annotations
 
 import copy
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,13 +16,16 @@ import torch
 from torch import nn
 
 import samlabel.sam.fast.precision as precision
-from samlabel.sam import SamPredictor, build_sam
+from samlabel.sam import SamPredictor
 from samlabel.sam.compute_path import encode_image
 from samlabel.sam.embedding import ImageEmbedding, compute_embedding
 from samlabel.sam.errors import Cancelled, EmbeddingError
 from samlabel.sam.fast.precision import (PrecisionUnavailableError, encoder_precision, resolve_precision,
                                          set_encoder_precision)
 from samlabel.sam.fast.quantize import is_quantized, quantize_encoder
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from small_models import TinyVitHolder, noise_image, small_sam2_model, tiny_sam_model  # noqa: E402
 
 # Relative L2 deviation of a bf16 embedding from the fp32 one on these small random models
 # (measured 0.8-1.3e-2; bf16 keeps 8 mantissa bits, 2**-9 = 2e-3 per rounding, accumulated
@@ -36,62 +40,21 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a - b).norm() / b.norm()).item()
 
 
-def _image(h: int = 120, w: int = 160, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    small = rng.integers(0, 256, (6, 8, 3)).astype(np.float32)
-    big = torch.nn.functional.interpolate(torch.from_numpy(small).permute(2, 0, 1)[None], size=(h, w),
-                                          mode="bilinear", align_corners=False)[0].permute(1, 2, 0).numpy()
-    return np.clip(big + rng.normal(0, 6, big.shape), 0, 255).astype(np.uint8)
-
-
 @pytest.fixture(scope="module")
 def tiny_sam():
-    torch.manual_seed(0)
-    model = build_sam("test_tiny").eval()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "pos" in name:
-                p.normal_(0, 0.02)
-    return model
-
-
-def _small_sam2():
-    from samlabel.sam.modeling.sam2.build import build_sam2
-    from samlabel.sam.modeling.sam2.config import FpnConfig, HieraConfig, Sam2Config
-
-    trunk = HieraConfig(embed_dim=16, num_heads=2, stages=(1, 2, 3, 1), global_att_blocks=(4,),
-                        window_pos_embed_bkg_spatial_size=(7, 7))
-    torch.manual_seed(0)
-    model = build_sam2(Sam2Config(name="test_small", trunk=trunk, neck=FpnConfig(d_model=32)))
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():  # off the init constants (zeros / ones), as the SAM 2 tests do
-        for p in model.parameters():
-            p.add_(torch.randn(p.shape, generator=g) * 0.02)
-    return model.eval()
+    return tiny_sam_model()
 
 
 @pytest.fixture(scope="module")
 def small_sam2():
-    return _small_sam2()
-
-
-class _TinyVitHolder(nn.Module):
-    """A small TinyViT as ``image_encoder`` (what compute_path.encode_image reads)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        from samlabel.sam.modeling.sam1.tiny_vit import TinyViT
-
-        self.image_encoder = TinyViT(img_size=256, embed_dims=(16, 32, 40, 48), depths=(1, 1, 1, 1),
-                                     num_heads=(1, 2, 2, 2), window_sizes=(7, 7, 7, 7))
-        self.model_id = "tinyvit:abc"
+    return small_sam2_model()
 
 
 # ----------------------------------------------------------------------------- bf16 numerics
 @needs_bf16
 @pytest.mark.parametrize("path", ["fast", "plain"])
 def test_bf16_vit_embedding_is_fp32_close_and_tagged(tiny_sam, path):
-    image = _image()
+    image = noise_image()
     ref = compute_embedding(tiny_sam, image, path=path)
     model = set_encoder_precision(copy.deepcopy(tiny_sam), "bf16")
     emb = compute_embedding(model, image, path=path)
@@ -108,7 +71,7 @@ def test_bf16_vit_embedding_is_fp32_close_and_tagged(tiny_sam, path):
 @needs_bf16
 def test_bf16_tinyvit_both_paths():
     torch.manual_seed(0)
-    holder = _TinyVitHolder().eval()
+    holder = TinyVitHolder().eval()
     x = torch.randn(1, 3, 256, 256)
     with torch.no_grad():
         ref = holder.image_encoder(x)
@@ -123,7 +86,7 @@ def test_bf16_tinyvit_both_paths():
 @needs_bf16
 @pytest.mark.parametrize("path", ["fast", "plain"])
 def test_bf16_sam2_embedding_and_high_res_maps_are_fp32_close(small_sam2, path):
-    image = _image(96, 128)
+    image = noise_image(96, 128)
     ref = compute_embedding(small_sam2, image, path=path)
     model = set_encoder_precision(copy.deepcopy(small_sam2), "bf16")
     emb = compute_embedding(model, image, path=path)
@@ -138,7 +101,7 @@ def test_bf16_sam2_embedding_and_high_res_maps_are_fp32_close(small_sam2, path):
 
 @needs_bf16
 def test_bf16_masks_agree_with_fp32(tiny_sam):
-    image = _image()
+    image = noise_image()
     fp32, bf16 = SamPredictor(tiny_sam), SamPredictor(set_encoder_precision(copy.deepcopy(tiny_sam), "bf16"))
     fp32.set_image(image)
     bf16.set_image(image)
@@ -165,7 +128,7 @@ def test_bf16_encoder_keeps_the_cancel_argument(tiny_sam):
 
 @needs_bf16
 def test_a_bf16_embedding_is_refused_by_the_fp32_model_and_back(tiny_sam, tmp_path):
-    image = _image()
+    image = noise_image()
     bf16 = set_encoder_precision(copy.deepcopy(tiny_sam), "bf16")
     emb = compute_embedding(bf16, image)
     with pytest.raises(EmbeddingError, match=r"\+bf16"):
@@ -221,7 +184,7 @@ def test_native_bf16_agrees_with_the_cpu_flags():
 
 
 def test_int8_still_works_and_precisions_do_not_mix(tiny_sam, monkeypatch):
-    image = _image()
+    image = noise_image()
     ref = compute_embedding(tiny_sam, image)
     q = set_encoder_precision(copy.deepcopy(tiny_sam), "int8")
     emb = compute_embedding(q, image)
@@ -249,7 +212,7 @@ def test_bf16_cannot_be_requantised(tiny_sam):
 
 def test_int8_sam2_runs_on_the_fast_path(small_sam2):
     """The fast Hiera trunk calls int8 dynamic linears (their weight/bias are methods)."""
-    image = _image(96, 128)
+    image = noise_image(96, 128)
     q = set_encoder_precision(copy.deepcopy(small_sam2), "int8")
     fast = compute_embedding(q, image, path="fast")
     plain = compute_embedding(q, image, path="plain")
