@@ -16,6 +16,8 @@ to 1024x768 and 1920x1080. 2 torch threads.
 
 Per model, image and reduced precision:
 
+* the image encoder alone (in the notes: ``compute_path.encode_image`` / ``image_features`` on a
+  ``(1, 3, S, S)`` input, interleaved like ``set_image``);
 * ``set_image`` time (``SamPredictor.set_image``; median and min of ``--reps`` interleaved rounds
   after one warm-up, the order of the precisions rotating per round) and the fp32 / reduced
   ratio of the medians and of the mins (the min is less hit by other processes' load spikes);
@@ -152,6 +154,7 @@ def bench_model(name: str, args, tmp: Path, rows: list, notes: list) -> None:
     print(f"{name}: built in {time.perf_counter() - t0:.1f} s; precisions {list(models)}", flush=True)
     predictors = {p: SamPredictor(m, path=args.path) for p, m in models.items()}
     order = list(predictors)
+    encoder_times(name, models, order, args, notes)
     for iname, (aw, ah, W, H) in IMAGES.items():
         if args.quick and iname.startswith("16:9"):
             continue
@@ -197,6 +200,31 @@ def bench_model(name: str, args, tmp: Path, rows: list, notes: list) -> None:
                          f"{statistics.median(shown):.4f} / {pct(shown, 5):.4f}", small_text,
                          f"{len(all_iou)} / {len(shown)}"))
         print(f"{name} {iname}: done ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+
+def encoder_times(name: str, models: dict, order: list, args, notes: list) -> None:
+    """The image encoder alone (``compute_path.encode_image`` / ``image_features`` on one
+    ``(1, 3, S, S)`` input), interleaved like ``set_image``: what ``set_image`` adds around it
+    (preprocessing, the decoder's per-image context) is the same for every precision."""
+    from samlabel.sam.compute_path import encode_image, image_features
+    from samlabel.sam.model_family import is_sam2
+
+    base = models["fp32"]
+    size = int(base.image_size) if is_sam2(base) else int(base.image_encoder.img_size)
+    x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(5))
+    run = image_features if is_sam2(base) else encode_image
+    times = {p: [] for p in order}
+    with torch.inference_mode():
+        for r in range(args.reps + 1):
+            k = r % len(order)
+            for p in order[k:] + order[:k]:
+                t = time.perf_counter()
+                run(models[p], x, path=args.path)
+                if r:
+                    times[p].append(time.perf_counter() - t)
+    fp32 = statistics.median(times["fp32"])
+    parts = [f"{p} {statistics.median(times[p]):.3f} s ({fp32 / statistics.median(times[p]):.2f}x)" for p in order]
+    notes.append(f"{name}: the image encoder alone, median of {args.reps}: " + ", ".join(parts))
 
 
 def markdown(rows: list) -> str:

@@ -17,8 +17,9 @@ needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes a
 def test_gui_options_reach_run_app(monkeypatch, tmp_path):
     seen = {}
     monkeypatch.setattr(gui_app, "run_app", lambda **kw: seen.update(kw) or 0)
-    assert main([str(tmp_path), "--model", "vit_t", "--device", "cpu", "--quantize", "int8"]) == 0
-    assert seen == {"path": str(tmp_path), "model": "vit_t", "checkpoint": None, "device": "cpu", "quantize": "int8"}
+    assert main([str(tmp_path), "--model", "vit_t", "--device", "cpu", "--quantize", "int8", "--engine", "torch"]) == 0
+    assert seen == {"path": str(tmp_path), "model": "vit_t", "checkpoint": None, "device": "cpu", "quantize": "int8",
+                    "engine": "torch"}
 
 
 def test_quantize_defaults_to_fp32(monkeypatch):
