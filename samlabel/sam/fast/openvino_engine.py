@@ -24,7 +24,9 @@ with a manifest of its file sizes and renamed into place, so a crash or a full d
 leaves a half-written entry under the final name; an entry whose files do not match its
 manifest or do not read back (truncated, edited) is deleted and exported again. An encoder
 whose export failed is remembered (``<key>.failed``) and not exported again at every start.
-Temporary folders left by a killed process are swept after an hour.
+Temporary folders left by a killed process are swept after an hour, and a new export keeps only
+the :data:`KEEP_ENTRIES` most recently used entries (each use touches its manifest), so entries
+of older weights, samlabel or OpenVINO versions do not pile up (vit_b's is 367 MB).
 
 One :class:`OpenVinoEncoder` may be called from several threads (the app's embedding worker,
 auto-labelling, segment-everything): the images take turns on its one infer request.
@@ -62,6 +64,7 @@ _XML = "encoder.xml"
 _MANIFEST = "manifest.json"
 _POLL_MS = 50
 _STALE_PARTIAL_S = 3600
+KEEP_ENTRIES = 6  # the most recently used cache entries kept when a new one is exported
 _EXPORT_LOCK = threading.Lock()  # torch.export's "exporting" flag is process-wide: one export at a time
 
 
@@ -255,6 +258,7 @@ def _prepare_entry(model, root: Path, key: str, progress: Callable[[str], None],
     or incomplete. Raises :class:`EngineError` naming the folder or the model, :class:`Cancelled`."""
     entry = root / key
     if _entry_ok(entry):
+        _touch(entry)
         return entry, False, 0.0
     failed = root / f"{key}.failed"
     if failed.is_file():
@@ -292,7 +296,31 @@ def _prepare_entry(model, root: Path, key: str, progress: Callable[[str], None],
             raise EngineError(message) from exc
         finally:
             shutil.rmtree(partial, ignore_errors=True)
+        _prune(root, keep=entry)
     return entry, True, time.perf_counter() - t
+
+
+def _touch(entry: Path) -> None:
+    try:
+        os.utime(entry / _MANIFEST)
+    except OSError:
+        pass
+
+
+def _prune(root: Path, keep: Path) -> None:
+    """Delete all but the :data:`KEEP_ENTRIES` most recently used entries (``keep`` always stays)."""
+    entries = []
+    for path in root.iterdir():
+        manifest = path / _MANIFEST
+        if path != keep and path.is_dir() and ".partial-" not in path.name and manifest.is_file():
+            try:
+                entries.append((manifest.stat().st_mtime, path))
+            except OSError:
+                pass
+    entries.sort(reverse=True)
+    for _, path in entries[KEEP_ENTRIES - 1:]:
+        log.info("removing the OpenVINO encoder cache entry %s (not used lately)", path)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _read(entry: Path):

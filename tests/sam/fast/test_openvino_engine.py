@@ -14,6 +14,7 @@ import errno
 import os
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -232,6 +233,24 @@ def test_an_incomplete_entry_left_behind_is_replaced(tmp_path):
     x = torch.randn(1, 3, 256, 256)
     with torch.no_grad():
         assert (encode_image(model, x) - model.image_encoder(x)).abs().max().item() <= F32_BOUND
+
+
+def test_a_new_export_keeps_only_the_most_recently_used_entries(tmp_path, monkeypatch):
+    monkeypatch.setattr(engine_mod, "KEEP_ENTRIES", 3)
+    for i in range(4):  # complete entries of other weights, used i days ago
+        old = tmp_path / f"old{i}"
+        old.mkdir()
+        (old / "encoder.xml").write_text("<net/>")
+        (old / "manifest.json").write_text('{"files": {"encoder.xml": 6}}')
+        os.utime(old / "manifest.json", (time.time() - 86400 * (i + 1),) * 2)
+    model = use_openvino(TinyVitHolder().eval(), "f32", cache_dir=tmp_path)
+    entry = engine_of(model).info.cache_path
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([entry.name, "old0", "old1"])
+    # a use touches its entry: old1 is now the most recent of the others
+    os.utime(tmp_path / "old0" / "manifest.json", (time.time() - 86400 * 9,) * 2)
+    assert engine_mod._entry_ok(tmp_path / "old1")
+    engine_mod._prepare_entry(None, tmp_path, "old1", print)  # found, not exported: touched
+    assert (tmp_path / "old1" / "manifest.json").stat().st_mtime > time.time() - 60
 
 
 def test_a_failed_export_is_remembered_not_repeated(tmp_path, monkeypatch):
