@@ -2,8 +2,26 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from small_models import small_sam2_model, tiny_sam_model  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny_sam():
+    """SAM 1 ``test_tiny`` with random weights (``small_models.tiny_sam_model``), one per test module."""
+    return tiny_sam_model()
+
+
+@pytest.fixture(scope="module")
+def small_sam2():
+    """A small random SAM 2 (``small_models.small_sam2_model``), one per test module."""
+    return small_sam2_model()
 
 
 @pytest.fixture

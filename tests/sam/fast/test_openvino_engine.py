@@ -23,7 +23,7 @@ import torch
 
 pytest.importorskip("openvino", reason="the OpenVINO engine's tests need the openvino package ([dev] installs it)")
 
-import samlabel.sam.fast.openvino_engine as engine_mod  # noqa: E402
+import samlabel.sam.fast.openvino_cache as cache_mod  # noqa: E402
 import samlabel.sam.fast.precision as precision  # noqa: E402
 from samlabel.sam import SamPredictor  # noqa: E402
 from samlabel.sam.compute_path import encode_image, image_features  # noqa: E402
@@ -34,7 +34,7 @@ from samlabel.sam.fast.openvino_engine import (EngineError, EngineUnavailableErr
 from samlabel.sam.fast.precision import encoder_precision, set_encoder_precision  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from small_models import TinyVitHolder, noise_image, small_sam2_model, tiny_sam_model  # noqa: E402
+from small_models import TinyVitHolder, noise_image  # noqa: E402
 
 NATIVE_BF16, NATIVE_REASON = precision.native_bf16()
 needs_bf16 = pytest.mark.skipif(not NATIVE_BF16, reason=f"no native bf16 on this CPU: {NATIVE_REASON}")
@@ -48,16 +48,6 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
     return tmp_path_factory.mktemp("openvino-cache")
-
-
-@pytest.fixture(scope="module")
-def tiny_sam():
-    return tiny_sam_model()
-
-
-@pytest.fixture(scope="module")
-def small_sam2():
-    return small_sam2_model()
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +150,7 @@ def test_without_openvino_the_error_says_how_to_install_it(tiny_sam, cache, monk
 # ----------------------------------------------------------------------------- the cache
 def test_the_second_use_reads_the_cache(tiny_sam, ov_tiny_sam, cache, monkeypatch):
     assert engine_of(ov_tiny_sam).info.cache_path == cache / cache_key(tiny_sam)
-    monkeypatch.setattr(engine_mod, "_export_to", lambda *a: pytest.fail("exported again"))
+    monkeypatch.setattr(cache_mod, "_export_to", lambda *a: pytest.fail("exported again"))
     messages = []
     again = use_openvino(copy.deepcopy(tiny_sam), "f32", cache_dir=cache, progress=messages.append)
     info = engine_of(again).info
@@ -236,7 +226,7 @@ def test_an_incomplete_entry_left_behind_is_replaced(tmp_path):
 
 
 def test_a_new_export_keeps_only_the_most_recently_used_entries(tmp_path, monkeypatch):
-    monkeypatch.setattr(engine_mod, "KEEP_ENTRIES", 3)
+    monkeypatch.setattr(cache_mod, "KEEP_ENTRIES", 3)
     for i in range(4):  # complete entries of other weights, used i days ago
         old = tmp_path / f"old{i}"
         old.mkdir()
@@ -248,8 +238,8 @@ def test_a_new_export_keeps_only_the_most_recently_used_entries(tmp_path, monkey
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([entry.name, "old0", "old1"])
     # a use touches its entry: old1 is now the most recent of the others
     os.utime(tmp_path / "old0" / "manifest.json", (time.time() - 86400 * 9,) * 2)
-    assert engine_mod._entry_ok(tmp_path / "old1")
-    engine_mod._prepare_entry(None, tmp_path, "old1", print)  # found, not exported: touched
+    assert cache_mod.entry_ok(tmp_path / "old1")
+    cache_mod.prepare_entry(None, tmp_path, "old1", print)  # found, not exported: touched
     assert (tmp_path / "old1" / "manifest.json").stat().st_mtime > time.time() - 60
 
 

@@ -25,7 +25,7 @@ from samlabel.sam.fast.precision import (PrecisionUnavailableError, encoder_prec
 from samlabel.sam.fast.quantize import is_quantized, quantize_encoder
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from small_models import TinyVitHolder, noise_image, small_sam2_model, tiny_sam_model  # noqa: E402
+from small_models import TinyVitHolder, noise_image  # noqa: E402
 
 # Relative L2 deviation of a bf16 embedding from the fp32 one on these small random models
 # (measured 0.8-1.3e-2; bf16 keeps 8 mantissa bits, 2**-9 = 2e-3 per rounding, accumulated
@@ -38,16 +38,6 @@ needs_bf16 = pytest.mark.skipif(not NATIVE_BF16, reason=f"no native bf16 on this
 
 def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a - b).norm() / b.norm()).item()
-
-
-@pytest.fixture(scope="module")
-def tiny_sam():
-    return tiny_sam_model()
-
-
-@pytest.fixture(scope="module")
-def small_sam2():
-    return small_sam2_model()
 
 
 # ----------------------------------------------------------------------------- bf16 numerics
