@@ -9,8 +9,9 @@ For each model, samlabel's model with seeded random weights (``bench_peers.build
 reference's initialisation, untrained position tables and BN statistics filled) is deep-copied
 once per precision and converted with ``samlabel.sam.fast.precision.set_encoder_precision``
 (``bf16``, ``int8``: PyTorch) or given to samlabel's OpenVINO engine
-(``samlabel.sam.fast.openvino_engine.use_openvino``; ``ov-f32``, ``ov-bf16``: exported into a fresh
-cache folder each run, the first-use time printed in the notes).
+(``samlabel.sam.fast.openvino_engine.use_openvino``; ``ov-f32``, ``ov-bf16``, ``ov-int8``: exported
+into a fresh cache folder each run, the first-use time printed in the notes; ``ov-int8`` calibrated on
+views of scikit-learn's two sample photos, held out from the measured images).
 Images: the sample photo ``resources/sample/coffee.jpg`` cropped to 4:3 and 16:9 and resized
 to 1024x768 and 1920x1080. 2 torch threads.
 
@@ -141,10 +142,12 @@ def bench_model(name: str, args, tmp: Path, rows: list, notes: list) -> None:
 
                 try:
                     t = time.perf_counter()
-                    models[prec] = use_openvino(copy.deepcopy(base), prec[3:], cache_dir=tmp / "openvino")
+                    models[prec] = use_openvino(copy.deepcopy(base), prec[3:], cache_dir=tmp / "openvino",
+                                                **({"calibration": held_out_calibration()} if prec == "ov-int8" else {}))
                     info = models[prec].image_encoder._samlabel_openvino.info
                     notes.append(f"{name} {prec}: first use {time.perf_counter() - t:.1f} s "
-                                 f"(export + conversion {info.export_s:.1f} s, compile {info.compile_s:.1f} s)")
+                                 f"(export + conversion {info.export_s:.1f} s, int8 quantisation {info.quantize_s:.1f} s, "
+                                 f"compile {info.compile_s:.1f} s)")
                 except (EngineUnavailableError, EngineError) as exc:
                     notes.append(f"{name} {prec}: skipped: {exc}")
             else:
@@ -185,7 +188,7 @@ def bench_model(name: str, args, tmp: Path, rows: list, notes: list) -> None:
                 hr = [((a - b).norm() / b.norm()).item()
                       for a, b in zip(emb[p].high_res_features, emb["fp32"].high_res_features)]
                 notes.append(f"{name} {iname} {p}: high-res maps rel L2 " + ", ".join(f"{v:.2e}" for v in hr))
-            suffix = "" if p == "ov-f32" else "+" + p.removeprefix("ov-")
+            suffix = "" if p == "ov-f32" else "+" + p  # PyTorch's +bf16 / +int8, OpenVINO's +ov-bf16 / +ov-int8
             assert e1.dtype == torch.float32 and emb[p].model_id == emb["fp32"].model_id + suffix
             all_iou, shown, minority = [], [], []
             for (m0, s0), (m1, s1) in zip(masks["fp32"], masks[p]):
@@ -200,6 +203,18 @@ def bench_model(name: str, args, tmp: Path, rows: list, notes: list) -> None:
                          f"{statistics.median(shown):.4f} / {pct(shown, 5):.4f}", small_text,
                          f"{len(all_iou)} / {len(shown)}"))
         print(f"{name} {iname}: done ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+
+def held_out_calibration() -> list:
+    """The int8 engine's calibration images for this benchmark: views of scikit-learn's two sample
+    photos (installed with NNCF), not of the photo the benchmark measures on, which is the
+    engine's default calibration set: agreement is then measured on images it was not tuned to."""
+    from sklearn.datasets import load_sample_images
+
+    from samlabel.sam.fast.openvino_int8 import calibration_views
+
+    photos = load_sample_images().images  # china.jpg, flower.jpg: 427x640 RGB
+    return [v for photo in photos for v in calibration_views(np.ascontiguousarray(photo))[:3]]
 
 
 def encoder_times(name: str, models: dict, order: list, args, notes: list) -> None:
@@ -240,7 +255,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default=None, help="comma list (default vit_t,vit_b,sam2.1_hiera_tiny)")
     ap.add_argument("--precisions", default="bf16,int8", help="reduced precisions to compare with fp32: bf16, int8 (PyTorch), "
-                    "ov-f32, ov-bf16 (samlabel's OpenVINO engine, exported into a fresh cache)")
+                    "ov-f32, ov-bf16, ov-int8 (samlabel's OpenVINO engine, exported into a fresh cache)")
     ap.add_argument("--reps", type=int, default=None, help="timed set_image rounds after a warm-up (default 3)")
     ap.add_argument("--prompts", type=int, default=None, help="prompts per image (default 240, at least 200)")
     ap.add_argument("--quick", action="store_true", help="test_tiny, 4:3 image, 1 round, 40 prompts")

@@ -53,15 +53,15 @@ def _gui_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", choices=("cpu", "cuda"), help="where the model runs (default: cuda if available)")
     parser.add_argument(
         "--precision", "--quantize", dest="quantize", choices=("fp32", "bf16", "int8", "auto"), default="fp32",
-        help="image encoder precision on the CPU: bf16 (CPUs with AVX512-BF16/AMX), int8 (dynamically quantised "
-        "linears), auto (bf16 where native, else int8); faster, masks differ slightly, see docs/performance.md "
-        "(default: fp32)",
+        help="image encoder precision on the CPU: bf16 (CPUs with AVX512-BF16/AMX), int8 (on OpenVINO: quantised "
+        "once per model on calibration images; in PyTorch: dynamically quantised linears), auto (bf16 where native, "
+        "else int8); faster, masks differ slightly, see docs/performance.md (default: fp32)",
     )
     parser.add_argument(
         "--engine", choices=("auto", "torch", "openvino"), default="auto",
         help="what runs the image encoder on the CPU: torch (PyTorch), openvino (samlabel's encoder exported to "
-        "OpenVINO once per model and cached; needs pip install 'samlabel[openvino]'), auto (OpenVINO for bf16 where "
-        "it is installed, else PyTorch; default)",
+        "OpenVINO once per model and cached; needs pip install 'samlabel[openvino]'), auto (OpenVINO for bf16 and "
+        "int8 where it is installed, else PyTorch; default)",
     )
     parser.add_argument("--version", action="version", version=f"samlabel {__version__}")
     parser.add_argument("--smoke-test", action="store_true", help="start offscreen, run one prompt on the sample image, exit 0 on success")

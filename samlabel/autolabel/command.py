@@ -35,6 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--threads", type=int, metavar="N",
                        help="torch CPU threads per model (default: all cores; on Ray, --cpus-per-actor); "
                             "runs with the same count give identical shapes")
+    model.add_argument("--precision", choices=("fp32", "bf16", "int8", "auto"), default="fp32",
+                       help="image encoder precision on the CPU, as the app's --precision: bf16 (native bf16 CPUs), "
+                            "int8, auto (bf16 where native, else int8); faster, shapes differ slightly (default: fp32)")
+    model.add_argument("--encoder-engine", choices=("auto", "torch", "openvino"), default="auto",
+                       help="what runs the image encoder, as the app's --engine: auto (OpenVINO for bf16 and int8 "
+                            "where installed), torch, openvino (pip install 'samlabel[openvino]')")
     model.add_argument("--model-factory", metavar="MODULE:FUNCTION",
                        help="build the model with FUNCTION(checkpoint=, device=) instead (custom models)")
     shapes = parser.add_argument_group("shapes")
@@ -73,7 +79,7 @@ def spec_from_args(args: argparse.Namespace) -> AutolabelSpec:
     return AutolabelSpec(
         project_dir=args.project_dir, mode=args.mode,
         model=ModelSpec(name=args.model, checkpoint=args.checkpoint, device=args.device, factory=args.model_factory,
-                        threads=args.threads),
+                        threads=args.threads, precision=args.precision, encoder_engine=args.encoder_engine),
         select=args.images, glob=args.glob, keep_boxes=args.keep_boxes, tolerance=args.tolerance,
         min_area=args.min_area, box_batch=args.box_batch, everything=everything, dry_run=args.dry_run,
     )

@@ -4,11 +4,14 @@ Ray actor) and wrap it with the predictor and generator the job uses."""
 from __future__ import annotations
 
 import importlib
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from samlabel.autolabel.errors import ModelUnavailableError
 from samlabel.autolabel.spec import AutolabelSpec, ModelSpec
+
+log = logging.getLogger(__name__)
 
 
 def default_device() -> str:
@@ -28,15 +31,38 @@ def _factory(path: str):
 
 
 def build_model(spec: ModelSpec) -> Any:
-    """The Sam of ``spec``, in eval mode on its device.
+    """The Sam of ``spec``, in eval mode on its device, its encoder in ``spec.precision`` on
+    ``spec.encoder_engine`` (:func:`samlabel.sam.fast.encoder_choice.choose_encoder`; an
+    OpenVINO engine that cannot start leaves PyTorch running, with a warning).
 
     Raises:
         ModelUnavailableError: no checkpoint was found or given, the file is not a
-        checkpoint of that model (the message names it), or the factory cannot be imported.
+        checkpoint of that model (the message names it), the factory cannot be imported, or
+        the precision cannot run here (bf16 without native bf16, a reduced precision on a GPU).
     """
+    device = spec.device or default_device()
+    if spec.precision in ("bf16", "int8") and device.startswith("cuda"):
+        raise ModelUnavailableError(f"--precision {spec.precision} runs on the CPU only; use it with --device cpu")
+    return _reduced(_built(spec, device), spec, device)
+
+
+def _reduced(model: Any, spec: ModelSpec, device: str) -> Any:
+    from samlabel.sam.fast.encoder_choice import choose_encoder
+    from samlabel.sam.fast.precision import PrecisionUnavailableError
+
+    try:
+        chosen = choose_encoder(model, spec.precision, spec.encoder_engine, device=device,
+                                progress=lambda message: log.info("%s", message), threads=spec.threads)
+    except PrecisionUnavailableError as exc:
+        raise ModelUnavailableError(f"cannot run {spec.label()}: {exc}") from exc
+    if chosen.note:
+        log.warning("%s", chosen.note)
+    return chosen.model
+
+
+def _built(spec: ModelSpec, device: str) -> Any:
     from samlabel.sam.errors import SamError
 
-    device = spec.device or default_device()
     if spec.factory:
         return _factory(spec.factory)(checkpoint=spec.checkpoint, device=device)
     name = spec.name or ("vit_b" if device == "cuda" else "vit_t")

@@ -32,6 +32,9 @@ class ModelSpec:
     all cores; a Ray actor uses its ``cpus_per_actor``). The thread count changes float
     rounding in the encoder, which can flip a mask pixel at the threshold, so two runs give
     identical shapes when they use the same thread count per model.
+    ``precision`` / ``encoder_engine``: the image encoder's precision (``fp32``, ``bf16``,
+    ``int8``, ``auto``) and what runs it (``auto``, ``torch``, ``openvino``), as the app's
+    ``--precision`` / ``--engine`` (:mod:`samlabel.sam.fast.encoder_choice`).
     """
 
     name: str | None = None
@@ -39,12 +42,14 @@ class ModelSpec:
     device: str | None = None
     factory: str | None = None
     threads: int | None = None
+    precision: str = "fp32"
+    encoder_engine: str = "auto"
 
     def label(self) -> str:
-        """A short name for provenance: ``vit_t``, or the factory's name."""
-        if self.factory:
-            return self.factory
-        return self.name or "default"
+        """A short name for provenance: ``vit_t``, or the factory's name; a reduced precision is
+        named after it (``vit_t+int8``), since its shapes differ slightly from fp32's."""
+        name = self.factory or self.name or "default"
+        return name if self.precision == "fp32" else f"{name}+{self.precision}"
 
 
 @dataclass(frozen=True)

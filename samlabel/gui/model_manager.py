@@ -179,18 +179,6 @@ def official_file_problem(name: str, path: Path, known_sha256: str | None = None
     return None if check.official else f"{check.describe()}. {check.advice()}"
 
 
-def _wants_openvino(engine: str, precision: str) -> bool:
-    """Whether ``engine`` ("torch", "openvino", "auto") runs this precision on OpenVINO: "openvino"
-    for fp32 and bf16 (int8 stays PyTorch's); "auto" for bf16 where openvino is installed."""
-    if precision not in ("fp32", "bf16") or engine == "torch":
-        return False
-    if engine == "openvino":
-        return True
-    from samlabel.sam.fast.openvino_engine import openvino_available
-
-    return precision == "bf16" and openvino_available()[0]
-
-
 class ModelLoader(QThread):
     """Builds ``choice`` with ``samlabel.sam.build.build_sam`` in a worker thread."""
 
@@ -237,30 +225,16 @@ class ModelLoader(QThread):
         ``failed`` emitted) when the precision cannot run here. An OpenVINO engine that cannot
         start (not installed, export failed) leaves PyTorch running, and says so
         (``engine_note``)."""
+        from samlabel.gui.embedding_service import default_encoder_threads
         from samlabel.sam.errors import Cancelled
-        from samlabel.sam.fast.precision import PrecisionUnavailableError, resolve_precision, set_encoder_precision
+        from samlabel.sam.fast.encoder_choice import choose_encoder
+        from samlabel.sam.fast.precision import PrecisionUnavailableError
 
-        precision, engine = self.choice.quantize, self.choice.engine
-        on_cuda = str(self.choice.device or "cpu").startswith("cuda")
-        if precision == "auto" and on_cuda:
-            precision = "fp32"  # reduced encoder precisions are for the CPU
+        precision = self.choice.quantize
         try:
-            precision = resolve_precision(precision)
-            if engine == "openvino" and (on_cuda or precision == "int8"):
-                self._note("OpenVINO not used: " + ("the model runs on the GPU" if on_cuda else
-                                                    "int8 runs in PyTorch (OpenVINO runs fp32 and bf16)"))
-            elif not on_cuda and _wants_openvino(engine, precision):
-                from samlabel.gui.embedding_service import default_encoder_threads
-                from samlabel.sam.fast.openvino_engine import EngineError, EngineUnavailableError, use_openvino
-
-                try:
-                    return use_openvino(model, "bf16" if precision == "bf16" else "f32", progress=self.progress.emit,
-                                        threads=default_encoder_threads(), cancel=self.isInterruptionRequested)
-                except (EngineUnavailableError, EngineError) as exc:
-                    log.warning("OpenVINO engine not used: %s", exc)
-                    self._note(f"OpenVINO not used ({exc}): the image encoder runs in PyTorch")
-            if precision != "fp32":
-                model = set_encoder_precision(model, precision)
+            chosen = choose_encoder(model, precision, self.choice.engine, device=str(self.choice.device or "cpu"),
+                                    progress=self.progress.emit, cancel=self.isInterruptionRequested,
+                                    threads=default_encoder_threads())
         except PrecisionUnavailableError as exc:  # the user's machine, not a bug: one line
             message = f"Could not load {_label(self.choice.name)} in {precision}: {exc}"
             log.error("%s", message)
@@ -268,7 +242,9 @@ class ModelLoader(QThread):
             return None
         except Cancelled:  # the window is closing (requestInterruption) during the first export
             return None
-        return model
+        if chosen.note:
+            self._note(chosen.note)
+        return chosen.model
 
     def _note(self, message: str) -> None:
         self.engine_note = message

@@ -73,9 +73,9 @@ def test_bf16_mode_loads_a_bf16_encoder_and_says_so(qtbot, make_window, image_fo
                       engine=engine)
     qtbot.waitUntil(lambda: win.sam.ready, timeout=120000)  # the bf16 encoder made the embedding
     assert precision.encoder_precision(win.model) == "bf16"
-    assert win.model.model_id.endswith("+bf16")
     on_openvino = getattr(win.model.image_encoder, "_samlabel_openvino", None) is not None
     assert on_openvino == (engine == "auto")  # auto: OpenVINO where installed
+    assert win.model.model_id.endswith("+ov-bf16" if on_openvino else "+bf16")
     text = win._model_status.text()
     assert "bf16" in text and ("OpenVINO" in text) == on_openvino
     if not on_openvino:
@@ -165,3 +165,29 @@ def test_bf16_without_native_support_turns_the_ai_off_with_the_reason(qtbot, mak
     qtbot.waitUntil(lambda: win.model_status.state is ModelState.FAILED, timeout=60000)
     assert win.model is None
     assert "needs native bf16" in win.model_status.reason and "AVX512-BF16" in win.model_status.reason
+
+
+def _has_nncf() -> bool:
+    try:
+        import nncf  # noqa: F401
+    except ImportError:
+        return False
+    return _has_openvino()
+
+
+@pytest.mark.skipif(not _has_nncf(), reason="openvino and nncf are not installed")
+def test_int8_mode_quantises_on_openvino_and_says_so(qtbot, make_window, image_folder, tiny_model, tmp_path):
+    import torch
+
+    ckpt = tmp_path / "tiny.pth"
+    torch.save(tiny_model.state_dict(), ckpt)
+    messages = []
+    win = make_window(image_folder, model_name="test_tiny", checkpoint=str(ckpt), device="cpu", quantize="int8",
+                      before_model=lambda w: w.statusBar().messageChanged.connect(messages.append))
+    qtbot.waitUntil(lambda: win.sam.ready, timeout=180000)  # the int8 encoder made the embedding
+    assert getattr(win.model.image_encoder, "_samlabel_openvino", None) is not None  # auto: OpenVINO, not PyTorch
+    assert precision.encoder_precision(win.model) == "int8" and win.model.model_id.endswith("+ov-int8")
+    assert any("Quantising the image encoder to int8" in m for m in messages)  # the slow first use is announced
+    assert any("OpenVINO int8 encoder (exported in" in m and "quantised in" in m for m in messages)
+    assert "(cpu, int8, OpenVINO" in win._model_status.text()
+

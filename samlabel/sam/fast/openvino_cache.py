@@ -44,7 +44,9 @@ XML = "encoder.xml"
 _MANIFEST = "manifest.json"
 _STALE_PARTIAL_S = 3600
 KEEP_ENTRIES = 6  # the most recently used cache entries kept when a new one is exported
-_EXPORT_LOCK = threading.Lock()  # torch.export's "exporting" flag is process-wide: one export at a time
+# torch.export's "exporting" flag is process-wide: one export at a time (re-entrant: the int8 entry's
+# quantisation exports its float32 entry first, inside its own turn)
+_EXPORT_LOCK = threading.RLock()
 
 
 class EngineError(SamError):
@@ -161,8 +163,16 @@ def _export_to(model, folder: Path, progress: Callable[[str], None], cancel: Cal
     converted = ov.convert_model(program)
     del program
     check_cancel(cancel)
+    save_ir(converted, folder)
+
+
+def save_ir(ir, folder: Path) -> None:
+    """Write the OpenVINO model ``ir`` as ``folder / encoder.xml`` (+ ``.bin``), every file of
+    ``folder`` flushed to disk, then its manifest (what :func:`entry_ok` checks)."""
+    import openvino as ov
+
     try:
-        ov.save_model(converted, str(folder / XML), compress_to_fp16=False)
+        ov.save_model(ir, str(folder / XML), compress_to_fp16=False)
     except RuntimeError as exc:  # OpenVINO reports a failed write as a RuntimeError
         raise OSError(f"writing {folder / XML} failed: {exc}") from exc
     sizes = {}
@@ -203,9 +213,14 @@ def _sweep_partials(root: Path) -> None:
 
 
 def prepare_entry(model, root: Path, key: str, progress: Callable[[str], None],
-                   cancel: Optional[Callable[[], bool]] = None) -> tuple[Path, bool, float]:
-    """``(entry folder, exported now, seconds)``: the cached entry, exported into place if missing
-    or incomplete. Raises :class:`EngineError` naming the folder or the model, :class:`Cancelled`."""
+                   cancel: Optional[Callable[[], bool]] = None,
+                   write: Optional[Callable[[Path, Callable[[str], None], Optional[Callable[[], bool]]], None]] = None,
+                   what: str = "export") -> tuple[Path, bool, float]:
+    """``(entry folder, made now, seconds)``: the cached entry, made into place if missing or
+    incomplete. ``write(folder, progress, cancel)`` makes it (default: export ``model``'s encoder;
+    the int8 engine passes its quantisation, :mod:`samlabel.sam.fast.openvino_int8`) and must end
+    with :func:`save_ir`; ``what`` names that step in errors. Raises :class:`EngineError` naming
+    the folder or the model, :class:`Cancelled`."""
     entry = root / key
     if entry_ok(entry):
         _touch(entry)
@@ -213,7 +228,7 @@ def prepare_entry(model, root: Path, key: str, progress: Callable[[str], None],
     failed = root / f"{key}.failed"
     if failed.is_file():
         reason = failed.read_text(encoding="utf-8", errors="replace").strip()
-        raise EngineError(f"the export of this encoder failed before ({reason}); delete {failed} to try again")
+        raise EngineError(f"the {what} of this encoder failed before ({reason}); delete {failed} to try again")
     t = time.perf_counter()
     with _EXPORT_LOCK:
         if entry_ok(entry):  # another loader of this process exported it meanwhile
@@ -225,7 +240,7 @@ def prepare_entry(model, root: Path, key: str, progress: Callable[[str], None],
         except OSError as exc:
             raise EngineError(f"could not write the OpenVINO encoder into {root}: {exc}") from exc
         try:
-            _export_to(model, partial, progress, cancel)
+            (write or (lambda folder, say, stop: _export_to(model, folder, say, stop)))(partial, progress, cancel)
             if entry.exists():  # incomplete (no manifest, a file cut short): replace it
                 shutil.rmtree(entry, ignore_errors=True)
             try:
@@ -238,7 +253,9 @@ def prepare_entry(model, root: Path, key: str, progress: Callable[[str], None],
         except OSError as exc:
             raise EngineError(f"could not save the OpenVINO encoder in {root}: {exc}") from exc
         except Exception as exc:  # noqa: BLE001 - export and conversion failures of any kind: say which model
-            message = f"could not export {type(model.image_encoder).__name__} for OpenVINO: {type(exc).__name__}: {exc}"
+            verb = "export" if what == "export" else f"make the {what} of"
+            message = (f"could not {verb} {type(model.image_encoder).__name__} for OpenVINO: "
+                       f"{type(exc).__name__}: {exc}")
             try:
                 failed.write_text(message[:2000], encoding="utf-8")
             except OSError:

@@ -12,8 +12,12 @@ fallback.
   rounding (tests: ``tests/sam/fast/test_openvino_engine.py``, 1e-4).
 * ``precision="bf16"``: OpenVINO's bf16 inference (``INFERENCE_PRECISION_HINT``), only where
   the CPU has native bf16 (:func:`samlabel.sam.fast.precision.native_bf16`); the model reports
-  ``bf16`` (:func:`samlabel.sam.fast.precision.encoder_precision`) and its id gets ``+bf16``,
-  so no embedding cache mixes it with fp32.
+  ``bf16`` (:func:`samlabel.sam.fast.precision.encoder_precision`) and its id gets ``+ov-bf16``,
+  so no embedding cache mixes it with fp32 or with PyTorch's bf16 (``+bf16``).
+* ``precision="int8"``: the exported IR quantised by NNCF on calibration images
+  (:mod:`samlabel.sam.fast.openvino_int8`, needs the ``nncf`` package), for CPUs without native
+  bf16; int8 where quantised, float32 elsewhere. The model reports ``int8`` and its id gets
+  ``+ov-int8`` (PyTorch's dynamic int8 is ``+int8``).
 
 The first use of a given encoder (its weights, class, input size, the OpenVINO and torch
 versions: :func:`~samlabel.sam.fast.openvino_cache.cache_key`) exports and converts it: 6-20 s on
@@ -39,8 +43,9 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -52,7 +57,7 @@ from samlabel.sam.fast.openvino_cache import check_cancel as _check
 log = logging.getLogger(__name__)
 
 ENGINES = ("torch", "openvino")
-OV_PRECISIONS = ("f32", "bf16")
+OV_PRECISIONS = ("f32", "bf16", "int8")
 _POLL_MS = 50
 
 
@@ -70,9 +75,12 @@ class EngineInfo:
     exported: bool
     export_s: float
     compile_s: float
+    quantize_s: float = 0.0  # int8: NNCF's quantisation made now (0 when it came from the cache)
 
     def describe(self) -> str:
-        how = f"exported in {self.export_s:.1f} s" if self.exported else "from the cache"
+        how = f"exported in {self.export_s:.1f} s" if self.export_s else "from the cache"
+        if self.quantize_s:
+            how += f", quantised in {self.quantize_s:.1f} s"
         return f"OpenVINO {self.precision} encoder ({how}, compiled in {self.compile_s:.1f} s)"
 
 
@@ -95,7 +103,8 @@ def _compile(entry: Path, precision: str, threads: int, model=None):
     import openvino as ov
 
     core = ov.Core()
-    config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": precision,
+    hint = "f32" if precision == "int8" else precision  # int8: the quantised ops in int8, the rest in f32
+    config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": hint,
               "PERFORMANCE_HINT": "LATENCY", "CACHE_DIR": str(entry / "compiled")}
     return core.compile_model(model if model is not None else core.read_model(str(entry / XML)), "CPU", config)
 
@@ -187,15 +196,19 @@ def engine_of(model: Any) -> Optional[OpenVinoEncoder]:
 
 def use_openvino(model: nn.Module, precision: str = "f32", cache_dir: Optional[Path] = None,
                  progress: Optional[Callable[[str], None]] = None, threads: Optional[int] = None,
-                 cancel: Optional[Callable[[], bool]] = None) -> nn.Module:
+                 cancel: Optional[Callable[[], bool]] = None,
+                 calibration: Optional[Sequence[np.ndarray]] = None) -> nn.Module:
     """Run ``model``'s image encoder through OpenVINO from now on (fast path); returns ``model``.
 
-    ``precision``: ``"f32"`` or ``"bf16"`` (native bf16 CPUs only). ``cache_dir``: where the
-    exported IR is kept (default: the user cache's ``openvino`` folder). ``progress(message)`` is
-    called before each slow step. ``threads``: OpenVINO's inference threads (default: torch's).
-    ``cancel()`` is asked between the export's steps (:class:`Cancelled`).
+    ``precision``: ``"f32"``, ``"bf16"`` (native bf16 CPUs only) or ``"int8"`` (quantised by NNCF).
+    ``cache_dir``: where the exported IR is kept (default: the user cache's ``openvino`` folder).
+    ``progress(message)`` is called before each slow step. ``threads``: OpenVINO's inference
+    threads (default: torch's). ``cancel()`` is asked between the export's steps and before each
+    calibration image (:class:`Cancelled`). ``calibration``: int8 only, RGB uint8 images to
+    calibrate on (default: views of the bundled sample photo,
+    :func:`samlabel.sam.fast.openvino_int8.calibration_images`).
 
-    Raises :class:`EngineUnavailableError` (no openvino; bf16 without native bf16),
+    Raises :class:`EngineUnavailableError` (no openvino; bf16 without native bf16; int8 without nncf),
     :class:`EngineError` (export, save or compile failed: the model is left as it was),
     ``ValueError`` (a model on another device, or whose encoder already runs reduced in PyTorch).
     """
@@ -210,6 +223,14 @@ def use_openvino(model: nn.Module, precision: str = "f32", cache_dir: Optional[P
         native, why = native_bf16()
         if not native:
             raise EngineUnavailableError(f"OpenVINO bf16 needs native bf16: {why}")
+    if precision == "int8":
+        from samlabel.sam.fast.openvino_int8 import nncf_available
+
+        ok, reason = nncf_available()
+        if not ok:
+            raise EngineUnavailableError(f"OpenVINO int8: {reason}")
+    if calibration is not None and precision != "int8":
+        raise ValueError("calibration images are for precision='int8' only")
     encoder = getattr(model, "image_encoder", None)
     if not isinstance(encoder, nn.Module):
         raise ValueError(f"model {type(model).__name__} has no image_encoder module")
@@ -227,19 +248,22 @@ def use_openvino(model: nn.Module, precision: str = "f32", cache_dir: Optional[P
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     threads = threads or torch.get_num_threads()
     key = cache_key(model)
-    entry, exported, export_s = prepare_entry(model, root, key, say, cancel)
-    try:
-        ir = _read(entry)
-    except Exception as exc:  # noqa: BLE001 - a damaged entry (its manifest matched): export it again, once
-        if exported:
-            raise EngineError(f"could not read the OpenVINO encoder just saved in {entry}: {exc}") from exc
-        log.warning("the cached OpenVINO encoder in %s did not read (%s): exporting it again", entry, exc)
-        shutil.rmtree(entry, ignore_errors=True)
-        entry, exported, export_s = prepare_entry(model, root, key, say, cancel)
-        try:
-            ir = _read(entry)
-        except Exception as exc2:  # noqa: BLE001
-            raise EngineError(f"could not read the OpenVINO encoder in {entry}: {exc2}") from exc2
+    export_s = quantize_s = 0.0
+    if precision != "int8":
+        entry, ir, export_s = _ready(lambda: prepare_entry(model, root, key, say, cancel))
+    else:  # the int8 entry is made from the f32 one, which is exported first where it is missing
+        from samlabel.sam.fast.openvino_int8 import calibration_inputs, int8_key, quantize_to
+
+        inputs = calibration_inputs(model, calibration)
+
+        def write(folder: Path, tell, stop) -> None:
+            nonlocal export_s
+            f32_entry, _, export_s = _ready(lambda: prepare_entry(model, root, key, tell, stop), keep_ir=False)
+            quantize_to(f32_entry, folder, inputs, tell, stop)
+
+        entry, ir, quantize_s = _ready(lambda: prepare_entry(model, root, int8_key(key, inputs), say, cancel,
+                                                             write=write, what="int8 quantisation"))
+        quantize_s = max(0.0, quantize_s - export_s)
     _check(cancel)
     say(f"Compiling the OpenVINO {precision} image encoder…")
     t = time.perf_counter()
@@ -247,21 +271,42 @@ def use_openvino(model: nn.Module, precision: str = "f32", cache_dir: Optional[P
         compiled = _compile(entry, precision, threads, ir)
     except Exception as exc:  # noqa: BLE001
         raise EngineError(f"could not compile the OpenVINO {precision} encoder in {entry}: {exc}") from exc
-    info = EngineInfo(precision, input_size(model), entry, exported, export_s, time.perf_counter() - t)
+    info = EngineInfo(precision, input_size(model), entry, bool(export_s or quantize_s), export_s,
+                      time.perf_counter() - t, quantize_s)
     encoder._samlabel_openvino = OpenVinoEncoder(compiled, info, is_sam2(model), threads)
-    if precision == "bf16":
+    if precision != "f32":
         model_id = getattr(model, "model_id", None)
-        if isinstance(model_id, str) and not model_id.endswith("+bf16"):
-            model.model_id = model_id + "+bf16"
+        if isinstance(model_id, str) and not model_id.endswith("+ov-" + precision):
+            model.model_id = model_id + "+ov-" + precision
     say(info.describe())
     return model
 
 
+def _ready(prepare: Callable[[], tuple], keep_ir: bool = True) -> tuple:
+    """``(entry, IR or None, seconds spent making it)`` from ``prepare()``
+    (:func:`~samlabel.sam.fast.openvino_cache.prepare_entry`); an entry that does not read back
+    although its manifest matched is made again, once. ``keep_ir=False``: read to check, not kept."""
+    entry, made, seconds = prepare()
+    try:
+        ir = _read(entry)
+    except Exception as exc:  # noqa: BLE001 - a damaged entry (its manifest matched): make it again, once
+        if made:
+            raise EngineError(f"could not read the OpenVINO encoder just saved in {entry}: {exc}") from exc
+        log.warning("the cached OpenVINO encoder in %s did not read (%s): making it again", entry, exc)
+        shutil.rmtree(entry, ignore_errors=True)
+        entry, made, seconds = prepare()
+        try:
+            ir = _read(entry)
+        except Exception as exc2:  # noqa: BLE001
+            raise EngineError(f"could not read the OpenVINO encoder in {entry}: {exc2}") from exc2
+    return entry, (ir if keep_ir else None), seconds
+
+
 def stop_openvino(model: nn.Module) -> nn.Module:
-    """Back to the PyTorch encoder (an f32 engine only: a bf16 one changed the model id; reload)."""
+    """Back to the PyTorch encoder (an f32 engine only: bf16 and int8 changed the model id; reload)."""
     current = engine_of(model)
     if current is not None:
         if current.info.precision != "f32":
-            raise ValueError("the model's id says bf16: reload the model for PyTorch")
+            raise ValueError(f"the model's id says OpenVINO {current.info.precision}: reload the model for PyTorch")
         del model.image_encoder._samlabel_openvino
     return model

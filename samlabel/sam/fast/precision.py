@@ -115,8 +115,8 @@ def encoder_precision(model: Any) -> str:
     if is_quantized(model):
         return "int8"
     engine = getattr(encoder, "_samlabel_openvino", None)  # fast/openvino_engine.py
-    if engine is not None and engine.info.precision == "bf16":
-        return "bf16"
+    if engine is not None and engine.info.precision in ("bf16", "int8"):
+        return engine.info.precision
     if getattr(encoder, "_samlabel_precision", None) == "bf16":
         return "bf16"
     return "fp32"

@@ -1,0 +1,82 @@
+"""samlabel.sam.fast.encoder_choice: the precision and engine rule shared by the app and autolabel."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+import samlabel.sam.fast.openvino_engine as engine_mod
+import samlabel.sam.fast.openvino_int8 as int8_mod
+from samlabel.sam.fast.encoder_choice import choose_encoder, wants_openvino
+from samlabel.sam.fast.openvino_engine import EngineError, engine_of
+from samlabel.sam.fast.precision import encoder_precision
+
+
+@pytest.fixture
+def installed(monkeypatch):
+    """openvino and nncf reported installed; the calls that would use them are the test's."""
+    monkeypatch.setattr(engine_mod, "openvino_available", lambda: (True, "openvino test"))
+    monkeypatch.setattr(int8_mod, "nncf_available", lambda: (True, "nncf test"))
+    return monkeypatch
+
+
+def test_auto_takes_openvino_for_bf16_and_int8_where_it_can(installed):
+    assert wants_openvino("auto", "int8") and wants_openvino("auto", "bf16")
+    assert not wants_openvino("auto", "fp32") and not wants_openvino("torch", "int8")
+    assert wants_openvino("openvino", "fp32")
+    installed.setattr(int8_mod, "nncf_available", lambda: (False, "no nncf"))
+    assert not wants_openvino("auto", "int8")  # PyTorch's dynamic int8 then
+    assert wants_openvino("auto", "bf16") and wants_openvino("openvino", "int8")  # asked for: tried, and said
+    installed.setattr(engine_mod, "openvino_available", lambda: (False, "no openvino"))
+    assert not wants_openvino("auto", "bf16")
+    with pytest.raises(ValueError, match="engine must be one of"):
+        wants_openvino("onnx", "fp32")
+
+
+def test_fp32_and_torch_leave_the_model_on_pytorch(tiny_sam):
+    model = copy.deepcopy(tiny_sam)
+    chosen = choose_encoder(model, "fp32", "auto")
+    assert chosen.model is model and (chosen.precision, chosen.engine, chosen.note) == ("fp32", "torch", "")
+    assert encoder_precision(model) == "fp32" and model.model_id == tiny_sam.model_id
+    chosen = choose_encoder(copy.deepcopy(tiny_sam), "int8", "torch")
+    assert (chosen.precision, chosen.engine) == ("int8", "torch")
+    assert encoder_precision(chosen.model) == "int8" and chosen.model.model_id.endswith("+int8")
+    assert engine_of(chosen.model) is None
+
+
+def test_int8_goes_to_openvino_with_the_callers_progress_and_cancel(tiny_sam, installed):
+    calls = []
+
+    def fake(model, precision, progress=None, threads=None, cancel=None):
+        calls.append((precision, progress, threads, cancel))
+        return model
+
+    installed.setattr(engine_mod, "use_openvino", fake)
+    say, stop = print, (lambda: False)
+    chosen = choose_encoder(copy.deepcopy(tiny_sam), "int8", "auto", progress=say, cancel=stop, threads=3)
+    assert (chosen.precision, chosen.engine, chosen.note) == ("int8", "openvino", "")
+    assert calls == [("int8", say, 3, stop)]
+    choose_encoder(copy.deepcopy(tiny_sam), "fp32", "openvino")
+    assert calls[-1][0] == "f32"
+
+
+def test_an_engine_that_cannot_start_leaves_pytorch_in_the_same_precision_and_says_why(tiny_sam, installed):
+    def broken(model, *args, **kwargs):
+        raise EngineError("could not make the int8 quantisation of ImageEncoderViT for OpenVINO: test")
+
+    installed.setattr(engine_mod, "use_openvino", broken)
+    chosen = choose_encoder(copy.deepcopy(tiny_sam), "int8", "auto")
+    assert (chosen.precision, chosen.engine) == ("int8", "torch")
+    assert chosen.note.startswith("OpenVINO not used (could not make the int8 quantisation")
+    assert encoder_precision(chosen.model) == "int8" and engine_of(chosen.model) is None
+
+
+def test_on_a_gpu_auto_is_fp32_and_openvino_is_not_used(tiny_sam, installed):
+    installed.setattr(engine_mod, "use_openvino", lambda *a, **k: pytest.fail("OpenVINO on a GPU model"))
+    chosen = choose_encoder(copy.deepcopy(tiny_sam), "auto", "auto", device="cuda")
+    assert (chosen.precision, chosen.engine, chosen.note) == ("fp32", "torch", "")
+    chosen = choose_encoder(copy.deepcopy(tiny_sam), "fp32", "openvino", device="cuda:0")
+    assert chosen.engine == "torch" and "runs on the GPU" in chosen.note
+    with pytest.raises(ValueError, match="precision must be one of"):
+        choose_encoder(copy.deepcopy(tiny_sam), "fp8", "torch")
