@@ -83,6 +83,20 @@ def _built(spec: ModelSpec, device: str) -> Any:
         raise ModelUnavailableError(f"cannot load {name} from {checkpoint}: {exc}") from exc
 
 
+def running_label(spec: ModelSpec, sam: Any) -> str:
+    """The provenance name of ``sam`` as it runs: ``spec.label()``, plus its encoder's reduced
+    precision where it has one (``vit_t+int8``: PyTorch's dynamic int8; ``vit_t+ov-int8``: the
+    OpenVINO engine's), since such shapes differ slightly from fp32's. Read from the model, not
+    the request, so ``auto`` and a fallback to PyTorch are named as what ran."""
+    from samlabel.sam.fast.openvino_engine import engine_of
+    from samlabel.sam.fast.precision import encoder_precision
+
+    precision = encoder_precision(sam)
+    if precision == "fp32":
+        return spec.label()
+    return f"{spec.label()}+{'ov-' if engine_of(sam) is not None else ''}{precision}"
+
+
 @dataclass
 class Runner:
     """What one process needs to label images: the model, its predictor, the model's
@@ -101,7 +115,7 @@ class Runner:
 
             torch.set_num_threads(int(spec.model.threads))
         sam = build_model(spec.model) if sam is None else sam
-        return cls(sam=sam, predictor=SamPredictor(sam), model_label=spec.model.label())
+        return cls(sam=sam, predictor=SamPredictor(sam), model_label=running_label(spec.model, sam))
 
     def generator(self, spec: AutolabelSpec):
         from samlabel.sam.automatic_mask_generator import SamAutomaticMaskGenerator

@@ -46,10 +46,11 @@ class ModelSpec:
     encoder_engine: str = "auto"
 
     def label(self) -> str:
-        """A short name for provenance: ``vit_t``, or the factory's name; a reduced precision is
-        named after it (``vit_t+int8``), since its shapes differ slightly from fp32's."""
-        name = self.factory or self.name or "default"
-        return name if self.precision == "fp32" else f"{name}+{self.precision}"
+        """A short name for provenance: ``vit_t``, or the factory's name (``Runner`` adds the
+        encoder's precision as it runs)."""
+        if self.factory:
+            return self.factory
+        return self.name or "default"
 
 
 @dataclass(frozen=True)

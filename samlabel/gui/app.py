@@ -75,7 +75,7 @@ def create_main_window(path=None, model_name=None, checkpoint=None, device=None,
         quantize: the image encoder's precision on the CPU, "bf16", "int8" or "auto" (see
             ``samlabel.sam.fast.precision``); None or "fp32": fp32.
         engine: what runs the image encoder, "torch", "openvino" or "auto" (default: OpenVINO
-            for bf16 where it is installed; ``samlabel.sam.fast.openvino_engine``).
+            for bf16 and int8 where it is installed; ``samlabel.sam.fast.encoder_choice``).
         settings: an ``AppSettings`` (default: the user's settings file).
         image_in_folder: an image ``path`` opens inside its folder (D / A move through the
             folder's images), still showing that image first; ``samlabel IMAGE`` does this.

@@ -44,11 +44,12 @@ class ModelChoice:
     checkpoint: Path | None
     device: str
     message: str  # for the status bar: what was chosen, or why the AI tools are off
-    # image encoder precision: "fp32", "bf16" (native bf16 CPUs), "int8" (dynamic int8) or "auto"
-    # (bf16 where native, else int8); CPU only, see samlabel.sam.fast.precision
+    # image encoder precision: "fp32", "bf16" (native bf16 CPUs), "int8" or "auto" (bf16 where
+    # native, else int8); CPU only, see samlabel.sam.fast.precision
     quantize: str = "fp32"
     # what runs the image encoder: "torch", "openvino" (samlabel.sam.fast.openvino_engine), or
-    # "auto": OpenVINO for bf16 where it is installed, PyTorch otherwise
+    # "auto": OpenVINO for bf16 and int8 where it is installed, PyTorch otherwise
+    # (samlabel.sam.fast.encoder_choice)
     engine: str = "auto"
     user_file: bool = False  # a file the user chose (--checkpoint, Load checkpoint file…), not a download
     reason: str = ""  # without a checkpoint: why, in a few words (for "why nothing happened")

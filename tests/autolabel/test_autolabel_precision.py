@@ -59,10 +59,11 @@ def test_a_reduced_precision_on_a_gpu_is_refused_before_loading(model_spec):
 def test_int8_runs_on_openvino_where_it_is_installed(model_spec):
     pytest.importorskip("openvino")
     pytest.importorskip("nncf")
-    from samlabel.autolabel.model import build_model
+    from samlabel.autolabel.model import build_model, running_label
     from samlabel.sam.fast.openvino_engine import engine_of
     from samlabel.sam.fast.precision import encoder_precision
 
     sam = build_model(dataclasses.replace(model_spec, precision="int8"))  # encoder engine "auto"
     assert engine_of(sam) is not None and engine_of(sam).info.precision == "int8"
-    assert encoder_precision(sam) == "int8" and sam.model_id.endswith("+ov-int8")
+    assert encoder_precision(sam) == "int8" and "+ov-int8." in sam.model_id
+    assert running_label(model_spec, sam) == FACTORY + "+ov-int8"  # what ran, not what was asked

@@ -259,7 +259,10 @@ def test_int8_mode_quantises_the_loaded_encoder_and_says_so(qtbot, make_window, 
 
     ckpt = tmp_path / "tiny.pth"
     torch.save(tiny_model.state_dict(), ckpt)
-    win = make_window(image_folder, model_name="test_tiny", checkpoint=str(ckpt), device="cpu", quantize="int8")
+    # PyTorch's dynamic int8 (the OpenVINO int8 engine, which --engine auto takes where installed:
+    # tests/gui/test_gui_precision.py)
+    win = make_window(image_folder, model_name="test_tiny", checkpoint=str(ckpt), device="cpu", quantize="int8",
+                      engine="torch")
     qtbot.waitUntil(lambda: win.sam.ready, timeout=60000)  # the quantised encoder made the embedding
     assert is_quantized(win.model)
     assert win.model.model_id.endswith("+int8")  # never mixed with fp32 embeddings in the cache

@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -57,6 +58,44 @@ def ov_version() -> str:
     import openvino as ov
 
     return str(getattr(ov, "__version__", "") or ov.get_version())
+
+
+# ----------------------------------------------------------------------------- no usage telemetry
+def _nothing(*args, **kwargs) -> None:
+    return None
+
+
+class _NoTelemetry:
+    """Stands in for ``openvino_telemetry.Telemetry``: takes any arguments, sends nothing (its
+    public methods as no-ops; no ``backend``, which OpenVINO's conversion looks for)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        pass
+
+    init = start_session = end_session = send_event = send_error = send_stack_trace = _nothing
+    force_shutdown = send_opt_in_event = check_by_cmd_line_if_dialog_needed = _nothing
+    opt_in = opt_out = staticmethod(_nothing)
+
+    def get_stats(self, *args, **kwargs) -> dict:
+        return {}
+
+    def get_version(self, *args, **kwargs) -> str:
+        return ""
+
+
+def quiet_telemetry() -> None:
+    """Switch off OpenVINO's and NNCF's usage telemetry in this process before converting or
+    quantising: both send Google Analytics events through ``openvino_telemetry`` unless the
+    user opted out on this machine. samlabel's engine sends nothing."""
+    try:
+        import openvino_telemetry
+    except ImportError:
+        return
+    openvino_telemetry.Telemetry = _NoTelemetry  # read at each conversion, and by NNCF when imported
+    wrapper = sys.modules.get("nncf.telemetry.wrapper")  # NNCF imported earlier: its instance too
+    telemetry = getattr(wrapper, "telemetry", None)
+    if telemetry is not None and hasattr(telemetry, "_impl"):
+        telemetry._impl = _NoTelemetry()
 
 
 # ----------------------------------------------------------------------------- what is exported
@@ -151,6 +190,7 @@ def _export_to(model, folder: Path, progress: Callable[[str], None], cancel: Cal
     """Export ``model``'s encoder to ``folder / encoder.xml`` (+ ``.bin``) and its manifest."""
     import openvino as ov
 
+    quiet_telemetry()
     size = input_size(model)
     x = torch.zeros(1, 3, size, size)
     progress("Exporting the image encoder for OpenVINO (first use of these weights: 10-20 s)…")
@@ -226,13 +266,12 @@ def prepare_entry(model, root: Path, key: str, progress: Callable[[str], None],
         _touch(entry)
         return entry, False, 0.0
     failed = root / f"{key}.failed"
-    if failed.is_file():
-        reason = failed.read_text(encoding="utf-8", errors="replace").strip()
-        raise EngineError(f"the {what} of this encoder failed before ({reason}); delete {failed} to try again")
+    _refuse_failed(failed, what)
     t = time.perf_counter()
     with _EXPORT_LOCK:
         if entry_ok(entry):  # another loader of this process exported it meanwhile
             return entry, False, 0.0
+        _refuse_failed(failed, what)  # or failed meanwhile
         try:
             root.mkdir(parents=True, exist_ok=True)
             _sweep_partials(root)
@@ -241,17 +280,18 @@ def prepare_entry(model, root: Path, key: str, progress: Callable[[str], None],
             raise EngineError(f"could not write the OpenVINO encoder into {root}: {exc}") from exc
         try:
             (write or (lambda folder, say, stop: _export_to(model, folder, say, stop)))(partial, progress, cancel)
-            if entry.exists():  # incomplete (no manifest, a file cut short): replace it
-                shutil.rmtree(entry, ignore_errors=True)
-            try:
-                os.replace(partial, entry)
-            except OSError:
-                if not entry_ok(entry):  # not another process's complete entry: give up with the reason
-                    raise
-        except Cancelled:
+            if not entry_ok(entry):  # another process (a Ray actor) may have completed it meanwhile: keep that
+                if entry.exists():  # incomplete (no manifest, a file cut short): replace it
+                    shutil.rmtree(entry, ignore_errors=True)
+                try:
+                    os.replace(partial, entry)
+                except OSError:
+                    if not entry_ok(entry):  # not another process's complete entry: give up with the reason
+                        raise
+        except (Cancelled, EngineError):  # a cancel; an inner step's own error (it remembered what it must)
             raise
-        except OSError as exc:
-            raise EngineError(f"could not save the OpenVINO encoder in {root}: {exc}") from exc
+        except (OSError, MemoryError) as exc:  # this machine's state now, not the encoder's: not remembered
+            raise EngineError(f"could not save the OpenVINO encoder in {root}: {type(exc).__name__}: {exc}") from exc
         except Exception as exc:  # noqa: BLE001 - export and conversion failures of any kind: say which model
             verb = "export" if what == "export" else f"make the {what} of"
             message = (f"could not {verb} {type(model.image_encoder).__name__} for OpenVINO: "
@@ -265,6 +305,12 @@ def prepare_entry(model, root: Path, key: str, progress: Callable[[str], None],
             shutil.rmtree(partial, ignore_errors=True)
         _prune(root, keep=entry)
     return entry, True, time.perf_counter() - t
+
+
+def _refuse_failed(failed: Path, what: str) -> None:
+    if failed.is_file():
+        reason = failed.read_text(encoding="utf-8", errors="replace").strip()
+        raise EngineError(f"the {what} of this encoder failed before ({reason}); delete {failed} to try again")
 
 
 def _touch(entry: Path) -> None:

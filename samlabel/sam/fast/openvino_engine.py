@@ -17,7 +17,8 @@ fallback.
 * ``precision="int8"``: the exported IR quantised by NNCF on calibration images
   (:mod:`samlabel.sam.fast.openvino_int8`, needs the ``nncf`` package), for CPUs without native
   bf16; int8 where quantised, float32 elsewhere. The model reports ``int8`` and its id gets
-  ``+ov-int8`` (PyTorch's dynamic int8 is ``+int8``).
+  ``+ov-int8.<the int8 entry's first 8 key characters>`` (PyTorch's dynamic int8 is ``+int8``), so
+  an embedding cache never mixes two quantisations either.
 
 The first use of a given encoder (its weights, class, input size, the OpenVINO and torch
 versions: :func:`~samlabel.sam.fast.openvino_cache.cache_key`) exports and converts it: 6-20 s on
@@ -254,7 +255,10 @@ def use_openvino(model: nn.Module, precision: str = "f32", cache_dir: Optional[P
     else:  # the int8 entry is made from the f32 one, which is exported first where it is missing
         from samlabel.sam.fast.openvino_int8 import calibration_inputs, int8_key, quantize_to
 
-        inputs = calibration_inputs(model, calibration)
+        try:
+            inputs = calibration_inputs(model, calibration)
+        except OSError as exc:  # the bundled calibration photo missing or unreadable: PyTorch keeps the encoder
+            raise EngineError(f"the int8 calibration images could not be read: {exc}") from exc
 
         def write(folder: Path, tell, stop) -> None:
             nonlocal export_s
@@ -274,10 +278,11 @@ def use_openvino(model: nn.Module, precision: str = "f32", cache_dir: Optional[P
     info = EngineInfo(precision, input_size(model), entry, bool(export_s or quantize_s), export_s,
                       time.perf_counter() - t, quantize_s)
     encoder._samlabel_openvino = OpenVinoEncoder(compiled, info, is_sam2(model), threads)
-    if precision != "f32":
+    if precision != "f32":  # int8: which quantisation too (weights, calibration, NNCF), as embeddings differ
+        suffix = "+ov-bf16" if precision == "bf16" else "+ov-int8." + entry.name[:8]
         model_id = getattr(model, "model_id", None)
-        if isinstance(model_id, str) and not model_id.endswith("+ov-" + precision):
-            model.model_id = model_id + "+ov-" + precision
+        if isinstance(model_id, str) and not model_id.endswith(suffix):
+            model.model_id = model_id + suffix
     say(info.describe())
     return model
 

@@ -11,9 +11,10 @@ crops and flips of the bundled sample photo, or images the caller gives, preproc
 The quantised IR is a cache entry of its own, keyed (:func:`int8_key`) by the float32 entry's key,
 the calibration inputs, NNCF's version and :data:`QUANT_VERSION`, and written with the same
 guarantees as an export (:func:`samlabel.sam.fast.openvino_cache.prepare_entry`: a unique
-temporary folder, fsync, manifest, rename; a failure remembered). Quantising takes a pass of the
-float32 encoder over each calibration image: 10-80 s on 2 cores for vit_t / SAM 2.1 tiny / vit_b,
-once per weights.
+temporary folder, fsync, manifest, rename; a failure remembered). Quantising takes passes of the
+float32 encoder over the calibration images: 12-100 s on 2 cores for vit_t / SAM 2.1 tiny / small /
+vit_b, once per weights. Neither OpenVINO nor NNCF sends usage telemetry meanwhile
+(:func:`~samlabel.sam.fast.openvino_cache.quiet_telemetry`).
 
 Agreement with fp32 and speed: ``benchmarks/bench_precision.py --precisions ov-int8`` and
 docs/performance.md ("OpenVINO engine").
@@ -29,7 +30,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import torch
 
-from samlabel.sam.fast.openvino_cache import XML, check_cancel, input_size, is_sam2, save_ir
+from samlabel.sam.fast.openvino_cache import XML, check_cancel, input_size, is_sam2, quiet_telemetry, save_ir
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,7 @@ def quantize_to(f32_entry: Path, folder: Path, inputs: Sequence[np.ndarray], pro
     """Quantise the float32 IR in ``f32_entry`` on ``inputs`` and save it in ``folder`` (with its
     manifest). ``progress(message)`` hears each calibration image; ``cancel()`` is asked before
     each (:class:`~samlabel.sam.errors.Cancelled` out of NNCF's passes)."""
+    quiet_telemetry()  # before NNCF is imported
     import nncf
     import openvino as ov
 

@@ -89,7 +89,9 @@ def test_int8_is_close_tagged_and_reported(tiny_sam, int8_sam):
     ref = compute_embedding(tiny_sam, image)
     emb = compute_embedding(int8_sam, image)
     assert 0.001 < _rel(emb.features, ref.features) < 0.15  # really quantised, and close
-    assert int8_sam.model_id == tiny_sam.model_id + "+ov-int8" == emb.model_id  # never mixed with fp32 or +int8
+    key = engine_of(int8_sam).info.cache_path.name
+    # never mixed with fp32, PyTorch's +int8, or another quantisation of the same weights
+    assert int8_sam.model_id == tiny_sam.model_id + "+ov-int8." + key[:8] == emb.model_id
     assert encoder_precision(int8_sam) == "int8"
     assert all(p.dtype == torch.float32 for p in int8_sam.parameters())  # PyTorch's weights untouched
     with pytest.raises(ValueError, match="OpenVINO int8"):
@@ -118,7 +120,7 @@ def test_the_sam2_int8_engine_keeps_its_high_res_maps_close(small_sam2, cache):
     assert 0.001 < _rel(e1.features, e0.features) < 0.15
     assert len(e1.high_res_features) == 2
     assert all(0 < _rel(a, b) < 0.15 for a, b in zip(e1.high_res_features, e0.high_res_features))
-    assert e1.model_id.endswith("+ov-int8") and encoder_precision(model) == "int8"
+    assert "+ov-int8." in e1.model_id and encoder_precision(model) == "int8"
 
 
 # ----------------------------------------------------------------------------- calibration
@@ -218,3 +220,72 @@ def test_calibration_images_are_for_int8_only(tiny_sam, tmp_path):
         use_openvino(copy.deepcopy(tiny_sam), "f32", cache_dir=tmp_path, calibration=CALIBRATION)
     with pytest.raises(ValueError, match="at least one image"):
         use_openvino(copy.deepcopy(tiny_sam), "int8", cache_dir=tmp_path, calibration=[])
+
+
+def test_a_failed_f32_export_is_remembered_as_the_export_not_as_the_quantisation(tiny_sam, tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("unsupported operator aten::frobnicate")
+
+    monkeypatch.setattr(torch.export, "export", broken)
+    with pytest.raises(EngineError, match="frobnicate"):
+        use_openvino(copy.deepcopy(tiny_sam), "int8", cache_dir=tmp_path, calibration=CALIBRATION)
+    markers = [p.name for p in tmp_path.iterdir() if p.suffix == ".failed"]
+    assert markers == [cache_key(tiny_sam) + ".failed"]  # deleting it, as the message says, is enough to retry
+
+
+def test_a_full_disk_while_quantising_is_not_remembered(tiny_sam, tmp_path, monkeypatch):
+    import errno
+    import os
+
+    real = int8_mod.save_ir
+    calls = []
+
+    def full(ir, folder):
+        calls.append(folder)
+        if len(calls) == 1:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(ir, folder)
+
+    monkeypatch.setattr(int8_mod, "save_ir", full)
+    with pytest.raises(EngineError, match="No space left"):
+        use_openvino(copy.deepcopy(tiny_sam), "int8", cache_dir=tmp_path, calibration=CALIBRATION)
+    assert not [p for p in tmp_path.iterdir() if p.suffix == ".failed" or ".partial-" in p.name]
+    model = use_openvino(copy.deepcopy(tiny_sam), "int8", cache_dir=tmp_path, calibration=CALIBRATION)  # space again
+    assert encoder_precision(model) == "int8" and len(calls) == 2
+
+
+def test_a_missing_calibration_photo_is_an_engine_error(tiny_sam, tmp_path, monkeypatch):
+    def missing():
+        raise FileNotFoundError("resources/sample/coffee.jpg: the calibration photo is missing or unreadable")
+
+    monkeypatch.setattr(int8_mod, "calibration_images", missing)
+    with pytest.raises(EngineError, match="calibration.*coffee.jpg"):  # the app then keeps PyTorch running
+        use_openvino(copy.deepcopy(tiny_sam), "int8", cache_dir=tmp_path)
+
+
+def test_an_entry_another_process_completed_meanwhile_is_kept(tmp_path):
+    key = "abc123"
+    theirs = tmp_path / key
+
+    def slow_write(folder, progress, cancel):  # while this one writes, another process completes the entry
+        theirs.mkdir()
+        (theirs / "encoder.xml").write_text("<theirs/>")
+        (theirs / "manifest.json").write_text('{"files": {"encoder.xml": 9}}')
+        (folder / "encoder.xml").write_text("<mine/>")
+        (folder / "manifest.json").write_text('{"files": {"encoder.xml": 7}}')
+
+    entry, made, _ = cache_mod.prepare_entry(None, tmp_path, key, print, write=slow_write)
+    assert entry == theirs and (theirs / "encoder.xml").read_text() == "<theirs/>"  # not deleted under them
+    assert [p.name for p in tmp_path.iterdir()] == [key]  # and no partial left
+
+
+def test_no_usage_telemetry_is_sent():
+    openvino_telemetry = pytest.importorskip("openvino_telemetry")
+    import nncf.telemetry.wrapper as wrapper
+
+    cache_mod.quiet_telemetry()
+    assert openvino_telemetry.Telemetry is cache_mod._NoTelemetry  # what OpenVINO's conversion constructs
+    sender = openvino_telemetry.Telemetry(app_name="ovc", tid="G-TEST", backend="ga4")
+    assert sender.send_event("ovc", "convert", "torch") is None and sender.start_session("ovc") is None
+    if hasattr(wrapper.telemetry, "_impl"):  # NNCF's own instance (a stub under pytest already)
+        assert isinstance(wrapper.telemetry._impl, cache_mod._NoTelemetry)
