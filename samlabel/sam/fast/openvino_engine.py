@@ -262,8 +262,8 @@ def use_openvino(model: nn.Module, precision: str = "f32", cache_dir: Optional[P
 
         def write(folder: Path, tell, stop) -> None:
             nonlocal export_s
-            f32_entry, _, export_s = _ready(lambda: prepare_entry(model, root, key, tell, stop), keep_ir=False)
-            quantize_to(f32_entry, folder, inputs, tell, stop)
+            _, f32_ir, export_s = _ready(lambda: prepare_entry(model, root, key, tell, stop))  # read once, checked
+            quantize_to(f32_ir, folder, inputs, tell, stop)
 
         entry, ir, quantize_s = _ready(lambda: prepare_entry(model, root, int8_key(key, inputs), say, cancel,
                                                              write=write, what="int8 quantisation"))
@@ -287,10 +287,10 @@ def use_openvino(model: nn.Module, precision: str = "f32", cache_dir: Optional[P
     return model
 
 
-def _ready(prepare: Callable[[], tuple], keep_ir: bool = True) -> tuple:
-    """``(entry, IR or None, seconds spent making it)`` from ``prepare()``
+def _ready(prepare: Callable[[], tuple]) -> tuple:
+    """``(entry, IR, seconds spent making it)`` from ``prepare()``
     (:func:`~samlabel.sam.fast.openvino_cache.prepare_entry`); an entry that does not read back
-    although its manifest matched is made again, once. ``keep_ir=False``: read to check, not kept."""
+    although its manifest matched is made again, once."""
     entry, made, seconds = prepare()
     try:
         ir = _read(entry)
@@ -304,7 +304,7 @@ def _ready(prepare: Callable[[], tuple], keep_ir: bool = True) -> tuple:
             ir = _read(entry)
         except Exception as exc2:  # noqa: BLE001
             raise EngineError(f"could not read the OpenVINO encoder in {entry}: {exc2}") from exc2
-    return entry, (ir if keep_ir else None), seconds
+    return entry, ir, seconds
 
 
 def stop_openvino(model: nn.Module) -> nn.Module:

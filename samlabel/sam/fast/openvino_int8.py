@@ -30,7 +30,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import torch
 
-from samlabel.sam.fast.openvino_cache import XML, check_cancel, input_size, is_sam2, quiet_telemetry, save_ir
+from samlabel.sam.fast.openvino_cache import check_cancel, input_size, is_sam2, quiet_telemetry, save_ir
 
 log = logging.getLogger(__name__)
 
@@ -122,14 +122,13 @@ def int8_key(f32_key: str, inputs: Sequence[np.ndarray]) -> str:
     return h.hexdigest()
 
 
-def quantize_to(f32_entry: Path, folder: Path, inputs: Sequence[np.ndarray], progress: Callable[[str], None],
+def quantize_to(ir, folder: Path, inputs: Sequence[np.ndarray], progress: Callable[[str], None],
                 cancel: Optional[Callable[[], bool]] = None) -> None:
-    """Quantise the float32 IR in ``f32_entry`` on ``inputs`` and save it in ``folder`` (with its
+    """Quantise the float32 OpenVINO model ``ir`` on ``inputs`` and save it in ``folder`` (with its
     manifest). ``progress(message)`` hears each calibration image; ``cancel()`` is asked before
     each (:class:`~samlabel.sam.errors.Cancelled` out of NNCF's passes)."""
     quiet_telemetry()  # before NNCF is imported
     import nncf
-    import openvino as ov
 
     n = len(inputs)
     progress(f"Quantising the image encoder to int8 on {n} calibration images (first use: about a minute)…")
@@ -141,7 +140,6 @@ def quantize_to(f32_entry: Path, folder: Path, inputs: Sequence[np.ndarray], pro
         progress(f"Quantising the image encoder to int8: calibration pass, image {(seen[0] - 1) % n + 1} of {n}…")
         return x
 
-    ir = ov.Core().read_model(str(f32_entry / XML))
     kept = attention_projections(ir)
     ignored = {"ignored_scope": nncf.IgnoredScope(names=kept, validate=False)} if kept else {}
     nncf_log = logging.getLogger("nncf")
