@@ -60,8 +60,8 @@ def _gui_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--engine", choices=("auto", "torch", "openvino"), default="auto",
         help="what runs the image encoder on the CPU: torch (PyTorch), openvino (samlabel's encoder exported to "
-        "OpenVINO once per model and cached; needs pip install 'samlabel[openvino]'), auto (OpenVINO for bf16 and "
-        "int8 where it is installed, else PyTorch; default)",
+        "OpenVINO once per model and cached; needs pip install 'samlabel[openvino]'), auto (OpenVINO for bf16, and for "
+        "int8 on CPUs with VNNI/AMX, where it is installed; else PyTorch; default)",
     )
     parser.add_argument("--version", action="version", version=f"samlabel {__version__}")
     parser.add_argument("--smoke-test", action="store_true", help="start offscreen, run one prompt on the sample image, exit 0 on success")

@@ -56,14 +56,21 @@ def test_a_reduced_precision_on_a_gpu_is_refused_before_loading(model_spec):
         build_model(dataclasses.replace(model_spec, device="cuda", precision="int8"))
 
 
-def test_int8_runs_on_openvino_where_it_is_installed(model_spec):
+def test_int8_runs_on_openvino_where_it_is_installed_and_the_cpu_has_int8_products(model_spec, monkeypatch):
     pytest.importorskip("openvino")
     pytest.importorskip("nncf")
+    import samlabel.sam.fast.precision as precision_mod
     from samlabel.autolabel.model import build_model, running_label
     from samlabel.sam.fast.openvino_engine import engine_of
     from samlabel.sam.fast.precision import encoder_precision
 
+    monkeypatch.setattr(precision_mod, "int8_dot_products", lambda: (True, "CPU flags avx512_vnni"))
     sam = build_model(dataclasses.replace(model_spec, precision="int8"))  # encoder engine "auto"
     assert engine_of(sam) is not None and engine_of(sam).info.precision == "int8"
     assert encoder_precision(sam) == "int8" and "+ov-int8." in sam.model_id
     assert running_label(model_spec, sam) == FACTORY + "+ov-int8"  # what ran, not what was asked
+    # AVX2 alone (no VNNI): PyTorch's dynamic int8, and the label says so
+    monkeypatch.setattr(precision_mod, "int8_dot_products", lambda: (False, "no VNNI"))
+    sam = build_model(dataclasses.replace(model_spec, precision="int8"))
+    assert engine_of(sam) is None and encoder_precision(sam) == "int8" and sam.model_id.endswith("+int8")
+    assert running_label(model_spec, sam) == FACTORY + "+int8"

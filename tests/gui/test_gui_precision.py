@@ -176,9 +176,12 @@ def _has_nncf() -> bool:
 
 
 @pytest.mark.skipif(not _has_nncf(), reason="openvino and nncf are not installed")
-def test_int8_mode_quantises_on_openvino_and_says_so(qtbot, make_window, image_folder, tiny_model, tmp_path):
+def test_int8_mode_quantises_on_openvino_and_says_so(qtbot, make_window, image_folder, tiny_model, tmp_path,
+                                                    monkeypatch):
     import torch
 
+    # a CPU with int8 dot products (VNNI), where --engine auto takes OpenVINO's int8 (AVX2 alone: PyTorch's)
+    monkeypatch.setattr(precision, "int8_dot_products", lambda: (True, "CPU flags avx512_vnni"))
     ckpt = tmp_path / "tiny.pth"
     torch.save(tiny_model.state_dict(), ckpt)
     messages = []

@@ -7,8 +7,10 @@
   bf16 where the CPU has it natively, else int8); on a GPU ``auto`` is fp32 and the reduced
   precisions are refused by the callers (they are for the CPU).
 * ``engine``: ``torch``, ``openvino`` or ``auto``. ``auto`` runs bf16 and int8 on samlabel's
-  OpenVINO engine where it is installed (int8 also needs NNCF, which quantises), fp32 on PyTorch;
-  ``openvino`` runs every precision there. An OpenVINO engine that cannot start (not installed,
+  OpenVINO engine where it is installed (int8 also needs NNCF, which quantises, and a CPU with
+  int8 dot products, VNNI or AMX: without them, on AVX2 alone, OpenVINO's int8 measured
+  0.75-1.2x fp32 and PyTorch's dynamic int8 runs instead), fp32 on PyTorch; ``openvino`` runs
+  every precision there. An OpenVINO engine that cannot start (not installed,
   its export failed) leaves PyTorch running the same precision, and ``note`` says why.
 
 Used by the app's model loader (``samlabel/gui/model_manager.py``) and ``samlabel autolabel``
@@ -42,7 +44,7 @@ class EncoderChoice:
 
 def wants_openvino(engine: str, precision: str) -> bool:
     """Whether ``engine`` runs ``precision`` on OpenVINO: ``openvino`` always; ``auto`` for bf16
-    and int8 where openvino (for int8 also nncf) is installed."""
+    and int8 where openvino (for int8 also nncf, and a CPU with int8 dot products) is installed."""
     if engine not in ENGINE_CHOICES:
         raise ValueError(f"the encoder engine must be one of {ENGINE_CHOICES}, got {engine!r}")
     if engine == "torch":
@@ -57,8 +59,9 @@ def wants_openvino(engine: str, precision: str) -> bool:
         return False
     if precision == "int8":
         from samlabel.sam.fast.openvino_int8 import nncf_available
+        from samlabel.sam.fast.precision import int8_dot_products
 
-        return nncf_available()[0]
+        return int8_dot_products()[0] and nncf_available()[0]
     return True
 
 

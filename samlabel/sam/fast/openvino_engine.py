@@ -253,7 +253,7 @@ def use_openvino(model: nn.Module, precision: str = "f32", cache_dir: Optional[P
     if precision != "int8":
         entry, ir, export_s = _ready(lambda: prepare_entry(model, root, key, say, cancel))
     else:  # the int8 entry is made from the f32 one, which is exported first where it is missing
-        from samlabel.sam.fast.openvino_int8 import calibration_inputs, int8_key, quantize_to
+        from samlabel.sam.fast.openvino_int8 import calibration_inputs, int8_key, overflow_fix, quantize_to
 
         try:
             inputs = calibration_inputs(model, calibration)
@@ -263,9 +263,10 @@ def use_openvino(model: nn.Module, precision: str = "f32", cache_dir: Optional[P
         def write(folder: Path, tell, stop) -> None:
             nonlocal export_s
             _, f32_ir, export_s = _ready(lambda: prepare_entry(model, root, key, tell, stop))  # read once, checked
-            quantize_to(f32_ir, folder, inputs, tell, stop)
+            quantize_to(f32_ir, folder, inputs, tell, stop, fix=fix)
 
-        entry, ir, quantize_s = _ready(lambda: prepare_entry(model, root, int8_key(key, inputs), say, cancel,
+        fix = overflow_fix()  # 7-bit weights where the CPU's int8 products saturate
+        entry, ir, quantize_s = _ready(lambda: prepare_entry(model, root, int8_key(key, inputs, fix), say, cancel,
                                                              write=write, what="int8 quantisation"))
         quantize_s = max(0.0, quantize_s - export_s)
     _check(cancel)

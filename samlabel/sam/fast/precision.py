@@ -95,6 +95,25 @@ def native_bf16() -> tuple[bool, str]:
     return False, f"this CPU ({cap}) lacks AVX512-BF16 and AMX: PyTorch would emulate bf16, slower than fp32"
 
 
+def int8_dot_products() -> tuple[bool, str]:
+    """``(supported, reason)``: whether this CPU multiplies int8 into 32-bit sums in one instruction.
+
+    x86: AVX512-VNNI, AVX-VNNI or AMX-INT8 (Intel since Ice Lake / Alder Lake, AMD since Zen 4);
+    ARM: the dot-product instructions (``asimddp``). Without them (AVX2 only: Intel before Ice
+    Lake, AMD Zen 1-3) x86 multiplies unsigned by signed bytes into *saturating* 16-bit pair sums
+    (``vpmaddubsw``), so int8 weights must use 7 bits to be exact
+    (:func:`samlabel.sam.fast.openvino_int8.overflow_fix`), and OpenVINO's int8 gains little there:
+    PyTorch's dynamic int8, which narrows its ranges the same way, runs int8 on such CPUs."""
+    flags = _cpu_flags()
+    if platform.machine().lower() in ("aarch64", "arm64"):
+        return ("asimddp" in flags), ("ARM dot-product instructions" if "asimddp" in flags
+                                      else "this ARM CPU lacks the int8 dot-product instructions")
+    found = [f for f in ("avx512_vnni", "avx_vnni", "amx_int8") if f in flags]
+    if found:
+        return True, "CPU flags " + "+".join(found)
+    return False, "this CPU lacks AVX512-VNNI, AVX-VNNI and AMX-INT8 (int8 products saturate 16-bit sums)"
+
+
 def resolve_precision(precision: str) -> str:
     """``"auto"`` -> ``"bf16"`` where native, else ``"int8"``; other names are checked and returned."""
     if precision not in PRECISIONS:

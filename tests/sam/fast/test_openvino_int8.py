@@ -154,7 +154,7 @@ def test_other_calibration_images_make_their_own_entry_and_the_same_ones_reuse_i
     assert int8_mod.int8_key(key, inputs) == engine_of(int8_sam).info.cache_path.name
     other = int8_mod.int8_key(key, int8_mod.calibration_inputs(tiny_sam, CALIBRATION[:2]))
     assert other != engine_of(int8_sam).info.cache_path.name
-    monkeypatch.setattr(int8_mod, "quantize_to", lambda *a: pytest.fail("quantised again"))
+    monkeypatch.setattr(int8_mod, "quantize_to", lambda *a, **k: pytest.fail("quantised again"))
     monkeypatch.setattr(cache_mod, "_export_to", lambda *a: pytest.fail("exported again"))
     messages = []
     again = use_openvino(copy.deepcopy(tiny_sam), "int8", cache_dir=cache, calibration=CALIBRATION,
@@ -165,6 +165,37 @@ def test_other_calibration_images_make_their_own_entry_and_the_same_ones_reuse_i
     from samlabel.sam.compute_path import encode_image
 
     assert torch.equal(encode_image(again, x), encode_image(int8_sam, x))
+
+
+def _int8_weight_extremes(ir) -> list[int]:
+    """The largest magnitude in each int8 weight constant of a quantised IR."""
+    return [int(np.abs(op.get_data().astype(np.int32)).max()) for op in ir.get_ops()
+            if op.get_type_name() == "Constant" and op.get_element_type().get_type_name() == "i8"]
+
+
+def test_without_int8_dot_products_the_weights_use_7_bits(tiny_sam, int8_sam, cache, tmp_path, monkeypatch):
+    """x86 without VNNI sums pairs of u8 x s8 products into saturating 16 bits: 7-bit weights never
+    saturate (2 x 255 x 64 < 32767); with VNNI, 8-bit weights (all but the first product)."""
+    import openvino as ov
+
+    import samlabel.sam.fast.precision as precision_mod
+
+    f32_ir = ov.Core().read_model(str(cache / cache_key(tiny_sam) / "encoder.xml"))
+    inputs = int8_mod.calibration_inputs(tiny_sam, CALIBRATION[:1])
+    extremes = {}
+    for vnni in (True, False):
+        monkeypatch.setattr(precision_mod, "int8_dot_products", lambda vnni=vnni: (vnni, "test"))
+        folder = tmp_path / str(vnni)
+        folder.mkdir()
+        int8_mod.quantize_to(f32_ir.clone(), folder, inputs, lambda m: None)
+        extremes[vnni] = _int8_weight_extremes(ov.Core().read_model(str(folder / "encoder.xml")))
+        assert len(extremes[vnni]) >= 10  # the qkv and MLP products, the convolutions
+    assert max(extremes[False]) <= 64
+    assert max(extremes[True]) == 127
+    key = cache_key(tiny_sam)
+    assert int8_mod.int8_key(key, inputs, "enable") != int8_mod.int8_key(key, inputs, "first_layer_only")
+    monkeypatch.setattr(precision_mod, "int8_dot_products", lambda: (False, "test"))
+    assert int8_mod.overflow_fix() == "enable" and int8_mod.int8_key(key, inputs) == int8_mod.int8_key(key, inputs, "enable")
 
 
 # ----------------------------------------------------------------------------- failures
