@@ -287,6 +287,9 @@ def test_bf16_banded_attention_equals_attention(shape, rows):
 
 
 def test_a_bf16_trunk_takes_the_banded_attention_in_global_and_windowed_blocks(monkeypatch):
+    # the routing, on any CPU: where oneDNN lacks bf16 kernels (AVX2 alone) the bf16 trunk takes
+    # PyTorch's fused attention, and the banded products run emulated here
+    monkeypatch.setattr(fast, "onednn_bf16", lambda: True)
     trunk, x, want32 = _bf16_trunk(seed=6)
     seen = []
     inner = fast._bf16_banded_attention
