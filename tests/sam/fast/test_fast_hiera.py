@@ -269,6 +269,26 @@ def test_a_bf16_trunk_fuses_its_linears_in_onednn(monkeypatch, onednn_linear_cal
         assert 0 < rel(f, w) < 3e-2 and rel(f, w) <= 1.5 * rel(u, w) + 1e-3
 
 
+@pytest.mark.parametrize("shape,stride", [((3, 8, 8, 12), (2, 2)), ((1, 9, 7, 5), (2, 2)), ((2, 6, 9, 4), (1, 3))])
+def test_q_pooling_equals_max_pool_on_strided_views(shape, stride):
+    """The q-pool as maxima of strided slices: max_pool2d's values (floor mode, NaN kept) from a
+    strided view of ``qkv``, contiguous, under autograd too."""
+    g = torch.Generator().manual_seed(3)
+    qkv = torch.randn(*shape[:3], 3, shape[3], generator=g)
+    qkv[0, 0, 0, 0, 0] = float("nan")
+    q = qkv[..., 0, :]  # a strided view, as the blocks pass it
+    want = torch.nn.functional.max_pool2d(q.permute(0, 3, 1, 2), stride, stride).permute(0, 2, 3, 1)
+    got = fast._pool(q, stride)
+    assert got.is_contiguous() and got.shape == want.shape
+    assert torch.equal(torch.nan_to_num(got, 99.0), torch.nan_to_num(want, 99.0)) and got.isnan().sum() == 1
+    leaf = q.clone().requires_grad_(True)
+    with torch.enable_grad():
+        pooled = fast._pool(leaf, stride)
+        pooled.nan_to_num(0.0).sum().backward()
+    assert torch.equal(torch.nan_to_num(pooled.detach(), 99.0), torch.nan_to_num(want, 99.0))
+    assert leaf.grad is not None and leaf.grad.sum() > 0
+
+
 @pytest.mark.parametrize("shape,rows", [((1, 4, 1100, 24), 256), ((2, 2, 300, 16), 64)])
 def test_bf16_banded_attention_equals_attention(shape, rows):
     """Bands of query rows (the last one short), bf16 products, float32 softmax: softmax
