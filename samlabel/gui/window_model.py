@@ -40,12 +40,16 @@ class ModelMixin:
     # ------------------------------------------------------------------ loading
     def load_model(self, choice) -> None:
         """Load ``choice`` (a ModelChoice) in a background thread; the AI tools come on when it
-        is loaded, or the reason is shown when it fails. A load still running is superseded."""
+        is loaded, or the reason is shown when it fails. A load still running is superseded: its
+        result is not used, and a first OpenVINO export or int8 quantisation in it (up to two
+        minutes of both cores) stops at its next step instead of running on for nothing."""
         from samlabel.gui.model_manager import ModelLoader
 
         self.model_choice = choice
         self._engine_note = ""
         self._model_loaders = [old for old in self._model_loaders if old.isRunning()]
+        for old in self._model_loaders:
+            old.requestInterruption()
         self._model_loader = None
         if not choice.available:
             self.model_status = ModelStatus.off(choice)

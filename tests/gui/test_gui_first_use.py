@@ -287,3 +287,38 @@ def test_a_superseded_load_does_not_undo_the_newer_one(qtbot, make_window, image
     QCoreApplication.sendPostedEvents()  # the old loader's failure, delivered now
     assert win.model is not None and win.model_status.state is ModelState.READY
     assert "the slow file failed" not in win._model_status.toolTip()
+
+
+def test_a_superseded_load_stops_its_first_export(qtbot, make_window, image_folder, tiny_checkpoint, monkeypatch):
+    """Switching models while the first one is still being exported or quantised (a minute or two
+    of both cores) interrupts that work: the old loader ends without a result."""
+    import threading
+
+    import samlabel.sam.fast.encoder_choice as encoder_choice
+    from samlabel.sam.errors import Cancelled
+
+    real = encoder_choice.choose_encoder
+    exporting, stopped = threading.Event(), threading.Event()
+
+    def choose_encoder(model, precision="fp32", engine="auto", device="cpu", progress=None, cancel=None, threads=None):
+        if not exporting.is_set():  # the first load: an export that only a cancel ends
+            exporting.set()
+            pause = threading.Event()  # never set: the export's own step time between its cancel checks
+            for _ in range(3000):
+                if cancel():
+                    stopped.set()
+                    raise Cancelled("the export was cancelled")
+                pause.wait(0.01)
+            raise AssertionError("the superseded export was never cancelled")
+        return real(model, precision, engine, device=device, progress=progress, cancel=cancel, threads=threads)
+
+    monkeypatch.setattr(encoder_choice, "choose_encoder", choose_encoder)
+    win = make_window(image_folder, model_name="vit_b")
+    monkeypatch.setattr(win, "_ask_model_name", lambda path, default: "test_tiny")
+    assert win.load_checkpoint_file(str(tiny_checkpoint))
+    first = win._model_loader
+    qtbot.waitUntil(exporting.is_set, timeout=60000)
+    with qtbot.waitSignal(win.embeddingReady, timeout=60000):
+        win.load_checkpoint_file(str(tiny_checkpoint))  # the user picks again: a second load
+    assert stopped.is_set() and first.wait(10000)
+    assert win.model is not None and win.model_status.state is ModelState.READY
