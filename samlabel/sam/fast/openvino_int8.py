@@ -114,8 +114,8 @@ def calibration_inputs(model, images: Optional[Sequence[np.ndarray]] = None) -> 
 
 def overflow_fix() -> str:
     """How many bits the int8 weights use (NNCF's ``OverflowFix``): ``"first_layer_only"`` (8 bits
-    except the first product, NNCF's default) where the CPU has int8 dot products (VNNI, AMX), ``"enable"`` (7 bits everywhere)
-    where it has not.
+    except the first product, NNCF's default) where the CPU has int8 dot products (VNNI, AMX);
+    ``"enable"`` (7 bits everywhere) where it has not.
 
     Why: without VNNI, x86 multiplies the unsigned 8-bit activations by the signed 8-bit weights
     into 16-bit sums of pairs that saturate (``vpmaddubsw``: 2 x 255 x 127 > 32767). NNCF's default
