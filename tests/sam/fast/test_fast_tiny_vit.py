@@ -193,7 +193,10 @@ def test_other_dtypes_and_autograd_run_the_plain_module(small_encoder, monkeypat
     with torch.no_grad():
         assert fast.weights_dtype(mixed) is None and not fast.supports(mixed, x)
         assert not fast.supports(bf16, x.half())  # an input neither float32 nor the weights' dtype
+        monkeypatch.setattr(fast, "_bf16_kernels", lambda: True)
         assert fast.supports(bf16, x)
+        monkeypatch.setattr(fast, "_bf16_kernels", lambda: False)  # AVX2 alone: PyTorch would emulate bf16
+        assert not fast.supports(bf16, x)
     with torch.enable_grad():
         x.requires_grad_(True)
         assert not fast.supports(small_encoder, x)
