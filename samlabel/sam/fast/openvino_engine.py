@@ -260,12 +260,13 @@ def use_openvino(model: nn.Module, precision: str = "f32", cache_dir: Optional[P
         except OSError as exc:  # the bundled calibration photo missing or unreadable: PyTorch keeps the encoder
             raise EngineError(f"the int8 calibration images could not be read: {exc}") from exc
 
+        fix = overflow_fix()  # 7-bit weights where the CPU's int8 products saturate
+
         def write(folder: Path, tell, stop) -> None:
             nonlocal export_s
             _, f32_ir, export_s = _ready(lambda: prepare_entry(model, root, key, tell, stop))  # read once, checked
             quantize_to(f32_ir, folder, inputs, tell, stop, fix=fix)
 
-        fix = overflow_fix()  # 7-bit weights where the CPU's int8 products saturate
         entry, ir, quantize_s = _ready(lambda: prepare_entry(model, root, int8_key(key, inputs, fix), say, cancel,
                                                              write=write, what="int8 quantisation"))
         quantize_s = max(0.0, quantize_s - export_s)
