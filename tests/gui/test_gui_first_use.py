@@ -298,20 +298,23 @@ def test_a_superseded_load_stops_its_first_export(qtbot, make_window, image_fold
     from samlabel.sam.errors import Cancelled
 
     real = encoder_choice.choose_encoder
-    exporting, stopped = threading.Event(), threading.Event()
+    exporting, interrupted, stopped = threading.Event(), threading.Event(), threading.Event()
+    real_interrupt = ModelLoader.requestInterruption
+
+    def request_interruption(loader):
+        real_interrupt(loader)
+        interrupted.set()
 
     def choose_encoder(model, precision="fp32", engine="auto", device="cpu", progress=None, cancel=None, threads=None):
-        if not exporting.is_set():  # the first load: an export that only a cancel ends
+        if not exporting.is_set():  # the first load: an export that ends when its cancel() says so
             exporting.set()
-            pause = threading.Event()  # never set: the export's own step time between its cancel checks
-            for _ in range(3000):
-                if cancel():
-                    stopped.set()
-                    raise Cancelled("the export was cancelled")
-                pause.wait(0.01)
-            raise AssertionError("the superseded export was never cancelled")
+            assert interrupted.wait(30), "the superseded export was never interrupted"
+            assert cancel()  # what the real export asks between its steps
+            stopped.set()
+            raise Cancelled("the export was cancelled")
         return real(model, precision, engine, device=device, progress=progress, cancel=cancel, threads=threads)
 
+    monkeypatch.setattr(ModelLoader, "requestInterruption", request_interruption)
     monkeypatch.setattr(encoder_choice, "choose_encoder", choose_encoder)
     win = make_window(image_folder, model_name="vit_b")
     monkeypatch.setattr(win, "_ask_model_name", lambda path, default: "test_tiny")
@@ -320,5 +323,5 @@ def test_a_superseded_load_stops_its_first_export(qtbot, make_window, image_fold
     qtbot.waitUntil(exporting.is_set, timeout=60000)
     with qtbot.waitSignal(win.embeddingReady, timeout=60000):
         win.load_checkpoint_file(str(tiny_checkpoint))  # the user picks again: a second load
-    assert stopped.is_set() and first.wait(10000)
+    assert first.wait(10000) and stopped.is_set()
     assert win.model is not None and win.model_status.state is ModelState.READY
