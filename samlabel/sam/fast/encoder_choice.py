@@ -92,6 +92,21 @@ def choose_encoder(model: nn.Module, precision: str = "fp32", engine: str = "aut
         except (EngineUnavailableError, EngineError) as exc:
             log.warning("OpenVINO engine not used: %s", exc)
             note = f"OpenVINO not used ({exc}): the image encoder runs in PyTorch"
+    elif not on_cuda and engine == "auto" and precision == "int8":
+        note = _why_int8_stays_on_pytorch()
     if precision != "fp32":
         model = set_encoder_precision(model, precision)
     return EncoderChoice(model, precision, "torch", note)
+
+
+def _why_int8_stays_on_pytorch() -> str:
+    """Where OpenVINO and NNCF are installed but the CPU has no int8 dot products, the user who
+    installed them is told why PyTorch's int8 runs ("" otherwise: nothing was expected)."""
+    from samlabel.sam.fast.openvino_engine import openvino_available
+    from samlabel.sam.fast.openvino_int8 import nncf_available
+    from samlabel.sam.fast.precision import int8_dot_products
+
+    ok, why = int8_dot_products()
+    if ok or not (openvino_available()[0] and nncf_available()[0]):
+        return ""
+    return f"OpenVINO's int8 not used: {why}, where it is no faster than fp32; PyTorch's dynamic int8 runs"

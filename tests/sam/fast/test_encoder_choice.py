@@ -44,6 +44,16 @@ def test_without_int8_dot_products_auto_runs_int8_in_pytorch(installed):
     assert wants_openvino("auto", "bf16") and wants_openvino("openvino", "int8")  # asked for: still OpenVINO
 
 
+def test_without_int8_dot_products_the_choice_says_why_pytorch_runs_int8(tiny_sam, installed):
+    installed.setattr(precision_mod, "int8_dot_products", lambda: (False, "this CPU lacks AVX512-VNNI"))
+    installed.setattr(engine_mod, "use_openvino", lambda *a, **k: pytest.fail("OpenVINO int8 without VNNI"))
+    chosen = choose_encoder(copy.deepcopy(tiny_sam), "int8", "auto")
+    assert (chosen.precision, chosen.engine) == ("int8", "torch") and encoder_precision(chosen.model) == "int8"
+    assert chosen.note.startswith("OpenVINO's int8 not used: this CPU lacks AVX512-VNNI")
+    installed.setattr(int8_mod, "nncf_available", lambda: (False, "no nncf"))  # not installed: nothing to explain
+    assert choose_encoder(copy.deepcopy(tiny_sam), "int8", "auto").note == ""
+
+
 def test_int8_dot_products_are_read_from_the_cpu_flags(monkeypatch):
     monkeypatch.setattr(precision_mod.platform, "machine", lambda: "x86_64")
     for flags, found in (({"avx2", "fma"}, False), ({"avx2", "avx512f"}, False), ({"avx2", "avx_vnni"}, True),
